@@ -1,0 +1,292 @@
+//! The command line and the environment variables that stand in for flags:
+//! turns `rinit [OPTIONS] [--] COMMAND [ARGS...]` into a typed `Options`, or
+//! a one-line error for the user. Nothing here touches the system.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::log::Level;
+use crate::{duration, signals};
+
+pub const USAGE: &str = "\
+usage: rinit [OPTIONS] [--] COMMAND [ARGS...]
+
+Runs COMMAND as the only child of a PID 1 that reaps zombies, forwards
+signals, and exits with the command's exit code (128+N after signal N).
+
+options:
+  -s            become a child subreaper (automatic when not PID 1)
+  -g            forward signals to the command's whole process group
+  -e CODE       treat exit code CODE (0-255, after 128+N) as 0; repeatable
+  -t DURATION   grace after SIGTERM before SIGKILL for processes left behind
+                when the command exits (default 5s; e.g. 500ms, 10s, 1m30s)
+  -p SIGNAL     have the kernel send SIGNAL to rinit when its parent dies
+  -v, -q        more / less of rinit's own logging
+  -c PATH       configuration file (supervisor mode: not in this version)
+  -h, --help    this help
+  -V, --version the version
+
+environment: RINIT_SUBREAPER, RINIT_GRACE=DURATION, RINIT_LOG=debug|info|warn|error
+exit codes: the command's; 2 for a bad command line; 126/127 when the command
+cannot be run; 1 when rinit itself cannot start it.
+";
+
+#[derive(Debug)]
+pub struct Options {
+    pub config: Option<PathBuf>,
+    pub subreaper: bool,
+    pub group: bool,
+    /// Exit codes reported as 0.
+    pub success_codes: Vec<u8>,
+    pub grace: Duration,
+    pub parent_death_signal: Option<i32>,
+    pub log_level: Level,
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug)]
+pub enum Invocation {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// What the environment says, before flags override it.
+pub struct Environment {
+    pub subreaper: Option<OsString>,
+    pub grace: Option<OsString>,
+    pub log: Option<OsString>,
+    pub config: Option<OsString>,
+}
+
+impl Environment {
+    pub fn from_process() -> Environment {
+        Environment {
+            subreaper: std::env::var_os("RINIT_SUBREAPER"),
+            grace: std::env::var_os("RINIT_GRACE"),
+            log: std::env::var_os("RINIT_LOG"),
+            config: std::env::var_os("RINIT_CONFIG"),
+        }
+    }
+}
+
+const SUBCOMMANDS: [&str; 6] = ["check", "status", "start", "stop", "restart", "signal"];
+
+/// Parses everything after argv[0].
+pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String> {
+    let mut options = Options {
+        config: env.config.filter(|c| !c.is_empty()).map(PathBuf::from),
+        subreaper: env.subreaper.is_some_and(|v| !v.is_empty()),
+        group: false,
+        success_codes: Vec::new(),
+        grace: match env.grace {
+            Some(text) => {
+                duration::parse(&text.to_string_lossy()).map_err(|e| format!("RINIT_GRACE: {e}"))?
+            }
+            None => Duration::from_secs(5),
+        },
+        parent_death_signal: None,
+        log_level: match env.log {
+            Some(text) => Level::parse(&text.to_string_lossy()).ok_or_else(|| {
+                format!(
+                    "RINIT_LOG: unknown level {:?}: expected debug, info, warn or error",
+                    text.to_string_lossy()
+                )
+            })?,
+            None => Level::Info,
+        },
+        command: Vec::new(),
+    };
+    let mut verbosity = 0;
+    let mut args = args.into_iter();
+    if let Some(first) = args.as_slice().first() {
+        let first = first.to_string_lossy();
+        if SUBCOMMANDS.contains(&first.as_ref()) {
+            return Err(format!(
+                "'rinit {first}' belongs to supervisor mode, which this version does not have yet; \
+                 to run a program called {first:?}, write: rinit -- {first}"
+            ));
+        }
+    }
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy().into_owned();
+        if text == "--" {
+            break;
+        }
+        if let Some(long) = text.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (long, None),
+            };
+            match name {
+                "help" => return Ok(Invocation::Help),
+                "version" => return Ok(Invocation::Version),
+                "config" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => value_of(&mut args, "--config")?,
+                    };
+                    options.config = Some(PathBuf::from(value));
+                }
+                _ => return Err(format!("unknown option '--{name}' (see rinit --help)")),
+            }
+            continue;
+        }
+        if !text.starts_with('-') || text == "-" {
+            options.command.push(arg);
+            break;
+        }
+        // A cluster of short flags: "-sg", "-vv", "-e143", "-t 5s".
+        let flags: Vec<char> = text[1..].chars().collect();
+        let mut i = 0;
+        while i < flags.len() {
+            let flag = flags[i];
+            i += 1;
+            let mut take_value =
+                |args: &mut std::vec::IntoIter<OsString>| -> Result<String, String> {
+                    let rest: String = flags[i..].iter().collect();
+                    i = flags.len();
+                    if rest.is_empty() {
+                        value_of(args, &format!("-{flag}"))
+                    } else {
+                        Ok(rest)
+                    }
+                };
+            match flag {
+                'h' => return Ok(Invocation::Help),
+                'V' => return Ok(Invocation::Version),
+                's' => options.subreaper = true,
+                'g' => options.group = true,
+                'v' => verbosity += 1,
+                'q' => verbosity -= 1,
+                'c' => options.config = Some(PathBuf::from(take_value(&mut args)?)),
+                'e' => {
+                    let value = take_value(&mut args)?;
+                    let code = value.parse::<u8>().map_err(|_| {
+                        format!("-e: invalid exit code {value:?}: expected a number from 0 to 255")
+                    })?;
+                    options.success_codes.push(code);
+                }
+                't' => {
+                    let value = take_value(&mut args)?;
+                    options.grace = duration::parse(&value).map_err(|e| format!("-t: {e}"))?;
+                }
+                'p' => {
+                    let value = take_value(&mut args)?;
+                    options.parent_death_signal =
+                        Some(signals::parse(&value).map_err(|e| format!("-p: {e}"))?);
+                }
+                other => return Err(format!("unknown option '-{other}' (see rinit --help)")),
+            }
+        }
+    }
+    options.command.extend(args);
+    options.log_level = options.log_level.shifted(verbosity);
+    if options.config.is_some() {
+        return Err(
+            "configuration files (supervisor mode) are not supported by this version; \
+                    run a single command: rinit -- COMMAND"
+                .into(),
+        );
+    }
+    if options.command.is_empty() {
+        return Err(
+            "no command given (usage: rinit [OPTIONS] -- COMMAND [ARGS...]; see rinit --help)"
+                .into(),
+        );
+    }
+    Ok(Invocation::Run(options))
+}
+
+fn value_of(args: &mut std::vec::IntoIter<OsString>, flag: &str) -> Result<String, String> {
+    args.next()
+        .map(|v| v.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("{flag} needs a value (see rinit --help)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Environment {
+        Environment {
+            subreaper: None,
+            grace: None,
+            log: None,
+            config: None,
+        }
+    }
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(OsString::from).collect(), no_env())? {
+            Invocation::Run(options) => Ok(options),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn flags_and_command() {
+        let o = run(&[
+            "-sg", "-e", "143", "-e7", "-t", "1m30s", "-p", "SIGUSR1", "-vv", "--", "sh", "-c", "x",
+        ])
+        .unwrap();
+        assert!(o.subreaper && o.group);
+        assert_eq!(o.success_codes, vec![143, 7]);
+        assert_eq!(o.grace, Duration::from_secs(90));
+        assert_eq!(o.parent_death_signal, Some(nix::libc::SIGUSR1));
+        assert_eq!(o.log_level, Level::Debug);
+        assert_eq!(o.command, ["sh", "-c", "x"].map(OsString::from).to_vec());
+    }
+
+    #[test]
+    fn command_options_are_not_rinits() {
+        let o = run(&["ls", "-l", "--", "-x"]).unwrap();
+        assert_eq!(
+            o.command,
+            ["ls", "-l", "--", "-x"].map(OsString::from).to_vec()
+        );
+    }
+
+    #[test]
+    fn environment_is_overridden_by_flags() {
+        let env = Environment {
+            subreaper: Some("1".into()),
+            grace: Some("2s".into()),
+            log: Some("warn".into()),
+            config: None,
+        };
+        let Ok(Invocation::Run(o)) =
+            parse(["-t", "3s", "-v", "true"].map(OsString::from).to_vec(), env)
+        else {
+            panic!()
+        };
+        assert!(o.subreaper);
+        assert_eq!(o.grace, Duration::from_secs(3));
+        assert_eq!(o.log_level, Level::Info);
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        assert_eq!(
+            run(&["-x", "true"]).unwrap_err(),
+            "unknown option '-x' (see rinit --help)"
+        );
+        assert_eq!(
+            run(&["--bogus"]).unwrap_err(),
+            "unknown option '--bogus' (see rinit --help)"
+        );
+        assert!(run(&["-e", "256", "true"])
+            .unwrap_err()
+            .starts_with("-e: invalid exit code \"256\""));
+        assert!(run(&["-e"]).unwrap_err().starts_with("-e needs a value"));
+        assert!(run(&["-t", "soon", "true"])
+            .unwrap_err()
+            .starts_with("-t: invalid duration"));
+        assert!(run(&["-p", "SIGNOPE", "true"])
+            .unwrap_err()
+            .starts_with("-p: unknown signal"));
+        assert!(run(&[]).unwrap_err().starts_with("no command given"));
+        assert!(run(&["check"]).unwrap_err().contains("supervisor mode"));
+    }
+}

@@ -1,0 +1,181 @@
+//! The event loop: one thread, every signal read from a signalfd, child exits
+//! collected by the reaper when SIGCHLD arrives, keyed timers, and watched file
+//! descriptors — all waited for in one `ppoll` whose only timeout is the next
+//! timer's deadline. With no timer set it sleeps until something happens: no
+//! periodic wake-ups.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::libc::{self, c_int, pid_t};
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
+
+use crate::reaper::{self, ExitStatus};
+
+/// A signal as the signalfd reported it.
+#[derive(Clone, Copy, Debug)]
+pub struct SignalInfo {
+    pub signo: c_int,
+    /// The sender's pid as seen from rinit's PID namespace (0 when the sender
+    /// is outside it or the kernel).
+    pub sender: pid_t,
+}
+
+impl SignalInfo {
+    /// Raised by rinit's own actions (SIGPIPE on a write to a closed pipe):
+    /// never a request from outside.
+    pub fn from_rinit_itself(&self) -> bool {
+        self.sender as u32 == std::process::id()
+    }
+}
+
+#[derive(Debug)]
+pub enum Event<K> {
+    Signal(SignalInfo),
+    Exited(pid_t, ExitStatus),
+    Timer(K),
+    #[allow(dead_code)] // see `watch`
+    Ready(K, PollFlags),
+}
+
+pub struct EventLoop<K: Ord + Copy> {
+    signals: OwnedFd,
+    deadlines: BTreeSet<(Instant, K)>,
+    deadline_of: BTreeMap<K, Instant>,
+    watched: Vec<(RawFd, PollFlags, K)>,
+}
+
+impl<K: Ord + Copy> EventLoop<K> {
+    /// `blocked` is the set rinit has blocked (signals::take_over); the signalfd
+    /// receives exactly those.
+    pub fn new(blocked: &libc::sigset_t) -> Result<EventLoop<K>, Errno> {
+        // SAFETY: `blocked` is an initialised sigset_t; -1 asks for a new fd.
+        let fd = unsafe { libc::signalfd(-1, blocked, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        let fd = Errno::result(fd)?;
+        // SAFETY: signalfd just returned this descriptor and nothing else owns it.
+        let signals = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(EventLoop {
+            signals,
+            deadlines: BTreeSet::new(),
+            deadline_of: BTreeMap::new(),
+            watched: Vec::new(),
+        })
+    }
+
+    /// Sets (or moves) the timer `key` to fire at `deadline`.
+    pub fn set_timer(&mut self, key: K, deadline: Instant) {
+        self.cancel_timer(key);
+        self.deadlines.insert((deadline, key));
+        self.deadline_of.insert(key, deadline);
+    }
+
+    pub fn set_timer_after(&mut self, key: K, delay: Duration) {
+        self.set_timer(key, Instant::now() + delay);
+    }
+
+    pub fn cancel_timer(&mut self, key: K) {
+        if let Some(deadline) = self.deadline_of.remove(&key) {
+            self.deadlines.remove(&(deadline, key));
+        }
+    }
+
+    // Single-command mode watches nothing but the signalfd; supervisor mode's
+    // output pipes and control socket come through here.
+    #[allow(dead_code)]
+    /// Reports `Ready(key, ..)` whenever `fd` has one of `flags` (or an error or
+    /// hang-up). The caller keeps `fd` open until it calls `unwatch`.
+    pub fn watch(&mut self, fd: RawFd, flags: PollFlags, key: K) {
+        self.unwatch(key);
+        self.watched.push((fd, flags, key));
+    }
+
+    #[allow(dead_code)]
+    pub fn unwatch(&mut self, key: K) {
+        self.watched.retain(|(_, _, k)| *k != key);
+    }
+
+    /// Blocks until at least one event is due, then appends every due event to
+    /// `events`: signals (SIGCHLD turned into the exits it stands for), timers
+    /// whose deadline has passed, ready descriptors.
+    pub fn wait(&mut self, events: &mut Vec<Event<K>>) -> Result<(), Errno> {
+        loop {
+            let timeout = self.deadlines.first().map(|(deadline, _)| {
+                TimeSpec::from_duration(deadline.saturating_duration_since(Instant::now()))
+            });
+            let mut fds = Vec::with_capacity(1 + self.watched.len());
+            fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
+            for (fd, flags, _) in &self.watched {
+                // SAFETY: the caller keeps each watched fd open while it is watched.
+                fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(*fd) }, *flags));
+            }
+            match nix::poll::ppoll(&mut fds, timeout, None) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+            let ready: Vec<Option<PollFlags>> = fds
+                .iter()
+                .map(|fd| fd.revents().filter(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+
+            if ready[0].is_some() {
+                self.read_signals(events)?;
+            }
+            let now = Instant::now();
+            while let Some(&(deadline, key)) = self.deadlines.first() {
+                if deadline > now {
+                    break;
+                }
+                self.deadlines.pop_first();
+                self.deadline_of.remove(&key);
+                events.push(Event::Timer(key));
+            }
+            for (i, (_, _, key)) in self.watched.iter().enumerate() {
+                if let Some(flags) = ready[i + 1] {
+                    events.push(Event::Ready(*key, flags));
+                }
+            }
+            if !events.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn read_signals(&mut self, events: &mut Vec<Event<K>>) -> Result<(), Errno> {
+        const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+        loop {
+            // SAFETY: signalfd_siginfo is plain old data; all-zero is valid.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            // SAFETY: reads at most SIZE bytes into `info`, which is SIZE bytes long.
+            let n = unsafe {
+                libc::read(
+                    self.signals.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    SIZE,
+                )
+            };
+            if n < 0 {
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    Errno::EAGAIN => return Ok(()),
+                    e => return Err(e),
+                }
+            }
+            if n as usize != SIZE {
+                return Ok(());
+            }
+            let signo = info.ssi_signo as c_int;
+            if signo == libc::SIGCHLD {
+                reaper::reap_all(|pid, status| events.push(Event::Exited(pid, status)));
+            } else {
+                events.push(Event::Signal(SignalInfo {
+                    signo,
+                    sender: info.ssi_pid as pid_t,
+                }));
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! rinit: a PID 1 for containers. This file wires the modules together: parse
+//! the command line, take over the process state PID 1 needs (descriptors,
+//! signals, subreaper, working directory), then hand over to a mode.
+
+#[macro_use]
+mod log;
+mod cli;
+mod duration;
+mod event_loop;
+mod reaper;
+mod signals;
+mod single;
+mod spawn;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::stat::Mode;
+
+use cli::Invocation;
+use event_loop::EventLoop;
+use spawn::{Command, WorkDir};
+
+/// Exit code for a bad command line (nothing was started).
+const EXIT_USAGE: i32 = 2;
+/// Exit code when rinit itself cannot set up or start the command.
+const EXIT_INTERNAL: i32 = 1;
+
+fn main() {
+    std::process::exit(run());
+}
+
+fn run() -> i32 {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let options = match cli::parse(args, cli::Environment::from_process()) {
+        Ok(Invocation::Run(options)) => options,
+        Ok(Invocation::Help) => {
+            print!("{}", cli::USAGE);
+            return 0;
+        }
+        Ok(Invocation::Version) => {
+            println!("rinit {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Err(message) => {
+            error!("{message}");
+            return EXIT_USAGE;
+        }
+    };
+    log::set_level(options.log_level);
+
+    sanitize_descriptors();
+    let blocked = signals::take_over();
+    if let Some(signo) = options.parent_death_signal {
+        if let Err(errno) = reaper::set_parent_death_signal(signo) {
+            warn!("could not set the parent-death signal: {}", errno.desc());
+        }
+    }
+    if !reaper::is_pid1() {
+        // Automatic when not PID 1 (so -s / RINIT_SUBREAPER change nothing).
+        if let Err(errno) = reaper::become_subreaper() {
+            warn!(
+                "could not become a child subreaper ({}); orphans will go to the real init",
+                errno.desc()
+            );
+        }
+    }
+    let start_dir = starting_directory();
+    if let Err(errno) = nix::unistd::chdir("/") {
+        warn!("could not change to /: {}", errno.desc());
+    }
+
+    let mut events = match EventLoop::new(&blocked) {
+        Ok(events) => events,
+        Err(errno) => {
+            error!("cannot create the signalfd: {}", errno.desc());
+            return EXIT_INTERNAL;
+        }
+    };
+    let command = match Command::new(&options.command, std::env::vars_os().collect()) {
+        Ok(command) => command,
+        Err(err) => {
+            error!("{err}");
+            return err.exit_code();
+        }
+    };
+    let command = match &start_dir {
+        Some(dir) => command.work_dir(WorkDir(dir.as_raw_fd())),
+        None => command,
+    };
+    single::run(
+        &options,
+        &command.foreground(owns_terminal_foreground()),
+        &mut events,
+    )
+}
+
+/// Closes every descriptor rinit inherited beyond 0-2, so neither rinit nor
+/// its child holds, say, the write end of someone's pipe; and opens /dev/null
+/// on any of 0-2 that is missing, so no descriptor rinit opens later lands there.
+fn sanitize_descriptors() {
+    // SAFETY: close_range(3, max, 0) closes descriptors rinit has not opened
+    // itself yet (nothing in rinit holds one at this point).
+    unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_int, libc::c_int::MAX, 0) };
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries a descriptor number.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            match nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
+                Ok(null) => std::mem::forget(null), // lands on `fd`, the lowest free one; kept for the child
+                Err(errno) => warn!(
+                    "descriptor {fd} is closed and /dev/null cannot be opened: {}",
+                    errno.desc()
+                ),
+            }
+        }
+    }
+}
+
+/// rinit's starting directory (Docker's WORKDIR), kept open so the command can
+/// start there while rinit itself moves to `/`.
+fn starting_directory() -> Option<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    match nix::fcntl::open(".", flags, Mode::empty()) {
+        Ok(fd) => Some(fd),
+        Err(errno) => {
+            warn!(
+                "cannot open the starting directory ({}); the command will start in /",
+                errno.desc()
+            );
+            None
+        }
+    }
+}
+
+/// Whether stdin is rinit's controlling terminal and rinit's process group is
+/// in its foreground: then the command should get the foreground, so that
+/// `docker run -it image bash` has working job control and Ctrl-C.
+fn owns_terminal_foreground() -> bool {
+    let stdin = std::io::stdin();
+    match nix::unistd::tcgetpgrp(&stdin) {
+        Ok(pgrp) => pgrp == nix::unistd::getpgrp(),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,181 @@
+//! Single-command mode, tini's job: run one command as the only child, pass on
+//! every signal rinit receives, and when the command ends, clear out what it
+//! left behind (as PID 1: SIGTERM to everyone, SIGKILL after the grace) and
+//! exit with its status.
+
+use std::time::Duration;
+
+use nix::libc::{self, c_int};
+
+use crate::cli::Options;
+use crate::event_loop::{Event, EventLoop, SignalInfo};
+use crate::reaper::{self, ExitStatus};
+use crate::spawn::{Child, Command, SpawnError};
+
+/// The timers single-command mode sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// The grace for leftover processes is over: SIGKILL.
+    GraceOver,
+}
+
+enum State {
+    /// The command runs; signals go to it.
+    Running(Child),
+    /// The command has ended with `status`; what it left behind is being
+    /// stopped. `killing` once SIGKILL has been sent.
+    Sweeping {
+        status: ExitStatus,
+        killing: bool,
+    },
+    Done(ExitStatus),
+}
+
+/// Runs the command to its end and returns rinit's exit code.
+pub fn run(options: &Options, command: &Command, events: &mut EventLoop<Timer>) -> c_int {
+    let mut state = match command.spawn() {
+        Ok(child) => {
+            debug!("started {:?} as pid {}", options.command[0], child.pid());
+            State::Running(child)
+        }
+        Err(err) => {
+            error!("{err}");
+            if matches!(err, SpawnError::Os(..)) {
+                return err.exit_code();
+            }
+            after_command(ExitStatus::Code(err.exit_code()), options.grace, events)
+        }
+    };
+    let mut batch = Vec::new();
+    loop {
+        if let State::Done(status) = state {
+            return exit_code(status, &options.success_codes);
+        }
+        if let Err(errno) = events.wait(&mut batch) {
+            error!("waiting for events failed: {}", errno.desc());
+            return 1;
+        }
+        for event in batch.drain(..) {
+            state = step(state, event, options, events);
+        }
+        if let State::Sweeping { status, killing } = state {
+            if !reaper::children_remain() {
+                state = State::Done(status);
+            } else if killing {
+                // Anything forked between the first SIGKILL and now gets one too.
+                reaper::signal_everyone(libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn step(
+    state: State,
+    event: Event<Timer>,
+    options: &Options,
+    events: &mut EventLoop<Timer>,
+) -> State {
+    match (state, event) {
+        (State::Running(child), Event::Signal(signal)) => {
+            forward(&child, signal, options.group);
+            State::Running(child)
+        }
+        (State::Running(child), Event::Exited(pid, status)) if pid == child.pid() => {
+            drop(child); // reaped: it can no longer be signalled
+            debug!("the command (pid {pid}) ended: {status}");
+            after_command(status, options.grace, events)
+        }
+        (
+            State::Sweeping {
+                status,
+                killing: false,
+            },
+            Event::Signal(signal),
+        ) if matches!(signal.signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) => {
+            info!(
+                "{} during clean-up: killing the remaining processes now",
+                crate::signals::name(signal.signo)
+            );
+            kill_everyone(status, events)
+        }
+        (
+            State::Sweeping {
+                status,
+                killing: false,
+            },
+            Event::Timer(Timer::GraceOver),
+        ) => {
+            warn!(
+                "processes still running {:?} after SIGTERM: sending SIGKILL",
+                options.grace
+            );
+            kill_everyone(status, events)
+        }
+        (state, Event::Exited(pid, status)) => {
+            debug!("reaped pid {pid} ({status})");
+            state
+        }
+        (state, _) => state,
+    }
+}
+
+fn forward(child: &Child, signal: SignalInfo, group: bool) {
+    if signal.from_rinit_itself() || !crate::signals::is_forwarded(signal.signo) {
+        return;
+    }
+    let name = crate::signals::name(signal.signo);
+    let result = if group {
+        child.signal_group(signal.signo)
+    } else {
+        child.signal(signal.signo)
+    };
+    match result {
+        Ok(()) => debug!(
+            "forwarded {name} to {}{}",
+            if group { "process group " } else { "pid " },
+            child.pid()
+        ),
+        Err(errno) => warn!(
+            "could not forward {name} to pid {}: {}",
+            child.pid(),
+            errno.desc()
+        ),
+    }
+}
+
+/// The command has ended: as PID 1, stop whatever it left behind; otherwise
+/// leave at once (rinit must not kill(-1) outside its own PID namespace).
+fn after_command(status: ExitStatus, grace: Duration, events: &mut EventLoop<Timer>) -> State {
+    if !reaper::is_pid1() || !reaper::children_remain() {
+        return State::Done(status);
+    }
+    if grace.is_zero() {
+        return kill_everyone(status, events);
+    }
+    debug!("the command has ended; sending SIGTERM to the processes left");
+    reaper::signal_everyone(libc::SIGTERM);
+    events.set_timer_after(Timer::GraceOver, grace);
+    State::Sweeping {
+        status,
+        killing: false,
+    }
+}
+
+fn kill_everyone(status: ExitStatus, events: &mut EventLoop<Timer>) -> State {
+    events.cancel_timer(Timer::GraceOver);
+    reaper::signal_everyone(libc::SIGKILL);
+    State::Sweeping {
+        status,
+        killing: true,
+    }
+}
+
+/// The command's status as a shell would report it, then `-e` remapping.
+pub fn exit_code(status: ExitStatus, success_codes: &[u8]) -> c_int {
+    let code = status.code();
+    if success_codes.iter().any(|c| c_int::from(*c) == code) {
+        0
+    } else {
+        code
+    }
+}

@@ -1,0 +1,359 @@
+//! Starting a child. Everything the child needs — argv, environment, the PATH
+//! candidates, its directory — is computed before fork; after fork the child
+//! makes only async-signal-safe calls: its own process group, the terminal's
+//! foreground (when asked), default signal dispositions and an empty mask, no
+//! descriptor beyond 0-2, its directory, then exec. An exec failure travels
+//! back over a close-on-exec pipe as an errno, and the child exits 127 (not
+//! found) or 126 (found but not runnable), as shells do.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::libc::{self, c_char, c_int, pid_t};
+
+use crate::signals;
+
+/// Where the child starts: an open directory (rinit's starting directory,
+/// kept as an O_PATH descriptor).
+pub struct WorkDir(pub RawFd);
+
+/// A fully prepared command: nothing is left to compute after fork.
+pub struct Command {
+    /// The command as the user wrote it, for messages.
+    program: String,
+    argv: Vec<CString>,
+    candidates: Vec<CString>,
+    /// The PATH that was searched, for the "not found" message.
+    searched_path: Option<String>,
+    env: Vec<CString>,
+    work_dir: Option<WorkDir>,
+    /// Hand the controlling terminal's foreground to the child's process group.
+    foreground: bool,
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Command {
+    /// `args[0]` is looked up in the PATH of `env` when it has no slash.
+    pub fn new(args: &[OsString], env: Vec<(OsString, OsString)>) -> Result<Command, SpawnError> {
+        let program = args
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let argv = args
+            .iter()
+            .map(|a| c_string(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let path_value = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let (candidates, searched_path) = match args.first() {
+            None => return Err(SpawnError::Invalid("empty command".into())),
+            Some(name) if name.is_empty() => {
+                return Err(SpawnError::Invalid("empty command name".into()))
+            }
+            Some(name) if name.as_bytes().contains(&b'/') => (vec![c_string(name)?], None),
+            Some(name) => {
+                let path = path_value.unwrap_or_else(|| DEFAULT_PATH.into());
+                let mut candidates = Vec::new();
+                for dir in path.as_bytes().split(|b| *b == b':') {
+                    let mut full = if dir.is_empty() {
+                        b".".to_vec()
+                    } else {
+                        dir.to_vec()
+                    };
+                    full.push(b'/');
+                    full.extend_from_slice(name.as_bytes());
+                    candidates.push(c_string(OsStr::from_bytes(&full))?);
+                }
+                (candidates, Some(path.to_string_lossy().into_owned()))
+            }
+        };
+        let env = env
+            .iter()
+            .map(|(k, v)| {
+                let mut pair = k.clone();
+                pair.push("=");
+                pair.push(v);
+                c_string(&pair)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Command {
+            program,
+            argv,
+            candidates,
+            searched_path,
+            env,
+            work_dir: None,
+            foreground: false,
+        })
+    }
+
+    pub fn work_dir(mut self, dir: WorkDir) -> Command {
+        self.work_dir = Some(dir);
+        self
+    }
+
+    pub fn foreground(mut self, yes: bool) -> Command {
+        self.foreground = yes;
+        self
+    }
+
+    /// Forks and execs. Call with signals blocked (signals::take_over), so no
+    /// SIGCHLD is lost and the child starts with nothing pending.
+    pub fn spawn(&self) -> Result<Child, SpawnError> {
+        let argv = null_terminated(&self.argv);
+        let envp = null_terminated(&self.env);
+        let candidates: Vec<*const c_char> = self.candidates.iter().map(|c| c.as_ptr()).collect();
+        let empty_mask = signals::empty_set();
+        let (report_read, report_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Os("create a pipe", e))?;
+
+        // SAFETY: rinit is single-threaded, and the child branch below only
+        // makes async-signal-safe calls on data prepared above, then execs or
+        // _exits; it never returns into Rust code.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(SpawnError::Os("fork", Errno::last()));
+        }
+        if pid == 0 {
+            let ctx = ChildSide {
+                argv: argv.as_ptr(),
+                envp: envp.as_ptr(),
+                candidates: &candidates,
+                work_dir: self.work_dir.as_ref(),
+                foreground: self.foreground,
+                empty_mask: &empty_mask,
+                report: report_write.as_raw_fd(),
+            };
+            ctx.run();
+        }
+        drop(report_write);
+        let child = Child::adopt(pid);
+        match read_exec_report(&report_read) {
+            None => Ok(child),
+            Some(errno) => Err(SpawnError::Exec {
+                program: self.program.clone(),
+                errno,
+                searched_path: self.searched_path.clone(),
+            }),
+        }
+    }
+}
+
+fn c_string(text: &OsStr) -> Result<CString, SpawnError> {
+    CString::new(text.as_bytes()).map_err(|_| {
+        SpawnError::Invalid(format!("{:?} contains a NUL byte", text.to_string_lossy()))
+    })
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Waits for the exec (EOF: the pipe closed on exec) or an errno from the child.
+fn read_exec_report(pipe: &OwnedFd) -> Option<Errno> {
+    let mut buf = [0u8; 4];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match nix::unistd::read(pipe, &mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    (filled == buf.len()).then(|| Errno::from_raw(i32::from_ne_bytes(buf)))
+}
+
+/// What the child needs after fork, as raw pointers prepared by the parent.
+struct ChildSide<'a> {
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    candidates: &'a [*const c_char],
+    work_dir: Option<&'a WorkDir>,
+    foreground: bool,
+    empty_mask: &'a libc::sigset_t,
+    report: RawFd,
+}
+
+impl ChildSide<'_> {
+    /// Runs in the forked child: async-signal-safe calls only, never returns.
+    fn run(&self) -> ! {
+        // SAFETY (whole block): each call is async-signal-safe and takes either
+        // plain integers or pointers to data the parent prepared before fork,
+        // which stays valid in the child's copy of the address space.
+        unsafe {
+            libc::setpgid(0, 0);
+            if self.foreground {
+                // Signals are still blocked here, so SIGTTOU cannot stop us.
+                libc::tcsetpgrp(0, libc::getpid());
+            }
+            if let Some(WorkDir(fd)) = self.work_dir {
+                if libc::fchdir(*fd) != 0 {
+                    self.fail(Errno::last());
+                }
+            }
+            // Anything rinit holds is close-on-exec already; this also covers
+            // descriptors opened without it by a library.
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as c_int,
+                c_int::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as c_int,
+            );
+            signals::reset_in_child(self.empty_mask);
+
+            let mut failure: Option<Errno> = None;
+            let mut denied = false;
+            for path in self.candidates {
+                libc::execve(*path, self.argv, self.envp);
+                match Errno::last() {
+                    Errno::EACCES => denied = true,
+                    Errno::ENOENT
+                    | Errno::ENOTDIR
+                    | Errno::ESTALE
+                    | Errno::ENODEV
+                    | Errno::ETIMEDOUT => {}
+                    other => {
+                        failure = Some(other);
+                        break;
+                    }
+                }
+            }
+            let errno = failure.unwrap_or(if denied { Errno::EACCES } else { Errno::ENOENT });
+            self.fail(errno)
+        }
+    }
+
+    fn fail(&self, errno: Errno) -> ! {
+        let bytes = (errno as i32).to_ne_bytes();
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; `bytes` is live.
+        unsafe {
+            libc::write(self.report, bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(exec_failure_code(errno))
+        }
+    }
+}
+
+/// 127 when the command does not exist, 126 when it exists but cannot run.
+fn exec_failure_code(errno: Errno) -> c_int {
+    match errno {
+        Errno::ENOENT | Errno::ENOTDIR => 127,
+        _ => 126,
+    }
+}
+
+/// A child rinit started and has not reaped yet. Dropping it is how the
+/// state machines record the reap: there is no way to signal a dropped Child,
+/// so a reaped (and possibly reused) PID is never signalled.
+#[derive(Debug)]
+pub struct Child {
+    pid: pid_t,
+    /// Signals go through the pidfd where the kernel has them (5.3+).
+    pidfd: Option<OwnedFd>,
+}
+
+impl Child {
+    fn adopt(pid: pid_t) -> Child {
+        // SAFETY: pidfd_open takes a pid and flags; the pid is our unreaped
+        // child, so it cannot have been reused.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        // SAFETY: on success the kernel returned a new descriptor nobody else owns
+        // (pidfds are always close-on-exec).
+        let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        Child { pid, pidfd }
+    }
+
+    pub fn pid(&self) -> pid_t {
+        self.pid
+    }
+
+    pub fn signal(&self, signo: c_int) -> Result<(), Errno> {
+        let rc = match &self.pidfd {
+            // SAFETY: pidfd_send_signal with a live pidfd, a signal number, no
+            // siginfo (null) and no flags.
+            Some(fd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    signo,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            },
+            // SAFETY: kill(2) with our unreaped child's pid.
+            None => unsafe { libc::kill(self.pid, signo) as libc::c_long },
+        };
+        Errno::result(rc).map(drop)
+    }
+
+    /// Signals the child's whole process group (it leads its own group).
+    pub fn signal_group(&self, signo: c_int) -> Result<(), Errno> {
+        // SAFETY: kill(2) with the negated pid of our unreaped child, which
+        // leads its process group, so the group id cannot have been reused.
+        Errno::result(unsafe { libc::kill(-self.pid, signo) }).map(drop)
+    }
+}
+
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The command line cannot be turned into an exec call.
+    Invalid(String),
+    /// A system call rinit needed failed.
+    Os(&'static str, Errno),
+    /// exec failed in the child; the child has exited 127 or 126 and is
+    /// reaped like any other process.
+    Exec {
+        program: String,
+        errno: Errno,
+        searched_path: Option<String>,
+    },
+}
+
+impl SpawnError {
+    /// The exit code a shell would give: 127, 126, or 1 for other failures.
+    pub fn exit_code(&self) -> c_int {
+        match self {
+            SpawnError::Exec { errno, .. } => exec_failure_code(*errno),
+            SpawnError::Invalid(_) => 127,
+            SpawnError::Os(..) => 1,
+        }
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            SpawnError::Invalid(what) => write!(f, "cannot run the command: {what}"),
+            SpawnError::Os(call, errno) => write!(
+                f,
+                "cannot start the command: {call} failed: {}",
+                errno.desc()
+            ),
+            SpawnError::Exec {
+                program,
+                errno: Errno::ENOENT,
+                searched_path: Some(path),
+                ..
+            } => {
+                write!(
+                    f,
+                    "cannot run {program:?}: command not found in PATH ({path})"
+                )
+            }
+            SpawnError::Exec { program, errno, .. } => {
+                write!(f, "cannot run {program:?}: {}", errno.desc())
+            }
+        }
+    }
+}
