@@ -4,9 +4,10 @@
 
 use nix::libc::{self, c_int};
 
-/// Raised by the kernel for a fault of the receiving process itself. rinit
-/// never blocks them (a real fault must kill it, not hang it) and never
-/// forwards them.
+/// Raised by the kernel for a fault of the receiving process itself; never
+/// forwarded. rinit blocks them like the rest, so one sent with kill(2) is read
+/// and dropped; a real fault still kills rinit (the kernel unblocks a fault's
+/// signal and restores its default action).
 pub const CRASH: [c_int; 7] = [
     libc::SIGSEGV,
     libc::SIGBUS,
@@ -124,27 +125,26 @@ fn glibc_reserved(signo: c_int) -> bool {
     signo > 31 && signo < libc::SIGRTMIN()
 }
 
-/// Takes over rinit's own signal state at start-up: every catchable signal
-/// except the crash signals gets its default disposition back (rinit may have
-/// been started with some ignored, and an ignored signal is discarded before a
-/// signalfd sees it) and is blocked. Returns the blocked set, for the signalfd.
+/// Takes over rinit's own signal state at start-up: any signal rinit was
+/// started with ignored gets its default disposition back (an ignored signal is
+/// discarded before a signalfd sees it, and children would inherit the
+/// ignore), and every catchable signal is blocked, to be read from the
+/// signalfd. Returns the blocked set, for the signalfd.
 pub fn take_over() -> libc::sigset_t {
     // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid, exclusively borrowed sigset_t.
     unsafe { libc::sigemptyset(&mut set) };
     for signo in 1..=max() {
-        if matches!(signo, libc::SIGKILL | libc::SIGSTOP)
-            || CRASH.contains(&signo)
-            || glibc_reserved(signo)
-        {
+        if matches!(signo, libc::SIGKILL | libc::SIGSTOP) {
             continue;
         }
-        // SAFETY: SIG_DFL is a valid disposition for any catchable signal and
-        // installs no handler code; `set` is a valid sigset_t.
-        unsafe {
-            libc::signal(signo, libc::SIG_DFL);
-            libc::sigaddset(&mut set, signo);
+        if disposition(signo) == Some(libc::SIG_IGN) {
+            set_default(signo);
+        }
+        if !glibc_reserved(signo) {
+            // SAFETY: `set` is a valid sigset_t and `signo` a valid signal number.
+            unsafe { libc::sigaddset(&mut set, signo) };
         }
     }
     // SAFETY: `set` is initialised; a null old-set pointer is allowed. rinit is
@@ -154,17 +154,67 @@ pub fn take_over() -> libc::sigset_t {
 }
 
 /// In a freshly forked child, before exec: default disposition for every
-/// signal and an empty mask. Only async-signal-safe calls.
+/// signal (glibc's reserved ones included) and an empty mask. Only raw system
+/// calls: async-signal-safe.
 pub fn reset_in_child(empty: &libc::sigset_t) {
     for signo in 1..=max() {
-        if matches!(signo, libc::SIGKILL | libc::SIGSTOP) || glibc_reserved(signo) {
-            continue;
+        if !matches!(signo, libc::SIGKILL | libc::SIGSTOP) {
+            set_default(signo);
         }
-        // SAFETY: signal(2) with SIG_DFL is async-signal-safe and installs no code.
-        unsafe { libc::signal(signo, libc::SIG_DFL) };
     }
     // SAFETY: `empty` is an initialised sigset_t; sigprocmask is async-signal-safe.
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, empty, std::ptr::null_mut()) };
+}
+
+/// The kernel's `struct sigaction` as rt_sigaction(2) takes it. Going to the
+/// kernel directly reaches the signals glibc reserves (32, 33), which its
+/// sigaction() refuses, and is async-signal-safe.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+fn set_default(signo: c_int) {
+    let action = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction with a valid new action (SIG_DFL installs no code),
+    // no old-action pointer, and the kernel's sigset size (8 bytes).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signo,
+            &action,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
+}
+
+fn disposition(signo: c_int) -> Option<libc::sighandler_t> {
+    let mut old = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction with no new action only writes the current one into `old`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signo,
+            std::ptr::null::<KernelSigaction>(),
+            &mut old,
+            8usize,
+        )
+    };
+    (rc == 0).then_some(old.handler)
 }
 
 /// An initialised empty signal set.

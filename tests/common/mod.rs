@@ -1,0 +1,264 @@
+//! Shared by the integration tests: where the binaries are, how to start rinit
+//! as a real PID 1 (a new PID namespace, or a runc container), and how to read
+//! what the probe reports without ever waiting forever.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+/// Longest any single expected line may take; a test fails instead of hanging.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub fn rinit() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rinit"))
+}
+
+/// The test probe (examples/probe.rs), built by `cargo test` beside the binary.
+pub fn probe() -> PathBuf {
+    let path = rinit().parent().unwrap().join("examples/probe");
+    assert!(
+        path.exists(),
+        "{} missing: run the tests with `cargo test`",
+        path.display()
+    );
+    path
+}
+
+/// `rinit ARGS` as PID 1 of a new PID namespace (with its own /proc).
+pub fn pid1(args: &[&str]) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(rinit())
+        .args(args);
+    cmd
+}
+
+/// `rinit ARGS` as an ordinary process (not PID 1).
+pub fn plain(args: &[&str]) -> Command {
+    let mut cmd = Command::new(rinit());
+    cmd.args(args);
+    cmd
+}
+
+pub fn probe_str() -> String {
+    probe().to_str().unwrap().to_string()
+}
+
+/// A started rinit whose stdout and stderr are read line by line in the background.
+pub struct Running {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    out: Receiver<String>,
+    err: Receiver<String>,
+    pub out_seen: Vec<String>,
+    pub err_seen: Vec<String>,
+}
+
+fn lines_of(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Running {
+    pub fn start(mut cmd: Command) -> Running {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start rinit");
+        let out = lines_of(child.stdout.take().unwrap());
+        let err = lines_of(child.stderr.take().unwrap());
+        let stdin = child.stdin.take();
+        Running {
+            child,
+            stdin,
+            out,
+            err,
+            out_seen: Vec::new(),
+            err_seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the next stdout line that satisfies `want`; panics after PATIENCE.
+    pub fn expect_out(&mut self, want: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.out.recv_timeout(left) {
+                Ok(line) => {
+                    self.out_seen.push(line.clone());
+                    if want(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let err = self.drain_err();
+                    panic!(
+                        "no stdout line {what}; stdout so far: {:?}; stderr: {err:?}",
+                        self.out_seen
+                    )
+                }
+            }
+        }
+    }
+
+    pub fn expect_out_eq(&mut self, line: &str) {
+        self.expect_out(|l| l == line, &format!("{line:?}"));
+    }
+
+    pub fn expect_err(&mut self, want: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.err.recv_timeout(left) {
+                Ok(line) => {
+                    self.err_seen.push(line.clone());
+                    if want(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no stderr line {what}; stderr so far: {:?}", self.err_seen),
+            }
+        }
+    }
+
+    fn drain_err(&mut self) -> Vec<String> {
+        while let Ok(line) = self.err.try_recv() {
+            self.err_seen.push(line);
+        }
+        self.err_seen.clone()
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    pub fn write_stdin(&mut self, text: &str) {
+        self.stdin
+            .as_mut()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    /// Waits for the exit (panics after PATIENCE), then collects all output.
+    pub fn finish(mut self) -> Finished {
+        self.stdin = None;
+        let status = wait_timeout(&mut self.child, PATIENCE);
+        // The reader threads end at EOF, which follows the exit of every writer.
+        while let Ok(line) = self.out.recv_timeout(PATIENCE) {
+            self.out_seen.push(line);
+        }
+        while let Ok(line) = self.err.recv_timeout(PATIENCE) {
+            self.err_seen.push(line);
+        }
+        Finished {
+            status,
+            out: self.out_seen,
+            err: self.err_seen,
+        }
+    }
+
+    /// The pid (in our namespace) of rinit: for `pid1`, the child of unshare.
+    pub fn rinit_pid(&self) -> i32 {
+        let own = self.child.id() as i32;
+        if std::fs::read_link(format!("/proc/{own}/exe"))
+            .map(|p| p == rinit())
+            .unwrap_or(false)
+        {
+            return own;
+        }
+        only_child(own)
+    }
+}
+
+pub fn only_child(pid: i32) -> i32 {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let mut children = children
+        .split_whitespace()
+        .map(|p| p.parse::<i32>().unwrap());
+    let first = children
+        .next()
+        .unwrap_or_else(|| panic!("pid {pid} has no child"));
+    assert!(
+        children.next().is_none(),
+        "pid {pid} has more than one child"
+    );
+    first
+}
+
+pub struct Finished {
+    pub status: ExitStatus,
+    pub out: Vec<String>,
+    pub err: Vec<String>,
+}
+
+impl Finished {
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("killed: {:?}; stderr {:?}", self.status, self.err))
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    // The child's exit cannot be polled through std without a pidfd; a pidfd it is.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as i32, 0) } as i32;
+    assert!(pidfd >= 0, "pidfd_open");
+    let left = deadline.saturating_duration_since(Instant::now());
+    let mut fds = [libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, left.as_millis() as i32) };
+    unsafe { libc::close(pidfd) };
+    if ready != 1 {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("process {} did not exit within {limit:?}", child.id());
+    }
+    child.wait().unwrap()
+}
+
+/// Runs to the end with stdin closed; output collected.
+pub fn run(cmd: Command) -> Finished {
+    Running::start(cmd).finish()
+}
+
+pub fn send(pid: i32, signo: i32) {
+    assert_eq!(unsafe { libc::kill(pid, signo) }, 0, "kill({pid}, {signo})");
+}
+
+/// Fields of /proc/PID/status, e.g. "SigBlk".
+pub fn proc_status(pid: i32, key: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("rinit-test-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
