@@ -12,6 +12,7 @@
 //!   probe orphan-ppid     prints the ppid an orphaned grandchild ends up with
 //!   probe daemon MODE     leaves a grandchild that traps SIGTERM ("daemon got SIGTERM",
 //!                         exits) or ignores it (MODE=stubborn), then exits 7
+//!   probe write-root    tries to create a file in / (only meant for read-only roots)
 //!   probe tty             prints pgrp/tpgid, reads a line from stdin, prints "read LINE"
 
 use std::io::{BufRead, Write};
@@ -32,6 +33,11 @@ fn main() {
         "orphan-ppid" => orphan_ppid(),
         "daemon" => daemon(arg(1) == "stubborn"),
         "tty" => tty(),
+        "write-root" => match std::fs::write("/.probe-write-test", "x") {
+            Ok(()) => say("write to /: ok"),
+            Err(e) if e.raw_os_error() == Some(libc::EROFS) => say("write to /: EROFS"),
+            Err(e) => say(&format!("write to /: {e}")),
+        },
         other => {
             eprintln!("probe: unknown mode {other:?}");
             std::process::exit(64)

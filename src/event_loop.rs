@@ -27,7 +27,7 @@ pub struct SignalInfo {
 impl SignalInfo {
     /// Raised by rinit's own actions (SIGPIPE on a write to a closed pipe):
     /// never a request from outside.
-    pub fn from_rinit_itself(&self) -> bool {
+    pub fn is_self_inflicted(&self) -> bool {
         self.sender as u32 == std::process::id()
     }
 }

@@ -120,7 +120,7 @@ fn step(
 }
 
 fn forward(child: &Child, signal: SignalInfo, group: bool) {
-    if signal.from_rinit_itself() || !crate::signals::is_forwarded(signal.signo) {
+    if signal.is_self_inflicted() || !crate::signals::is_forwarded(signal.signo) {
         return;
     }
     let name = crate::signals::name(signal.signo);

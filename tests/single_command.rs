@@ -455,7 +455,8 @@ fn bad_command_lines_start_nothing() {
     let dir = temp_dir("badcli");
     let marker = dir.join("marker");
     let touch = ["--", "touch", marker.to_str().unwrap()];
-    let cases: Vec<(Vec<&str>, Option<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Option<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["-x"], None, "rinit: unknown option '-x' (see rinit --help)"),
         (vec!["--frobnicate"], None, "rinit: unknown option '--frobnicate' (see rinit --help)"),
         (vec!["-e", "x"], None, "rinit: -e: invalid exit code \"x\": expected a number from 0 to 255"),

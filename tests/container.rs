@@ -1,0 +1,173 @@
+//! rinit as PID 1 of a runc container — what Docker runs underneath: read-only
+//! root file system, Docker's default capabilities (no SYS_ADMIN), as root and
+//! as uid 1000. `runc kill ID TERM` is `docker stop`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+
+struct Container {
+    id: String,
+    bundle: PathBuf,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .args(["delete", "--force", &self.id])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.bundle);
+    }
+}
+
+impl Container {
+    /// A bundle whose root is the host's / (bind-mounted, read-only) and whose
+    /// process runs `rinit ARGS` with the probe at /…/bin/probe.
+    fn new(uid: u32, rinit_args: &[&str]) -> (Container, Command) {
+        let bundle = temp_dir("runc");
+        let id = bundle.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::create_dir(bundle.join("rootfs")).unwrap();
+        // Copies in a world-readable place: the checkout may be under a private home.
+        let bin = bundle.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::copy(rinit(), bin.join("rinit")).unwrap();
+        std::fs::copy(probe(), bin.join("probe")).unwrap();
+        let spec = Command::new("runc")
+            .args(["spec", "--bundle"])
+            .arg(&bundle)
+            .status()
+            .unwrap();
+        assert!(spec.success(), "runc spec");
+
+        let path = bundle.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut args = vec![bin.join("rinit").to_string_lossy().into_owned()];
+        args.extend(
+            rinit_args
+                .iter()
+                .map(|a| a.replace("PROBE", &bin.join("probe").to_string_lossy())),
+        );
+        config["process"]["terminal"] = false.into();
+        config["process"]["args"] = args.into();
+        config["process"]["user"] = serde_json::json!({ "uid": uid, "gid": uid });
+        config["root"] = serde_json::json!({ "path": "rootfs", "readonly": true });
+        let linux = config["linux"].as_object_mut().unwrap();
+        linux.remove("cgroupsPath");
+        linux.remove("resources");
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["type"] != "cgroup");
+        std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+
+        // The root bind mount lives in a private mount namespace that ends with runc.
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --rbind / \"$0/rootfs\" && exec runc run --bundle \"$0\" \"$1\"")
+            .arg(&bundle)
+            .arg(&id);
+        (Container { id, bundle }, cmd)
+    }
+
+    fn kill(&self, signal: &str) {
+        let status = Command::new("runc")
+            .args(["kill", &self.id, signal])
+            .status()
+            .unwrap();
+        assert!(status.success(), "runc kill {signal}");
+    }
+}
+
+#[test]
+fn docker_stop_reaches_the_command_and_its_exit_code_comes_back() {
+    let (container, cmd) = Container::new(0, &["--", "PROBE", "signals"]);
+    let mut running = Running::start(cmd);
+    running.expect_out_eq("ready");
+    container.kill("TERM");
+    running.expect_out_eq("got SIGTERM");
+    container.kill("HUP");
+    running.expect_out_eq("got SIGHUP");
+    assert_eq!(running.finish().code(), 0);
+
+    let (_container, cmd) = Container::new(0, &["--", "PROBE", "die", "KILL"]);
+    assert_eq!(run(cmd).code(), 137);
+}
+
+#[test]
+fn as_uid_1000_on_a_read_only_root_the_child_starts_clean() {
+    let (_container, cmd) = Container::new(1000, &["--", "PROBE", "status"]);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    for line in [
+        "fds: 0 1 2",
+        "Uid: 1000 1000 1000 1000",
+        "Gid: 1000 1000 1000 1000",
+        "PPid: 1",
+        "cwd: /",
+    ] {
+        assert!(
+            done.out.iter().any(|l| l == line),
+            "missing {line:?} in {:?}",
+            done.out
+        );
+    }
+    assert!(done.err.is_empty(), "{:?}", done.err);
+
+    let (_container, cmd) = Container::new(1000, &["--", "PROBE", "write-root"]);
+    assert_eq!(run(cmd).out, ["write to /: EROFS"]);
+
+    let (_container, cmd) = Container::new(1000, &["--", "cat", "/proc/self/status"]);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(
+        done.out.iter().any(|l| l == "SigBlk:\t0000000000000000"),
+        "{:?}",
+        done.out
+    );
+    assert!(
+        done.out.iter().any(|l| l == "SigIgn:\t0000000000000000"),
+        "{:?}",
+        done.out
+    );
+    assert!(
+        done.out.iter().any(|l| l == "CapEff:\t0000000000000000"),
+        "uid 1000 has no capability: {:?}",
+        done.out
+    );
+}
+
+#[test]
+fn as_uid_1000_orphans_are_reaped_and_leftovers_swept() {
+    let (_container, cmd) = Container::new(1000, &["--", "PROBE", "orphans", "2000"]);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        done.out.last().map(String::as_str),
+        Some("zombies=0"),
+        "{:?}",
+        done.out
+    );
+
+    let (_container, cmd) =
+        Container::new(1000, &["-t", "200ms", "--", "PROBE", "daemon", "stubborn"]);
+    let done = run(cmd);
+    assert_eq!(done.code(), 7, "{:?}", done.err);
+    assert!(
+        done.err
+            .iter()
+            .any(|l| l.starts_with("rinit: processes still running")),
+        "{:?}",
+        done.err
+    );
+
+    let (_container, cmd) = Container::new(1000, &["--", "PROBE", "daemon"]);
+    let done = run(cmd);
+    assert_eq!(done.code(), 7, "{:?}", done.err);
+    assert!(
+        done.out.iter().any(|l| l == "daemon got SIGTERM"),
+        "{:?}",
+        done.out
+    );
+}
