@@ -6,7 +6,9 @@ use std::time::Duration;
 
 pub fn parse(text: &str) -> Result<Duration, String> {
     let bad = || {
-        format!("invalid duration {text:?}: expected e.g. \"250ms\", \"10s\", \"1m30s\" or a number of seconds")
+        format!(
+            "invalid duration {text:?}: expected e.g. \"250ms\", \"10s\", \"1m30s\" or a number of seconds"
+        )
     };
     let trimmed = text.trim();
     if trimmed.starts_with('-') {
@@ -15,33 +17,59 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if trimmed.is_empty() {
         return Err(bad());
     }
-    if let Ok(seconds) = trimmed.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).map_err(|_| bad());
-    }
     let mut total = Duration::ZERO;
     let mut rest = trimmed;
     while !rest.is_empty() {
         let number_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
+            .unwrap_or(rest.len());
         let (number, after) = rest.split_at(number_len);
         let unit_len = after
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        let unit_seconds = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
+        let unit_nanos: u128 = match unit {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" | "min" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            // A bare number is seconds, but only as the whole text ("5", "0.5").
+            "" if number_len == trimmed.len() => 1_000_000_000,
             _ => return Err(bad()),
         };
-        let part = Duration::try_from_secs_f64(value * unit_seconds).map_err(|_| bad())?;
+        let nanos = decimal_nanos(number, unit_nanos).ok_or_else(bad)?;
+        let part = u64::try_from(nanos / 1_000_000_000)
+            .ok()
+            .map(|secs| Duration::new(secs, (nanos % 1_000_000_000) as u32))
+            .ok_or_else(bad)?;
         total = total.checked_add(part).ok_or_else(bad)?;
         rest = after;
     }
     Ok(total)
+}
+
+/// "1.5" in units of `unit_nanos` nanoseconds, exactly (no floating point);
+/// digits finer than a nanosecond are dropped.
+fn decimal_nanos(number: &str, unit_nanos: u128) -> Option<u128> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) || whole.len() > 20 {
+        return None;
+    }
+    let mut nanos = if whole.is_empty() {
+        0
+    } else {
+        whole.parse::<u128>().ok()? * unit_nanos
+    };
+    let mut scale = unit_nanos;
+    for digit in fraction.bytes().take(30) {
+        scale /= 10;
+        nanos += u128::from(digit - b'0') * scale;
+    }
+    Some(nanos)
 }
 
 #[cfg(test)]
@@ -59,11 +87,25 @@ mod tests {
         assert_eq!(parse("5"), Ok(Duration::from_secs(5)));
         assert_eq!(parse("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse(".25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("0.001ms"), Ok(Duration::from_micros(1)));
     }
 
     #[test]
     fn rejects_bad_forms_with_a_message() {
-        for bad in ["", "abc", "5x", "ms", "1s2", "s5", "1e999", "1..2s"] {
+        for bad in [
+            "",
+            "abc",
+            "5x",
+            "ms",
+            "1s2",
+            "s5",
+            "1e999",
+            "1..2s",
+            ".",
+            "inf",
+            "99999999999999999999999h",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.starts_with("invalid duration"), "{bad:?}: {err}");
         }

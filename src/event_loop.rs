@@ -179,3 +179,59 @@ impl<K: Ord + Copy> EventLoop<K> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_loop() -> EventLoop<u32> {
+        EventLoop::new(&crate::signals::empty_set()).unwrap()
+    }
+
+    #[test]
+    fn timers_fire_in_deadline_order_and_can_be_cancelled_or_moved() {
+        let mut events = empty_loop();
+        let start = Instant::now();
+        events.set_timer_after(1, Duration::from_millis(40));
+        events.set_timer_after(2, Duration::from_millis(10));
+        events.set_timer_after(3, Duration::from_millis(20));
+        events.cancel_timer(3);
+        events.set_timer_after(4, Duration::from_millis(5));
+        events.set_timer_after(4, Duration::from_millis(30)); // moved, fires once
+        let mut fired = Vec::new();
+        while fired.len() < 3 {
+            let mut batch = Vec::new();
+            events.wait(&mut batch).unwrap();
+            for event in batch {
+                match event {
+                    Event::Timer(key) => fired.push((key, start.elapsed())),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(fired.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [2, 4, 1]);
+        assert!(
+            fired[2].1 >= Duration::from_millis(40),
+            "fired early: {fired:?}"
+        );
+    }
+
+    #[test]
+    fn watched_descriptors_report_readiness() {
+        let mut events = empty_loop();
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        events.watch(read_end.as_raw_fd(), PollFlags::POLLIN, 7);
+        nix::unistd::write(&write_end, b"x").unwrap();
+        let mut batch = Vec::new();
+        events.wait(&mut batch).unwrap();
+        assert!(matches!(batch[..], [Event::Ready(7, flags)] if flags.contains(PollFlags::POLLIN)));
+        events.unwatch(7);
+        events.set_timer_after(8, Duration::from_millis(1));
+        batch.clear();
+        events.wait(&mut batch).unwrap();
+        assert!(
+            matches!(batch[..], [Event::Timer(8)]),
+            "unwatched fd still reported: {batch:?}"
+        );
+    }
+}

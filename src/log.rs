@@ -53,14 +53,18 @@ pub fn line(args: fmt::Arguments) {
     text.push_str("rinit: ");
     let _ = text.write_fmt(args);
     text.push('\n');
-    write_all_stderr(text.as_bytes());
+    write_all(2, text.as_bytes());
 }
 
-fn write_all_stderr(mut bytes: &[u8]) {
+/// Writes all of `bytes` to descriptor `fd`, retrying on EINTR and short
+/// writes; gives up silently on any other error. (rinit does not use std's
+/// stdout/stderr: their error paths pull glibc's locale machinery into the
+/// static binary.)
+pub fn write_all(fd: i32, mut bytes: &[u8]) {
     while !bytes.is_empty() {
-        // SAFETY: fd 2 is a plain descriptor number; write(2) reads `bytes.len()`
+        // SAFETY: write(2) on a plain descriptor number reads `bytes.len()`
         // bytes from a live slice.
-        let n = unsafe { nix::libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        let n = unsafe { nix::libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
         if n > 0 {
             bytes = &bytes[n as usize..];
         } else if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {

@@ -10,7 +10,7 @@ use nix::libc::{self, c_int};
 use crate::cli::Options;
 use crate::event_loop::{Event, EventLoop, SignalInfo};
 use crate::reaper::{self, ExitStatus};
-use crate::spawn::{Child, Command, SpawnError};
+use crate::spawn::{Child, Command};
 
 /// The timers single-command mode sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,10 +40,7 @@ pub fn run(options: &Options, command: &Command, events: &mut EventLoop<Timer>) 
         }
         Err(err) => {
             error!("{err}");
-            if matches!(err, SpawnError::Os(..)) {
-                return err.exit_code();
-            }
-            after_command(ExitStatus::Code(err.exit_code()), options.grace, events)
+            return err.exit_code();
         }
     };
     let mut batch = Vec::new();
@@ -56,7 +53,7 @@ pub fn run(options: &Options, command: &Command, events: &mut EventLoop<Timer>) 
             return 1;
         }
         for event in batch.drain(..) {
-            state = step(state, event, options, events);
+            state = step(state, event, options, command, events);
         }
         if let State::Sweeping { status, killing } = state {
             if !reaper::children_remain() {
@@ -73,6 +70,7 @@ fn step(
     state: State,
     event: Event<Timer>,
     options: &Options,
+    command: &Command,
     events: &mut EventLoop<Timer>,
 ) -> State {
     match (state, event) {
@@ -80,7 +78,10 @@ fn step(
             forward(&child, signal, options.group);
             State::Running(child)
         }
-        (State::Running(child), Event::Exited(pid, status)) if pid == child.pid() => {
+        (State::Running(mut child), Event::Exited(pid, status)) if pid == child.pid() => {
+            if let Some(errno) = child.exec_failure() {
+                error!("{}", command.exec_error(errno));
+            }
             drop(child); // reaped: it can no longer be signalled
             debug!("the command (pid {pid}) ended: {status}");
             after_command(status, options.grace, events)

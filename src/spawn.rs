@@ -4,7 +4,9 @@
 //! foreground (when asked), default signal dispositions and an empty mask, no
 //! descriptor beyond 0-2, its directory, then exec. An exec failure travels
 //! back over a close-on-exec pipe as an errno, and the child exits 127 (not
-//! found) or 126 (found but not runnable), as shells do.
+//! found) or 126 (found but not runnable), as shells do. rinit does not wait
+//! for the exec: it reads the pipe when the child ends (an exec failure ends
+//! it at once), so starting a command costs no extra wake-up.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -105,14 +107,15 @@ impl Command {
     }
 
     /// Forks and execs. Call with signals blocked (signals::take_over), so no
-    /// SIGCHLD is lost and the child starts with nothing pending.
+    /// SIGCHLD is lost and the child starts with nothing pending. Whether the
+    /// exec itself failed is known when the child ends: `Child::exec_failure`.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         let argv = null_terminated(&self.argv);
         let envp = null_terminated(&self.env);
         let candidates: Vec<*const c_char> = self.candidates.iter().map(|c| c.as_ptr()).collect();
         let empty_mask = signals::empty_set();
-        let (report_read, report_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Os("create a pipe", e))?;
+        let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| SpawnError::Os("create a pipe", e))?;
 
         // SAFETY: rinit is single-threaded, and the child branch below only
         // makes async-signal-safe calls on data prepared above, then execs or
@@ -134,14 +137,15 @@ impl Command {
             ctx.run();
         }
         drop(report_write);
-        let child = Child::adopt(pid);
-        match read_exec_report(&report_read) {
-            None => Ok(child),
-            Some(errno) => Err(SpawnError::Exec {
-                program: self.program.clone(),
-                errno,
-                searched_path: self.searched_path.clone(),
-            }),
+        Ok(Child::adopt(pid, report_read))
+    }
+
+    /// The error to report for a failed exec of this command.
+    pub fn exec_error(&self, errno: Errno) -> SpawnError {
+        SpawnError::Exec {
+            program: self.program.clone(),
+            errno,
+            searched_path: self.searched_path.clone(),
         }
     }
 }
@@ -158,21 +162,6 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .map(|s| s.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
-}
-
-/// Waits for the exec (EOF: the pipe closed on exec) or an errno from the child.
-fn read_exec_report(pipe: &OwnedFd) -> Option<Errno> {
-    let mut buf = [0u8; 4];
-    let mut filled = 0;
-    while filled < buf.len() {
-        match nix::unistd::read(pipe, &mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
-    (filled == buf.len()).then(|| Errno::from_raw(i32::from_ne_bytes(buf)))
 }
 
 /// What the child needs after fork, as raw pointers prepared by the parent.
@@ -261,17 +250,41 @@ pub struct Child {
     pid: pid_t,
     /// Signals go through the pidfd where the kernel has them (5.3+).
     pidfd: Option<OwnedFd>,
+    /// The read end of the exec-report pipe, until its outcome is known.
+    exec_report: Option<OwnedFd>,
 }
 
 impl Child {
-    fn adopt(pid: pid_t) -> Child {
+    fn adopt(pid: pid_t, exec_report: OwnedFd) -> Child {
         // SAFETY: pidfd_open takes a pid and flags; the pid is our unreaped
         // child, so it cannot have been reused.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: on success the kernel returned a new descriptor nobody else owns
         // (pidfds are always close-on-exec).
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        Child { pid, pidfd }
+        Child {
+            pid,
+            pidfd,
+            exec_report: Some(exec_report),
+        }
+    }
+
+    /// The errno of a failed exec, once the child has reported one. Never
+    /// blocks: call it when the child has ended to know for sure.
+    pub fn exec_failure(&mut self) -> Option<Errno> {
+        let pipe = self.exec_report.as_ref()?;
+        let mut buf = [0u8; 4];
+        match nix::unistd::read(pipe, &mut buf) {
+            Err(Errno::EAGAIN) => None, // still running, not yet exec'd
+            Ok(4) => {
+                self.exec_report = None;
+                Some(Errno::from_raw(i32::from_ne_bytes(buf)))
+            }
+            _ => {
+                self.exec_report = None; // EOF: the exec happened
+                None
+            }
+        }
     }
 
     pub fn pid(&self) -> pid_t {
@@ -311,8 +324,7 @@ pub enum SpawnError {
     Invalid(String),
     /// A system call rinit needed failed.
     Os(&'static str, Errno),
-    /// exec failed in the child; the child has exited 127 or 126 and is
-    /// reaped like any other process.
+    /// exec failed in the child, which exited 127 or 126.
     Exec {
         program: String,
         errno: Errno,

@@ -21,7 +21,7 @@ struct Terminal {
 
 /// Starts `rinit ARGS` as PID 1 whose stdin/stdout/stderr are a new pty that
 /// is the session's controlling terminal, as `docker run -it` sets it up.
-fn start_on_terminal(args: &[&str]) -> (Terminal, std::process::Child) {
+fn start_on_terminal(args: &[&str]) -> (Terminal, KillOnDrop) {
     let (mut master, mut slave) = (0, 0);
     let rc = unsafe {
         libc::openpty(
@@ -48,6 +48,7 @@ fn start_on_terminal(args: &[&str]) -> (Terminal, std::process::Child) {
     }
     let child = cmd.spawn().unwrap();
     drop(slave);
+    let child = KillOnDrop(child);
     let mut reader = master_file.try_clone().unwrap();
     let (tx, rx) = channel();
     std::thread::spawn(move || {
@@ -71,6 +72,18 @@ fn start_on_terminal(args: &[&str]) -> (Terminal, std::process::Child) {
         },
         child,
     )
+}
+
+/// A failed test must not leave its PID namespace behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 impl Terminal {
@@ -119,7 +132,7 @@ fn the_command_owns_the_terminal_foreground_and_can_read_it() {
     // A background reader would be stopped by SIGTTIN and never answer.
     term.type_in("hello\n");
     term.expect("read hello");
-    assert_eq!(wait_timeout(&mut child, PATIENCE).code(), Some(0));
+    assert_eq!(wait_timeout(&mut child.0, PATIENCE).code(), Some(0));
 }
 
 #[test]
@@ -130,7 +143,7 @@ fn ctrl_c_reaches_the_command_not_rinit() {
     term.type_in("\x03");
     term.expect("got SIGINT");
     term.type_in("\x04"); // end of input: the probe exits 0
-    assert_eq!(wait_timeout(&mut child, PATIENCE).code(), Some(0));
+    assert_eq!(wait_timeout(&mut child.0, PATIENCE).code(), Some(0));
     let all = term.rest();
     assert!(
         all.contains("rinit: started"),

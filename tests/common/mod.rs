@@ -164,8 +164,8 @@ impl Running {
         }
         Finished {
             status,
-            out: self.out_seen,
-            err: self.err_seen,
+            out: std::mem::take(&mut self.out_seen),
+            err: std::mem::take(&mut self.err_seen),
         }
     }
 
@@ -179,6 +179,17 @@ impl Running {
             return own;
         }
         only_child(own)
+    }
+}
+
+impl Drop for Running {
+    /// A failed test must not leave its namespace running: SIGKILL to unshare
+    /// takes rinit (--kill-child) and with it the whole PID namespace.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
