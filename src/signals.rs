@@ -1,6 +1,8 @@
 //! Signals: names and numbers, which ones rinit forwards, and the process-wide
 //! signal state — rinit blocks every catchable signal and reads them from a
-//! signalfd; a child gets default dispositions and an empty mask back.
+//! signalfd. rinit installs no handler and, after `take_over`, has no ignored
+//! signal, so a child (whose handlers exec resets anyway) starts with every
+//! disposition at default; it only needs its mask emptied before exec.
 
 use nix::libc::{self, c_int};
 
@@ -128,8 +130,9 @@ fn glibc_reserved(signo: c_int) -> bool {
 /// Takes over rinit's own signal state at start-up: any signal rinit was
 /// started with ignored gets its default disposition back (an ignored signal is
 /// discarded before a signalfd sees it, and children would inherit the
-/// ignore), and every catchable signal is blocked, to be read from the
-/// signalfd. Returns the blocked set, for the signalfd.
+/// ignore: this is where their dispositions are reset, once for all), and
+/// every catchable signal is blocked, to be read from the signalfd. Returns the
+/// blocked set, for the signalfd.
 pub fn take_over() -> libc::sigset_t {
     // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -153,22 +156,9 @@ pub fn take_over() -> libc::sigset_t {
     set
 }
 
-/// In a freshly forked child, before exec: default disposition for every
-/// signal (glibc's reserved ones included) and an empty mask. Only raw system
-/// calls: async-signal-safe.
-pub fn reset_in_child(empty: &libc::sigset_t) {
-    for signo in 1..=max() {
-        if !matches!(signo, libc::SIGKILL | libc::SIGSTOP) {
-            set_default(signo);
-        }
-    }
-    // SAFETY: `empty` is an initialised sigset_t; sigprocmask is async-signal-safe.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, empty, std::ptr::null_mut()) };
-}
-
 /// The kernel's `struct sigaction` as rt_sigaction(2) takes it. Going to the
 /// kernel directly reaches the signals glibc reserves (32, 33), which its
-/// sigaction() refuses, and is async-signal-safe.
+/// sigaction() refuses.
 #[repr(C)]
 struct KernelSigaction {
     handler: libc::sighandler_t,

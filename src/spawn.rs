@@ -1,12 +1,13 @@
 //! Starting a child. Everything the child needs — argv, environment, the PATH
-//! candidates, its directory — is computed before fork; after fork the child
-//! makes only async-signal-safe calls: its own process group, the terminal's
-//! foreground (when asked), default signal dispositions and an empty mask, no
-//! descriptor beyond 0-2, its directory, then exec. An exec failure travels
-//! back over a close-on-exec pipe as an errno, and the child exits 127 (not
-//! found) or 126 (found but not runnable), as shells do. rinit does not wait
-//! for the exec: it reads the pipe when the child ends (an exec failure ends
-//! it at once), so starting a command costs no extra wake-up.
+//! candidates, its directory — is computed before the child exists. The child
+//! is created as posix_spawn does it, with clone(CLONE_VM | CLONE_VFORK): it
+//! borrows rinit's memory (no page tables copied) while rinit waits, and makes
+//! only raw system calls on the prepared data: its own process group, the
+//! terminal's foreground (when asked), no descriptor beyond 0-2, its directory,
+//! an empty signal mask (dispositions are already default: see signals.rs),
+//! then exec. An exec failure travels back over a close-on-exec pipe as an
+//! errno, and the child exits 127 (not found) or 126 (found but not
+//! runnable), as shells do.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -106,9 +107,10 @@ impl Command {
         self
     }
 
-    /// Forks and execs. Call with signals blocked (signals::take_over), so no
-    /// SIGCHLD is lost and the child starts with nothing pending. Whether the
-    /// exec itself failed is known when the child ends: `Child::exec_failure`.
+    /// Starts the command. Call with every signal blocked (signals::take_over):
+    /// no SIGCHLD is lost, the child inherits nothing pending, and no handler
+    /// can run on the child's borrowed stack. Whether the exec itself failed:
+    /// `Child::exec_failure`.
     pub fn spawn(&self) -> Result<Child, SpawnError> {
         let argv = null_terminated(&self.argv);
         let envp = null_terminated(&self.env);
@@ -116,25 +118,32 @@ impl Command {
         let empty_mask = signals::empty_set();
         let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| SpawnError::Os("create a pipe", e))?;
-
-        // SAFETY: rinit is single-threaded, and the child branch below only
-        // makes async-signal-safe calls on data prepared above, then execs or
-        // _exits; it never returns into Rust code.
-        let pid = unsafe { libc::fork() };
+        let child_side = ChildSide {
+            argv: argv.as_ptr(),
+            envp: envp.as_ptr(),
+            candidates: &candidates,
+            work_dir: self.work_dir.as_ref(),
+            foreground: self.foreground,
+            empty_mask: &empty_mask,
+            report: report_write.as_raw_fd(),
+        };
+        let mut stack = vec![0u8; CHILD_STACK];
+        // SAFETY: the stack grows down from its (16-byte aligned) top, inside
+        // `stack`, which outlives the child's use of it: CLONE_VFORK suspends
+        // rinit until the child has exec'd or exited. The child runs only
+        // `ChildSide::run` (raw system calls on data prepared above, no
+        // allocation, never returns), with every signal blocked.
+        let pid = unsafe {
+            let top = stack.as_mut_ptr().add(CHILD_STACK) as usize & !15;
+            libc::clone(
+                child_entry,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                &child_side as *const ChildSide as *mut libc::c_void,
+            )
+        };
         if pid < 0 {
-            return Err(SpawnError::Os("fork", Errno::last()));
-        }
-        if pid == 0 {
-            let ctx = ChildSide {
-                argv: argv.as_ptr(),
-                envp: envp.as_ptr(),
-                candidates: &candidates,
-                work_dir: self.work_dir.as_ref(),
-                foreground: self.foreground,
-                empty_mask: &empty_mask,
-                report: report_write.as_raw_fd(),
-            };
-            ctx.run();
+            return Err(SpawnError::Os("clone", Errno::last()));
         }
         drop(report_write);
         Ok(Child::adopt(pid, report_read))
@@ -164,7 +173,18 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .collect()
 }
 
-/// What the child needs after fork, as raw pointers prepared by the parent.
+/// Stack for the child between clone and exec: enough for `ChildSide::run`.
+const CHILD_STACK: usize = 64 * 1024;
+
+extern "C" fn child_entry(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` is the `ChildSide` that `spawn` passed to clone; it lives in
+    // rinit's memory, which the child shares and rinit does not touch until
+    // the child has exec'd or exited.
+    let child_side = unsafe { &*(arg as *const ChildSide) };
+    child_side.run()
+}
+
+/// What the child needs, as raw pointers prepared by the parent.
 struct ChildSide<'a> {
     argv: *const *const c_char,
     envp: *const *const c_char,
@@ -176,11 +196,11 @@ struct ChildSide<'a> {
 }
 
 impl ChildSide<'_> {
-    /// Runs in the forked child: async-signal-safe calls only, never returns.
+    /// Runs in the child: raw system calls only, never returns.
     fn run(&self) -> ! {
-        // SAFETY (whole block): each call is async-signal-safe and takes either
-        // plain integers or pointers to data the parent prepared before fork,
-        // which stays valid in the child's copy of the address space.
+        // SAFETY (whole block): each call is a system call wrapper taking
+        // plain integers or pointers to data the parent prepared, which stays
+        // valid: the parent is suspended until we exec or _exit.
         unsafe {
             libc::setpgid(0, 0);
             if self.foreground {
@@ -200,7 +220,7 @@ impl ChildSide<'_> {
                 c_int::MAX,
                 libc::CLOSE_RANGE_CLOEXEC as c_int,
             );
-            signals::reset_in_child(self.empty_mask);
+            libc::sigprocmask(libc::SIG_SETMASK, self.empty_mask, std::ptr::null_mut());
 
             let mut failure: Option<Errno> = None;
             let mut denied = false;
