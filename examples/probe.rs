@@ -58,6 +58,10 @@ fn status() {
         .map(|fd| fd.to_string())
         .collect();
     say(&format!("fds: {}", open.join(" ")));
+    let stdin = std::fs::read_link("/proc/self/fd/0")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    say(&format!("stdin: {stdin}"));
     let text = std::fs::read_to_string("/proc/self/status").unwrap();
     for line in text.lines() {
         if ["SigBlk:", "SigIgn:", "Uid:", "Gid:", "Groups:", "PPid:"]

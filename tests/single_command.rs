@@ -175,6 +175,25 @@ fn child_has_empty_mask_and_no_ignored_signal_even_when_rinit_did_not() {
 }
 
 #[test]
+fn a_closed_stdin_becomes_dev_null_so_no_other_descriptor_lands_on_0() {
+    let mut cmd = probe_cmd(pid1(&[]), &["status"]);
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(0);
+            Ok(())
+        });
+    }
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(
+        done.out.iter().any(|l| l == "stdin: /dev/null"),
+        "{:?}",
+        done.out
+    );
+    assert!(done.out.iter().any(|l| l == "fds: 0 1 2"), "{:?}", done.out);
+}
+
+#[test]
 fn rinit_drops_inherited_descriptors_and_moves_to_root() {
     let dir = temp_dir("own-state");
     let leak = dir.join("leaked-file");
