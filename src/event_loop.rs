@@ -144,17 +144,20 @@ impl<K: Ord + Copy> EventLoop<K> {
         }
     }
 
+    /// Drains the signalfd: up to `BATCH` signals per read, reading again only
+    /// when a read came back full.
     fn read_signals(&mut self, events: &mut Vec<Event<K>>) -> Result<(), Errno> {
         const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+        const BATCH: usize = 16;
         loop {
             // SAFETY: signalfd_siginfo is plain old data; all-zero is valid.
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            // SAFETY: reads at most SIZE bytes into `info`, which is SIZE bytes long.
+            let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
+            // SAFETY: reads at most BATCH * SIZE bytes into `infos`, which is that long.
             let n = unsafe {
                 libc::read(
                     self.signals.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    SIZE,
+                    infos.as_mut_ptr().cast(),
+                    BATCH * SIZE,
                 )
             };
             if n < 0 {
@@ -164,17 +167,20 @@ impl<K: Ord + Copy> EventLoop<K> {
                     e => return Err(e),
                 }
             }
-            if n as usize != SIZE {
-                return Ok(());
+            let count = n as usize / SIZE;
+            for info in infos.iter().take(count) {
+                let signo = info.ssi_signo as c_int;
+                if signo == libc::SIGCHLD {
+                    reaper::reap_all(|pid, status| events.push(Event::Exited(pid, status)));
+                } else {
+                    events.push(Event::Signal(SignalInfo {
+                        signo,
+                        sender: info.ssi_pid as pid_t,
+                    }));
+                }
             }
-            let signo = info.ssi_signo as c_int;
-            if signo == libc::SIGCHLD {
-                reaper::reap_all(|pid, status| events.push(Event::Exited(pid, status)));
-            } else {
-                events.push(Event::Signal(SignalInfo {
-                    signo,
-                    sender: info.ssi_pid as pid_t,
-                }));
+            if count < BATCH {
+                return Ok(());
             }
         }
     }

@@ -127,21 +127,21 @@ impl Command {
             empty_mask: &empty_mask,
             report: report_write.as_raw_fd(),
         };
-        let mut stack = vec![0u8; CHILD_STACK];
-        // SAFETY: the stack grows down from its (16-byte aligned) top, inside
-        // `stack`, which outlives the child's use of it: CLONE_VFORK suspends
-        // rinit until the child has exec'd or exited. The child runs only
-        // `ChildSide::run` (raw system calls on data prepared above, no
-        // allocation, never returns), with every signal blocked.
+        let stack = ChildStack::map()?;
+        // SAFETY: the child's stack grows down from the top of `stack`, which
+        // outlives the child's use of it: CLONE_VFORK suspends rinit until the
+        // child has exec'd or exited. The child runs only `ChildSide::run` (raw
+        // system calls on data prepared above, no allocation, never returns),
+        // with every signal blocked.
         let pid = unsafe {
-            let top = stack.as_mut_ptr().add(CHILD_STACK) as usize & !15;
             libc::clone(
                 child_entry,
-                top as *mut libc::c_void,
+                stack.top(),
                 libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
                 &child_side as *const ChildSide as *mut libc::c_void,
             )
         };
+        drop(stack);
         if pid < 0 {
             return Err(SpawnError::Os("clone", Errno::last()));
         }
@@ -173,8 +173,45 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .collect()
 }
 
-/// Stack for the child between clone and exec: enough for `ChildSide::run`.
+/// The child's stack between clone and exec, mapped for one spawn and
+/// unmapped after it, so the pages the child touched do not stay in rinit's
+/// resident memory.
+struct ChildStack(*mut libc::c_void);
+
+/// Ample for `ChildSide::run` (glibc's posix_spawn uses about as much).
 const CHILD_STACK: usize = 64 * 1024;
+
+impl ChildStack {
+    fn map() -> Result<ChildStack, SpawnError> {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choice.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                CHILD_STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(SpawnError::Os("map a stack for the child", Errno::last()));
+        }
+        Ok(ChildStack(base))
+    }
+
+    /// The highest address: stacks grow down. Page-aligned, so 16-byte aligned.
+    fn top(&self) -> *mut libc::c_void {
+        self.0.wrapping_byte_add(CHILD_STACK)
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `map` made; nothing uses it any more.
+        unsafe { libc::munmap(self.0, CHILD_STACK) };
+    }
+}
 
 extern "C" fn child_entry(arg: *mut libc::c_void) -> c_int {
     // SAFETY: `arg` is the `ChildSide` that `spawn` passed to clone; it lives in
