@@ -76,15 +76,9 @@ fn status() {
         "pid: {} pgrp: {pgrp} tpgid: {tpgid}",
         std::process::id()
     ));
-    say(&format!(
-        "cwd: {}",
-        std::env::current_dir().unwrap().display()
-    ));
+    say(&format!("cwd: {}", std::env::current_dir().unwrap().display()));
     for key in ["HOME", "RINIT_TEST_VAR"] {
-        say(&format!(
-            "env {key}={}",
-            std::env::var(key).unwrap_or_default()
-        ));
+        say(&format!("env {key}={}", std::env::var(key).unwrap_or_default()));
     }
 }
 
@@ -179,10 +173,7 @@ fn signals(prefix: &str, watch_stdin: bool) {
             if unsafe { libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size) }
                 == size as isize
             {
-                say(&format!(
-                    "{prefix}got {}",
-                    signal_name(info.ssi_signo as c_int)
-                ));
+                say(&format!("{prefix}got {}", signal_name(info.ssi_signo as c_int)));
             }
         }
         if fds[1].revents != 0 {
@@ -325,10 +316,7 @@ fn daemon(stubborn: bool) {
             if unsafe { libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size) }
                 == size as isize
             {
-                say(&format!(
-                    "daemon got {}",
-                    signal_name(info.ssi_signo as c_int)
-                ));
+                say(&format!("daemon got {}", signal_name(info.ssi_signo as c_int)));
                 if info.ssi_signo as c_int == libc::SIGTERM {
                     std::process::exit(0);
                 }

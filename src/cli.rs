@@ -100,18 +100,11 @@ pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String
     };
     let mut verbosity = 0;
     let mut args = args.into_iter();
-    if let Some(first) = args.as_slice().first() {
-        let first = first.to_string_lossy();
-        if SUBCOMMANDS.contains(&first.as_ref()) {
-            return Err(format!(
-                "'rinit {first}' belongs to supervisor mode, which this version does not have yet; \
-                 to run a program called {first:?}, write: rinit -- {first}"
-            ));
-        }
-    }
+    let mut after_dashes = false;
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy().into_owned();
         if text == "--" {
+            after_dashes = true;
             break;
         }
         if let Some(long) = text.strip_prefix("--") {
@@ -143,16 +136,15 @@ pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String
         while i < flags.len() {
             let flag = flags[i];
             i += 1;
-            let mut take_value =
-                |args: &mut std::vec::IntoIter<OsString>| -> Result<String, String> {
-                    let rest: String = flags[i..].iter().collect();
-                    i = flags.len();
-                    if rest.is_empty() {
-                        value_of(args, &format!("-{flag}"))
-                    } else {
-                        Ok(rest)
-                    }
-                };
+            let mut take_value = |args: &mut std::vec::IntoIter<OsString>| -> Result<String, String> {
+                let rest: String = flags[i..].iter().collect();
+                i = flags.len();
+                if rest.is_empty() {
+                    value_of(args, &format!("-{flag}"))
+                } else {
+                    Ok(rest)
+                }
+            };
             match flag {
                 'h' => return Ok(Invocation::Help),
                 'V' => return Ok(Invocation::Version),
@@ -183,6 +175,15 @@ pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String
     }
     options.command.extend(args);
     options.log_level = options.log_level.shifted(verbosity);
+    if let (false, Some(first)) = (after_dashes, options.command.first()) {
+        let first = first.to_string_lossy();
+        if SUBCOMMANDS.contains(&first.as_ref()) {
+            return Err(format!(
+                "'rinit {first}' belongs to supervisor mode, which this version does not have yet; \
+                 to run a program called {first:?}, write: rinit -- {first}"
+            ));
+        }
+    }
     if options.config.is_some() {
         return Err(
             "configuration files (supervisor mode) are not supported by this version; \
@@ -190,13 +191,13 @@ pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String
                 .into(),
         );
     }
-    if options.command.is_empty() {
-        return Err(
-            "no command given (usage: rinit [OPTIONS] -- COMMAND [ARGS...]; see rinit --help)"
-                .into(),
-        );
+    match options.command.first() {
+        None => {
+            Err("no command given (usage: rinit [OPTIONS] -- COMMAND [ARGS...]; see rinit --help)".into())
+        }
+        Some(name) if name.is_empty() => Err("the command name is empty".into()),
+        Some(_) => Ok(Invocation::Run(options)),
     }
-    Ok(Invocation::Run(options))
 }
 
 fn value_of(args: &mut std::vec::IntoIter<OsString>, flag: &str) -> Result<String, String> {
@@ -242,10 +243,7 @@ mod tests {
     #[test]
     fn command_options_are_not_rinits() {
         let o = run(&["ls", "-l", "--", "-x"]).unwrap();
-        assert_eq!(
-            o.command,
-            ["ls", "-l", "--", "-x"].map(OsString::from).to_vec()
-        );
+        assert_eq!(o.command, ["ls", "-l", "--", "-x"].map(OsString::from).to_vec());
     }
 
     #[test]
@@ -256,8 +254,7 @@ mod tests {
             log: Some("warn".into()),
             config: None,
         };
-        let Ok(Invocation::Run(o)) =
-            parse(["-t", "3s", "-v", "true"].map(OsString::from).to_vec(), env)
+        let Ok(Invocation::Run(o)) = parse(["-t", "3s", "-v", "true"].map(OsString::from).to_vec(), env)
         else {
             panic!()
         };
@@ -288,5 +285,11 @@ mod tests {
             .starts_with("-p: unknown signal"));
         assert!(run(&[]).unwrap_err().starts_with("no command given"));
         assert!(run(&["check"]).unwrap_err().contains("supervisor mode"));
+        assert!(run(&["-v", "status"]).unwrap_err().contains("supervisor mode"));
+        assert_eq!(
+            run(&["--", "status"]).unwrap().command,
+            [OsString::from("status")]
+        );
+        assert_eq!(run(&["--", ""]).unwrap_err(), "the command name is empty");
     }
 }

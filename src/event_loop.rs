@@ -14,6 +14,7 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::reaper::{self, ExitStatus};
+use crate::signals;
 
 /// A signal as the signalfd reported it.
 #[derive(Clone, Copy, Debug)]
@@ -46,15 +47,29 @@ pub struct EventLoop<K: Ord + Copy> {
     deadlines: BTreeSet<(Instant, K)>,
     deadline_of: BTreeMap<K, Instant>,
     watched: Vec<(RawFd, PollFlags, K)>,
+    /// SIGCHLD was read: reap before waiting again. Reaping is deferred until
+    /// the caller has handled the signals read with it, so a signal that
+    /// arrived just before the child's exit is forwarded to the unreaped
+    /// child, never to a reaped PID.
+    reap_due: bool,
 }
 
 impl<K: Ord + Copy> EventLoop<K> {
-    /// `blocked` is the set rinit has blocked (signals::take_over); the signalfd
-    /// receives exactly those.
-    pub fn new(blocked: &libc::sigset_t) -> Result<EventLoop<K>, Errno> {
-        // SAFETY: `blocked` is an initialised sigset_t; -1 asks for a new fd.
-        let fd = unsafe { libc::signalfd(-1, blocked, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        let fd = Errno::result(fd)?;
+    /// `blocked` is the kernel signal mask rinit has blocked
+    /// (signals::take_over); the signalfd receives exactly those.
+    pub fn new(blocked: signals::Mask) -> Result<EventLoop<K>, Errno> {
+        // SAFETY: signalfd4 with -1 (a new descriptor), a pointer to an 8-byte
+        // kernel signal mask and its size.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_signalfd4,
+                -1,
+                &blocked as *const signals::Mask,
+                std::mem::size_of::<signals::Mask>(),
+                libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+            )
+        };
+        let fd = Errno::result(fd)? as RawFd;
         // SAFETY: signalfd just returned this descriptor and nothing else owns it.
         let signals = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(EventLoop {
@@ -62,6 +77,7 @@ impl<K: Ord + Copy> EventLoop<K> {
             deadlines: BTreeSet::new(),
             deadline_of: BTreeMap::new(),
             watched: Vec::new(),
+            reap_due: false,
         })
     }
 
@@ -72,8 +88,13 @@ impl<K: Ord + Copy> EventLoop<K> {
         self.deadline_of.insert(key, deadline);
     }
 
+    /// A delay too long to represent (`-t 300000000000y`) sets no timer: it
+    /// would never fire anyway.
     pub fn set_timer_after(&mut self, key: K, delay: Duration) {
-        self.set_timer(key, Instant::now() + delay);
+        match Instant::now().checked_add(delay) {
+            Some(deadline) => self.set_timer(key, deadline),
+            None => self.cancel_timer(key),
+        }
     }
 
     pub fn cancel_timer(&mut self, key: K) {
@@ -98,10 +119,18 @@ impl<K: Ord + Copy> EventLoop<K> {
     }
 
     /// Blocks until at least one event is due, then appends every due event to
-    /// `events`: signals (SIGCHLD turned into the exits it stands for), timers
-    /// whose deadline has passed, ready descriptors.
+    /// `events`: signals (SIGCHLD turned into the exits it stands for, after
+    /// the signals read with it have been returned), timers whose deadline has
+    /// passed, ready descriptors.
     pub fn wait(&mut self, events: &mut Vec<Event<K>>) -> Result<(), Errno> {
         loop {
+            if self.reap_due {
+                self.reap_due = false;
+                reaper::reap_all(|pid, status| events.push(Event::Exited(pid, status)));
+                if !events.is_empty() {
+                    return Ok(());
+                }
+            }
             let timeout = self.deadlines.first().map(|(deadline, _)| {
                 TimeSpec::from_duration(deadline.saturating_duration_since(Instant::now()))
             });
@@ -141,6 +170,7 @@ impl<K: Ord + Copy> EventLoop<K> {
             if !events.is_empty() {
                 return Ok(());
             }
+            // Nothing else came with a SIGCHLD: reap at the top of the loop.
         }
     }
 
@@ -153,13 +183,7 @@ impl<K: Ord + Copy> EventLoop<K> {
             // SAFETY: signalfd_siginfo is plain old data; all-zero is valid.
             let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
             // SAFETY: reads at most BATCH * SIZE bytes into `infos`, which is that long.
-            let n = unsafe {
-                libc::read(
-                    self.signals.as_raw_fd(),
-                    infos.as_mut_ptr().cast(),
-                    BATCH * SIZE,
-                )
-            };
+            let n = unsafe { libc::read(self.signals.as_raw_fd(), infos.as_mut_ptr().cast(), BATCH * SIZE) };
             if n < 0 {
                 match Errno::last() {
                     Errno::EINTR => continue,
@@ -171,7 +195,7 @@ impl<K: Ord + Copy> EventLoop<K> {
             for info in infos.iter().take(count) {
                 let signo = info.ssi_signo as c_int;
                 if signo == libc::SIGCHLD {
-                    reaper::reap_all(|pid, status| events.push(Event::Exited(pid, status)));
+                    self.reap_due = true;
                 } else {
                     events.push(Event::Signal(SignalInfo {
                         signo,
@@ -191,7 +215,7 @@ mod tests {
     use super::*;
 
     fn empty_loop() -> EventLoop<u32> {
-        EventLoop::new(&crate::signals::empty_set()).unwrap()
+        EventLoop::new(0).unwrap()
     }
 
     #[test]
@@ -216,10 +240,7 @@ mod tests {
             }
         }
         assert_eq!(fired.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [2, 4, 1]);
-        assert!(
-            fired[2].1 >= Duration::from_millis(40),
-            "fired early: {fired:?}"
-        );
+        assert!(fired[2].1 >= Duration::from_millis(40), "fired early: {fired:?}");
     }
 
     #[test]

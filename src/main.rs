@@ -51,10 +51,7 @@ fn run() -> i32 {
             return 0;
         }
         Ok(Invocation::Version) => {
-            log::write_all(
-                1,
-                concat!("rinit ", env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
-            );
+            log::write_all(1, concat!("rinit ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
             return 0;
         }
         Err(message) => {
@@ -81,11 +78,13 @@ fn run() -> i32 {
         }
     }
     let start_dir = starting_directory();
-    if let Err(errno) = nix::unistd::chdir("/") {
-        warn!("could not change to /: {}", errno.desc());
+    if start_dir.is_some() {
+        if let Err(errno) = nix::unistd::chdir("/") {
+            warn!("could not change to /: {}", errno.desc());
+        }
     }
 
-    let mut events = match EventLoop::new(&blocked) {
+    let mut events = match EventLoop::new(blocked) {
         Ok(events) => events,
         Err(errno) => {
             error!("cannot create the signalfd: {}", errno.desc());
@@ -116,7 +115,10 @@ fn run() -> i32 {
 fn sanitize_descriptors() {
     // SAFETY: close_range(3, max, 0) closes descriptors rinit has not opened
     // itself yet (nothing in rinit holds one at this point).
-    unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_int, libc::c_int::MAX, 0) };
+    let closed = unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_int, libc::c_int::MAX, 0) };
+    if closed != 0 {
+        close_inherited_one_by_one(); // kernels before 5.9
+    }
     for fd in 0..3 {
         // SAFETY: F_GETFD only queries a descriptor number.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
@@ -131,15 +133,34 @@ fn sanitize_descriptors() {
     }
 }
 
+/// close_range's fallback: every descriptor from 3 up to the soft
+/// RLIMIT_NOFILE (at most 65,536 of them: a container's limit can be a million).
+fn close_inherited_one_by_one() {
+    // SAFETY: a zeroed rlimit is valid storage for getrlimit's answer.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit writes into `limit`.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let highest = if known {
+        limit.rlim_cur.min(65_536) as libc::c_int
+    } else {
+        1024
+    };
+    for fd in 3..highest {
+        // SAFETY: closing a descriptor number rinit has not opened itself.
+        unsafe { libc::close(fd) };
+    }
+}
+
 /// rinit's starting directory (Docker's WORKDIR), kept open so the command can
-/// start there while rinit itself moves to `/`.
+/// start there while rinit itself moves to `/`. When it cannot be opened (no
+/// search permission on it), rinit stays in it and the command inherits it.
 fn starting_directory() -> Option<OwnedFd> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     match nix::fcntl::open(".", flags, Mode::empty()) {
         Ok(fd) => Some(fd),
         Err(errno) => {
             warn!(
-                "cannot open the starting directory ({}); the command will start in /",
+                "cannot open the starting directory ({}); staying in it rather than moving to /",
                 errno.desc()
             );
             None
@@ -151,10 +172,10 @@ fn starting_directory() -> Option<OwnedFd> {
 /// in its foreground: then the command should get the foreground, so that
 /// `docker run -it image bash` has working job control and Ctrl-C.
 fn owns_terminal_foreground() -> bool {
-    // SAFETY: descriptor 0 is open (sanitize_descriptors made sure of it).
-    let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
-    match nix::unistd::tcgetpgrp(stdin) {
-        Ok(pgrp) => pgrp == nix::unistd::getpgrp(),
-        Err(_) => false,
-    }
+    // SAFETY: tcgetpgrp on descriptor 0 only queries; a closed or non-terminal
+    // descriptor gives an error, which means "no".
+    // Both ids read 0 when the group lives outside rinit's PID namespace (rinit
+    // started by `unshare --pid --fork` from a shell): still the same group.
+    let foreground = unsafe { libc::tcgetpgrp(0) };
+    foreground >= 0 && foreground == nix::unistd::getpgrp().as_raw()
 }

@@ -74,7 +74,10 @@ pub fn name(signo: c_int) -> String {
 /// Accepts "TERM", "SIGTERM" (any case), "15", "RTMIN+2", "SIGRTMAX-1".
 pub fn parse(text: &str) -> Result<c_int, String> {
     let bad = || {
-        format!("unknown signal {text:?}: expected a name like \"TERM\" or \"SIGTERM\", or a number from 1 to {}", max())
+        format!(
+            "unknown signal {text:?}: expected a name like \"TERM\" or \"SIGTERM\", or a number from 1 to {}",
+            max()
+        )
     };
     if let Ok(number) = text.parse::<c_int>() {
         return if (1..=max()).contains(&number) {
@@ -93,12 +96,12 @@ pub fn parse(text: &str) -> Result<c_int, String> {
         offset
             .strip_prefix('+')
             .map_or(Some(0), |n| n.parse::<c_int>().ok())
-            .map(|n| min + n)
+            .and_then(|n| min.checked_add(n))
     } else if let Some(offset) = bare.strip_prefix("RTMAX") {
         offset
             .strip_prefix('-')
             .map_or(Some(0), |n| n.parse::<c_int>().ok())
-            .map(|n| max - n)
+            .and_then(|n| max.checked_sub(n))
     } else {
         None
     };
@@ -109,35 +112,29 @@ pub fn parse(text: &str) -> Result<c_int, String> {
 }
 
 /// A signal rinit passes on to what it runs: every catchable one except
-/// SIGCHLD (rinit's own business), the crash signals, and SIGTTIN/SIGTTOU
-/// (the terminal's reaction to rinit's own output, not a request for the child).
+/// SIGCHLD (rinit's own business) and the crash signals. (SIGTTIN/SIGTTOU
+/// are forwarded too: with them blocked, the terminal never raises them at
+/// rinit's own I/O, so one that arrives was sent on purpose.)
 pub fn is_forwarded(signo: c_int) -> bool {
     signo >= 1
         && signo <= max()
-        && !matches!(
-            signo,
-            libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD | libc::SIGTTIN | libc::SIGTTOU
-        )
+        && !matches!(signo, libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD)
         && !CRASH.contains(&signo)
-        && !glibc_reserved(signo)
 }
 
-/// Signals 32 and 33 belong to glibc's thread library; they cannot be handled.
-fn glibc_reserved(signo: c_int) -> bool {
-    signo > 31 && signo < libc::SIGRTMIN()
-}
+/// A kernel signal mask: bit N-1 stands for signal N. rinit talks to the
+/// kernel with it directly, because glibc's sigset functions refuse its two
+/// reserved signals (32 and 33), which rinit must block like the others.
+pub type Mask = u64;
 
 /// Takes over rinit's own signal state at start-up: any signal rinit was
 /// started with ignored gets its default disposition back (an ignored signal is
 /// discarded before a signalfd sees it, and children would inherit the
 /// ignore: this is where their dispositions are reset, once for all), and
-/// every catchable signal is blocked, to be read from the signalfd. Returns the
-/// blocked set, for the signalfd.
-pub fn take_over() -> libc::sigset_t {
-    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initialises it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, exclusively borrowed sigset_t.
-    unsafe { libc::sigemptyset(&mut set) };
+/// every catchable signal is blocked, to be read from the signalfd. Returns
+/// the blocked mask, for the signalfd.
+pub fn take_over() -> Mask {
+    let mut mask: Mask = 0;
     for signo in 1..=max() {
         if matches!(signo, libc::SIGKILL | libc::SIGSTOP) {
             continue;
@@ -145,15 +142,26 @@ pub fn take_over() -> libc::sigset_t {
         if disposition(signo) == Some(libc::SIG_IGN) {
             set_default(signo);
         }
-        if !glibc_reserved(signo) {
-            // SAFETY: `set` is a valid sigset_t and `signo` a valid signal number.
-            unsafe { libc::sigaddset(&mut set, signo) };
-        }
+        mask |= 1 << (signo - 1);
     }
-    // SAFETY: `set` is initialised; a null old-set pointer is allowed. rinit is
-    // single-threaded, so the process mask is this thread's mask.
-    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    set
+    set_mask(libc::SIG_BLOCK, mask);
+    mask
+}
+
+/// rt_sigprocmask(2) with a kernel mask. A raw system call: async-signal-safe,
+/// usable in a child before exec.
+pub fn set_mask(how: c_int, mask: Mask) {
+    // SAFETY: rt_sigprocmask with a pointer to an 8-byte mask, no old-mask
+    // pointer, and the kernel's mask size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            &mask as *const Mask,
+            std::ptr::null_mut::<Mask>(),
+            std::mem::size_of::<Mask>(),
+        )
+    };
 }
 
 /// The kernel's `struct sigaction` as rt_sigaction(2) takes it. Going to the
@@ -207,15 +215,6 @@ fn disposition(signo: c_int) -> Option<libc::sighandler_t> {
     (rc == 0).then_some(old.handler)
 }
 
-/// An initialised empty signal set.
-pub fn empty_set() -> libc::sigset_t {
-    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initialises it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, exclusively borrowed sigset_t.
-    unsafe { libc::sigemptyset(&mut set) };
-    set
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,8 +222,8 @@ mod tests {
     #[test]
     fn names_and_numbers_round_trip() {
         for signo in 1..=max() {
-            if glibc_reserved(signo) {
-                continue;
+            if signo > 31 && signo < libc::SIGRTMIN() {
+                continue; // glibc's own two: named by number only
             }
             assert_eq!(parse(&name(signo)), Ok(signo), "{}", name(signo));
         }
@@ -236,11 +235,18 @@ mod tests {
 
     #[test]
     fn rejects_unknown_signals() {
-        for bad in ["", "0", "65", "-1", "SIGFOO", "RTMIN+99", "RTMIN+x"] {
-            assert!(
-                parse(bad).unwrap_err().starts_with("unknown signal"),
-                "{bad:?}"
-            );
+        for bad in [
+            "",
+            "0",
+            "65",
+            "-1",
+            "SIGFOO",
+            "RTMIN+99",
+            "RTMIN+x",
+            "RTMIN+2147483647",
+            "RTMAX--2147483648",
+        ] {
+            assert!(parse(bad).unwrap_err().starts_with("unknown signal"), "{bad:?}");
         }
     }
 
@@ -255,6 +261,9 @@ mod tests {
             libc::SIGWINCH,
             libc::SIGCONT,
             libc::SIGTSTP,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+            32,
             libc::SIGRTMIN(),
         ] {
             assert!(is_forwarded(signo), "{}", name(signo));
@@ -265,8 +274,6 @@ mod tests {
             libc::SIGSTOP,
             libc::SIGSEGV,
             libc::SIGABRT,
-            libc::SIGTTOU,
-            32,
         ] {
             assert!(!is_forwarded(signo), "{}", name(signo));
         }

@@ -17,7 +17,14 @@ use crate::spawn::{Child, Command};
 pub enum Timer {
     /// The grace for leftover processes is over: SIGKILL.
     GraceOver,
+    /// SIGKILL was sent this long ago and processes remain (stuck in the
+    /// kernel, or not rinit's to kill): give up waiting.
+    KillOver,
 }
+
+/// How long rinit waits for SIGKILLed processes to go before it exits anyway.
+/// As PID 1 that is safe: the kernel kills the whole namespace when PID 1 exits.
+const KILL_WAIT: Duration = Duration::from_secs(2);
 
 enum State {
     /// The command runs; signals go to it.
@@ -79,8 +86,8 @@ fn step(
             State::Running(child)
         }
         (State::Running(mut child), Event::Exited(pid, status)) if pid == child.pid() => {
-            if let Some(errno) = child.exec_failure() {
-                error!("{}", command.exec_error(errno));
+            if let Some((failure, errno)) = child.exec_failure() {
+                error!("{}", command.exec_error(failure, errno));
             }
             drop(child); // reaped: it can no longer be signalled
             debug!("the command (pid {pid}) ended: {status}");
@@ -111,6 +118,16 @@ fn step(
                 options.grace
             );
             kill_everyone(status, events)
+        }
+        (
+            State::Sweeping {
+                status,
+                killing: true,
+            },
+            Event::Timer(Timer::KillOver),
+        ) => {
+            warn!("processes still running {KILL_WAIT:?} after SIGKILL; exiting without them");
+            State::Done(status)
         }
         (state, Event::Exited(pid, status)) => {
             debug!("reaped pid {pid} ({status})");
@@ -164,6 +181,7 @@ fn after_command(status: ExitStatus, grace: Duration, events: &mut EventLoop<Tim
 
 fn kill_everyone(status: ExitStatus, events: &mut EventLoop<Timer>) -> State {
     events.cancel_timer(Timer::GraceOver);
+    events.set_timer_after(Timer::KillOver, KILL_WAIT);
     reaper::signal_everyone(libc::SIGKILL);
     State::Sweeping {
         status,

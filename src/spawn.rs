@@ -47,19 +47,11 @@ impl Command {
             .first()
             .map(|a| a.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let argv = args
-            .iter()
-            .map(|a| c_string(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let path_value = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone());
+        let argv = args.iter().map(|a| c_string(a)).collect::<Result<Vec<_>, _>>()?;
+        let path_value = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
         let (candidates, searched_path) = match args.first() {
             None => return Err(SpawnError::Invalid("empty command".into())),
-            Some(name) if name.is_empty() => {
-                return Err(SpawnError::Invalid("empty command name".into()))
-            }
+            Some(name) if name.is_empty() => return Err(SpawnError::Invalid("empty command name".into())),
             Some(name) if name.as_bytes().contains(&b'/') => (vec![c_string(name)?], None),
             Some(name) => {
                 let path = path_value.unwrap_or_else(|| DEFAULT_PATH.into());
@@ -115,7 +107,6 @@ impl Command {
         let argv = null_terminated(&self.argv);
         let envp = null_terminated(&self.env);
         let candidates: Vec<*const c_char> = self.candidates.iter().map(|c| c.as_ptr()).collect();
-        let empty_mask = signals::empty_set();
         let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| SpawnError::Os("create a pipe", e))?;
         let child_side = ChildSide {
@@ -124,7 +115,6 @@ impl Command {
             candidates: &candidates,
             work_dir: self.work_dir.as_ref(),
             foreground: self.foreground,
-            empty_mask: &empty_mask,
             report: report_write.as_raw_fd(),
         };
         let stack = ChildStack::map()?;
@@ -149,10 +139,11 @@ impl Command {
         Ok(Child::adopt(pid, report_read))
     }
 
-    /// The error to report for a failed exec of this command.
-    pub fn exec_error(&self, errno: Errno) -> SpawnError {
+    /// The message for a child of this command that could not run.
+    pub fn exec_error(&self, failure: Failure, errno: Errno) -> SpawnError {
         SpawnError::Exec {
             program: self.program.clone(),
+            failure,
             errno,
             searched_path: self.searched_path.clone(),
         }
@@ -160,9 +151,8 @@ impl Command {
 }
 
 fn c_string(text: &OsStr) -> Result<CString, SpawnError> {
-    CString::new(text.as_bytes()).map_err(|_| {
-        SpawnError::Invalid(format!("{:?} contains a NUL byte", text.to_string_lossy()))
-    })
+    CString::new(text.as_bytes())
+        .map_err(|_| SpawnError::Invalid(format!("{:?} contains a NUL byte", text.to_string_lossy())))
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
@@ -228,7 +218,6 @@ struct ChildSide<'a> {
     candidates: &'a [*const c_char],
     work_dir: Option<&'a WorkDir>,
     foreground: bool,
-    empty_mask: &'a libc::sigset_t,
     report: RawFd,
 }
 
@@ -246,7 +235,7 @@ impl ChildSide<'_> {
             }
             if let Some(WorkDir(fd)) = self.work_dir {
                 if libc::fchdir(*fd) != 0 {
-                    self.fail(Errno::last());
+                    self.fail(Failure::Directory, Errno::last());
                 }
             }
             // Anything rinit holds is close-on-exec already; this also covers
@@ -257,45 +246,59 @@ impl ChildSide<'_> {
                 c_int::MAX,
                 libc::CLOSE_RANGE_CLOEXEC as c_int,
             );
-            libc::sigprocmask(libc::SIG_SETMASK, self.empty_mask, std::ptr::null_mut());
+            signals::set_mask(libc::SIG_SETMASK, 0);
 
-            let mut failure: Option<Errno> = None;
             let mut denied = false;
             for path in self.candidates {
                 libc::execve(*path, self.argv, self.envp);
                 match Errno::last() {
                     Errno::EACCES => denied = true,
-                    Errno::ENOENT
-                    | Errno::ENOTDIR
-                    | Errno::ESTALE
-                    | Errno::ENODEV
-                    | Errno::ETIMEDOUT => {}
-                    other => {
-                        failure = Some(other);
-                        break;
+                    // The file is there, so the ENOENT is about its "#!" interpreter.
+                    Errno::ENOENT if libc::access(*path, libc::F_OK) == 0 => {
+                        self.fail(Failure::Interpreter, Errno::ENOENT)
                     }
+                    Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT => {}
+                    other => self.fail(Failure::Exec, other),
                 }
             }
-            let errno = failure.unwrap_or(if denied { Errno::EACCES } else { Errno::ENOENT });
-            self.fail(errno)
+            self.fail(Failure::Exec, if denied { Errno::EACCES } else { Errno::ENOENT })
         }
     }
 
-    fn fail(&self, errno: Errno) -> ! {
-        let bytes = (errno as i32).to_ne_bytes();
-        // SAFETY: write(2) and _exit(2) are async-signal-safe; `bytes` is live.
+    fn fail(&self, failure: Failure, errno: Errno) -> ! {
+        let mut report = [0u8; 8];
+        report[..4].copy_from_slice(&(failure as i32).to_ne_bytes());
+        report[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
+        let code = match (failure, errno) {
+            (Failure::Exec, Errno::ENOENT | Errno::ENOTDIR) => 127,
+            _ => 126,
+        };
+        // SAFETY: write(2) and _exit(2) are raw system calls; `report` is live.
         unsafe {
-            libc::write(self.report, bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(exec_failure_code(errno))
+            libc::write(self.report, report.as_ptr().cast(), report.len());
+            libc::_exit(code)
         }
     }
 }
 
-/// 127 when the command does not exist, 126 when it exists but cannot run.
-fn exec_failure_code(errno: Errno) -> c_int {
-    match errno {
-        Errno::ENOENT | Errno::ENOTDIR => 127,
-        _ => 126,
+/// What went wrong in the child before the command could run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// execve failed.
+    Exec = 0,
+    /// The file exists but its "#!" interpreter does not.
+    Interpreter = 1,
+    /// The starting directory could not be entered.
+    Directory = 2,
+}
+
+impl Failure {
+    fn from_raw(raw: i32) -> Failure {
+        match raw {
+            1 => Failure::Interpreter,
+            2 => Failure::Directory,
+            _ => Failure::Exec,
+        }
     }
 }
 
@@ -326,16 +329,18 @@ impl Child {
         }
     }
 
-    /// The errno of a failed exec, once the child has reported one. Never
-    /// blocks: call it when the child has ended to know for sure.
-    pub fn exec_failure(&mut self) -> Option<Errno> {
+    /// What went wrong before the command could run, once the child has
+    /// reported it. Never blocks: call it when the child has ended to know.
+    pub fn exec_failure(&mut self) -> Option<(Failure, Errno)> {
         let pipe = self.exec_report.as_ref()?;
-        let mut buf = [0u8; 4];
+        let mut buf = [0u8; 8];
         match nix::unistd::read(pipe, &mut buf) {
             Err(Errno::EAGAIN) => None, // still running, not yet exec'd
-            Ok(4) => {
+            Ok(8) => {
                 self.exec_report = None;
-                Some(Errno::from_raw(i32::from_ne_bytes(buf)))
+                let [k0, k1, k2, k3, e0, e1, e2, e3] = buf;
+                let failure = Failure::from_raw(i32::from_ne_bytes([k0, k1, k2, k3]));
+                Some((failure, Errno::from_raw(i32::from_ne_bytes([e0, e1, e2, e3]))))
             }
             _ => {
                 self.exec_report = None; // EOF: the exec happened
@@ -381,21 +386,23 @@ pub enum SpawnError {
     Invalid(String),
     /// A system call rinit needed failed.
     Os(&'static str, Errno),
-    /// exec failed in the child, which exited 127 or 126.
+    /// The child could not run the command; it exited 127 or 126.
     Exec {
         program: String,
+        failure: Failure,
         errno: Errno,
         searched_path: Option<String>,
     },
 }
 
 impl SpawnError {
-    /// The exit code a shell would give: 127, 126, or 1 for other failures.
+    /// rinit's exit code when this stops it from starting the command: 2 for
+    /// a command line that cannot be run, 1 for a failed system call. (A child
+    /// that could not exec reports 127/126 through its own exit status.)
     pub fn exit_code(&self) -> c_int {
         match self {
-            SpawnError::Exec { errno, .. } => exec_failure_code(*errno),
-            SpawnError::Invalid(_) => 127,
-            SpawnError::Os(..) => 1,
+            SpawnError::Invalid(_) => 2,
+            SpawnError::Os(..) | SpawnError::Exec { .. } => 1,
         }
     }
 }
@@ -404,25 +411,30 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             SpawnError::Invalid(what) => write!(f, "cannot run the command: {what}"),
-            SpawnError::Os(call, errno) => write!(
-                f,
-                "cannot start the command: {call} failed: {}",
-                errno.desc()
-            ),
+            SpawnError::Os(call, errno) => {
+                write!(f, "cannot start the command: {call} failed: {}", errno.desc())
+            }
             SpawnError::Exec {
                 program,
-                errno: Errno::ENOENT,
-                searched_path: Some(path),
-                ..
-            } => {
-                write!(
+                failure,
+                errno,
+                searched_path,
+            } => match (failure, errno, searched_path) {
+                (Failure::Exec, Errno::ENOENT, Some(path)) => {
+                    write!(f, "cannot run {program:?}: command not found in PATH ({path})")
+                }
+                (Failure::Exec, _, _) => write!(f, "cannot run {program:?}: {}", errno.desc()),
+                (Failure::Interpreter, _, _) => write!(
                     f,
-                    "cannot run {program:?}: command not found in PATH ({path})"
-                )
-            }
-            SpawnError::Exec { program, errno, .. } => {
-                write!(f, "cannot run {program:?}: {}", errno.desc())
-            }
+                    "cannot run {program:?}: the interpreter on its \"#!\" line was not found \
+                     (a CRLF line ending can cause this too)"
+                ),
+                (Failure::Directory, _, _) => write!(
+                    f,
+                    "cannot run {program:?}: cannot enter the starting directory: {}",
+                    errno.desc()
+                ),
+            },
         }
     }
 }

@@ -150,8 +150,7 @@ fn as_uid_1000_orphans_are_reaped_and_leftovers_swept() {
         done.out
     );
 
-    let (_container, cmd) =
-        Container::new(1000, &["-t", "200ms", "--", "PROBE", "daemon", "stubborn"]);
+    let (_container, cmd) = Container::new(1000, &["-t", "200ms", "--", "PROBE", "daemon", "stubborn"]);
     let done = run(cmd);
     assert_eq!(done.code(), 7, "{:?}", done.err);
     assert!(

@@ -67,6 +67,71 @@ fn non_executable_command_is_126() {
 }
 
 #[test]
+fn a_script_whose_interpreter_is_missing_is_126_and_says_so() {
+    let dir = temp_dir("interp");
+    let script = dir.join("script");
+    std::fs::write(&script, "#!/no/such/shell\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let done = run(pid1(&["--", script.to_str().unwrap()]));
+    assert_eq!(done.code(), 126);
+    assert_eq!(
+        done.err,
+        [format!(
+            "rinit: cannot run {:?}: the interpreter on its \"#!\" line was not found \
+             (a CRLF line ending can cause this too)",
+            script.to_str().unwrap()
+        )]
+    );
+}
+
+#[test]
+fn a_starting_directory_rinit_cannot_open_is_still_the_commands() {
+    // Docker's WORKDIR readable by root only, USER 1000: rinit cannot open it
+    // to move to / and back, so it stays there and the command inherits it.
+    let dir = temp_dir("workdir");
+    let private = dir.join("private");
+    std::fs::create_dir(&private).unwrap();
+    // unshare as uid 1000 cannot make a PID namespace: rinit runs directly,
+    // from copies uid 1000 can reach wherever the checkout is.
+    let bin = temp_dir("bin");
+    std::fs::copy(rinit(), bin.join("rinit")).unwrap();
+    std::fs::copy(probe(), bin.join("probe")).unwrap();
+    let mut cmd = std::process::Command::new(bin.join("rinit"));
+    cmd.arg("--")
+        .arg(bin.join("probe"))
+        .arg("status")
+        .current_dir(&private);
+    let private_c = std::ffi::CString::new(private.to_str().unwrap()).unwrap();
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::chmod(private_c.as_ptr(), 0o700);
+            if libc::setgid(1000) != 0 || libc::setuid(1000) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        done.err,
+        ["rinit: cannot open the starting directory (Permission denied); staying in it rather than moving to /"]
+    );
+    assert!(
+        done.out
+            .iter()
+            .any(|l| *l == format!("cwd: {}", private.display())),
+        "{:?}",
+        done.out
+    );
+    assert!(
+        done.out.iter().any(|l| l == "Uid: 1000 1000 1000 1000"),
+        "{:?}",
+        done.out
+    );
+}
+
+#[test]
 fn e_maps_each_of_the_256_codes_to_zero_and_nothing_else() {
     let probe = probe_str();
     for code in 0..=255 {
@@ -84,14 +149,8 @@ fn e_maps_each_of_the_256_codes_to_zero_and_nothing_else() {
         }
     }
     // After 128+N: -e 143 maps a SIGTERM death.
-    assert_eq!(
-        run(pid1(&["-e", "143", "--", &probe, "die", "TERM"])).code(),
-        0
-    );
-    assert_eq!(
-        run(pid1(&["-e", "143", "--", &probe, "die", "INT"])).code(),
-        130
-    );
+    assert_eq!(run(pid1(&["-e", "143", "--", &probe, "die", "TERM"])).code(), 0);
+    assert_eq!(run(pid1(&["-e", "143", "--", &probe, "die", "INT"])).code(), 130);
 }
 
 /// Starts rinit the way a careless parent might: every signal blocked, most
@@ -185,11 +244,7 @@ fn a_closed_stdin_becomes_dev_null_so_no_other_descriptor_lands_on_0() {
     }
     let done = run(cmd);
     assert_eq!(done.code(), 0, "{:?}", done.err);
-    assert!(
-        done.out.iter().any(|l| l == "stdin: /dev/null"),
-        "{:?}",
-        done.out
-    );
+    assert!(done.out.iter().any(|l| l == "stdin: /dev/null"), "{:?}", done.out);
     assert!(done.out.iter().any(|l| l == "fds: 0 1 2"), "{:?}", done.out);
 }
 
@@ -212,7 +267,7 @@ fn rinit_drops_inherited_descriptors_and_moves_to_root() {
         assert_ne!(target, leak, "rinit kept an inherited descriptor");
     }
     // Every catchable signal is blocked in rinit (read from its signalfd); none ignored.
-    assert_eq!(proc_status(pid, "SigBlk"), "fffffffe7ffbfeff");
+    assert_eq!(proc_status(pid, "SigBlk"), "fffffffffffbfeff");
     assert_eq!(proc_status(pid, "SigIgn"), "0000000000000000");
     assert_eq!(running.finish().code(), 0);
 }
@@ -237,13 +292,15 @@ fn signals_are_forwarded_even_when_rinit_started_with_them_ignored() {
         (libc::SIGCONT, "SIGCONT"),
         (libc::SIGALRM, "SIGALRM"),
         (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGTTIN, "SIG21"),
+        (libc::SIGTTOU, "SIG22"),
         (rtmin, &format!("SIG{rtmin}")),
     ];
     for (signo, name) in wanted {
         send(pid, signo);
         running.expect_out_eq(&format!("got {name}"));
     }
-    // Never forwarded: SIGCHLD, the crash signals, SIGTTIN/SIGTTOU. Sent before
+    // Never forwarded: SIGCHLD and the crash signals. Sent before
     // SIGRTMAX, they are dequeued before it (standard signals first), so by the
     // time the probe reports SIGRTMAX rinit has dealt with all of them.
     let never = [
@@ -255,8 +312,6 @@ fn signals_are_forwarded_even_when_rinit_started_with_them_ignored() {
         libc::SIGABRT,
         libc::SIGSYS,
         libc::SIGTRAP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
     ];
     for signo in never {
         send(pid, signo);
@@ -325,11 +380,7 @@ fn g_signals_the_whole_process_group() {
         running.expect_out_eq("grandchild got SIGUSR2");
         let done = running.finish();
         assert_eq!(done.code(), 0);
-        let first = done
-            .out
-            .iter()
-            .find(|l| l.starts_with("grandchild got"))
-            .unwrap();
+        let first = done.out.iter().find(|l| l.starts_with("grandchild got")).unwrap();
         let expected = if group {
             "grandchild got SIGUSR1"
         } else {
@@ -417,10 +468,7 @@ fn leftovers_that_ignore_sigterm_get_sigkill_after_the_grace() {
 
 #[test]
 fn a_second_sigterm_during_the_sweep_kills_at_once() {
-    let mut running = Running::start(probe_cmd(
-        pid1(&["-v", "-t", "60s"]),
-        &["daemon", "stubborn"],
-    ));
+    let mut running = Running::start(probe_cmd(pid1(&["-v", "-t", "60s"]), &["daemon", "stubborn"]));
     running.expect_err(
         |l| l.contains("sending SIGTERM to the processes left"),
         "sweep start",
@@ -435,9 +483,7 @@ fn a_second_sigterm_during_the_sweep_kills_at_once() {
         started.elapsed()
     );
     assert!(
-        done.err
-            .iter()
-            .any(|l| l.contains("SIGTERM during clean-up")),
+        done.err.iter().any(|l| l.contains("SIGTERM during clean-up")),
         "{:?}",
         done.err
     );
@@ -459,10 +505,7 @@ fn p_sets_the_parent_death_signal() {
         .parse()
         .unwrap();
     running.expect_out_eq("ready");
-    assert_eq!(
-        proc_status(rinit_pid, "PPid"),
-        running.child.id().to_string()
-    );
+    assert_eq!(proc_status(rinit_pid, "PPid"), running.child.id().to_string());
     send(running.child.id() as i32, libc::SIGKILL);
     running.expect_out_eq("got SIGUSR1");
     running.close_stdin();
@@ -503,14 +546,14 @@ fn bad_command_lines_start_nothing() {
     let e_without_value = run(pid1(&["-e"]));
     assert_eq!(
         (e_without_value.code(), e_without_value.err),
-        (
-            2,
-            vec!["rinit: -e needs a value (see rinit --help)".to_string()]
-        )
+        (2, vec!["rinit: -e needs a value (see rinit --help)".to_string()])
     );
     let nothing = run(pid1(&[]));
     assert_eq!(nothing.code(), 2);
-    assert_eq!(nothing.err, ["rinit: no command given (usage: rinit [OPTIONS] -- COMMAND [ARGS...]; see rinit --help)"]);
+    assert_eq!(
+        nothing.err,
+        ["rinit: no command given (usage: rinit [OPTIONS] -- COMMAND [ARGS...]; see rinit --help)"]
+    );
 }
 
 #[test]
@@ -519,8 +562,29 @@ fn help_and_version() {
     assert_eq!(help.code(), 0);
     assert!(help.out[0].starts_with("usage: rinit"), "{:?}", help.out);
     let version = run(plain(&["-V"]));
-    assert_eq!(
-        version.out,
-        [format!("rinit {}", env!("CARGO_PKG_VERSION"))]
-    );
+    assert_eq!(version.out, [format!("rinit {}", env!("CARGO_PKG_VERSION"))]);
+}
+
+#[test]
+fn a_signal_racing_the_commands_exit_is_never_sent_to_a_reaped_pid() {
+    // SIGUSR1 (10) is dequeued before SIGCHLD (17): when both are pending, rinit
+    // must forward the USR1 to the still-unreaped child, not reap first and then
+    // signal a pid that is gone ("could not forward ...: No such process").
+    for _ in 0..30 {
+        let mut running = Running::start(probe_cmd(pid1(&[]), &["exit", "0"]));
+        let unshare = running.child.id();
+        // Until rinit is gone: its pid, once unshare has forked it.
+        while let Ok(None) = running.child.try_wait() {
+            let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"));
+            if let Some(pid) = children.ok().and_then(|c| c.split_whitespace().next()?.parse::<i32>().ok()) {
+                unsafe { libc::kill(pid, libc::SIGUSR1) };
+            }
+        }
+        let done = running.finish();
+        assert!(
+            done.err.iter().all(|l| !l.contains("could not forward")),
+            "{:?}",
+            done.err
+        );
+    }
 }

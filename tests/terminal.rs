@@ -55,11 +55,7 @@ fn start_on_terminal(args: &[&str]) -> (Terminal, KillOnDrop) {
         let mut buf = [0u8; 4096];
         // Ends with EIO once every holder of the slave side is gone.
         while let Ok(n) = reader.read(&mut buf) {
-            if n == 0
-                || tx
-                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
-                    .is_err()
-            {
+            if n == 0 || tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
                 break;
             }
         }

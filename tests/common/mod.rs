@@ -144,11 +144,7 @@ impl Running {
     }
 
     pub fn write_stdin(&mut self, text: &str) {
-        self.stdin
-            .as_mut()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
+        self.stdin.as_mut().unwrap().write_all(text.as_bytes()).unwrap();
     }
 
     /// Waits for the exit (panics after PATIENCE), then collects all output.
@@ -195,16 +191,11 @@ impl Drop for Running {
 
 pub fn only_child(pid: i32) -> i32 {
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-    let mut children = children
-        .split_whitespace()
-        .map(|p| p.parse::<i32>().unwrap());
+    let mut children = children.split_whitespace().map(|p| p.parse::<i32>().unwrap());
     let first = children
         .next()
         .unwrap_or_else(|| panic!("pid {pid} has no child"));
-    assert!(
-        children.next().is_none(),
-        "pid {pid} has more than one child"
-    );
+    assert!(children.next().is_none(), "pid {pid} has more than one child");
     first
 }
 
@@ -223,6 +214,9 @@ impl Finished {
 }
 
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    if let Ok(Some(status)) = child.try_wait() {
+        return status; // already reaped
+    }
     let deadline = Instant::now() + limit;
     // The child's exit cannot be polled through std without a pidfd; a pidfd it is.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as i32, 0) } as i32;
