@@ -5,12 +5,12 @@
 //! periodic wake-ups.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc::{self, c_int, pid_t};
-use nix::poll::{PollFd, PollFlags};
+use nix::poll::PollFlags;
 use nix::sys::time::TimeSpec;
 
 use crate::reaper::{self, ExitStatus};
@@ -52,6 +52,7 @@ pub struct EventLoop<K: Ord + Copy> {
     /// arrived just before the child's exit is forwarded to the unreaped
     /// child, never to a reaped PID.
     reap_due: bool,
+    pollfds: Vec<libc::pollfd>,
 }
 
 impl<K: Ord + Copy> EventLoop<K> {
@@ -78,6 +79,7 @@ impl<K: Ord + Copy> EventLoop<K> {
             deadline_of: BTreeMap::new(),
             watched: Vec::new(),
             reap_due: false,
+            pollfds: Vec::new(),
         })
     }
 
@@ -134,23 +136,38 @@ impl<K: Ord + Copy> EventLoop<K> {
             let timeout = self.deadlines.first().map(|(deadline, _)| {
                 TimeSpec::from_duration(deadline.saturating_duration_since(Instant::now()))
             });
-            let mut fds = Vec::with_capacity(1 + self.watched.len());
-            fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
+            // One pollfd array, rebuilt in place: no allocation per wake-up.
+            self.pollfds.clear();
+            self.pollfds.push(libc::pollfd {
+                fd: self.signals.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
             for (fd, flags, _) in &self.watched {
-                // SAFETY: the caller keeps each watched fd open while it is watched.
-                fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(*fd) }, *flags));
+                self.pollfds.push(libc::pollfd {
+                    fd: *fd,
+                    events: flags.bits(),
+                    revents: 0,
+                });
             }
-            match nix::poll::ppoll(&mut fds, timeout, None) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
+            let timeout_ptr = timeout
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
+            // SAFETY: `pollfds` is a live array of `len` pollfd entries whose
+            // descriptors stay open (the caller keeps watched ones open); the
+            // timeout is null or points to a live timespec; no signal mask.
+            let rc = unsafe {
+                libc::ppoll(
+                    self.pollfds.as_mut_ptr(),
+                    self.pollfds.len() as libc::nfds_t,
+                    timeout_ptr,
+                    std::ptr::null(),
+                )
+            };
+            if rc < 0 && Errno::last() != Errno::EINTR {
+                return Err(Errno::last());
             }
-            let ready: Vec<Option<PollFlags>> = fds
-                .iter()
-                .map(|fd| fd.revents().filter(|r| !r.is_empty()))
-                .collect();
-            drop(fds);
-
-            if ready[0].is_some() {
+            if self.pollfds[0].revents != 0 {
                 self.read_signals(events)?;
             }
             let now = Instant::now();
@@ -162,9 +179,9 @@ impl<K: Ord + Copy> EventLoop<K> {
                 self.deadline_of.remove(&key);
                 events.push(Event::Timer(key));
             }
-            for (i, (_, _, key)) in self.watched.iter().enumerate() {
-                if let Some(flags) = ready[i + 1] {
-                    events.push(Event::Ready(*key, flags));
+            for ((_, _, key), polled) in self.watched.iter().zip(&self.pollfds[1..]) {
+                if polled.revents != 0 {
+                    events.push(Event::Ready(*key, PollFlags::from_bits_truncate(polled.revents)));
                 }
             }
             if !events.is_empty() {

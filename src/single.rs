@@ -62,6 +62,7 @@ pub fn run(options: &Options, command: &Command, events: &mut EventLoop<Timer>) 
         for event in batch.drain(..) {
             state = step(state, event, options, command, events);
         }
+        batch.shrink_to(64); // after a burst of 10,000 exits, give the memory back
         if let State::Sweeping { status, killing } = state {
             if !reaper::children_remain() {
                 state = State::Done(status);
@@ -141,7 +142,6 @@ fn forward(child: &Child, signal: SignalInfo, group: bool) {
     if signal.is_self_inflicted() || !crate::signals::is_forwarded(signal.signo) {
         return;
     }
-    let name = crate::signals::name(signal.signo);
     let result = if group {
         child.signal_group(signal.signo)
     } else {
@@ -149,12 +149,14 @@ fn forward(child: &Child, signal: SignalInfo, group: bool) {
     };
     match result {
         Ok(()) => debug!(
-            "forwarded {name} to {}{}",
+            "forwarded {} to {}{}",
+            crate::signals::name(signal.signo),
             if group { "process group " } else { "pid " },
             child.pid()
         ),
         Err(errno) => warn!(
-            "could not forward {name} to pid {}: {}",
+            "could not forward {} to pid {}: {}",
+            crate::signals::name(signal.signo),
             child.pid(),
             errno.desc()
         ),

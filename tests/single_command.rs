@@ -576,7 +576,10 @@ fn a_signal_racing_the_commands_exit_is_never_sent_to_a_reaped_pid() {
         // Until rinit is gone: its pid, once unshare has forked it.
         while let Ok(None) = running.child.try_wait() {
             let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"));
-            if let Some(pid) = children.ok().and_then(|c| c.split_whitespace().next()?.parse::<i32>().ok()) {
+            if let Some(pid) = children
+                .ok()
+                .and_then(|c| c.split_whitespace().next()?.parse::<i32>().ok())
+            {
                 unsafe { libc::kill(pid, libc::SIGUSR1) };
             }
         }
