@@ -210,8 +210,10 @@ def sizes():
     values = {"rinit": os.path.getsize(RINIT)}
     for name, path in (("tini-static", "/usr/bin/tini-static"), ("dumb-init", "/usr/bin/dumb-init")):
         values[name] = os.path.getsize(path)
-    kinds = {k: subprocess.run(["file", "-b", p], capture_output=True, text=True).stdout.split(",")[4].strip()
-             for k, p in (("rinit", RINIT), ("tini-static", "/usr/bin/tini-static"), ("dumb-init", "/usr/bin/dumb-init"))}
+    def kind(path):
+        out = subprocess.run(["file", "-b", path], capture_output=True, text=True).stdout
+        return next((k for k in ("static-pie linked", "statically linked", "dynamically linked") if k in out), "?")
+    kinds = {k: kind(p) for k, p in (("rinit", RINIT), ("tini-static", "/usr/bin/tini-static"), ("dumb-init", "/usr/bin/dumb-init"))}
     print("\nbinary size (bytes)")
     for name, value in values.items():
         print("  %-12s %8d  %s" % (name, value, kinds[name]))
@@ -231,7 +233,7 @@ def main():
     print("rinit benchmark%s: %s, %d CPUs, kernel %s" % (" (quick)" if args.quick else "", time.strftime("%Y-%m-%d"), os.cpu_count(), os.uname().release))
     sizes()
     startup(reps)
-    orphans(3 if args.quick else 15, 10000)
+    orphans(3 if args.quick else 25, 10000)
     signal_latency(reps)
     idle(2 if args.quick else 10)
 
