@@ -107,11 +107,7 @@ fn as_uid_1000_on_a_read_only_root_the_child_starts_clean() {
         "PPid: 1",
         "cwd: /",
     ] {
-        assert!(
-            done.out.iter().any(|l| l == line),
-            "missing {line:?} in {:?}",
-            done.out
-        );
+        assert_has_line(&done.out, line);
     }
     assert!(done.err.is_empty(), "{:?}", done.err);
 
@@ -121,21 +117,9 @@ fn as_uid_1000_on_a_read_only_root_the_child_starts_clean() {
     let (_container, cmd) = Container::new(1000, &["--", "cat", "/proc/self/status"]);
     let done = run(cmd);
     assert_eq!(done.code(), 0, "{:?}", done.err);
-    assert!(
-        done.out.iter().any(|l| l == "SigBlk:\t0000000000000000"),
-        "{:?}",
-        done.out
-    );
-    assert!(
-        done.out.iter().any(|l| l == "SigIgn:\t0000000000000000"),
-        "{:?}",
-        done.out
-    );
-    assert!(
-        done.out.iter().any(|l| l == "CapEff:\t0000000000000000"),
-        "uid 1000 has no capability: {:?}",
-        done.out
-    );
+    assert_has_line(&done.out, "SigBlk:\t0000000000000000");
+    assert_has_line(&done.out, "SigIgn:\t0000000000000000");
+    assert_has_line(&done.out, "CapEff:\t0000000000000000");
 }
 
 #[test]
@@ -164,9 +148,5 @@ fn as_uid_1000_orphans_are_reaped_and_leftovers_swept() {
     let (_container, cmd) = Container::new(1000, &["--", "PROBE", "daemon"]);
     let done = run(cmd);
     assert_eq!(done.code(), 7, "{:?}", done.err);
-    assert!(
-        done.out.iter().any(|l| l == "daemon got SIGTERM"),
-        "{:?}",
-        done.out
-    );
+    assert_has_line(&done.out, "daemon got SIGTERM");
 }

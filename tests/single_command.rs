@@ -117,18 +117,8 @@ fn a_starting_directory_rinit_cannot_open_is_still_the_commands() {
         done.err,
         ["rinit: cannot open the starting directory (Permission denied); staying in it rather than moving to /"]
     );
-    assert!(
-        done.out
-            .iter()
-            .any(|l| *l == format!("cwd: {}", private.display())),
-        "{:?}",
-        done.out
-    );
-    assert!(
-        done.out.iter().any(|l| l == "Uid: 1000 1000 1000 1000"),
-        "{:?}",
-        done.out
-    );
+    assert_has_line(&done.out, &format!("cwd: {}", private.display()));
+    assert_has_line(&done.out, "Uid: 1000 1000 1000 1000");
 }
 
 #[test]
@@ -181,18 +171,14 @@ fn child_starts_clean_even_when_rinit_did_not() {
     let dir = temp_dir("dirty");
     let leak = dir.join("leaked-file");
     for as_pid1 in [true, false] {
-        let mut cmd = if as_pid1 { pid1(&[]) } else { plain(&[]) };
-        let mut cmd = probe_cmd(
-            std::mem::replace(&mut cmd, std::process::Command::new("true")),
-            &["status"],
-        );
+        let base = if as_pid1 { pid1(&[]) } else { plain(&[]) };
+        let mut cmd = probe_cmd(base, &["status"]);
         cmd.current_dir(&dir);
         dirty(&mut cmd, &leak);
         let done = run(cmd);
         assert_eq!(done.code(), 0, "{:?}", done.err);
-        let has = |line: &str| done.out.iter().any(|l| l == line);
-        assert!(has("fds: 0 1 2"), "pid1={as_pid1}: {:?}", done.out);
-        assert!(has(&format!("cwd: {}", dir.display())), "{:?}", done.out);
+        assert_has_line(&done.out, "fds: 0 1 2");
+        assert_has_line(&done.out, &format!("cwd: {}", dir.display()));
         // Its own process group.
         let ids = done.out.iter().find(|l| l.starts_with("pid: ")).unwrap();
         let f: Vec<&str> = ids.split_whitespace().collect();
@@ -244,8 +230,8 @@ fn a_closed_stdin_becomes_dev_null_so_no_other_descriptor_lands_on_0() {
     }
     let done = run(cmd);
     assert_eq!(done.code(), 0, "{:?}", done.err);
-    assert!(done.out.iter().any(|l| l == "stdin: /dev/null"), "{:?}", done.out);
-    assert!(done.out.iter().any(|l| l == "fds: 0 1 2"), "{:?}", done.out);
+    assert_has_line(&done.out, "stdin: /dev/null");
+    assert_has_line(&done.out, "fds: 0 1 2");
 }
 
 #[test]

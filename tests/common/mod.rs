@@ -91,23 +91,14 @@ impl Running {
 
     /// Waits for the next stdout line that satisfies `want`; panics after PATIENCE.
     pub fn expect_out(&mut self, want: impl Fn(&str) -> bool, what: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.out.recv_timeout(left) {
-                Ok(line) => {
-                    self.out_seen.push(line.clone());
-                    if want(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => {
-                    let err = self.drain_err();
-                    panic!(
-                        "no stdout line {what}; stdout so far: {:?}; stderr: {err:?}",
-                        self.out_seen
-                    )
-                }
+        match next_matching(&self.out, &mut self.out_seen, want) {
+            Some(line) => line,
+            None => {
+                let err = self.drain_err();
+                panic!(
+                    "no stdout line {what}; stdout so far: {:?}; stderr: {err:?}",
+                    self.out_seen
+                )
             }
         }
     }
@@ -117,19 +108,8 @@ impl Running {
     }
 
     pub fn expect_err(&mut self, want: impl Fn(&str) -> bool, what: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.err.recv_timeout(left) {
-                Ok(line) => {
-                    self.err_seen.push(line.clone());
-                    if want(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no stderr line {what}; stderr so far: {:?}", self.err_seen),
-            }
-        }
+        next_matching(&self.err, &mut self.err_seen, want)
+            .unwrap_or_else(|| panic!("no stderr line {what}; stderr so far: {:?}", self.err_seen))
     }
 
     fn drain_err(&mut self) -> Vec<String> {
@@ -187,6 +167,31 @@ impl Drop for Running {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The next line from `lines` that satisfies `want`, keeping every line read
+/// in `seen`; None after PATIENCE.
+fn next_matching(
+    lines: &Receiver<String>,
+    seen: &mut Vec<String>,
+    want: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()?;
+        seen.push(line.clone());
+        if want(&line) {
+            return Some(line);
+        }
+    }
+}
+
+/// Asserts that `line` is one of `lines`, showing them all when it is not.
+#[track_caller]
+pub fn assert_has_line(lines: &[String], line: &str) {
+    assert!(lines.iter().any(|l| l == line), "no line {line:?} in {lines:?}");
 }
 
 pub fn only_child(pid: i32) -> i32 {
