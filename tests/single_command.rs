@@ -353,8 +353,7 @@ fn g_signals_the_whole_process_group() {
         let mut cmd = pid1(args);
         cmd.args([probe.as_str(), "group-signals"]);
         let mut running = Running::start(cmd);
-        running.expect_out_eq("ready");
-        running.expect_out_eq("grandchild ready");
+        running.expect_out_all(&["ready", "grandchild ready"]);
         let rinit_pid = running.rinit_pid();
         let child = only_child(rinit_pid);
         let grandchild = only_child(child);

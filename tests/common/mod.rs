@@ -107,6 +107,16 @@ impl Running {
         self.expect_out(|l| l == line, &format!("{line:?}"));
     }
 
+    /// Waits until each of `lines` has been printed, in any order (they come
+    /// from different processes), counting lines already seen.
+    pub fn expect_out_all(&mut self, lines: &[&str]) {
+        for line in lines {
+            if !self.out_seen.iter().any(|l| l == line) {
+                self.expect_out_eq(line);
+            }
+        }
+    }
+
     pub fn expect_err(&mut self, want: impl Fn(&str) -> bool, what: &str) -> String {
         next_matching(&self.err, &mut self.err_seen, want)
             .unwrap_or_else(|| panic!("no stderr line {what}; stderr so far: {:?}", self.err_seen))
