@@ -24,7 +24,7 @@ use crate::signals;
 /// kept as an O_PATH descriptor).
 pub struct WorkDir(pub RawFd);
 
-/// A fully prepared command: nothing is left to compute after fork.
+/// A fully prepared command: nothing is left to compute once the child exists.
 pub struct Command {
     /// The command as the user wrote it, for messages.
     program: String,
