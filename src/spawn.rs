@@ -131,9 +131,11 @@ impl Command {
                 &child_side as *const ChildSide as *mut libc::c_void,
             )
         };
+        // Read clone's errno before munmap can overwrite it.
+        let clone_error = (pid < 0).then(Errno::last);
         drop(stack);
-        if pid < 0 {
-            return Err(SpawnError::Os("clone", Errno::last()));
+        if let Some(errno) = clone_error {
+            return Err(SpawnError::Os("clone", errno));
         }
         drop(report_write);
         Ok(Child::adopt(pid, report_read))

@@ -33,8 +33,7 @@ impl Container {
         // Copies in a world-readable place: the checkout may be under a private home.
         let bin = bundle.join("bin");
         std::fs::create_dir(&bin).unwrap();
-        std::fs::copy(rinit(), bin.join("rinit")).unwrap();
-        std::fs::copy(probe(), bin.join("probe")).unwrap();
+        copy_binaries_to(&bin);
         let spec = Command::new("runc")
             .args(["spec", "--bundle"])
             .arg(&bundle)

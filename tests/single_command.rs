@@ -70,8 +70,17 @@ fn non_executable_command_is_126() {
 fn a_script_whose_interpreter_is_missing_is_126_and_says_so() {
     let dir = temp_dir("interp");
     let script = dir.join("script");
-    std::fs::write(&script, "#!/no/such/shell\nexit 0\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Written by a shell, not by this process: see copy_binaries_to (ETXTBSY).
+    let written = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/no/such/shell\\nexit 0\\n' > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(written.success());
     let done = run(pid1(&["--", script.to_str().unwrap()]));
     assert_eq!(done.code(), 126);
     assert_eq!(
@@ -94,8 +103,7 @@ fn a_starting_directory_rinit_cannot_open_is_still_the_commands() {
     // unshare as uid 1000 cannot make a PID namespace: rinit runs directly,
     // from copies uid 1000 can reach wherever the checkout is.
     let bin = temp_dir("bin");
-    std::fs::copy(rinit(), bin.join("rinit")).unwrap();
-    std::fs::copy(probe(), bin.join("probe")).unwrap();
+    copy_binaries_to(&bin);
     let mut cmd = std::process::Command::new(bin.join("rinit"));
     cmd.arg("--")
         .arg(bin.join("probe"))

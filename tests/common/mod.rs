@@ -3,8 +3,8 @@
 //! what the probe reports without ever waiting forever.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
@@ -131,10 +131,6 @@ impl Running {
 
     pub fn close_stdin(&mut self) {
         self.stdin = None;
-    }
-
-    pub fn write_stdin(&mut self, text: &str) {
-        self.stdin.as_mut().unwrap().write_all(text.as_bytes()).unwrap();
     }
 
     /// Waits for the exit (panics after PATIENCE), then collects all output.
@@ -270,6 +266,21 @@ pub fn proc_status(pid: i32, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Copies rinit and the probe into `dir`, which any user can reach (the
+/// checkout may be under a private home). `cp` does the writing: a file this
+/// multi-threaded test process had open for writing could leak, for an
+/// instant, into a child another test is forking, and exec'ing it would then
+/// fail with ETXTBSY.
+pub fn copy_binaries_to(dir: &std::path::Path) {
+    let status = Command::new("cp")
+        .arg(rinit())
+        .arg(probe())
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp rinit probe {}", dir.display());
+}
+
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -277,8 +288,4 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }
