@@ -10,26 +10,32 @@ use crate::log::Level;
 use crate::{duration, signals};
 
 pub const USAGE: &str = "\
-usage: rinit [OPTIONS] [--] COMMAND [ARGS...]
+usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
+       rinit [OPTIONS]                          supervise the programs of the configuration
+       rinit [OPTIONS] -- COMMAND [ARGS...]     ... with COMMAND as the critical program `main`
+       rinit check [-c PATH]                    validate a configuration, print the start plan
 
-Runs COMMAND as the only child of a PID 1 that reaps zombies, forwards
-signals, and exits with the command's exit code (128+N after signal N).
+As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
+exit code (128+N after signal N). The configuration is -c PATH, else
+$RINIT_CONFIG, else /etc/rinit.toml if it exists.
 
 options:
+  -c PATH       configuration file
   -s            become a child subreaper (automatic when not PID 1)
   -g            forward signals to the command's whole process group
   -e CODE       treat exit code CODE (0-255, after 128+N) as 0; repeatable
   -t DURATION   grace after SIGTERM before SIGKILL for processes left behind
-                when the command exits (default 5s; e.g. 500ms, 10s, 1m30s)
+                (default 5s; e.g. 500ms, 10s, 1m30s)
   -p SIGNAL     have the kernel send SIGNAL to rinit when its parent dies
   -v, -q        more / less of rinit's own logging
-  -c PATH       configuration file (supervisor mode: not in this version)
   -h, --help    this help
   -V, --version the version
 
-environment: RINIT_SUBREAPER, RINIT_GRACE=DURATION, RINIT_LOG=debug|info|warn|error
-exit codes: the command's; 2 for a bad command line; 126/127 when the command
-cannot be run; 1 when rinit itself cannot start it.
+environment: RINIT_CONFIG, RINIT_SUBREAPER, RINIT_GRACE=DURATION,
+             RINIT_LOG=debug|info|warn|error
+exit codes: the command's (or the critical program's); supervisor mode: 0 when
+every program ended cleanly, else 1; 2 for a bad command line or configuration;
+126/127 when the command cannot be run; 1 when rinit itself cannot start.
 ";
 
 #[derive(Debug)]
@@ -47,7 +53,11 @@ pub struct Options {
 
 #[derive(Debug)]
 pub enum Invocation {
+    /// Single-command mode, supervisor mode or both, by whether a command and
+    /// a configuration file are given.
     Run(Options),
+    /// `rinit check [-c PATH]`.
+    Check(Options),
     Help,
     Version,
 }
@@ -176,27 +186,42 @@ pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String
     options.command.extend(args);
     options.log_level = options.log_level.shifted(verbosity);
     if let (false, Some(first)) = (after_dashes, options.command.first()) {
-        let first = first.to_string_lossy();
+        let first = first.to_string_lossy().into_owned();
+        if first == "check" {
+            let rest = options.command.split_off(1);
+            let Invocation::Run(mut checked) = parse(rest, env_after_flags(&options))? else {
+                return Err("rinit check takes only -c PATH".into());
+            };
+            if let Some(extra) = checked.command.first() {
+                return Err(format!(
+                    "rinit check: unexpected argument {:?} (usage: rinit check [-c PATH])",
+                    extra.to_string_lossy()
+                ));
+            }
+            checked.log_level = checked.log_level.shifted(verbosity);
+            return Ok(Invocation::Check(checked));
+        }
         if SUBCOMMANDS.contains(&first.as_ref()) {
             return Err(format!(
-                "'rinit {first}' belongs to supervisor mode, which this version does not have yet; \
+                "'rinit {first}' needs the control socket, which this version does not have yet; \
                  to run a program called {first:?}, write: rinit -- {first}"
             ));
         }
     }
-    if options.config.is_some() {
-        return Err(
-            "configuration files (supervisor mode) are not supported by this version; \
-                    run a single command: rinit -- COMMAND"
-                .into(),
-        );
-    }
     match options.command.first() {
-        None => {
-            Err("no command given (usage: rinit [OPTIONS] -- COMMAND [ARGS...]; see rinit --help)".into())
-        }
         Some(name) if name.is_empty() => Err("the command name is empty".into()),
-        Some(_) => Ok(Invocation::Run(options)),
+        _ => Ok(Invocation::Run(options)),
+    }
+}
+
+/// The environment as the flags before a subcommand left it, for parsing
+/// the subcommand's own flags.
+fn env_after_flags(options: &Options) -> Environment {
+    Environment {
+        subreaper: None,
+        grace: None,
+        log: None,
+        config: options.config.as_ref().map(|path| path.clone().into_os_string()),
     }
 }
 
@@ -209,6 +234,7 @@ fn value_of(args: &mut std::vec::IntoIter<OsString>, flag: &str) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn no_env() -> Environment {
         Environment {
@@ -283,9 +309,16 @@ mod tests {
         assert!(run(&["-p", "SIGNOPE", "true"])
             .unwrap_err()
             .starts_with("-p: unknown signal"));
-        assert!(run(&[]).unwrap_err().starts_with("no command given"));
-        assert!(run(&["check"]).unwrap_err().contains("supervisor mode"));
-        assert!(run(&["-v", "status"]).unwrap_err().contains("supervisor mode"));
+        assert!(run(&[]).unwrap().command.is_empty());
+        assert!(run(&["-v", "status"]).unwrap_err().contains("control socket"));
+        assert!(matches!(
+            parse(["check", "-c", "x.toml"].map(OsString::from).to_vec(), no_env()),
+            Ok(Invocation::Check(Options { config: Some(path), .. })) if path == Path::new("x.toml")
+        ));
+        assert_eq!(
+            parse(["check", "extra"].map(OsString::from).to_vec(), no_env()).unwrap_err(),
+            "rinit check: unexpected argument \"extra\" (usage: rinit check [-c PATH])"
+        );
         assert_eq!(
             run(&["--", "status"]).unwrap().command,
             [OsString::from("status")]

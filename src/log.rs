@@ -53,7 +53,44 @@ pub fn line(args: fmt::Arguments) {
     text.push_str("rinit: ");
     let _ = text.write_fmt(args);
     text.push('\n');
-    write_all(2, text.as_bytes());
+    let kept = DIVERTED.with(|diverted| match diverted.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.extend_from_slice(text.as_bytes());
+            true
+        }
+        None => false,
+    });
+    if !kept {
+        write_all(2, text.as_bytes());
+    }
+}
+
+thread_local! {
+    /// While supervisor mode prefixes programs' output, rinit's own messages
+    /// are held here and join the same queue, so they never cut a program's
+    /// line in two.
+    static DIVERTED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Holds messages back from now on, for `take_diverted`.
+pub fn divert() {
+    DIVERTED.with(|diverted| *diverted.borrow_mut() = Some(Vec::new()));
+}
+
+/// The messages held back since the last call.
+pub fn take_diverted() -> Vec<u8> {
+    DIVERTED.with(|diverted| {
+        diverted
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    })
+}
+
+/// Messages go straight to stderr again; returns what was still held.
+pub fn stop_diverting() -> Vec<u8> {
+    DIVERTED.with(|diverted| diverted.borrow_mut().take().unwrap_or_default())
 }
 
 /// Writes all of `bytes` to descriptor `fd`, retrying on EINTR and short

@@ -14,12 +14,20 @@
 #[macro_use]
 mod log;
 mod cli;
+mod config;
 mod duration;
+mod env_file;
 mod event_loop;
+mod output;
+mod program;
+mod readiness;
 mod reaper;
+mod shell_words;
 mod signals;
 mod single;
 mod spawn;
+mod supervisor;
+mod users;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -46,6 +54,10 @@ fn run() -> i32 {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let options = match cli::parse(args, cli::Environment::from_process()) {
         Ok(Invocation::Run(options)) => options,
+        Ok(Invocation::Check(options)) => {
+            log::set_level(options.log_level);
+            return check(&options);
+        }
         Ok(Invocation::Help) => {
             log::write_all(1, cli::USAGE.as_bytes());
             return 0;
@@ -77,6 +89,29 @@ fn run() -> i32 {
             );
         }
     }
+    // Before the move to "/": relative paths in and to the configuration
+    // are the starting directory's.
+    let plan = match config::find(options.config.as_deref()) {
+        Some(path) => {
+            let main_command = (!options.command.is_empty()).then_some(&options.command[..]);
+            match config::load(&path, std::env::vars_os().collect(), main_command) {
+                Ok(plan) => Some(plan),
+                Err(err) => {
+                    error!("{err}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        None if options.command.is_empty() => {
+            error!(
+                "no command given and no configuration ({} does not exist); \
+                 usage: rinit [OPTIONS] -- COMMAND [ARGS...] (see rinit --help)",
+                config::DEFAULT_PATH
+            );
+            return EXIT_USAGE;
+        }
+        None => None,
+    };
     let start_dir = starting_directory();
     if start_dir.is_some() {
         if let Err(errno) = nix::unistd::chdir("/") {
@@ -84,6 +119,22 @@ fn run() -> i32 {
         }
     }
 
+    if let Some(plan) = plan {
+        let mut events = match EventLoop::new(blocked) {
+            Ok(events) => events,
+            Err(errno) => {
+                error!("cannot create the signalfd: {}", errno.desc());
+                return EXIT_INTERNAL;
+            }
+        };
+        let settings = supervisor::Settings {
+            start_dir: start_dir.as_ref().map(|dir| dir.as_raw_fd()),
+            foreground: owns_terminal_foreground(),
+            grace: options.grace,
+            success_codes: options.success_codes.clone(),
+        };
+        return supervisor::run(&plan, &settings, &mut events);
+    }
     let mut events = match EventLoop::new(blocked) {
         Ok(events) => events,
         Err(errno) => {
@@ -99,7 +150,7 @@ fn run() -> i32 {
         }
     };
     let command = match &start_dir {
-        Some(dir) => command.work_dir(WorkDir(dir.as_raw_fd())),
+        Some(dir) => command.work_dir(WorkDir::Fd(dir.as_raw_fd())),
         None => command,
     };
     single::run(
@@ -107,6 +158,27 @@ fn run() -> i32 {
         &command.foreground(owns_terminal_foreground()),
         &mut events,
     )
+}
+
+/// `rinit check`: validates the configuration and prints the start plan.
+fn check(options: &cli::Options) -> i32 {
+    let Some(path) = config::find(options.config.as_deref()) else {
+        error!(
+            "no configuration to check: give -c PATH or $RINIT_CONFIG, or create {}",
+            config::DEFAULT_PATH
+        );
+        return EXIT_USAGE;
+    };
+    match config::load(&path, std::env::vars_os().collect(), None) {
+        Ok(plan) => {
+            log::write_all(1, config::describe(&path, &plan).as_bytes());
+            0
+        }
+        Err(err) => {
+            error!("{err}");
+            EXIT_USAGE
+        }
+    }
 }
 
 /// Closes every descriptor rinit inherited beyond 0-2, so neither rinit nor

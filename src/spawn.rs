@@ -20,9 +20,21 @@ use nix::libc::{self, c_char, c_int, pid_t};
 
 use crate::signals;
 
-/// Where the child starts: an open directory (rinit's starting directory,
-/// kept as an O_PATH descriptor).
-pub struct WorkDir(pub RawFd);
+/// Where the child starts.
+pub enum WorkDir {
+    /// An open directory: rinit's starting directory, kept as an O_PATH descriptor.
+    Fd(RawFd),
+    /// A configured `directory`, entered after the switch to the program's user.
+    Path(CString),
+}
+
+/// The identity the child switches to before exec.
+pub struct Credentials {
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    /// Every group, the primary one included.
+    pub groups: Vec<libc::gid_t>,
+}
 
 /// A fully prepared command: nothing is left to compute once the child exists.
 pub struct Command {
@@ -36,6 +48,9 @@ pub struct Command {
     work_dir: Option<WorkDir>,
     /// Hand the controlling terminal's foreground to the child's process group.
     foreground: bool,
+    credentials: Option<Credentials>,
+    /// Descriptors to put on the child's 0, 1, 2 (None: keep rinit's).
+    stdio: [Option<RawFd>; 3],
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -86,6 +101,8 @@ impl Command {
             env,
             work_dir: None,
             foreground: false,
+            credentials: None,
+            stdio: [None; 3],
         })
     }
 
@@ -96,6 +113,18 @@ impl Command {
 
     pub fn foreground(mut self, yes: bool) -> Command {
         self.foreground = yes;
+        self
+    }
+
+    pub fn credentials(mut self, credentials: Credentials) -> Command {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The descriptors the child gets as 0, 1 and 2; the caller keeps them
+    /// open until `spawn` returns.
+    pub fn stdio(mut self, fds: [Option<RawFd>; 3]) -> Command {
+        self.stdio = fds;
         self
     }
 
@@ -115,6 +144,8 @@ impl Command {
             candidates: &candidates,
             work_dir: self.work_dir.as_ref(),
             foreground: self.foreground,
+            credentials: self.credentials.as_ref(),
+            stdio: self.stdio,
             report: report_write.as_raw_fd(),
         };
         let stack = ChildStack::map()?;
@@ -220,6 +251,8 @@ struct ChildSide<'a> {
     candidates: &'a [*const c_char],
     work_dir: Option<&'a WorkDir>,
     foreground: bool,
+    credentials: Option<&'a Credentials>,
+    stdio: [Option<RawFd>; 3],
     report: RawFd,
 }
 
@@ -235,10 +268,30 @@ impl ChildSide<'_> {
                 // Signals are still blocked here, so SIGTTOU cannot stop us.
                 libc::tcsetpgrp(0, libc::getpid());
             }
-            if let Some(WorkDir(fd)) = self.work_dir {
-                if libc::fchdir(*fd) != 0 {
-                    self.fail(Failure::Directory, Errno::last());
+            for (target, fd) in self.stdio.iter().enumerate() {
+                // dup2 clears close-on-exec on the copy (our fds are all above 2).
+                if let Some(fd) = fd {
+                    libc::dup2(*fd, target as c_int);
                 }
+            }
+            // Raw system calls, not glibc's setuid family: those would try to
+            // synchronise the credentials of rinit's threads, whose memory
+            // this child shares.
+            if let Some(creds) = self.credentials {
+                if libc::syscall(libc::SYS_setgroups, creds.groups.len(), creds.groups.as_ptr()) != 0
+                    || libc::syscall(libc::SYS_setresgid, creds.gid, creds.gid, creds.gid) != 0
+                    || libc::syscall(libc::SYS_setresuid, creds.uid, creds.uid, creds.uid) != 0
+                {
+                    self.fail(Failure::User, Errno::last());
+                }
+            }
+            let entered = match self.work_dir {
+                Some(WorkDir::Fd(fd)) => libc::fchdir(*fd),
+                Some(WorkDir::Path(path)) => libc::chdir(path.as_ptr()),
+                None => 0,
+            };
+            if entered != 0 {
+                self.fail(Failure::Directory, Errno::last());
             }
             // Anything rinit holds is close-on-exec already; this also covers
             // descriptors opened without it by a library.
@@ -292,6 +345,8 @@ pub enum Failure {
     Interpreter = 1,
     /// The starting directory could not be entered.
     Directory = 2,
+    /// The switch to the configured user failed.
+    User = 3,
 }
 
 impl Failure {
@@ -299,6 +354,7 @@ impl Failure {
         match raw {
             1 => Failure::Interpreter,
             2 => Failure::Directory,
+            3 => Failure::User,
             _ => Failure::Exec,
         }
     }
@@ -434,6 +490,11 @@ impl fmt::Display for SpawnError {
                 (Failure::Directory, _, _) => write!(
                     f,
                     "cannot run {program:?}: cannot enter the starting directory: {}",
+                    errno.desc()
+                ),
+                (Failure::User, _, _) => write!(
+                    f,
+                    "cannot run {program:?}: cannot switch to the configured user: {}",
                     errno.desc()
                 ),
             },

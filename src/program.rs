@@ -1,0 +1,243 @@
+//! One running copy of a configured program (an instance): its state, as
+//! SPEC §7 names them, and the rules applied when it ends — which exits are
+//! clean, systemd's restart table, the exponential backoff and the start
+//! limit. The supervisor drives the transitions; nothing here touches the
+//! system.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use nix::libc::{self, c_int};
+
+use crate::config::{Program, Restart};
+use crate::readiness::Connect;
+use crate::reaper::ExitStatus;
+use crate::spawn::Child;
+
+pub enum State {
+    /// Waiting for the programs it comes `after`.
+    Starting,
+    /// Started; `ready` once its readiness is confirmed (at once for a simple
+    /// program without a check).
+    Running {
+        child: Child,
+        since: Instant,
+        ready: bool,
+    },
+    /// Ended; restarts when its timer fires.
+    Backoff,
+    /// rinit asked it to stop (`why`); `killed` once SIGKILL was sent.
+    Stopping {
+        child: Child,
+        why: StopReason,
+        killed: bool,
+    },
+    /// Stopped by rinit, or never started because rinit is shutting down.
+    Stopped,
+    /// Ended for good: the restart policy said no.
+    Exited,
+    /// A oneshot that completed cleanly.
+    Done,
+    /// Gave up: start limit reached, oneshot failed, or a dependency failed.
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Shutdown: never restarted.
+    Shutdown,
+    /// It missed `ready_timeout`: the restart policy decides, as for a failure.
+    ReadyTimeout,
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Running { ready: false, .. } => "running",
+            State::Running { ready: true, .. } => "ready",
+            State::Backoff => "backoff",
+            State::Stopping { .. } => "stopping",
+            State::Stopped => "stopped",
+            State::Exited => "exited",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+
+    /// What the programs that come `after` it may go by.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, State::Running { ready: true, .. } | State::Done)
+    }
+
+    /// Ended and will not run again by itself.
+    pub fn is_final(&self) -> bool {
+        matches!(self, State::Stopped | State::Exited | State::Done | State::Failed)
+    }
+
+    pub fn child(&self) -> Option<&Child> {
+        match self {
+            State::Running { child, .. } | State::Stopping { child, .. } => Some(child),
+            _ => None,
+        }
+    }
+}
+
+/// How an exit counts for the restart table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// An exit code in success_exit_codes, or death by SIGHUP, SIGINT, SIGTERM or SIGPIPE.
+    Clean,
+    UncleanCode,
+    UncleanSignal,
+    /// Missed `ready_timeout` (systemd's "timeout").
+    Timeout,
+}
+
+pub fn outcome(status: ExitStatus, success_codes: &[u8]) -> Outcome {
+    match status {
+        ExitStatus::Code(code) if success_codes.iter().any(|&c| c_int::from(c) == code) => Outcome::Clean,
+        ExitStatus::Code(_) => Outcome::UncleanCode,
+        ExitStatus::Signal(libc::SIGHUP | libc::SIGINT | libc::SIGTERM | libc::SIGPIPE) => Outcome::Clean,
+        ExitStatus::Signal(_) => Outcome::UncleanSignal,
+    }
+}
+
+/// systemd's restart table (SPEC §4).
+pub fn restarts(policy: Restart, outcome: Outcome) -> bool {
+    use Outcome::*;
+    match policy {
+        Restart::No => false,
+        Restart::OnSuccess => outcome == Clean,
+        Restart::OnFailure => outcome != Clean,
+        Restart::OnAbnormal => matches!(outcome, UncleanSignal | Timeout),
+        Restart::OnAbort => outcome == UncleanSignal,
+        Restart::Always => true,
+    }
+}
+
+pub struct Instance {
+    /// Index of its program in the plan.
+    pub program: usize,
+    /// "web", or "worker.1" for an instance.
+    pub name: String,
+    pub number: Option<u32>,
+    pub state: State,
+    pub last_exit: Option<ExitStatus>,
+    /// The last exit was the death by its stop signal that rinit asked for.
+    pub stopped_by_rinit: bool,
+    pub restarts: u32,
+    /// The next restart's delay.
+    delay: Duration,
+    /// When it was started, within the start-limit window.
+    starts: VecDeque<Instant>,
+    /// A `ready = { tcp }` connection in progress.
+    pub connecting: Option<Connect>,
+    /// A `ready = { command }` check running.
+    pub checking: Option<Child>,
+    /// The ids of its output streams, when `output = "prefix"`.
+    pub streams: Option<[usize; 2]>,
+}
+
+impl Instance {
+    pub fn new(program: usize, name: String, number: Option<u32>, config: &Program) -> Instance {
+        Instance {
+            program,
+            name,
+            number,
+            state: State::Starting,
+            last_exit: None,
+            stopped_by_rinit: false,
+            restarts: 0,
+            delay: config.restart_delay,
+            starts: VecDeque::new(),
+            connecting: None,
+            checking: None,
+            streams: None,
+        }
+    }
+
+    pub fn record_start(&mut self, now: Instant) {
+        self.starts.push_back(now);
+    }
+
+    /// After an exit with `outcome` (having run since `since`): the delay
+    /// before the restart, or None when the policy says no; Err when a
+    /// restart would pass the start limit.
+    pub fn plan_restart(
+        &mut self,
+        config: &Program,
+        outcome: Outcome,
+        since: Option<Instant>,
+        now: Instant,
+    ) -> Result<Option<Duration>, ()> {
+        if !restarts(config.restart, outcome) {
+            return Ok(None);
+        }
+        if config.start_limit_burst > 0 {
+            while self
+                .starts
+                .front()
+                .is_some_and(|&start| now.saturating_duration_since(start) > config.start_limit_interval)
+            {
+                self.starts.pop_front();
+            }
+            if self.starts.len() >= config.start_limit_burst as usize {
+                return Err(());
+            }
+        }
+        // A program that stayed up longer than the longest delay starts over
+        // from the first one.
+        if since.is_some_and(|since| now.saturating_duration_since(since) > config.restart_max_delay) {
+            self.delay = config.restart_delay;
+        }
+        let delay = self.delay;
+        self.delay = (self.delay * 2)
+            .min(config.restart_max_delay)
+            .max(config.restart_delay);
+        self.restarts += 1;
+        Ok(Some(delay))
+    }
+
+    /// Whether the end of this instance left everything clean, for rinit's
+    /// own exit code.
+    pub fn ended_cleanly(&self, config: &Program) -> bool {
+        if matches!(self.state, State::Failed) {
+            return false;
+        }
+        match self.last_exit {
+            None => true,
+            Some(ExitStatus::Signal(signo)) if self.stopped_by_rinit && signo == config.stop_signal => true,
+            Some(status) => outcome(status, &config.success_exit_codes) == Outcome::Clean,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Outcome::*;
+
+    #[test]
+    fn the_restart_table_is_systemds() {
+        let rows = [
+            (Restart::No, [false, false, false, false]),
+            (Restart::OnSuccess, [true, false, false, false]),
+            (Restart::OnFailure, [false, true, true, true]),
+            (Restart::OnAbnormal, [false, false, true, true]),
+            (Restart::OnAbort, [false, false, true, false]),
+            (Restart::Always, [true, true, true, true]),
+        ];
+        for (policy, expected) in rows {
+            let got = [Clean, UncleanCode, UncleanSignal, Timeout].map(|o| restarts(policy, o));
+            assert_eq!(got, expected, "{policy:?}");
+        }
+        assert_eq!(outcome(ExitStatus::Code(0), &[0]), Clean);
+        assert_eq!(outcome(ExitStatus::Code(3), &[0, 3]), Clean);
+        assert_eq!(outcome(ExitStatus::Code(1), &[0]), UncleanCode);
+        for signo in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE] {
+            assert_eq!(outcome(ExitStatus::Signal(signo), &[0]), Clean);
+        }
+        assert_eq!(outcome(ExitStatus::Signal(libc::SIGKILL), &[0]), UncleanSignal);
+    }
+}

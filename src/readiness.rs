@@ -1,0 +1,166 @@
+//! Telling when a started program is ready, without ever blocking the event
+//! loop: the sd_notify socket of `type = "notify"` programs, and the pieces of
+//! the `ready = { tcp | file | command }` checks (a non-blocking connect, a
+//! path test). The supervisor schedules the checks on timers.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::libc;
+
+/// How often a `ready` check is tried until it passes or `ready_timeout` ends.
+pub const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A datagram socket in the abstract namespace (no file on disk, so a
+/// read-only root is no obstacle), named by the kernel (autobind), which a
+/// program reaches through NOTIFY_SOCKET=@NAME as with systemd.
+pub struct NotifySocket {
+    fd: OwnedFd,
+    /// The value for NOTIFY_SOCKET: "@" then the abstract name.
+    pub address: String,
+}
+
+impl NotifySocket {
+    pub fn new() -> Result<NotifySocket, Errno> {
+        // SAFETY: socket(2) with constant arguments.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        let fd = Errno::result(fd)?;
+        // SAFETY: socket just returned this descriptor; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a zeroed sockaddr_un is valid; binding with only the family
+        // asks the kernel for a unique abstract name (autobind).
+        let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let family_len = std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+        // SAFETY: `address` is live and at least `family_len` bytes long.
+        Errno::result(unsafe { libc::bind(fd.as_raw_fd(), (&raw const address).cast(), family_len) })?;
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        // SAFETY: getsockname writes at most `len` bytes into `address`.
+        Errno::result(unsafe { libc::getsockname(fd.as_raw_fd(), (&raw mut address).cast(), &mut len) })?;
+        // sun_path[0] is NUL (abstract); the name follows, `len - family - 1` bytes.
+        let name_len = (len as usize).saturating_sub(family_len as usize + 1);
+        let name: String = address.sun_path[1..1 + name_len.min(address.sun_path.len() - 1)]
+            .iter()
+            .map(|&c| c as u8 as char)
+            .collect();
+        // The kernel's autobind names are five hex digits: safe in an environment value.
+        Ok(NotifySocket {
+            fd,
+            address: format!("@{name}"),
+        })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads every waiting datagram; whether one of them said READY=1.
+    pub fn ready_received(&self) -> bool {
+        let mut ready = false;
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: recv writes at most `buf.len()` bytes into `buf`.
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                if Errno::last() == Errno::EINTR {
+                    continue;
+                }
+                return ready; // EAGAIN: drained
+            }
+            let message = &buf[..n as usize];
+            ready |= message.split(|&b| b == b'\n').any(|line| line == b"READY=1");
+        }
+    }
+}
+
+/// A TCP connection attempt in progress.
+pub struct Connect(OwnedFd);
+
+pub enum Attempt {
+    Connected,
+    Pending(Connect),
+    Refused,
+}
+
+impl Connect {
+    /// Starts a non-blocking connect to `address`.
+    pub fn start(address: &SocketAddr) -> Attempt {
+        let (family, storage, len) = sockaddr(address);
+        // SAFETY: socket(2) with constant arguments.
+        let fd = unsafe {
+            libc::socket(
+                family,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Attempt::Refused;
+        }
+        // SAFETY: socket just returned this descriptor; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: `storage` holds a sockaddr of `len` bytes.
+        let rc = unsafe { libc::connect(fd.as_raw_fd(), (&raw const storage).cast(), len) };
+        if rc == 0 {
+            Attempt::Connected
+        } else if Errno::last() == Errno::EINPROGRESS {
+            Attempt::Pending(Connect(fd))
+        } else {
+            Attempt::Refused
+        }
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// The descriptor became writable: did the connection succeed?
+    pub fn succeeded(&self) -> bool {
+        let mut error: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes an int into `error`.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.0.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&raw mut error).cast(),
+                &mut len,
+            )
+        };
+        rc == 0 && error == 0
+    }
+}
+
+fn sockaddr(address: &SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match address {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v4.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            (libc::AF_INET, storage, len)
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v6.port().to_be();
+            sin6.sin6_addr.s6_addr = v6.ip().octets();
+            sin6.sin6_scope_id = v6.scope_id();
+            let len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            (libc::AF_INET6, storage, len)
+        }
+    }
+}

@@ -1,0 +1,805 @@
+//! Supervisor mode, and main command + programs: drives every instance's
+//! state machine from the event loop — starts in dependency order once what
+//! a program comes `after` is ready, readiness (notify socket, tcp, file,
+//! command checks on timers), exits and restarts with backoff, and the
+//! orderly shutdown: reverse dependency order, stop signals, SIGKILL after
+//! `stop_timeout`, the sweep of leftover processes as PID 1, all bounded by
+//! `shutdown_timeout`.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsString};
+use std::ops::Range;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::libc::{self, c_int, pid_t};
+use nix::poll::PollFlags;
+use nix::sys::stat::Mode;
+
+use crate::config::{Kind, Output as OutputMode, Plan, Ready};
+use crate::event_loop::{Event, EventLoop, SignalInfo};
+use crate::output::{Output, Watch};
+use crate::program::{self, Instance, Outcome, State, StopReason};
+use crate::readiness::{self, Attempt, Connect, NotifySocket};
+use crate::reaper::{self, ExitStatus};
+use crate::spawn::{Command, Credentials, WorkDir};
+use crate::{log, signals};
+
+/// After SIGKILL to everything, how long rinit waits for the reaping before
+/// it exits anyway (as PID 1 the kernel then kills whatever is left).
+const KILL_WAIT: Duration = Duration::from_secs(1);
+
+/// The event loop's keys: timers and watched descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    Restart(usize),
+    StopTimeout(usize),
+    ReadyTimeout(usize),
+    /// Time for the next `ready` check.
+    Check(usize),
+    Notify(usize),
+    Connect(usize),
+    Output(Watch),
+    ShutdownDeadline,
+    SweepOver,
+    KillOver,
+}
+
+/// What rinit takes from its command line and start-up into this mode.
+pub struct Settings {
+    /// rinit's starting directory (Docker's WORKDIR), where programs start.
+    pub start_dir: Option<RawFd>,
+    /// Whether `main` gets the terminal's foreground.
+    pub foreground: bool,
+    /// `-t`: how long leftover processes get after SIGTERM.
+    pub grace: Duration,
+    /// `-e`: main's exit codes reported as 0.
+    pub success_codes: Vec<u8>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Running,
+    /// Stopping programs in reverse dependency order.
+    Stopping,
+    /// Programs are down; what was left got SIGTERM.
+    Sweeping,
+    /// SIGKILL went to everything; waiting for the reaping.
+    Killing,
+    Done,
+}
+
+/// Who a reaped pid was.
+enum Owner {
+    Program(usize),
+    Check(usize),
+}
+
+struct Supervisor<'a> {
+    plan: &'a Plan,
+    settings: &'a Settings,
+    events: &'a mut EventLoop<Key>,
+    instances: Vec<Instance>,
+    /// The instances of each program.
+    of_program: Vec<Range<usize>>,
+    /// The programs that come after each program.
+    dependents: Vec<Vec<usize>>,
+    owners: HashMap<pid_t, Owner>,
+    notify: Vec<Option<NotifySocket>>,
+    output: Option<Output>,
+    null: OwnedFd,
+    own_uid: u32,
+    phase: Phase,
+    /// Set by main's or a critical program's end.
+    exit_code: Option<c_int>,
+}
+
+/// Runs the plan until everything has ended or been stopped; returns rinit's
+/// exit code.
+pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_int {
+    let null = match nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(errno) => {
+            error!("cannot open /dev/null: {}", errno.desc());
+            return 1;
+        }
+    };
+    let mut instances = Vec::new();
+    let mut of_program = Vec::new();
+    let mut dependents = vec![Vec::new(); plan.programs.len()];
+    for (index, program) in plan.programs.iter().enumerate() {
+        let first = instances.len();
+        for (number, name) in program.instance_names().into_iter().enumerate() {
+            let number = program.instances.map(|_| number as u32);
+            instances.push(Instance::new(index, name, number, program));
+        }
+        of_program.push(first..instances.len());
+        for &dependency in &program.after {
+            dependents[dependency].push(index);
+        }
+    }
+    let output = plan
+        .programs
+        .iter()
+        .any(|p| p.output == OutputMode::Prefix)
+        .then(Output::new);
+    if output.is_some() {
+        log::divert();
+    }
+    let mut supervisor = Supervisor {
+        plan,
+        settings,
+        events,
+        notify: (0..instances.len()).map(|_| None).collect(),
+        instances,
+        of_program,
+        dependents,
+        owners: HashMap::new(),
+        output,
+        null,
+        own_uid: nix::unistd::geteuid().as_raw(),
+        phase: Phase::Running,
+        exit_code: None,
+    };
+    supervisor.advance();
+    let mut batch = Vec::new();
+    while supervisor.phase != Phase::Done {
+        supervisor.pass_messages();
+        if let Err(errno) = supervisor.events.wait(&mut batch) {
+            error!("waiting for events failed: {}", errno.desc());
+            supervisor.exit_code.get_or_insert(1);
+            break;
+        }
+        for event in batch.drain(..) {
+            supervisor.handle(event);
+        }
+        batch.shrink_to(64);
+        supervisor.advance();
+    }
+    supervisor.pass_messages();
+    if let Some(output) = &mut supervisor.output {
+        let rest = log::stop_diverting();
+        output.message(&rest);
+        output.finish(Duration::from_secs(1));
+    }
+    supervisor.final_code()
+}
+
+impl Supervisor<'_> {
+    fn handle(&mut self, event: Event<Key>) {
+        let plan = self.plan;
+        match event {
+            Event::Signal(signal) => self.on_signal(signal),
+            Event::Exited(pid, status) => match self.owners.remove(&pid) {
+                Some(Owner::Program(i)) => self.on_exit(i, status),
+                Some(Owner::Check(i)) => self.on_check_exit(i, status),
+                None => debug!("reaped pid {pid} ({status})"),
+            },
+            Event::Timer(Key::Restart(i)) => {
+                if self.phase == Phase::Running && matches!(self.instances[i].state, State::Backoff) {
+                    self.spawn(i);
+                }
+            }
+            Event::Timer(Key::StopTimeout(i)) => {
+                let instance = &mut self.instances[i];
+                if let State::Stopping { child, killed, .. } = &mut instance.state {
+                    warn!(
+                        "{} did not stop within {:?}: sending SIGKILL",
+                        instance.name, plan.programs[instance.program].stop_timeout
+                    );
+                    let _ = child.signal_group(libc::SIGKILL);
+                    *killed = true;
+                }
+            }
+            Event::Timer(Key::ReadyTimeout(i)) => {
+                if matches!(self.instances[i].state, State::Running { ready: false, .. }) {
+                    let program = &plan.programs[self.instances[i].program];
+                    warn!(
+                        "{} was not ready within {:?} (ready_timeout): stopping it",
+                        self.instances[i].name, program.ready_timeout
+                    );
+                    self.stop(i, StopReason::ReadyTimeout);
+                }
+            }
+            Event::Timer(Key::Check(i)) => self.check(i),
+            Event::Ready(Key::Notify(i), _) => {
+                let ready = self.notify[i].as_ref().is_some_and(NotifySocket::ready_received);
+                if ready && matches!(self.instances[i].state, State::Running { ready: false, .. }) {
+                    self.mark_ready(i);
+                }
+            }
+            Event::Ready(Key::Connect(i), _) => {
+                self.events.unwatch(Key::Connect(i));
+                if let Some(connect) = self.instances[i].connecting.take() {
+                    if connect.succeeded() {
+                        self.mark_ready(i);
+                    } else {
+                        self.events
+                            .set_timer_after(Key::Check(i), readiness::CHECK_INTERVAL);
+                    }
+                }
+            }
+            Event::Ready(Key::Output(watch), _) => {
+                if let Some(output) = &mut self.output {
+                    match watch {
+                        Watch::Stream(id) => output.on_stream_ready(id, self.events, Key::Output),
+                        Watch::Sink(kind) => output.on_sink_ready(kind, self.events, Key::Output),
+                    }
+                    output.refresh(self.events, Key::Output);
+                }
+            }
+            Event::Timer(Key::ShutdownDeadline) => {
+                if matches!(self.phase, Phase::Stopping | Phase::Sweeping) {
+                    warn!(
+                        "shutdown_timeout ({:?}) is over: killing everything",
+                        self.plan.shutdown_timeout
+                    );
+                    self.kill_everything();
+                }
+            }
+            Event::Timer(Key::SweepOver) => {
+                if self.phase == Phase::Sweeping {
+                    warn!(
+                        "processes still running {:?} after SIGTERM: sending SIGKILL",
+                        self.settings.grace
+                    );
+                    self.kill_everything();
+                }
+            }
+            Event::Timer(Key::KillOver) => {
+                warn!("processes still running {KILL_WAIT:?} after SIGKILL; exiting without them");
+                self.phase = Phase::Done;
+            }
+            Event::Timer(_) | Event::Ready(..) => {}
+        }
+    }
+
+    fn on_signal(&mut self, signal: SignalInfo) {
+        if signal.is_self_inflicted() || !signals::is_forwarded(signal.signo) {
+            return;
+        }
+        let name = signals::name(signal.signo);
+        if matches!(signal.signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+            if self.phase == Phase::Running {
+                info!("{name}: stopping the programs");
+                self.begin_shutdown();
+            } else if matches!(self.phase, Phase::Stopping | Phase::Sweeping) {
+                info!("{name} during shutdown: killing everything now");
+                self.kill_everything();
+            }
+            return;
+        }
+        for instance in &self.instances {
+            if let Some(child) = instance.state.child() {
+                if let Err(errno) = child.signal_group(signal.signo) {
+                    warn!("could not forward {name} to {}: {}", instance.name, errno.desc());
+                }
+            }
+        }
+    }
+
+    /// Moves every program along: starts what can start; in shutdown, stops
+    /// what nothing running depends on any more; notices the end.
+    fn advance(&mut self) {
+        if self.phase == Phase::Running {
+            self.start_what_can_start();
+            if self.phase == Phase::Running && self.instances.iter().all(|i| i.state.is_final()) {
+                info!("every program has ended");
+                self.begin_shutdown();
+            }
+        }
+        if self.phase == Phase::Stopping {
+            for i in 0..self.instances.len() {
+                if matches!(self.instances[i].state, State::Running { .. }) && !self.dependents_alive(i) {
+                    self.stop(i, StopReason::Shutdown);
+                }
+            }
+            if !self.instances.iter().any(|i| i.state.child().is_some()) {
+                self.sweep();
+            }
+        }
+        if matches!(self.phase, Phase::Sweeping | Phase::Killing) && !reaper::children_remain() {
+            self.phase = Phase::Done;
+        }
+        if let Some(output) = &mut self.output {
+            output.refresh(self.events, Key::Output);
+        }
+    }
+
+    /// Starts (in plan order, so a simple program's dependents follow it in
+    /// the same pass) every waiting instance whose dependencies are ready;
+    /// fails those whose dependencies ended for good without being ready.
+    fn start_what_can_start(&mut self) {
+        let plan = self.plan;
+        for i in 0..self.instances.len() {
+            if !matches!(self.instances[i].state, State::Starting) {
+                continue;
+            }
+            let program = &plan.programs[self.instances[i].program];
+            let mut pending = false;
+            let mut dead = None;
+            for &dependency in &program.after {
+                for d in self.of_program[dependency].clone() {
+                    let state = &self.instances[d].state;
+                    if state.is_ready() {
+                        continue;
+                    }
+                    if state.is_final() {
+                        dead = Some((d, state.name()));
+                    } else {
+                        pending = true;
+                    }
+                }
+            }
+            if let Some((d, state)) = dead {
+                error!(
+                    "{} cannot start: it comes after {}, which is {state}",
+                    self.instances[i].name, self.instances[d].name
+                );
+                self.instances[i].state = State::Failed;
+                if program.critical {
+                    self.critical_ended(i);
+                    return;
+                }
+            } else if !pending {
+                self.spawn(i);
+                if self.phase != Phase::Running {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let plan = self.plan;
+        let instance = &self.instances[i];
+        let program = &plan.programs[instance.program];
+        let mut env = program.env.clone();
+        env.push(("RINIT_PROGRAM".into(), program.name.clone().into()));
+        if let Some(number) = instance.number {
+            env.push(("RINIT_INSTANCE".into(), number.to_string().into()));
+        }
+        if program.kind == Kind::Notify {
+            if self.notify[i].is_none() {
+                match NotifySocket::new() {
+                    Ok(socket) => {
+                        self.events
+                            .watch(socket.raw_fd(), PollFlags::POLLIN, Key::Notify(i));
+                        self.notify[i] = Some(socket);
+                    }
+                    Err(errno) => warn!(
+                        "{}: cannot create its notify socket: {}",
+                        self.instances[i].name,
+                        errno.desc()
+                    ),
+                }
+            }
+            if let Some(socket) = &self.notify[i] {
+                socket.ready_received(); // whatever an earlier run left
+                env.push(("NOTIFY_SOCKET".into(), socket.address.clone().into()));
+            }
+        }
+        let args: Vec<OsString> = program.command.iter().map(OsString::from).collect();
+        let mut pipes: Option<([usize; 2], OwnedFd, OwnedFd)> = None;
+        let (out, err) = match program.output {
+            OutputMode::Inherit => (None, None),
+            OutputMode::Null => (Some(self.null.as_raw_fd()), Some(self.null.as_raw_fd())),
+            OutputMode::Prefix => match self.output.as_mut().map(|o| o.open(&self.instances[i].name)) {
+                Some(Ok((ids, [out, err]))) => {
+                    let fds = (Some(out.as_raw_fd()), Some(err.as_raw_fd()));
+                    pipes = Some((ids, out, err));
+                    fds
+                }
+                Some(Err(errno)) => {
+                    warn!(
+                        "{}: cannot create its output pipes: {}",
+                        self.instances[i].name,
+                        errno.desc()
+                    );
+                    (None, None)
+                }
+                None => (None, None),
+            },
+        };
+        let stdin = (!program.is_main).then(|| self.null.as_raw_fd());
+        let started = self.command(i, &args, env).map(|command| {
+            command
+                .stdio([stdin, out, err])
+                .foreground(program.is_main && self.settings.foreground)
+        });
+        let now = Instant::now();
+        self.instances[i].record_start(now);
+        let spawned = started.and_then(|command| {
+            let mut child = command.spawn()?;
+            let failure = child
+                .exec_failure()
+                .map(|(failure, errno)| command.exec_error(failure, errno));
+            Ok((child, failure))
+        });
+        // The child has its copies of the pipes' write ends; rinit keeps only the read ends.
+        self.instances[i].streams = pipes.map(|(ids, _, _)| ids);
+        let (child, exec_ok) = match spawned {
+            Ok((child, None)) => (child, true),
+            Ok((child, Some(failure))) => {
+                error!("{}: {failure}", self.instances[i].name);
+                (child, false)
+            }
+            Err(err) => {
+                // Nothing was started: count it as a failed start.
+                error!("{}: {err}", self.instances[i].name);
+                self.instances[i].last_exit = Some(ExitStatus::Code(1));
+                self.after_end(i, ExitStatus::Code(1), Outcome::UncleanCode, Some(now));
+                return;
+            }
+        };
+        debug!("started {} (pid {})", self.instances[i].name, child.pid());
+        self.owners.insert(child.pid(), Owner::Program(i));
+        self.instances[i].state = State::Running {
+            child,
+            since: now,
+            ready: false,
+        };
+        if !exec_ok {
+            return; // its exit (127/126) is on the way
+        }
+        match (program.kind, &program.ready) {
+            (Kind::Oneshot, _) => {}
+            (Kind::Simple, None) => self.mark_ready(i),
+            (_, ready) => {
+                self.events
+                    .set_timer_after(Key::ReadyTimeout(i), program.ready_timeout);
+                if ready.is_some() {
+                    self.check(i);
+                }
+            }
+        }
+    }
+
+    /// The prepared command for instance `i`'s program (or its check):
+    /// directory and user applied.
+    fn command(
+        &self,
+        i: usize,
+        args: &[OsString],
+        env: Vec<(OsString, OsString)>,
+    ) -> Result<Command, crate::spawn::SpawnError> {
+        let program = &self.plan.programs[self.instances[i].program];
+        let mut command = Command::new(args, env)?;
+        command = match &program.directory {
+            Some(dir) => match CString::new(dir.as_os_str().as_bytes()) {
+                Ok(path) => command.work_dir(WorkDir::Path(path)),
+                Err(_) => command,
+            },
+            None => match self.settings.start_dir {
+                Some(fd) => command.work_dir(WorkDir::Fd(fd)),
+                None => command,
+            },
+        };
+        if let Some(account) = &program.user {
+            if self.own_uid == 0 {
+                command = command.credentials(Credentials {
+                    uid: account.user.uid,
+                    gid: account.groups.first().copied().unwrap_or(account.user.gid),
+                    groups: account.groups.clone(),
+                });
+            }
+        }
+        Ok(command)
+    }
+
+    fn mark_ready(&mut self, i: usize) {
+        let plan = self.plan;
+        if let State::Running { ready, .. } = &mut self.instances[i].state {
+            *ready = true;
+        }
+        self.events.cancel_timer(Key::ReadyTimeout(i));
+        self.events.cancel_timer(Key::Check(i));
+        let program = &plan.programs[self.instances[i].program];
+        if program.kind == Kind::Notify || program.ready.is_some() {
+            info!("{} is ready", self.instances[i].name);
+        }
+    }
+
+    /// One try of instance `i`'s `ready` check.
+    fn check(&mut self, i: usize) {
+        let plan = self.plan;
+        if !matches!(self.instances[i].state, State::Running { ready: false, .. }) {
+            return;
+        }
+        let program = &plan.programs[self.instances[i].program];
+        match &program.ready {
+            Some(Ready::File(path)) => {
+                if path.exists() {
+                    self.mark_ready(i);
+                } else {
+                    self.events
+                        .set_timer_after(Key::Check(i), readiness::CHECK_INTERVAL);
+                }
+            }
+            Some(Ready::Tcp(address)) => match Connect::start(address) {
+                Attempt::Connected => self.mark_ready(i),
+                Attempt::Pending(connect) => {
+                    self.events
+                        .watch(connect.raw_fd(), PollFlags::POLLOUT, Key::Connect(i));
+                    self.instances[i].connecting = Some(connect);
+                }
+                Attempt::Refused => self
+                    .events
+                    .set_timer_after(Key::Check(i), readiness::CHECK_INTERVAL),
+            },
+            Some(Ready::Command(words)) => {
+                let args: Vec<OsString> = words.iter().map(OsString::from).collect();
+                let mut env = program.env.clone();
+                env.push(("RINIT_PROGRAM".into(), program.name.clone().into()));
+                let null = self.null.as_raw_fd();
+                let spawned = self
+                    .command(i, &args, env)
+                    .and_then(|command| command.stdio([Some(null), Some(null), Some(null)]).spawn());
+                match spawned {
+                    Ok(child) => {
+                        self.owners.insert(child.pid(), Owner::Check(i));
+                        self.instances[i].checking = Some(child);
+                    }
+                    Err(err) => {
+                        debug!("{}: ready check: {err}", self.instances[i].name);
+                        self.events
+                            .set_timer_after(Key::Check(i), readiness::CHECK_INTERVAL);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn on_check_exit(&mut self, i: usize, status: ExitStatus) {
+        self.instances[i].checking = None;
+        if !matches!(self.instances[i].state, State::Running { ready: false, .. }) {
+            return;
+        }
+        if status == ExitStatus::Code(0) {
+            self.mark_ready(i);
+        } else {
+            debug!("{}: ready check ended with {status}", self.instances[i].name);
+            self.events
+                .set_timer_after(Key::Check(i), readiness::CHECK_INTERVAL);
+        }
+    }
+
+    fn on_exit(&mut self, i: usize, status: ExitStatus) {
+        let plan = self.plan;
+        if let (Some(ids), Some(output)) = (self.instances[i].streams.take(), self.output.as_mut()) {
+            for id in ids {
+                output.drain(id);
+            }
+        }
+        for key in [Key::StopTimeout(i), Key::ReadyTimeout(i), Key::Check(i)] {
+            self.events.cancel_timer(key);
+        }
+        self.events.unwatch(Key::Connect(i));
+        self.instances[i].connecting = None;
+        self.kill_check(i);
+        let program = &plan.programs[self.instances[i].program];
+        if program.is_main {
+            self.exit_code = Some(crate::single::exit_code(status, &self.settings.success_codes));
+        }
+        let instance = &mut self.instances[i];
+        instance.last_exit = Some(status);
+        match std::mem::replace(&mut instance.state, State::Stopped) {
+            State::Running { child, since, .. } => {
+                drop(child); // reaped: never signalled again
+                instance.stopped_by_rinit = false;
+                let outcome = program::outcome(status, &program.success_exit_codes);
+                self.after_end(i, status, outcome, Some(since));
+            }
+            State::Stopping { child, why, .. } => {
+                drop(child);
+                match why {
+                    StopReason::Shutdown => {
+                        instance.stopped_by_rinit = true;
+                        debug!("{} stopped ({status})", instance.name);
+                    }
+                    StopReason::ReadyTimeout => {
+                        instance.stopped_by_rinit = false;
+                        self.after_end(i, status, Outcome::Timeout, None);
+                    }
+                }
+            }
+            other => instance.state = other,
+        }
+    }
+
+    /// Instance `i` ended (`status`, counted as `outcome`): restart it, or
+    /// leave it ended for good.
+    fn after_end(&mut self, i: usize, status: ExitStatus, outcome: Outcome, since: Option<Instant>) {
+        let plan = self.plan;
+        let program = &plan.programs[self.instances[i].program];
+        let instance = &mut self.instances[i];
+        if self.phase != Phase::Running {
+            instance.state = State::Stopped;
+            debug!("{} ended during shutdown ({status})", instance.name);
+            return;
+        }
+        if program.kind == Kind::Oneshot && outcome == Outcome::Clean {
+            instance.state = State::Done;
+            info!("{} completed", instance.name);
+        } else {
+            match instance.plan_restart(program, outcome, since, Instant::now()) {
+                Ok(Some(delay)) => {
+                    instance.state = State::Backoff;
+                    warn!("{} ended ({status}); restarting in {delay:?}", instance.name);
+                    self.events.set_timer_after(Key::Restart(i), delay);
+                    return;
+                }
+                Ok(None) => {
+                    let clean = outcome == Outcome::Clean;
+                    instance.state = if program.kind == Kind::Oneshot {
+                        State::Failed
+                    } else {
+                        State::Exited
+                    };
+                    if clean {
+                        info!("{} ended ({status})", instance.name);
+                    } else {
+                        warn!(
+                            "{} ended ({status}); not restarted (restart = {:?})",
+                            instance.name, program.restart
+                        );
+                    }
+                }
+                Err(()) => {
+                    instance.state = State::Failed;
+                    error!(
+                        "{} ended ({status}) and was started {} times within {:?} \
+                         (start_limit_burst): giving up",
+                        instance.name, program.start_limit_burst, program.start_limit_interval
+                    );
+                }
+            }
+        }
+        // A critical oneshot that completed has done its job; only its failure ends rinit.
+        if program.critical && !matches!(self.instances[i].state, State::Done) {
+            self.critical_ended(i);
+        }
+    }
+
+    /// A critical program has ended for good: everything stops, and rinit
+    /// exits with its status.
+    fn critical_ended(&mut self, i: usize) {
+        let plan = self.plan;
+        if self.phase != Phase::Running {
+            return;
+        }
+        let instance = &self.instances[i];
+        let code = instance.last_exit.map_or(1, ExitStatus::code);
+        if self.exit_code.is_none() {
+            self.exit_code = Some(code);
+        }
+        if !plan.programs[instance.program].is_main {
+            info!("{} is critical and has ended: stopping everything", instance.name);
+        }
+        self.begin_shutdown();
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.phase = Phase::Stopping;
+        self.events
+            .set_timer_after(Key::ShutdownDeadline, self.plan.shutdown_timeout);
+        for i in 0..self.instances.len() {
+            if matches!(self.instances[i].state, State::Starting | State::Backoff) {
+                self.events.cancel_timer(Key::Restart(i));
+                self.instances[i].state = State::Stopped;
+            }
+        }
+    }
+
+    /// Whether a program that comes after instance `i`'s is still running.
+    fn dependents_alive(&self, i: usize) -> bool {
+        self.dependents[self.instances[i].program]
+            .iter()
+            .any(|&dependent| {
+                self.of_program[dependent]
+                    .clone()
+                    .any(|d| self.instances[d].state.child().is_some())
+            })
+    }
+
+    fn stop(&mut self, i: usize, why: StopReason) {
+        let plan = self.plan;
+        self.kill_check(i);
+        let program = &plan.programs[self.instances[i].program];
+        let instance = &mut self.instances[i];
+        let State::Running { child, .. } = std::mem::replace(&mut instance.state, State::Stopped) else {
+            return;
+        };
+        let signo = if program.stop_timeout.is_zero() {
+            libc::SIGKILL
+        } else {
+            program.stop_signal
+        };
+        debug!("stopping {} with {}", instance.name, signals::name(signo));
+        if let Err(errno) = child.signal_group(signo) {
+            warn!("could not signal {}: {}", instance.name, errno.desc());
+        }
+        // A stopped (SIGSTOP) process only acts on its stop signal once continued.
+        let _ = child.signal_group(libc::SIGCONT);
+        self.events
+            .set_timer_after(Key::StopTimeout(i), program.stop_timeout);
+        instance.state = State::Stopping {
+            child,
+            why,
+            killed: signo == libc::SIGKILL,
+        };
+    }
+
+    fn kill_check(&mut self, i: usize) {
+        if let Some(check) = self.instances[i].checking.take() {
+            let _ = check.signal_group(libc::SIGKILL);
+        }
+    }
+
+    /// Every program is down: as PID 1, SIGTERM to whatever is left, SIGKILL
+    /// after the grace; otherwise done.
+    fn sweep(&mut self) {
+        if reaper::is_pid1() && reaper::children_remain() {
+            debug!("sending SIGTERM to the processes left");
+            reaper::signal_everyone(libc::SIGTERM);
+            self.events.set_timer_after(Key::SweepOver, self.settings.grace);
+            self.phase = Phase::Sweeping;
+        } else {
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// The second stop request, or the shutdown deadline: SIGKILL to every
+    /// program's group and (as PID 1) every process.
+    fn kill_everything(&mut self) {
+        for i in 0..self.instances.len() {
+            self.kill_check(i);
+            let state = std::mem::replace(&mut self.instances[i].state, State::Stopped);
+            self.instances[i].state = match state {
+                State::Running { child, .. } | State::Stopping { child, .. } => {
+                    let _ = child.signal_group(libc::SIGKILL);
+                    State::Stopping {
+                        child,
+                        why: StopReason::Shutdown,
+                        killed: true,
+                    }
+                }
+                State::Starting | State::Backoff => State::Stopped,
+                other => other,
+            };
+        }
+        reaper::signal_everyone(libc::SIGKILL);
+        self.events.cancel_timer(Key::SweepOver);
+        self.events.cancel_timer(Key::ShutdownDeadline);
+        self.events.set_timer_after(Key::KillOver, KILL_WAIT);
+        self.phase = Phase::Killing;
+    }
+
+    fn pass_messages(&mut self) {
+        if let Some(output) = &mut self.output {
+            let held = log::take_diverted();
+            if !held.is_empty() {
+                output.message(&held);
+                output.refresh(self.events, Key::Output);
+            }
+        }
+    }
+
+    fn final_code(&self) -> c_int {
+        if let Some(code) = self.exit_code {
+            return code;
+        }
+        let clean = self
+            .instances
+            .iter()
+            .all(|instance| instance.ended_cleanly(&self.plan.programs[instance.program]));
+        if clean {
+            0
+        } else {
+            1
+        }
+    }
+}
