@@ -12,6 +12,8 @@
 //!   probe orphan-ppid     prints the ppid an orphaned grandchild ends up with
 //!   probe daemon MODE     leaves a grandchild that traps SIGTERM ("daemon got SIGTERM",
 //!                         exits) or ignores it (MODE=stubborn), then exits 7
+//!   probe serve NAME [SIG|never]   prints "NAME ready", then "NAME got SIGNAME" per signal;
+//!                         exits 0 on SIG (default SIGTERM), never with "never"
 //!   probe write-root    tries to create a file in / (only meant for read-only roots)
 //!   probe tty             prints pgrp/tpgid, reads a line from stdin, prints "read LINE"
 
@@ -26,6 +28,7 @@ fn main() {
     match arg(0).as_str() {
         "status" => status(),
         "signals" => signals("", true),
+        "serve" => serve(&arg(1), &arg(2)),
         "group-signals" => group_signals(),
         "exit" => std::process::exit(arg(1).parse().unwrap_or(0)),
         "die" => die(signal_number(&arg(1))),
@@ -179,6 +182,30 @@ fn signals(prefix: &str, watch_stdin: bool) {
         if fds[1].revents != 0 {
             let mut buf = [0u8; 64];
             if unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) } <= 0 {
+                std::process::exit(0);
+            }
+        }
+    }
+}
+
+/// A long-running program for supervisor tests: stdin is /dev/null there, so
+/// unlike `signals` it ignores stdin.
+fn serve(name: &str, stop: &str) {
+    let stop = match stop {
+        "" => libc::SIGTERM,
+        "never" => 0,
+        other => signal_number(other),
+    };
+    let fd = signal_fd();
+    say(&format!("{name} ready"));
+    loop {
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        if unsafe { libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size) } == size as isize
+        {
+            let signo = info.ssi_signo as c_int;
+            say(&format!("{name} got {}", signal_name(signo)));
+            if signo == stop {
                 std::process::exit(0);
             }
         }

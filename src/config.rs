@@ -110,6 +110,20 @@ pub enum Restart {
     Always,
 }
 
+impl Restart {
+    /// As written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Restart::No => "no",
+            Restart::OnSuccess => "on-success",
+            Restart::OnFailure => "on-failure",
+            Restart::OnAbnormal => "on-abnormal",
+            Restart::OnAbort => "on-abort",
+            Restart::Always => "always",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Output {
@@ -341,34 +355,39 @@ impl Source<'_> {
             return self.error(None, None, None, message);
         };
         let before = self.text.get(..span.start).unwrap_or("");
-        let program = before.lines().rev().find_map(|line| {
-            let header = line.trim().strip_prefix("[program.")?;
-            let name = header.split([']', '.']).next()?;
-            Some(
-                name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
-                    .to_string(),
-            )
-        });
+        let unquote = |name: &str| {
+            name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
+                .to_string()
+        };
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let line = self
             .text
             .get(line_start..)
             .and_then(|l| l.lines().next())
             .unwrap_or("");
-        let key = line.split_once('=').map(|(key, _)| key.trim()).filter(|key| {
+        let full_key = line.split_once('=').map(|(key, _)| key.trim()).filter(|key| {
             !key.is_empty()
                 && key
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c))
         });
-        // `[program.web] x = 1` and `program.web.x = 1` alike: the key is the last dotted part.
-        let key = key.map(|k| k.rsplit('.').next().unwrap_or(k));
-        let in_rinit_or_env = before.lines().rev().find(|l| l.trim_start().starts_with('['));
-        let program = match in_rinit_or_env {
-            Some(header) if header.trim_start().starts_with("[program.") => program,
-            _ => None,
+        // The table the line is in: `[program.web]` (or `[program.web.env]`) ...
+        let header = before.lines().rev().find(|l| l.trim_start().starts_with('['));
+        let program = match header {
+            Some(header) => header
+                .trim()
+                .strip_prefix("[program.")
+                .and_then(|rest| rest.split([']', '.']).next())
+                .map(unquote),
+            // ... or a dotted key at the top: `program.web.command = 5`.
+            None => full_key
+                .and_then(|key| key.strip_prefix("program."))
+                .and_then(|rest| rest.split('.').next())
+                .map(unquote),
         };
-        self.error(Some(span.start), program.as_deref(), key, message)
+        // The key is the last dotted part.
+        let key = full_key.map(|k| unquote(k.rsplit('.').next().unwrap_or(k)));
+        self.error(Some(span.start), program.as_deref(), key.as_deref(), message)
     }
 }
 
@@ -509,7 +528,10 @@ fn validate(
             }
             (Some(user), group) => {
                 let account = users::lookup(user.get_ref(), group.as_ref().map(|g| g.get_ref().as_str()))
-                    .map_err(|e| at(user.span().start, "user", e))?;
+                    .map_err(|e| match group {
+                        Some(group) if e.starts_with("no group") => at(group.span().start, "group", e),
+                        _ => at(user.span().start, "user", e),
+                    })?;
                 if own_uid != 0 && (account.user.uid != own_uid || group.is_some()) {
                     return Err(at(
                         user.span().start,
@@ -798,7 +820,8 @@ fn find_cycle(after_of: &[(Vec<usize>, usize)], placed: &[bool]) -> Vec<usize> {
     }
 }
 
-fn set_env(env: &mut Vec<(OsString, OsString)>, key: &str, value: &str) {
+/// Sets `key` in `env`, replacing an earlier value.
+pub fn set_env(env: &mut Vec<(OsString, OsString)>, key: &str, value: &str) {
     match env.iter_mut().find(|(k, _)| k == key) {
         Some(entry) => entry.1 = value.into(),
         None => env.push((key.into(), value.into())),
@@ -829,9 +852,10 @@ pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
 pub fn describe(path: &Path, plan: &Plan) -> String {
     use std::fmt::Write as _;
     let mut text = format!(
-        "{}: {} programs, in start order:\n",
+        "{}: {} program{}, in start order:\n",
         path.display(),
-        plan.programs.len()
+        plan.programs.len(),
+        if plan.programs.len() == 1 { "" } else { "s" }
     );
     let socket = plan
         .control_socket
@@ -880,13 +904,13 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
         };
         let _ = writeln!(
             text,
-            "    type {kind}, after {}, user {user}, directory {directory}, restart {:?}{}",
+            "    type {kind}, after {}, user {user}, directory {directory}, restart {}{}",
             if after.is_empty() {
                 "-".to_string()
             } else {
                 after.join(" ")
             },
-            program.restart,
+            program.restart.name(),
             if program.critical { ", critical" } else { "" },
         );
     }

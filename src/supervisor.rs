@@ -18,7 +18,7 @@ use nix::libc::{self, c_int, pid_t};
 use nix::poll::PollFlags;
 use nix::sys::stat::Mode;
 
-use crate::config::{Kind, Output as OutputMode, Plan, Ready};
+use crate::config::{set_env, Kind, Output as OutputMode, Plan, Ready};
 use crate::event_loop::{Event, EventLoop, SignalInfo};
 use crate::output::{Output, Watch};
 use crate::program::{self, Instance, Outcome, State, StopReason};
@@ -356,11 +356,7 @@ impl Supervisor<'_> {
         let plan = self.plan;
         let instance = &self.instances[i];
         let program = &plan.programs[instance.program];
-        let mut env = program.env.clone();
-        env.push(("RINIT_PROGRAM".into(), program.name.clone().into()));
-        if let Some(number) = instance.number {
-            env.push(("RINIT_INSTANCE".into(), number.to_string().into()));
-        }
+        let mut env = self.environment(i);
         if program.kind == Kind::Notify {
             if self.notify[i].is_none() {
                 match NotifySocket::new() {
@@ -378,7 +374,7 @@ impl Supervisor<'_> {
             }
             if let Some(socket) = &self.notify[i] {
                 socket.ready_received(); // whatever an earlier run left
-                env.push(("NOTIFY_SOCKET".into(), socket.address.clone().into()));
+                set_env(&mut env, "NOTIFY_SOCKET", &socket.address);
             }
         }
         let args: Vec<OsString> = program.command.iter().map(OsString::from).collect();
@@ -489,6 +485,19 @@ impl Supervisor<'_> {
         Ok(command)
     }
 
+    /// Instance `i`'s environment: its program's, then RINIT_PROGRAM and
+    /// RINIT_INSTANCE, which always win.
+    fn environment(&self, i: usize) -> Vec<(OsString, OsString)> {
+        let instance = &self.instances[i];
+        let program = &self.plan.programs[instance.program];
+        let mut env = program.env.clone();
+        set_env(&mut env, "RINIT_PROGRAM", &program.name);
+        if let Some(number) = instance.number {
+            set_env(&mut env, "RINIT_INSTANCE", &number.to_string());
+        }
+        env
+    }
+
     fn mark_ready(&mut self, i: usize) {
         let plan = self.plan;
         if let State::Running { ready, .. } = &mut self.instances[i].state {
@@ -531,8 +540,7 @@ impl Supervisor<'_> {
             },
             Some(Ready::Command(words)) => {
                 let args: Vec<OsString> = words.iter().map(OsString::from).collect();
-                let mut env = program.env.clone();
-                env.push(("RINIT_PROGRAM".into(), program.name.clone().into()));
+                let env = self.environment(i);
                 let null = self.null.as_raw_fd();
                 let spawned = self
                     .command(i, &args, env)
@@ -643,8 +651,9 @@ impl Supervisor<'_> {
                         info!("{} ended ({status})", instance.name);
                     } else {
                         warn!(
-                            "{} ended ({status}); not restarted (restart = {:?})",
-                            instance.name, program.restart
+                            "{} ended ({status}); not restarted (restart = {})",
+                            instance.name,
+                            program.restart.name()
                         );
                     }
                 }

@@ -545,7 +545,10 @@ fn bad_command_lines_start_nothing() {
     assert_eq!(nothing.code(), 2);
     assert_eq!(
         nothing.err,
-        ["rinit: no command given (usage: rinit [OPTIONS] -- COMMAND [ARGS...]; see rinit --help)"]
+        [
+            "rinit: no command given and no configuration (/etc/rinit.toml does not exist); \
+          usage: rinit [OPTIONS] -- COMMAND [ARGS...] (see rinit --help)"
+        ]
     );
 }
 

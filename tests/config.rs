@@ -1,0 +1,1113 @@
+//! Configuration files: every class of configuration error (exact one-line
+//! messages with file, line and column), `rinit check`'s start plan, the
+//! environment each program gets, its user and its working directory.
+//!
+//! Errors are checked with `rinit check -c FILE` (a plain process), and a
+//! handful again with rinit as a real PID 1 to see that nothing was started.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+// ------------------------------------------------------------------ helpers
+
+/// Writes `text` as `rinit.toml` in a new temp dir, with `@DIR@` standing for
+/// that dir; returns (dir, file).
+fn config(tag: &str, text: &str) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let file = dir.join("rinit.toml");
+    std::fs::write(&file, text.replace("@DIR@", dir.to_str().unwrap())).unwrap();
+    (dir, file)
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `rinit check -c FILE` as a plain process.
+fn check(file: &Path) -> Finished {
+    run(plain(&["check", "-c", path_str(file)]))
+}
+
+/// The one line rinit prints for a configuration error in `file`; `rest`
+/// follows the file name (":LINE:COL: program …").
+fn error_line(file: &Path, rest: &str) -> String {
+    format!("rinit: {}{rest}", file.display())
+}
+
+/// `rinit check` on `text` fails with exit code 2, nothing on stdout, and
+/// exactly the line `rinit: FILE{rest}` on stderr (`@DIR@` in `rest` too
+/// stands for the config's dir). Returns (dir, file).
+#[track_caller]
+fn assert_check_error(tag: &str, text: &str, rest: &str) -> (PathBuf, PathBuf) {
+    let (dir, file) = config(tag, text);
+    let rest = rest.replace("@DIR@", path_str(&dir));
+    let done = check(&file);
+    assert_eq!(
+        (done.code(), done.err, done.out),
+        (2, vec![error_line(&file, &rest)], vec![]),
+        "rinit check on:\n{text}"
+    );
+    (dir, file)
+}
+
+/// rinit as PID 1 with `-c FILE` (then `extra`) refuses to start: exit 2,
+/// the one line on stderr, and `DIR/marker`, which a configured program would
+/// have created, does not exist.
+#[track_caller]
+fn assert_refused_at_start(dir: &Path, file: &Path, extra: &[&str], rest: &str) {
+    let mut args = vec!["-c", path_str(file)];
+    args.extend_from_slice(extra);
+    let rest = rest.replace("@DIR@", path_str(dir));
+    let done = run(pid1(&args));
+    assert_eq!(
+        (done.code(), done.err, done.out),
+        (2, vec![error_line(file, &rest)], vec![]),
+        "rinit {args:?}"
+    );
+    assert!(
+        !dir.join("marker").exists(),
+        "a program ran although the configuration was refused"
+    );
+}
+
+/// A valid first program that leaves `@DIR@/marker` behind if it ever runs.
+/// Three lines, so the program under test starts on line 4.
+const MARKER: &str = "[program.marker]\ncommand = [\"touch\", \"@DIR@/marker\"]\n\n";
+
+/// Splits the contents of a /proc/PID/environ copy into sorted `KEY=VALUE`s.
+fn environ(file: &Path) -> Vec<String> {
+    let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut vars: Vec<String> = String::from_utf8(bytes)
+        .unwrap()
+        .split('\0')
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    vars.sort();
+    vars
+}
+
+fn sorted(vars: &[&str]) -> Vec<String> {
+    let mut vars: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
+    vars.sort();
+    vars
+}
+
+/// root's home directory as /etc/passwd says.
+fn root_home() -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    passwd
+        .lines()
+        .find_map(|l| l.strip_prefix("root:"))
+        .and_then(|rest| rest.split(':').nth(4))
+        .expect("root in /etc/passwd")
+        .to_string()
+}
+
+/// Copies of /etc/passwd and /etc/group with `passwd` and `group` appended,
+/// in `dir`; returns their paths.
+fn fake_etc(dir: &Path, passwd: &str, group: &str) -> (PathBuf, PathBuf) {
+    let passwd_file = dir.join("passwd");
+    let group_file = dir.join("group");
+    let mut text = std::fs::read_to_string("/etc/passwd").unwrap();
+    text.push_str(passwd);
+    std::fs::write(&passwd_file, text).unwrap();
+    let mut text = std::fs::read_to_string("/etc/group").unwrap();
+    text.push_str(group);
+    std::fs::write(&group_file, text).unwrap();
+    (passwd_file, group_file)
+}
+
+/// `sh -c SCRIPT` in a private mount namespace, with `passwd` and `group`
+/// bind-mounted over /etc/passwd and /etc/group first. SCRIPT ends by exec'ing
+/// rinit; with `pid_namespace`, that rinit is PID 1 of a new PID namespace.
+fn with_fake_etc(passwd: &Path, group: &Path, script: &str, pid_namespace: bool) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private"]);
+    if pid_namespace {
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+    }
+    cmd.args([
+        "sh",
+        "-c",
+        &format!("mount --bind \"$1\" /etc/passwd && mount --bind \"$2\" /etc/group && {script}"),
+        "sh",
+    ])
+    .arg(passwd)
+    .arg(group);
+    cmd
+}
+
+/// Whitespace runs collapsed to one space (the kernel's /proc/PID/status
+/// separates with tabs and ends Groups with a space).
+fn squeeze(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+// ------------------------------------------------- syntax and unknown keys
+
+#[test]
+fn the_marker_program_runs_when_the_configuration_is_valid() {
+    // The control for assert_refused_at_start: MARKER does leave its file.
+    let (dir, file) = config("marker", MARKER);
+    let done = run(pid1(&["-c", path_str(&file)]));
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(dir.join("marker").exists());
+}
+
+#[test]
+fn toml_syntax_error() {
+    let (dir, file) = assert_check_error(
+        "syntax",
+        &format!("{MARKER}[program.a]\ncommand = \"x\n"),
+        ":5:13: program a: key command: invalid basic string, expected `\"`",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":5:13: program a: key command: invalid basic string, expected `\"`",
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let (dir, file) = assert_check_error(
+        "top-key",
+        &format!("bogus = 1\n{MARKER}"),
+        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`",
+    );
+}
+
+#[test]
+fn unknown_key_in_rinit_table() {
+    assert_check_error(
+        "rinit-key",
+        "[rinit]\nshutdown_timeout = \"5s\"\nbogus = 1\n\n[program.a]\ncommand = \"x\"\n",
+        ":3:1: key bogus: unknown field `bogus`, expected one of `shutdown_timeout`, `output`, \
+         `control_socket`",
+    );
+}
+
+#[test]
+fn unknown_program_key_lists_the_expected_keys() {
+    let (_, file) = config("program-key", "[program.a]\ncommand = \"x\"\ncomand = \"x\"\n");
+    let done = check(&file);
+    assert_eq!(done.code(), 2);
+    assert!(done.out.is_empty(), "{:?}", done.out);
+    assert_eq!(done.err.len(), 1, "{:?}", done.err);
+    let prefix = error_line(&file, ":3:1: program a: key comand: unknown field `comand`");
+    assert!(done.err[0].starts_with(&prefix), "{:?}", done.err);
+    let listed = &done.err[0][prefix.len()..];
+    assert!(listed.starts_with(", expected one of `command`, "), "{listed}");
+    for key in ["`env_file`", "`stop_signal`", "`instances`", "`ready_timeout`"] {
+        assert!(listed.contains(key), "{key} not listed: {listed}");
+    }
+}
+
+// ------------------------------------------------------------- wrong types
+
+#[test]
+fn wrong_types() {
+    let cases = [
+        (
+            "[program.a]\ncommand = 5\n",
+            ":2:11: program a: key command: invalid type: integer `5`, \
+             expected a command: a string, or an array of strings",
+        ),
+        (
+            "[program.a]\ncommand = [\"x\", 1]\n",
+            ":2:17: program a: key command: invalid type: integer `1`, expected a string",
+        ),
+        (
+            "[program.a]\ncommand = \"x\"\ninstances = \"2\"\n",
+            ":3:13: program a: key instances: invalid type: string \"2\", expected u32",
+        ),
+        (
+            "[program.a]\ncommand = \"x\"\ncritical = \"yes\"\n",
+            ":3:12: program a: key critical: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            "[program.a]\ncommand = \"x\"\nafter = \"b\"\n",
+            ":3:9: program a: key after: invalid type: string \"b\", expected a sequence",
+        ),
+        (
+            "[program.a]\ncommand = \"x\"\nsuccess_exit_codes = [0, 256]\n",
+            ":3:26: program a: key success_exit_codes: invalid value: integer `256`, expected u8",
+        ),
+        (
+            "[env]\nX = 1\n\n[program.a]\ncommand = \"x\"\n",
+            ":2:5: key X: invalid type: integer `1`, expected a string",
+        ),
+    ];
+    for (text, rest) in cases {
+        assert_check_error("types", text, rest);
+    }
+    let (dir, file) = assert_check_error(
+        "types",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nsuccess_exit_codes = [256]\n"),
+        ":6:23: program a: key success_exit_codes: invalid value: integer `256`, expected u8",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:23: program a: key success_exit_codes: invalid value: integer `256`, expected u8",
+    );
+}
+
+// ---------------------------------------------------------------- commands
+
+#[test]
+fn bad_commands() {
+    let cases = [
+        (
+            "command = \"\"",
+            ":2:11: program a: key command: the command is empty",
+        ),
+        (
+            "command = \"   \"",
+            ":2:11: program a: key command: the command is empty",
+        ),
+        (
+            "command = []",
+            ":2:11: program a: key command: the command is empty",
+        ),
+        (
+            "command = [\"\", \"x\"]",
+            ":2:11: program a: key command: the command name is empty",
+        ),
+        (
+            "command = \"echo 'hi\"",
+            ":2:11: program a: key command: unterminated single quote",
+        ),
+        (
+            "type = \"oneshot\"",
+            ":1:1: program a: key command: missing: every program needs a command",
+        ),
+    ];
+    for (line, rest) in cases {
+        assert_check_error("command", &format!("[program.a]\n{line}\n"), rest);
+    }
+    let (dir, file) = assert_check_error(
+        "command",
+        &format!("{MARKER}[program.a]\ncommand = []\n"),
+        ":5:11: program a: key command: the command is empty",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":5:11: program a: key command: the command is empty",
+    );
+}
+
+// ------------------------------------------------------------ dependencies
+
+#[test]
+fn unknown_after_name() {
+    let (dir, file) = assert_check_error(
+        "after",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nafter = [\"marker\", \"nope\"]\n"),
+        ":6:20: program a: key after: no program named \"nope\"",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:20: program a: key after: no program named \"nope\"",
+    );
+}
+
+#[test]
+fn self_dependency() {
+    assert_check_error(
+        "self",
+        "[program.a]\ncommand = \"x\"\nafter = [\"a\"]\n",
+        ":3:10: program a: key after: a program cannot wait for itself",
+    );
+}
+
+#[test]
+fn dependency_cycle_of_three() {
+    // a waits for b, b for c, c for a; the message follows the `after` edges
+    // from the first program declared, and points at its `after`.
+    let text = format!(
+        "{MARKER}[program.a]\ncommand = \"x\"\nafter = [\"b\"]\n\n\
+         [program.b]\ncommand = \"x\"\nafter = [\"c\"]\n\n\
+         [program.c]\ncommand = \"x\"\nafter = [\"marker\", \"a\"]\n"
+    );
+    let (dir, file) = assert_check_error(
+        "cycle",
+        &text,
+        ":6:10: program a: key after: dependency cycle: a -> b -> c -> a",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:10: program a: key after: dependency cycle: a -> b -> c -> a",
+    );
+    // Declared the other way round, the same cycle is named from a again.
+    assert_check_error(
+        "cycle",
+        "[program.a]\ncommand = \"x\"\nafter = [\"c\"]\n\
+         [program.b]\ncommand = \"x\"\nafter = [\"a\"]\n\
+         [program.c]\ncommand = \"x\"\nafter = [\"b\"]\n",
+        ":3:10: program a: key after: dependency cycle: a -> c -> b -> a",
+    );
+}
+
+// ---------------------------------------------------- durations and signals
+
+#[test]
+fn bad_durations() {
+    let cases = [
+        (
+            "restart_delay = \"soon\"",
+            ":3:17: program a: key restart_delay: invalid duration \"soon\": \
+             expected e.g. \"250ms\", \"10s\", \"1m30s\" or a number of seconds",
+        ),
+        (
+            "stop_timeout = \"-1s\"",
+            ":3:16: program a: key stop_timeout: invalid duration \"-1s\": must not be negative",
+        ),
+        (
+            "ready_timeout = -2",
+            ":3:17: program a: key ready_timeout: invalid duration \"-2\": must not be negative",
+        ),
+        (
+            "stop_timeout = \"7 seconds\"",
+            ":3:16: program a: key stop_timeout: invalid duration \"7 seconds\": \
+             expected e.g. \"250ms\", \"10s\", \"1m30s\" or a number of seconds",
+        ),
+    ];
+    for (line, rest) in cases {
+        assert_check_error(
+            "duration",
+            &format!("[program.a]\ncommand = \"x\"\n{line}\n"),
+            rest,
+        );
+    }
+    assert_check_error(
+        "duration",
+        "[rinit]\nshutdown_timeout = \"later\"\n[program.a]\ncommand = \"x\"\n",
+        ":2:20: key shutdown_timeout: invalid duration \"later\": \
+         expected e.g. \"250ms\", \"10s\", \"1m30s\" or a number of seconds",
+    );
+    let (dir, file) = assert_check_error(
+        "duration",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nrestart_delay = \"soon\"\n"),
+        ":6:17: program a: key restart_delay: invalid duration \"soon\": \
+         expected e.g. \"250ms\", \"10s\", \"1m30s\" or a number of seconds",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:17: program a: key restart_delay: invalid duration \"soon\": \
+         expected e.g. \"250ms\", \"10s\", \"1m30s\" or a number of seconds",
+    );
+}
+
+#[test]
+fn bad_signals() {
+    let cases = [
+        (
+            "stop_signal = \"SIGNOPE\"",
+            ":3:15: program a: key stop_signal: unknown signal \"SIGNOPE\": \
+             expected a name like \"TERM\" or \"SIGTERM\", or a number from 1 to 64",
+        ),
+        (
+            "stop_signal = 0",
+            ":3:15: program a: key stop_signal: unknown signal \"0\": \
+             expected a name like \"TERM\" or \"SIGTERM\", or a number from 1 to 64",
+        ),
+    ];
+    for (line, rest) in cases {
+        assert_check_error("signal", &format!("[program.a]\ncommand = \"x\"\n{line}\n"), rest);
+    }
+}
+
+// ------------------------------------------------------ enumerated values
+
+#[test]
+fn bad_restart_type_and_output_values() {
+    let cases = [
+        (
+            "restart = \"sometimes\"",
+            ":3:11: program a: key restart: unknown variant `sometimes`, expected one of `no`, \
+             `on-success`, `on-failure`, `on-abnormal`, `on-abort`, `always`",
+        ),
+        (
+            "type = \"forking\"",
+            ":3:8: program a: key type: unknown variant `forking`, expected one of `simple`, `notify`, \
+             `oneshot`",
+        ),
+        (
+            "output = \"file\"",
+            ":3:10: program a: key output: unknown variant `file`, expected one of `inherit`, \
+             `prefix`, `null`",
+        ),
+    ];
+    for (line, rest) in cases {
+        assert_check_error("enum", &format!("[program.a]\ncommand = \"x\"\n{line}\n"), rest);
+    }
+    assert_check_error(
+        "enum",
+        "[rinit]\noutput = \"syslog\"\n[program.a]\ncommand = \"x\"\n",
+        ":2:10: key output: unknown variant `syslog`, expected one of `inherit`, `prefix`, `null`",
+    );
+}
+
+// ------------------------------------------------- readiness and instances
+
+#[test]
+fn bad_ready_checks() {
+    let cases = [
+        (
+            "type = \"notify\"\nready = { file = \"/x\" }",
+            ":4:9: program a: key ready: a notify program cannot have a ready check \
+             (type = \"notify\" says when it is ready)",
+        ),
+        (
+            "type = \"oneshot\"\nready = { file = \"/x\" }",
+            ":4:9: program a: key ready: a oneshot program cannot have a ready check \
+             (type = \"oneshot\" says when it is ready)",
+        ),
+        (
+            "ready = { file = \"/x\", tcp = \"127.0.0.1:1\" }",
+            ":3:9: program a: key ready: expected exactly one of tcp, command or file, \
+             e.g. ready = { tcp = \"127.0.0.1:8000\" }",
+        ),
+        (
+            "ready = {}",
+            ":3:9: program a: key ready: expected exactly one of tcp, command or file, \
+             e.g. ready = { tcp = \"127.0.0.1:8000\" }",
+        ),
+        (
+            "ready = { tcp = \"localhost\" }",
+            ":3:17: program a: key ready: tcp: \"localhost\" is not an address: expected IP:PORT, \
+             e.g. \"127.0.0.1:8000\" or \"[::1]:8000\"",
+        ),
+        (
+            "ready = { tcp = \"db.example:5432\" }",
+            ":3:17: program a: key ready: tcp: \"db.example:5432\" is not an address: expected IP:PORT, \
+             e.g. \"127.0.0.1:8000\" or \"[::1]:8000\"",
+        ),
+    ];
+    for (lines, rest) in cases {
+        assert_check_error("ready", &format!("[program.a]\ncommand = \"x\"\n{lines}\n"), rest);
+    }
+}
+
+#[test]
+fn instances_out_of_range() {
+    for count in ["0", "1001"] {
+        assert_check_error(
+            "instances",
+            &format!("[program.a]\ncommand = \"x\"\ninstances = {count}\n"),
+            ":3:13: program a: key instances: must be from 1 to 1000",
+        );
+    }
+}
+
+// --------------------------------------------- users, groups, directories
+
+#[test]
+fn unknown_user() {
+    let (dir, file) = assert_check_error(
+        "user",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nuser = \"no-such-user-xyz\"\n"),
+        ":6:8: program a: key user: no user \"no-such-user-xyz\" in /etc/passwd",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:8: program a: key user: no user \"no-such-user-xyz\" in /etc/passwd",
+    );
+}
+
+#[test]
+fn unknown_group() {
+    // An unknown group is reported under `key group`, at the group's value.
+    assert_check_error(
+        "group",
+        "[program.a]\ncommand = \"x\"\nuser = \"root\"\ngroup = \"no-such-group-xyz\"\n",
+        ":4:9: program a: key group: no group \"no-such-group-xyz\" in /etc/group",
+    );
+}
+
+#[test]
+fn group_without_user() {
+    assert_check_error(
+        "group",
+        "[program.a]\ncommand = \"x\"\ngroup = \"root\"\n",
+        ":3:9: program a: key group: `group` needs `user` beside it",
+    );
+}
+
+#[test]
+fn bad_directories() {
+    let (dir, file) = assert_check_error(
+        "directory",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\ndirectory = \"@DIR@/missing\"\n"),
+        ":6:13: program a: key directory: \"@DIR@/missing\": No such file or directory",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:13: program a: key directory: \"@DIR@/missing\": No such file or directory",
+    );
+    assert_check_error(
+        "directory",
+        "[program.a]\ncommand = \"x\"\ndirectory = \"@DIR@/rinit.toml\"\n",
+        ":3:13: program a: key directory: \"@DIR@/rinit.toml\" is not a directory",
+    );
+}
+
+// ------------------------------------------------------------ program names
+
+#[test]
+fn program_names_with_a_dot_or_a_space() {
+    for name in ["a b", "a.b"] {
+        assert_check_error(
+            "name",
+            &format!("[program.\"{name}\"]\ncommand = \"x\"\n"),
+            &format!(":1:10: program {name}: a program name may only have letters, digits, '_' and '-'"),
+        );
+    }
+    let (dir, file) = assert_check_error(
+        "name",
+        &format!("{MARKER}[program.\"a b\"]\ncommand = \"x\"\n"),
+        ":4:10: program a b: a program name may only have letters, digits, '_' and '-'",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":4:10: program a b: a program name may only have letters, digits, '_' and '-'",
+    );
+}
+
+#[test]
+fn a_program_named_main_beside_a_command() {
+    let (dir, file) = config("main", &format!("{MARKER}[program.main]\ncommand = \"x\"\n"));
+    // Without a command on the command line, `main` is an ordinary name.
+    let done = check(&file);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    // main would leave the marker too if it ran.
+    let marker = dir.join("marker");
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &["--", "touch", path_str(&marker)],
+        ":4:10: program main: \"main\" is the name of the command given on rinit's command line; \
+         rename this program",
+    );
+}
+
+// ---------------------------------------------------------------- env_file
+
+#[test]
+fn missing_env_file() {
+    let (dir, file) = assert_check_error(
+        "env-file",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nenv_file = \"missing.env\"\n"),
+        ":6:12: program a: key env_file: cannot read @DIR@/missing.env: No such file or directory",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:12: program a: key env_file: cannot read @DIR@/missing.env: No such file or directory",
+    );
+}
+
+#[test]
+fn env_file_with_a_bad_line() {
+    let cases = [
+        (
+            "A=1\n\n# comment\nB = 2\n",
+            "line 4: no space is allowed before \"=\"",
+        ),
+        ("A=1\njust words\n", "line 2: expected KEY=VALUE"),
+        ("export A='open\n", "line 1: unterminated single quote"),
+        ("OK=1\n1X=2\n", "line 2: invalid variable name \"1X\""),
+    ];
+    for (env, message) in cases {
+        let dir = temp_dir("env-file-bad");
+        std::fs::write(dir.join("app.env"), env).unwrap();
+        let file = dir.join("rinit.toml");
+        std::fs::write(&file, "[program.a]\ncommand = \"x\"\nenv_file = \"app.env\"\n").unwrap();
+        let done = check(&file);
+        let line = error_line(
+            &file,
+            &format!(
+                ":3:12: program a: key env_file: {}: {message}",
+                dir.join("app.env").display()
+            ),
+        );
+        assert_eq!(
+            (done.code(), done.err, done.out),
+            (2, vec![line], vec![]),
+            "{env:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------- no programs
+
+#[test]
+fn no_programs_and_no_command() {
+    let message =
+        ": no [program.NAME] is declared: there is nothing to run (or give a command: rinit -- COMMAND)";
+    for text in [
+        "",
+        "# nothing\n",
+        "[rinit]\nshutdown_timeout = \"1s\"\n[env]\nA = \"1\"\n",
+    ] {
+        let (dir, file) = assert_check_error("empty", text, message);
+        assert_refused_at_start(&dir, &file, &[], message);
+    }
+}
+
+#[test]
+fn no_programs_but_a_command_runs_the_command_as_main() {
+    let (_, file) = config("empty-main", "[env]\nGREETING = \"from [env]\"\n");
+    let done = run(pid1(&[
+        "-c",
+        path_str(&file),
+        "--",
+        "sh",
+        "-c",
+        "echo \"main: $GREETING $RINIT_PROGRAM\"; exit 3",
+    ]));
+    assert_eq!(done.code(), 3, "{:?}", done.err);
+    assert_eq!(done.out, ["main: from [env] main"]);
+}
+
+// ----------------------------------------------------------- rinit check
+
+#[test]
+fn check_prints_the_plan_in_start_order() {
+    let (dir, file) = config(
+        "plan",
+        r#"[rinit]
+shutdown_timeout = "1m30s"
+control_socket = ""
+
+[program.web]
+command = '''server --name 'my app' --empty '' "it's" $HOME'''
+after = ["db", "migrate"]
+user = "root"
+directory = "@DIR@"
+critical = true
+
+[program.worker]
+command = ["sh", "-c", "echo $RINIT_INSTANCE"]
+instances = 3
+after = ["db"]
+restart = "always"
+
+[program.db]
+command = ["db-server"]
+type = "notify"
+
+[program.migrate]
+command = ["migrate", "--yes"]
+type = "oneshot"
+"#,
+    );
+    let done = check(&file);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(done.err.is_empty(), "{:?}", done.err);
+    // Start order: db and migrate wait for nothing, worker for db, web for
+    // both; each step takes the first program declared among those ready.
+    // The restart policy is shown as written in TOML.
+    let expected = [
+        format!("{}: 4 programs, in start order:", file.display()),
+        "(shutdown_timeout 90s, control socket off)".to_string(),
+        "db: db-server".to_string(),
+        "    type notify, after -, user rinit's (uid 0), directory rinit's starting directory, \
+         restart on-failure"
+            .to_string(),
+        "worker (instances worker.0 to worker.2): sh -c 'echo $RINIT_INSTANCE'".to_string(),
+        "    type simple, after db, user rinit's (uid 0), directory rinit's starting directory, \
+         restart always"
+            .to_string(),
+        "migrate: migrate --yes".to_string(),
+        "    type oneshot, after -, user rinit's (uid 0), directory rinit's starting directory, \
+         restart no"
+            .to_string(),
+        "web: server --name 'my app' --empty '' 'it'\\''s' '$HOME'".to_string(),
+        format!(
+            "    type simple, after db migrate, user root (uid 0, gid 0), directory {}, \
+             restart on-failure, critical",
+            dir.display()
+        ),
+    ];
+    assert_eq!(done.out, expected);
+}
+
+#[test]
+fn check_accepts_the_example_configuration() {
+    let dir = temp_dir("example");
+    let (passwd, group) = fake_etc(
+        &dir,
+        "app:x:4501:4501::/home/app:/bin/sh\nredis:x:4502:4502::/var/lib/redis:/bin/sh\n",
+        "app:x:4501:\nredis:x:4502:\n",
+    );
+    let srv = dir.join("srv");
+    std::fs::create_dir(&srv).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gunicorn-celery-redis.toml");
+    let mut cmd = with_fake_etc(
+        &passwd,
+        &group,
+        "mount --bind \"$3\" /srv && mkdir -p /srv/app && exec \"$4\" check -c \"$5\"",
+        false,
+    );
+    cmd.arg(&srv).arg(rinit()).arg(&example);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(done.err.is_empty(), "{:?}", done.err);
+    let header = format!("{}: 4 programs, in start order:", example.display());
+    assert_eq!(done.out.first(), Some(&header));
+    let position = |start: &str| {
+        done.out
+            .iter()
+            .position(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in {:?}", done.out))
+    };
+    let redis = position("redis: redis-server --save '' --appendonly no --bind 127.0.0.1");
+    let migrate = position("migrate: python manage.py migrate --noinput");
+    let web = position("web: gunicorn app.wsgi -b 0.0.0.0:8000 --workers 4");
+    let worker = position(
+        "worker (instances worker.0 to worker.1): sh -c 'exec celery -A app worker -l info \
+         --concurrency 2 -n worker$RINIT_INSTANCE@%h'",
+    );
+    assert!(redis < web && migrate < web && redis < worker, "{:?}", done.out);
+    assert!(
+        done.out[web + 1].starts_with(
+            "    type notify, after migrate redis, user app (uid 4501, gid 4501), \
+             directory /srv/app"
+        ),
+        "{:?}",
+        done.out
+    );
+    assert!(
+        done.out[redis + 1].contains("user redis (uid 4502, gid 4502)"),
+        "{:?}",
+        done.out
+    );
+}
+
+// ------------------------------------------------------------- environment
+
+#[test]
+fn environment_precedence() {
+    let (dir, file) = config(
+        "env",
+        r#"[env]
+B = "table"
+C = "table"
+D = "table"
+LOGNAME = "table-log"
+
+[program.dump]
+command = ["cp", "/proc/self/environ", "@DIR@/environ"]
+user = "root"
+env_file = "dump.env"
+env = { D = "program" }
+"#,
+    );
+    std::fs::write(dir.join("dump.env"), "C=file\nD=file\n").unwrap();
+    let mut cmd = pid1(&["-c", path_str(&file)]);
+    // The env_file is found next to the configuration, wherever rinit starts.
+    cmd.env_clear().current_dir("/").envs([
+        ("PATH", "/usr/bin:/bin"),
+        ("KEEP", "rinit"),
+        ("B", "rinit"),
+        ("C", "rinit"),
+        ("D", "rinit"),
+        ("HOME", "/rinit-home"),
+        ("USER", "rinit-user"),
+        ("LOGNAME", "rinit-log"),
+        ("NOTIFY_SOCKET", "@rinit-test-outer"),
+    ]);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let home = format!("HOME={}", root_home());
+    assert_eq!(
+        environ(&dir.join("environ")),
+        sorted(&[
+            "PATH=/usr/bin:/bin",
+            "KEEP=rinit",
+            "B=table",
+            "C=file",
+            "D=program",
+            &home,
+            "USER=root",
+            "LOGNAME=table-log",
+            "RINIT_PROGRAM=dump",
+        ])
+    );
+}
+
+#[test]
+fn instances_get_rinit_program_and_rinit_instance() {
+    let (dir, file) = config(
+        "instances",
+        r#"[program.dump]
+command = ["sh", "-c", "exec cp /proc/self/environ \"$0.$RINIT_INSTANCE\"", "@DIR@/environ"]
+instances = 2
+"#,
+    );
+    let mut cmd = pid1(&["-c", path_str(&file)]);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("NOTIFY_SOCKET", "@rinit-test-outer")
+        .current_dir(&dir);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    for instance in ["0", "1"] {
+        let vars = environ(&dir.join(format!("environ.{instance}")));
+        let pwd = format!("PWD={}", dir.display()); // the shell's
+        let rinit_instance = format!("RINIT_INSTANCE={instance}");
+        assert_eq!(
+            vars,
+            sorted(&["PATH=/usr/bin:/bin", &pwd, "RINIT_PROGRAM=dump", &rinit_instance]),
+            "instance {instance}"
+        );
+    }
+}
+
+#[test]
+fn rinit_program_and_rinit_instance_always_win() {
+    // RINIT_PROGRAM and RINIT_INSTANCE replace any variable of the same name
+    // (from rinit's environment, [env], env_file or env): exactly one of each.
+    let (dir, file) = config(
+        "rinit-vars",
+        r#"[env]
+RINIT_INSTANCE = "from-table"
+
+[program.dump]
+command = ["cp", "/proc/self/environ", "@DIR@/environ.0"]
+instances = 1
+env = { RINIT_PROGRAM = "from-env" }
+"#,
+    );
+    let mut cmd = pid1(&["-c", path_str(&file)]);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("RINIT_PROGRAM", "outer");
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        environ(&dir.join("environ.0")),
+        sorted(&["PATH=/usr/bin:/bin", "RINIT_PROGRAM=dump", "RINIT_INSTANCE=0"])
+    );
+}
+
+#[test]
+fn env_file_syntax() {
+    let (dir, file) = config(
+        "env-syntax",
+        r#"[program.dump]
+command = ["cp", "/proc/self/environ", "@DIR@/environ"]
+env_file = "app.env"
+"#,
+    );
+    std::fs::write(
+        dir.join("app.env"),
+        concat!(
+            "# a comment line\n",
+            "\n",
+            "   \t\n",
+            "export EXPORTED=yes\n",
+            "  INDENTED=two  words  \n",
+            "SINGLE='single $HOME \"x\" \\n # not a comment'\n",
+            "DOUBLE=\"tab\\there \\\"q\\\" \\$HOME \\\\ new\\nline # kept\" # a comment\n",
+            "UNQUOTED=value # a comment\n",
+            "HASH=a#b\n",
+            "NOEXPAND=$HOME/x\n",
+            "EMPTY=\n",
+            "EQUALS=x=y\n",
+            "TWICE=first\n",
+            "TWICE=second\n",
+            "CRLF=dos\r\n",
+            "   # indented comment\n",
+            "LAST=no newline",
+        ),
+    )
+    .unwrap();
+    let mut cmd = pid1(&["-c", path_str(&file)]);
+    cmd.env_clear().env("PATH", "/usr/bin:/bin");
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        environ(&dir.join("environ")),
+        sorted(&[
+            "PATH=/usr/bin:/bin",
+            "RINIT_PROGRAM=dump",
+            "EXPORTED=yes",
+            "INDENTED=two  words",
+            "SINGLE=single $HOME \"x\" \\n # not a comment",
+            "DOUBLE=tab\there \"q\" $HOME \\ new\nline # kept",
+            "UNQUOTED=value",
+            "HASH=a#b",
+            "NOEXPAND=$HOME/x",
+            "EMPTY=",
+            "EQUALS=x=y",
+            "TWICE=second",
+            "CRLF=dos",
+            "LAST=no newline",
+        ])
+    );
+}
+
+// ------------------------------------------------------ users and directories
+
+#[test]
+fn programs_run_as_their_user_with_its_groups_and_home() {
+    let dir = temp_dir("user");
+    let (passwd, group) = fake_etc(
+        &dir,
+        "tester:x:4321:4321:Test User:/home/tester:/bin/sh\n",
+        "tester:x:4321:\nextra1:x:5001:tester\nextra2:x:5002:root,tester\nother:x:5003:root\n",
+    );
+    let work = dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let file = dir.join("rinit.toml");
+    let script = "grep -E '^(Uid|Gid|Groups):' /proc/self/status; \
+                  echo HOME=$HOME USER=$USER LOGNAME=$LOGNAME; echo cwd=$(readlink /proc/self/cwd)";
+    std::fs::write(
+        &file,
+        format!(
+            r#"[rinit]
+output = "prefix"
+
+[program.who]
+command = ["sh", "-c", "{script}"]
+user = "tester"
+directory = "{work}"
+
+[program.grouped]
+command = ["sh", "-c", "{script}"]
+user = "4321"
+group = "extra2"
+directory = "{work}"
+"#,
+            work = work.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = with_fake_etc(&passwd, &group, "exec \"$3\" -c \"$4\"", true);
+    cmd.arg(rinit()).arg(&file);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let out: Vec<String> = done.out.iter().map(|l| squeeze(l)).collect();
+    let cwd = format!("cwd={}", work.display());
+    for line in [
+        "who | Uid: 4321 4321 4321 4321",
+        "who | Gid: 4321 4321 4321 4321",
+        "who | Groups: 4321 5001 5002",
+        "who | HOME=/home/tester USER=tester LOGNAME=tester",
+        &format!("who | {cwd}"),
+        // `group` replaces the primary group; /etc/group still adds the others.
+        "grouped | Uid: 4321 4321 4321 4321",
+        "grouped | Gid: 5002 5002 5002 5002",
+        "grouped | Groups: 5001 5002",
+        "grouped | HOME=/home/tester USER=tester LOGNAME=tester",
+        &format!("grouped | {cwd}"),
+    ] {
+        assert_has_line(&out, line);
+    }
+}
+
+#[test]
+fn programs_start_in_their_directory_or_in_rinits_starting_directory() {
+    let (dir, file) = config(
+        "cwd",
+        r#"[rinit]
+output = "prefix"
+
+[program.here]
+command = ["sh", "-c", "echo cwd=$(readlink /proc/self/cwd) rinit=$(readlink /proc/1/cwd)"]
+
+[program.absolute]
+command = ["sh", "-c", "echo cwd=$(readlink /proc/self/cwd)"]
+directory = "@DIR@/abs"
+
+[program.relative]
+command = ["sh", "-c", "echo cwd=$(readlink /proc/self/cwd)"]
+directory = "rel"
+"#,
+    );
+    let start = dir.join("start");
+    for sub in ["abs", "start", "start/rel"] {
+        std::fs::create_dir(dir.join(sub)).unwrap();
+    }
+    let mut cmd = pid1(&["-c", path_str(&file)]);
+    cmd.current_dir(&start);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    // Only rinit itself moves to /.
+    assert_has_line(&done.out, &format!("here | cwd={} rinit=/", start.display()));
+    assert_has_line(&done.out, &format!("absolute | cwd={}/abs", dir.display()));
+    // A relative directory is relative to rinit's starting directory.
+    assert_has_line(&done.out, &format!("relative | cwd={}/rel", start.display()));
+}
+
+#[test]
+fn rinit_not_root_refuses_another_user() {
+    // rinit runs as uid 1000 (PID 1 of a new PID namespace: setpriv execs it),
+    // from copies uid 1000 can reach wherever the checkout is.
+    let dir = temp_dir("not-root");
+    copy_binaries_to(&dir);
+    let file = dir.join("rinit.toml");
+    std::fs::write(
+        &file,
+        "[program.a]\ncommand = [\"touch\", \"/dev/null\"]\nuser = \"root\"\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .args(["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups"])
+        .arg(dir.join("rinit"))
+        .arg("-c")
+        .arg(&file);
+    let done = run(cmd);
+    let line = error_line(
+        &file,
+        ":3:8: program a: key user: rinit runs as uid 1000, not as root, so it cannot switch to \"root\" \
+         (uid 0); run rinit as root or remove `user`",
+    );
+    assert_eq!((done.code(), done.err, done.out), (2, vec![line], vec![]));
+}
+
+// ------------------------------------------------------------ dotted keys
+
+#[test]
+fn dotted_keys_name_the_program() {
+    // With TOML's dotted keys instead of a [program.a] header, the error still
+    // names the program.
+    assert_check_error(
+        "dotted",
+        "program.a.command = 5\n",
+        ":1:21: program a: key command: invalid type: integer `5`, \
+         expected a command: a string, or an array of strings",
+    );
+}

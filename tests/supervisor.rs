@@ -1,0 +1,662 @@
+//! Supervisor mode with rinit as PID 1 of a new PID namespace: the restart
+//! table, backoff, the start limit, critical programs, main command +
+//! programs, instances, ordering and every kind of readiness, prefixed
+//! output, and the orderly shutdown.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Writes `text` as DIR/rinit.toml.
+fn config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("rinit.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(config: &Path, extra: &[&str]) -> Running {
+    let mut args = vec!["-c", config.to_str().unwrap()];
+    args.extend(extra);
+    Running::start(pid1(&args))
+}
+
+/// `sh -c SCRIPT` as a TOML array.
+fn sh(script: &str) -> String {
+    format!("[\"sh\", \"-c\", {script:?}]")
+}
+
+fn probe_serve(name: &str, stop: &str) -> String {
+    format!("[{:?}, \"serve\", {name:?}, {stop:?}]", probe_str())
+}
+
+#[test]
+fn the_restart_table_holds_for_every_policy_and_exit_kind() {
+    let dir = temp_dir("table");
+    let policies = [
+        "no",
+        "on-success",
+        "on-failure",
+        "on-abnormal",
+        "on-abort",
+        "always",
+    ];
+    let kinds = [
+        ("exit0", "exit 0"),
+        ("exit1", "exit 1"),
+        ("kill", "kill -KILL $$"),
+        ("term", "kill -TERM $$"),
+    ];
+    // (clean exit, unclean code, unclean signal) per SPEC §4; SIGTERM is clean.
+    let restarts = |policy: &str, kind: &str| match (policy, kind) {
+        ("no", _) => false,
+        ("on-success", k) => k == "exit0" || k == "term",
+        ("on-failure", k) => k != "exit0" && k != "term",
+        ("on-abnormal" | "on-abort", k) => k == "kill",
+        ("always", _) => true,
+        _ => unreachable!(),
+    };
+    let mut text = String::new();
+    for policy in policies {
+        for (kind, script) in kinds {
+            // A restarted program runs twice, then hits the start limit.
+            text += &format!(
+                "[program.{policy}-{kind}]\ncommand = {}\nrestart = {policy:?}\nrestart_delay = \"0\"\n\
+                 start_limit_burst = 2\nstart_limit_interval = \"1h\"\n",
+                sh(&format!("echo start {policy}-{kind}; {script}"))
+            );
+        }
+    }
+    let done = start(&config(&dir, &text), &[]).finish();
+    let mut starts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in &done.out {
+        if let Some(name) = line.strip_prefix("start ") {
+            *starts.entry(name.to_string()).or_default() += 1;
+        }
+    }
+    for policy in policies {
+        for (kind, _) in kinds {
+            let name = format!("{policy}-{kind}");
+            let expected = if restarts(policy, kind) { 2 } else { 1 };
+            assert_eq!(starts.get(&name), Some(&expected), "{name}: {:?}", done.err);
+        }
+    }
+    // Some exits were unclean: supervisor mode ends with 1.
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+    assert!(done
+        .err
+        .iter()
+        .any(|l| l.starts_with("rinit: always-exit0 ended (exit code 0) and was started 2 times")));
+    assert!(done
+        .err
+        .iter()
+        .any(|l| l == "rinit: on-failure-exit0 ended (exit code 0)"));
+}
+
+#[test]
+fn supervisor_mode_exits_0_when_every_program_ended_cleanly() {
+    let dir = temp_dir("clean");
+    let text = format!(
+        "[program.a]\ncommand = {}\n[program.b]\ncommand = {}\nsuccess_exit_codes = [0, 3]\n",
+        sh("exit 0"),
+        sh("exit 3")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_has_line(&done.err, "rinit: every program has ended");
+}
+
+#[test]
+fn backoff_doubles_up_to_the_maximum_and_resets_after_a_long_run() {
+    let dir = temp_dir("backoff");
+    let count = dir.join("count");
+    // Starts 1-3 fail at once; start 4 runs 300 ms (longer than the 100 ms
+    // maximum delay) and fails; start 5 exits cleanly.
+    let script = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}; \
+         if [ $n -ge 4 ]; then exit 0; fi; if [ $n -eq 3 ]; then sleep 0.3; fi; exit 1",
+        c = count.display()
+    );
+    let text = format!(
+        "[program.flaky]\ncommand = {}\nrestart_delay = \"10ms\"\nrestart_max_delay = \"100ms\"\n\
+         start_limit_burst = 0\n",
+        sh(&script)
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    let delays: Vec<&str> = done
+        .err
+        .iter()
+        .filter_map(|l| l.strip_prefix("rinit: flaky ended (exit code 1); restarting in "))
+        .collect();
+    assert_eq!(delays, ["10ms", "20ms", "40ms", "10ms"], "{:?}", done.err);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn the_delay_stops_growing_at_restart_max_delay() {
+    let dir = temp_dir("maxdelay");
+    let text = format!(
+        "[program.f]\ncommand = {}\nrestart_delay = \"5ms\"\nrestart_max_delay = \"20ms\"\n\
+         start_limit_burst = 6\nstart_limit_interval = \"1h\"\n",
+        sh("exit 2")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    let delays: Vec<&str> = done
+        .err
+        .iter()
+        .filter_map(|l| l.strip_prefix("rinit: f ended (exit code 2); restarting in "))
+        .collect();
+    assert_eq!(delays, ["5ms", "10ms", "20ms", "20ms", "20ms"], "{:?}", done.err);
+    assert_has_line(
+        &done.err,
+        "rinit: f ended (exit code 2) and was started 6 times within 3600s (start_limit_burst): giving up",
+    );
+    assert_eq!(done.code(), 1);
+}
+
+#[test]
+fn a_critical_program_ends_rinit_with_its_code_and_stops_the_rest() {
+    let dir = temp_dir("critical");
+    let text = format!(
+        "[program.side]\ncommand = {}\n[program.core]\ncommand = {}\nafter = [\"side\"]\ncritical = true\n\
+         restart = \"no\"\n",
+        probe_serve("side", ""),
+        sh("read x < /dev/null; exit 7")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 7, "{:?}", done.err);
+    assert_has_line(&done.out, "side got SIGTERM");
+    assert_has_line(
+        &done.err,
+        "rinit: core is critical and has ended: stopping everything",
+    );
+
+    // Killed by a signal: 128+N.
+    let text = format!(
+        "[program.core]\ncommand = {}\ncritical = true\nrestart = \"no\"\n",
+        sh("kill -KILL $$")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 137, "{:?}", done.err);
+
+    // A critical program past its start limit: its last code.
+    let text = format!(
+        "[program.core]\ncommand = {}\ncritical = true\nrestart_delay = \"0\"\nstart_limit_burst = 2\n",
+        sh("exit 4")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 4, "{:?}", done.err);
+}
+
+#[test]
+fn main_command_beside_programs_sets_the_exit_code() {
+    let dir = temp_dir("main");
+    let ready = dir.join("side-ready");
+    // main starts only once the sidecar is ready: the file exists when main runs.
+    let text = format!(
+        "[program.side]\ncommand = {}\nready = {{ file = {:?} }}\n",
+        sh(&format!(
+            "trap 'echo side stopped; exit 0' TERM; touch {}; while :; do sleep 10 & wait $!; done",
+            ready.display()
+        )),
+        ready.display().to_string()
+    );
+    let cfg = config(&dir, &text);
+    let check = format!("test -e {} && echo main saw side; exit 5", ready.display());
+    let done = start(&cfg, &["--", "sh", "-c", &check]).finish();
+    assert_eq!(done.code(), 5, "{:?}", done.err);
+    assert_eq!(done.out, ["main saw side", "side stopped"], "{:?}", done.err);
+    std::fs::remove_file(&ready).unwrap();
+
+    let done = start(&cfg, &["-e", "5", "--", "sh", "-c", "exit 5"]).finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    std::fs::remove_file(&ready).unwrap();
+
+    // docker stop: main gets SIGTERM and rinit reports its death as 143.
+    let mut running = start(&cfg, &["--", "sh", "-c", "echo main ready; exec sleep 100"]);
+    running.expect_out_eq("main ready");
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert_eq!(done.code(), 143, "{:?}", done.err);
+    assert_has_line(&done.out, "side stopped");
+}
+
+#[test]
+fn instances_get_their_names_and_numbers() {
+    let dir = temp_dir("instances");
+    let text = format!(
+        "[program.w]\ncommand = {}\ninstances = 3\noutput = \"prefix\"\n",
+        sh("echo \"$RINIT_PROGRAM $RINIT_INSTANCE\"")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let mut out = done.out.clone();
+    out.sort();
+    assert_eq!(out, ["w.0 | w 0", "w.1 | w 1", "w.2 | w 2"]);
+}
+
+#[test]
+fn programs_start_after_their_dependencies_are_ready_or_done() {
+    let dir = temp_dir("order");
+    let flag = dir.join("flag");
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let listener = format!(
+        "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+         s.bind(('127.0.0.1',{port})); s.listen(); print('tcp listening', flush=True); time.sleep(100)"
+    );
+    let notifier =
+        "import os,socket,time; a=os.environ['NOTIFY_SOCKET']; a='\\0'+a[1:] if a[0]=='@' else a; \
+                    s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); print('notify sending', flush=True); \
+                    s.sendto(b'STATUS=up\\nREADY=1', a); time.sleep(100)";
+    let text = format!(
+        "[program.migrate]\ncommand = {}\ntype = \"oneshot\"\n\
+         [program.tcp]\ncommand = [\"python3\", \"-c\", {listener:?}]\nafter = [\"migrate\"]\n\
+         ready = {{ tcp = \"127.0.0.1:{port}\" }}\n\
+         [program.file]\ncommand = {}\nafter = [\"tcp\"]\nready = {{ file = {:?} }}\n\
+         [program.cmd]\ncommand = {}\nafter = [\"file\"]\nready = {{ command = [\"test\", \"-e\", {:?}] }}\n\
+         [program.notify]\ncommand = [\"python3\", \"-c\", {notifier:?}]\ntype = \"notify\"\nafter = [\"cmd\"]\n\
+         [program.last]\ncommand = {}\nafter = [\"notify\"]\n",
+        sh("echo migrate done"),
+        sh(&format!("echo file touching; touch {}.file; exec sleep 100", flag.display())),
+        format!("{}.file", flag.display()),
+        sh(&format!("echo cmd touching; touch {}.cmd; exec sleep 100", flag.display())),
+        format!("{}.cmd", flag.display()),
+        sh("echo last started"),
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_eq("last started");
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert_eq!(
+        done.out,
+        [
+            "migrate done",
+            "tcp listening",
+            "file touching",
+            "cmd touching",
+            "notify sending",
+            "last started"
+        ],
+        "{:?}",
+        done.err
+    );
+    for line in ["tcp is ready", "file is ready", "cmd is ready", "notify is ready"] {
+        assert_has_line(&done.err, &format!("rinit: {line}"));
+    }
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn a_failed_dependency_keeps_its_dependents_down() {
+    let dir = temp_dir("depfail");
+    let text = format!(
+        "[program.migrate]\ncommand = {}\ntype = \"oneshot\"\n[program.web]\ncommand = {}\nafter = [\"migrate\"]\n",
+        sh("exit 3"),
+        sh("echo web started")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert!(done.out.is_empty(), "{:?}", done.out);
+    assert_has_line(
+        &done.err,
+        "rinit: migrate ended (exit code 3); not restarted (restart = no)",
+    );
+    assert_has_line(
+        &done.err,
+        "rinit: web cannot start: it comes after migrate, which is failed",
+    );
+    assert_eq!(done.code(), 1);
+
+    // ... and ends rinit when the dependent is critical.
+    let text = format!(
+        "[program.migrate]\ncommand = {}\ntype = \"oneshot\"\n[program.web]\ncommand = {}\nafter = [\"migrate\"]\n\
+         critical = true\n[program.side]\ncommand = {}\n",
+        sh("exit 3"),
+        sh("echo web started"),
+        probe_serve("side", "")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+    assert_has_line(
+        &done.err,
+        "rinit: web is critical and has ended: stopping everything",
+    );
+}
+
+#[test]
+fn a_program_not_ready_in_time_is_stopped_and_handled_as_a_failure() {
+    let dir = temp_dir("readytimeout");
+    let text = format!(
+        "[program.slow]\ncommand = {}\ntype = \"notify\"\nready_timeout = \"200ms\"\nrestart = \"on-failure\"\n\
+         restart_delay = \"0\"\nstart_limit_burst = 2\n[program.after]\ncommand = {}\nafter = [\"slow\"]\n",
+        probe_serve("slow", ""),
+        sh("echo after started")
+    );
+    let started = Instant::now();
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(
+        done.err
+            .iter()
+            .filter(|l| *l == "rinit: slow was not ready within 200ms (ready_timeout): stopping it")
+            .count(),
+        2,
+        "{:?}",
+        done.err
+    );
+    assert_eq!(done.out.iter().filter(|l| *l == "slow got SIGTERM").count(), 2);
+    assert!(!done.out.iter().any(|l| l == "after started"));
+    assert_eq!(done.code(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_missing_executable_is_reported_per_program() {
+    let dir = temp_dir("missing");
+    let text = "[program.ghost]\ncommand = \"no-such-program-here --flag\"\nrestart = \"no\"\n";
+    let done = start(&config(&dir, text), &[]).finish();
+    assert!(
+        done.err
+            .iter()
+            .any(|l| l
+                .starts_with("rinit: ghost: cannot run \"no-such-program-here\": command not found in PATH")),
+        "{:?}",
+        done.err
+    );
+    assert_has_line(
+        &done.err,
+        "rinit: ghost ended (exit code 127); not restarted (restart = no)",
+    );
+    assert_eq!(done.code(), 1);
+}
+
+#[test]
+fn prefixed_output_keeps_every_line_of_two_busy_programs_intact() {
+    let dir = temp_dir("prefix");
+    // seq writes through stdio in 4 KiB blocks, so lines arrive cut at
+    // arbitrary points and must be put back together.
+    let text = format!(
+        "[rinit]\noutput = \"prefix\"\n[program.a]\ncommand = {}\n[program.b]\ncommand = {}\n",
+        sh("seq -f 'a-line-%g' 1 100000"),
+        sh("seq -f 'b-line-%g' 1 100000")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let mut next = [1u32, 1u32];
+    for line in &done.out {
+        let (who, n) = if let Some(n) = line.strip_prefix("a | a-line-") {
+            (0, n)
+        } else if let Some(n) = line.strip_prefix("b | b-line-") {
+            (1, n)
+        } else {
+            panic!("mangled line {line:?}");
+        };
+        assert_eq!(
+            n.parse::<u32>().ok(),
+            Some(next[who]),
+            "line {line:?} out of order"
+        );
+        next[who] += 1;
+    }
+    assert_eq!(next, [100_001, 100_001]);
+}
+
+#[test]
+fn prefixed_output_keeps_streams_apart_splits_long_lines_and_ends_the_last_line() {
+    let dir = temp_dir("streams");
+    let text = format!(
+        "[program.p]\ncommand = {}\noutput = \"prefix\"\n",
+        sh("echo to-out; echo to-err >&2; head -c 9000 /dev/zero | tr '\\0' x; echo; printf tail")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let x = |n| "x".repeat(n);
+    assert_eq!(
+        done.out,
+        [
+            "p | to-out".to_string(),
+            format!("p | {}", x(4000)),
+            format!("p | {}", x(4000)),
+            format!("p | {}", x(1000)),
+            "p | tail".to_string()
+        ]
+    );
+    assert_has_line(&done.err, "p | to-err");
+}
+
+#[test]
+fn a_stuck_reader_of_stdout_does_not_stop_rinit() {
+    let dir = temp_dir("stuck");
+    // `flood` fills rinit's stdout, which nobody reads for now; `other`
+    // answers signals on stderr, which the test does read. (USR1 goes to
+    // every program: flood ignores it.)
+    let text = format!(
+        "[rinit]\noutput = \"prefix\"\n[program.flood]\ncommand = {}\n[program.other]\ncommand = {}\n",
+        sh("trap '' USR1; yes flood-line | head -n 200000"),
+        sh("trap 'echo other got USR1 >&2' USR1; echo other up >&2; while :; do sleep 10 & wait $!; done")
+    );
+    let mut cmd = pid1(&["-c", config(&dir, &text).to_str().unwrap()]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap(); // not read yet
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut read_line = |line: &mut String| {
+        line.clear();
+        std::io::BufRead::read_line(&mut stderr, line).unwrap();
+        line.trim_end().to_string()
+    };
+    assert_eq!(read_line(&mut line), "other | other up");
+    send(only_child(child.id() as i32), libc::SIGUSR1);
+    // The USR1 reached `other` and its answer came out while stdout is full.
+    loop {
+        let got = read_line(&mut line);
+        if got == "other | other got USR1" {
+            break;
+        }
+        assert!(!got.is_empty(), "stderr ended");
+    }
+    // Now read stdout: every line intact.
+    let reader = std::thread::spawn(move || {
+        let mut lines = 0;
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            assert_eq!(line.unwrap(), "flood | flood-line");
+            lines += 1;
+        }
+        lines
+    });
+    // Once flood has written everything, stop.
+    while read_line(&mut line) != "rinit: flood ended (exit code 0)" {
+        assert!(!line.is_empty(), "stderr ended");
+    }
+    send(only_child(child.id() as i32), libc::SIGTERM);
+    let status = wait_timeout(&mut child, PATIENCE);
+    assert_eq!(reader.join().unwrap(), 200_000);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn shutdown_stops_programs_in_reverse_dependency_order() {
+    let dir = temp_dir("stoporder");
+    let text = format!(
+        "[program.a]\ncommand = {}\n[program.b]\ncommand = {}\nafter = [\"a\"]\n\
+         [program.c]\ncommand = {}\nafter = [\"b\"]\n",
+        probe_serve("a", ""),
+        probe_serve("b", ""),
+        probe_serve("c", "")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&["a ready", "b ready", "c ready"]);
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    let stops: Vec<&String> = done.out.iter().filter(|l| l.ends_with("got SIGTERM")).collect();
+    assert_eq!(stops, ["c got SIGTERM", "b got SIGTERM", "a got SIGTERM"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn each_program_gets_its_stop_signal_and_other_signals_are_forwarded() {
+    let dir = temp_dir("stopsignal");
+    let text = format!(
+        "[program.q]\ncommand = {}\nstop_signal = \"SIGQUIT\"\n[program.u]\ncommand = {}\nstop_signal = 10\n",
+        probe_serve("q", "QUIT"),
+        probe_serve("u", "USR1")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&["q ready", "u ready"]);
+    let unshare = running.rinit_pid();
+    send(unshare, libc::SIGHUP);
+    send(unshare, libc::SIGWINCH);
+    running.expect_out_all(&["q got SIGHUP", "u got SIGHUP", "q got SIGWINCH", "u got SIGWINCH"]);
+    send(unshare, libc::SIGTERM);
+    let done = running.finish();
+    assert_has_line(&done.out, "q got SIGQUIT");
+    assert_has_line(&done.out, "u got SIGUSR1");
+    assert!(
+        !done.out.iter().any(|l| l.ends_with("got SIGTERM")),
+        "{:?}",
+        done.out
+    );
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn a_program_that_ignores_its_stop_signal_is_killed_after_stop_timeout() {
+    let dir = temp_dir("escalate");
+    let text = format!(
+        "[program.stubborn]\ncommand = {}\nstop_timeout = \"300ms\"\n",
+        probe_serve("stubborn", "never")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_eq("stubborn ready");
+    let asked = Instant::now();
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_has_line(
+        &done.err,
+        "rinit: stubborn did not stop within 300ms: sending SIGKILL",
+    );
+    // Killed rather than stopped: not a clean end.
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+}
+
+#[test]
+fn leftover_processes_are_swept_after_the_programs_stop() {
+    let dir = temp_dir("sweep");
+    // The daemon traps SIGTERM, says so and exits.
+    let text = format!(
+        "[program.d]\ncommand = [{:?}, \"daemon\"]\nrestart = \"no\"\n[program.s]\ncommand = {}\n",
+        probe_str(),
+        probe_serve("s", "")
+    );
+    let mut running = start(&config(&dir, &text), &["-t", "3s"]);
+    running.expect_out_eq("s ready");
+    running.expect_err(|l| l.starts_with("rinit: d ended (exit code 7)"), "d ended");
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert_has_line(&done.out, "daemon got SIGTERM");
+    // d ended with 7 and was not restarted: not clean.
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+}
+
+#[test]
+fn shutdown_timeout_bounds_the_whole_shutdown() {
+    let dir = temp_dir("deadline");
+    let text = format!(
+        "[rinit]\nshutdown_timeout = \"500ms\"\n[program.stubborn]\ncommand = {}\nstop_timeout = \"30s\"\n",
+        probe_serve("stubborn", "never")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_eq("stubborn ready");
+    let asked = Instant::now();
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_has_line(
+        &done.err,
+        "rinit: shutdown_timeout (500ms) is over: killing everything",
+    );
+}
+
+#[test]
+fn a_second_stop_request_skips_to_sigkill() {
+    let dir = temp_dir("second");
+    let text = format!(
+        "[program.stubborn]\ncommand = {}\nstop_timeout = \"30s\"\n",
+        probe_serve("stubborn", "never")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_eq("stubborn ready");
+    let unshare = running.rinit_pid();
+    send(unshare, libc::SIGTERM);
+    running.expect_out_eq("stubborn got SIGTERM");
+    let asked = Instant::now();
+    send(unshare, libc::SIGINT);
+    let done = running.finish();
+    assert!(asked.elapsed() < Duration::from_secs(3));
+    assert_has_line(&done.err, "rinit: SIGINT during shutdown: killing everything now");
+}
+
+#[test]
+fn defaults_finish_inside_docker_stops_ten_seconds() {
+    let dir = temp_dir("defaults");
+    let text = format!(
+        "[program.stubborn]\ncommand = {}\n",
+        probe_serve("stubborn", "never")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_eq("stubborn ready");
+    let asked = Instant::now();
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    let took = asked.elapsed();
+    // stop_timeout 7s, then SIGKILL.
+    assert!(
+        took >= Duration::from_secs(7) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    assert_has_line(
+        &done.err,
+        "rinit: stubborn did not stop within 7s: sending SIGKILL",
+    );
+}
+
+#[test]
+fn programs_start_clean_in_their_own_process_group() {
+    let dir = temp_dir("clean-start");
+    // cat for the signal fields (the Rust probe's runtime ignores SIGPIPE on
+    // its own), the probe for descriptors and the process group.
+    let text = format!(
+        "[program.c]\ncommand = \"cat /proc/self/status\"\ntype = \"oneshot\"\n\
+         [program.s]\ncommand = [{:?}, \"status\"]\nafter = [\"c\"]\n",
+        probe_str()
+    );
+    // rinit itself starts with signals ignored and blocked and a stray descriptor.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "trap '' HUP INT USR1; exec 7</dev/null; exec unshare --pid --fork --mount-proc --kill-child {} -c {}",
+            rinit().display(),
+            config(&dir, &text).display()
+        ));
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_has_line(&done.out, "SigBlk:\t0000000000000000");
+    assert_has_line(&done.out, "SigIgn:\t0000000000000000");
+    assert_has_line(&done.out, "fds: 0 1 2");
+    // Its own process group: pgrp is its pid.
+    let pid = done.out.iter().find_map(|l| l.strip_prefix("pid: ")).unwrap();
+    let (pid, rest) = pid.split_once(' ').unwrap();
+    assert!(rest.starts_with(&format!("pgrp: {pid} ")), "{:?}", done.out);
+}
