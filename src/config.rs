@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::users::Account;
-use crate::{duration, env_file, shell_words, signals, users};
+use crate::{duration, env_file, log, shell_words, signals, users};
 
 /// Where rinit looks when neither `-c` nor `$RINIT_CONFIG` names a file.
 pub const DEFAULT_PATH: &str = "/etc/rinit.toml";
@@ -407,7 +407,7 @@ pub fn load(
         at: None,
         program: None,
         key: None,
-        message: format!("cannot read the configuration: {}", io_error_text(&err)),
+        message: format!("cannot read the configuration: {}", log::io_error_text(&err)),
     })?;
     let source = Source { file, text: &text };
     let raw: RawFile = toml::from_str(&text).map_err(|err| source.toml_error(err))?;
@@ -569,7 +569,7 @@ fn validate(
                         return Err(at(
                             dir.span().start,
                             "directory",
-                            format!("{path:?}: {}", io_error_text(&err)),
+                            format!("{path:?}: {}", log::io_error_text(&err)),
                         ))
                     }
                 }
@@ -595,7 +595,7 @@ fn validate(
                 at(
                     env_file.span().start,
                     "env_file",
-                    format!("cannot read {}: {}", path.display(), io_error_text(&err)),
+                    format!("cannot read {}: {}", path.display(), log::io_error_text(&err)),
                 )
             })?;
             let pairs = env_file::parse(&text).map_err(|err| {
@@ -825,14 +825,6 @@ pub fn set_env(env: &mut Vec<(OsString, OsString)>, key: &str, value: &str) {
     match env.iter_mut().find(|(k, _)| k == key) {
         Some(entry) => entry.1 = value.into(),
         None => env.push((key.into(), value.into())),
-    }
-}
-
-/// "No such file or directory", without std's " (os error 2)".
-fn io_error_text(err: &std::io::Error) -> String {
-    match err.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => err.to_string(),
     }
 }
 

@@ -112,6 +112,16 @@ pub fn write_all(fd: i32, mut bytes: &[u8]) {
     }
 }
 
+/// An I/O error as text: "No such file or directory", without std's
+/// " (os error 2)" — and without std's Display, whose strerror_r call would
+/// pull glibc's locale machinery (about 300 KB) into the static binary.
+pub fn io_error_text(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => err.kind().to_string(),
+    }
+}
+
 macro_rules! log_at {
     ($level:expr, $($arg:tt)*) => {
         if $crate::log::enabled($level) {

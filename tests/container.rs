@@ -149,3 +149,51 @@ fn as_uid_1000_orphans_are_reaped_and_leftovers_swept() {
     assert_eq!(done.code(), 7, "{:?}", done.err);
     assert_has_line(&done.out, "daemon got SIGTERM");
 }
+
+#[test]
+fn supervisor_mode_as_uid_1000_on_a_read_only_root() {
+    let (container, cmd) = Container::new(1000, &["-c", "CONFIG"]);
+    let bin = container.bundle.join("bin");
+    let probe = bin.join("probe").to_string_lossy().into_owned();
+    // A real sd_notify client, as gunicorn's: NOTIFY_SOCKET is abstract ("@…"),
+    // so it needs no writable file system.
+    let notifier =
+        "import os,socket,time; a=os.environ['NOTIFY_SOCKET']; a='\\0'+a[1:] if a[0]=='@' else a; \
+                    s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); print('notify sending', flush=True); \
+                    s.sendto(b'READY=1', a); time.sleep(100)";
+    let config = format!(
+        "[rinit]\noutput = \"prefix\"\n\
+         [program.setup]\ncommand = \"sh -c 'echo setup as $(id -u)'\"\ntype = \"oneshot\"\n\
+         [program.web]\ncommand = [\"python3\", \"-c\", {notifier:?}]\ntype = \"notify\"\nafter = [\"setup\"]\n\
+         [program.worker]\ncommand = [{probe:?}, \"serve\", \"worker\"]\nafter = [\"web\"]\ninstances = 2\n"
+    );
+    let config_path = bin.join("rinit.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut cmd = cmd;
+    // The bundle's config.json names CONFIG: put the real path in.
+    let json_path = container.bundle.join("config.json");
+    let json = std::fs::read_to_string(&json_path)
+        .unwrap()
+        .replace("\"CONFIG\"", &format!("{:?}", config_path.to_string_lossy()));
+    std::fs::write(&json_path, json).unwrap();
+    cmd.current_dir("/");
+    let mut running = Running::start(cmd);
+    running.expect_out_all(&[
+        "setup | setup as 1000",
+        "web | notify sending",
+        "worker.0 | worker ready",
+        "worker.1 | worker ready",
+    ]);
+    container.kill("TERM");
+    running.expect_out_all(&["worker.0 | worker got SIGTERM", "worker.1 | worker got SIGTERM"]);
+    let done = running.finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_has_line(&done.err, "rinit: web is ready");
+    assert!(
+        done.err
+            .iter()
+            .all(|l| !l.contains("warn") && !l.contains("cannot")),
+        "{:?}",
+        done.err
+    );
+}
