@@ -192,10 +192,12 @@ impl Instance {
             self.delay = config.restart_delay;
         }
         let delay = self.delay;
-        self.delay = (self.delay * 2)
+        self.delay = self
+            .delay
+            .saturating_mul(2)
             .min(config.restart_max_delay)
             .max(config.restart_delay);
-        self.restarts += 1;
+        self.restarts = self.restarts.saturating_add(1);
         Ok(Some(delay))
     }
 
