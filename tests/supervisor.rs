@@ -522,19 +522,30 @@ fn each_program_gets_its_stop_signal_and_other_signals_are_forwarded() {
     assert_eq!(done.code(), 0, "{:?}", done.err);
 }
 
-#[test]
-fn a_program_that_ignores_its_stop_signal_is_killed_after_stop_timeout() {
-    let dir = temp_dir("escalate");
+/// Starts `stubborn`, a program that ignores its stop signal, with `rinit_keys`
+/// in [rinit] and `program_keys` in its table; asks rinit to stop (twice with
+/// `again`) and returns how long that took, and the end.
+fn stop_a_stubborn_program(rinit_keys: &str, program_keys: &str, again: Option<i32>) -> (Duration, Finished) {
+    let dir = temp_dir("stubborn");
     let text = format!(
-        "[program.stubborn]\ncommand = {}\nstop_timeout = \"300ms\"\n",
+        "[rinit]\n{rinit_keys}\n[program.stubborn]\ncommand = {}\n{program_keys}\n",
         probe_serve("stubborn", "never")
     );
     let mut running = start(&config(&dir, &text), &[]);
     running.expect_out_eq("stubborn ready");
     let asked = Instant::now();
     send(running.rinit_pid(), libc::SIGTERM);
+    if let Some(signo) = again {
+        running.expect_out_eq("stubborn got SIGTERM");
+        send(running.rinit_pid(), signo);
+    }
     let done = running.finish();
-    let took = asked.elapsed();
+    (asked.elapsed(), done)
+}
+
+#[test]
+fn a_program_that_ignores_its_stop_signal_is_killed_after_stop_timeout() {
+    let (took, done) = stop_a_stubborn_program("", "stop_timeout = \"300ms\"", None);
     assert!(
         took >= Duration::from_millis(300) && took < Duration::from_secs(3),
         "{took:?}"
@@ -545,6 +556,41 @@ fn a_program_that_ignores_its_stop_signal_is_killed_after_stop_timeout() {
     );
     // Killed rather than stopped: not a clean end.
     assert_eq!(done.code(), 1, "{:?}", done.err);
+}
+
+#[test]
+fn shutdown_timeout_bounds_the_whole_shutdown() {
+    let (took, done) =
+        stop_a_stubborn_program("shutdown_timeout = \"500ms\"", "stop_timeout = \"30s\"", None);
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_has_line(
+        &done.err,
+        "rinit: shutdown_timeout (500ms) is over: killing everything",
+    );
+}
+
+#[test]
+fn a_second_stop_request_skips_to_sigkill() {
+    let (took, done) = stop_a_stubborn_program("", "stop_timeout = \"30s\"", Some(libc::SIGINT));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_has_line(&done.err, "rinit: SIGINT during shutdown: killing everything now");
+}
+
+#[test]
+fn defaults_finish_inside_docker_stops_ten_seconds() {
+    let (took, done) = stop_a_stubborn_program("", "", None);
+    // stop_timeout 7s, then SIGKILL.
+    assert!(
+        took >= Duration::from_secs(7) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    assert_has_line(
+        &done.err,
+        "rinit: stubborn did not stop within 7s: sending SIGKILL",
+    );
 }
 
 #[test]
@@ -564,72 +610,6 @@ fn leftover_processes_are_swept_after_the_programs_stop() {
     assert_has_line(&done.out, "daemon got SIGTERM");
     // d ended with 7 and was not restarted: not clean.
     assert_eq!(done.code(), 1, "{:?}", done.err);
-}
-
-#[test]
-fn shutdown_timeout_bounds_the_whole_shutdown() {
-    let dir = temp_dir("deadline");
-    let text = format!(
-        "[rinit]\nshutdown_timeout = \"500ms\"\n[program.stubborn]\ncommand = {}\nstop_timeout = \"30s\"\n",
-        probe_serve("stubborn", "never")
-    );
-    let mut running = start(&config(&dir, &text), &[]);
-    running.expect_out_eq("stubborn ready");
-    let asked = Instant::now();
-    send(running.rinit_pid(), libc::SIGTERM);
-    let done = running.finish();
-    let took = asked.elapsed();
-    assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
-        "{took:?}"
-    );
-    assert_has_line(
-        &done.err,
-        "rinit: shutdown_timeout (500ms) is over: killing everything",
-    );
-}
-
-#[test]
-fn a_second_stop_request_skips_to_sigkill() {
-    let dir = temp_dir("second");
-    let text = format!(
-        "[program.stubborn]\ncommand = {}\nstop_timeout = \"30s\"\n",
-        probe_serve("stubborn", "never")
-    );
-    let mut running = start(&config(&dir, &text), &[]);
-    running.expect_out_eq("stubborn ready");
-    let unshare = running.rinit_pid();
-    send(unshare, libc::SIGTERM);
-    running.expect_out_eq("stubborn got SIGTERM");
-    let asked = Instant::now();
-    send(unshare, libc::SIGINT);
-    let done = running.finish();
-    assert!(asked.elapsed() < Duration::from_secs(3));
-    assert_has_line(&done.err, "rinit: SIGINT during shutdown: killing everything now");
-}
-
-#[test]
-fn defaults_finish_inside_docker_stops_ten_seconds() {
-    let dir = temp_dir("defaults");
-    let text = format!(
-        "[program.stubborn]\ncommand = {}\n",
-        probe_serve("stubborn", "never")
-    );
-    let mut running = start(&config(&dir, &text), &[]);
-    running.expect_out_eq("stubborn ready");
-    let asked = Instant::now();
-    send(running.rinit_pid(), libc::SIGTERM);
-    let done = running.finish();
-    let took = asked.elapsed();
-    // stop_timeout 7s, then SIGKILL.
-    assert!(
-        took >= Duration::from_secs(7) && took < Duration::from_secs(9),
-        "{took:?}"
-    );
-    assert_has_line(
-        &done.err,
-        "rinit: stubborn did not stop within 7s: sending SIGKILL",
-    );
 }
 
 #[test]
