@@ -24,6 +24,9 @@ pub const DEFAULT_PATH: &str = "/etc/rinit.toml";
 /// The name the command given on rinit's command line runs under, beside the
 /// configured programs.
 pub const MAIN: &str = "main";
+/// The longest program name: with an instance number and " | ", a prefixed
+/// line of LINE_MAX bytes still fits in one atomic PIPE_BUF write.
+pub const NAME_MAX: usize = 64;
 /// Most instances one program may have.
 pub const MAX_INSTANCES: u32 = 1000;
 
@@ -458,6 +461,7 @@ fn validate(
             source.error(Some(offset), Some(&label), Some(key), message)
         };
         if name.is_empty()
+            || name.len() > NAME_MAX
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -466,7 +470,7 @@ fn validate(
                 Some(name_offset),
                 Some(&name),
                 None,
-                "a program name may only have letters, digits, '_' and '-'".into(),
+                format!("a program name has 1 to {NAME_MAX} letters, digits, '_' and '-'"),
             ));
         }
         if main_command.is_some() && name == MAIN {
@@ -613,7 +617,9 @@ fn validate(
             set_env(&mut env, key, value);
         }
 
-        let (ready, ready_timeout) = ready_check(&raw, &at)?;
+        // A relative ready file is the program's: in its directory.
+        let program_dir = directory.clone().or_else(|| std::env::current_dir().ok());
+        let (ready, ready_timeout) = ready_check(&raw, program_dir.as_deref(), &at)?;
         let kind = raw.kind;
         let instances = match raw.instances {
             None => None,
@@ -709,7 +715,11 @@ fn validate(
 
 type At<'a> = dyn Fn(usize, &str, String) -> ConfigError + 'a;
 
-fn ready_check(raw: &RawProgram, at: &At) -> Result<(Option<Ready>, Duration), ConfigError> {
+fn ready_check(
+    raw: &RawProgram,
+    dir: Option<&Path>,
+    at: &At,
+) -> Result<(Option<Ready>, Duration), ConfigError> {
     let ready_timeout = raw
         .ready_timeout
         .as_ref()
@@ -752,7 +762,10 @@ fn ready_check(raw: &RawProgram, at: &At) -> Result<(Option<Ready>, Duration), C
                 .words()
                 .map_err(|e| at(command.span().start, "ready", format!("command: {e}")))?,
         ),
-        (None, None, Some(file)) => Ready::File(PathBuf::from(file)),
+        (None, None, Some(file)) => Ready::File(match dir {
+            Some(dir) => dir.join(file),
+            None => PathBuf::from(file),
+        }),
         _ => {
             return Err(at(
                 offset,

@@ -27,9 +27,12 @@ pub const LINE_MAX: usize = 4000;
 /// How much rinit queues for one destination before it stops reading programs.
 const QUEUE_MAX: usize = 64 * 1024;
 /// One read from a program's pipe.
-const READ_SIZE: usize = 32 * 1024;
-/// Bytes per write: a pipe write of at most this many bytes is atomic.
-const WRITE_MAX: usize = libc::PIPE_BUF;
+const READ_SIZE: usize = 64 * 1024;
+/// Bytes per write to a pipe: a pipe write of at most this many bytes is
+/// atomic, so no other writer of the pipe lands inside a line.
+const PIPE_WRITE_MAX: usize = libc::PIPE_BUF;
+/// Bytes per write to anything else (a file, /dev/null, a terminal).
+const WRITE_MAX: usize = 64 * 1024;
 
 /// Stdout (0) or stderr (1) of rinit and of a program.
 pub type StreamKind = usize;
@@ -52,15 +55,26 @@ struct Sink {
     _reopened: Option<OwnedFd>,
     /// send(MSG_DONTWAIT) rather than write: the descriptor is a socket.
     socket: bool,
+    /// PIPE_WRITE_MAX for a pipe or socket, WRITE_MAX otherwise.
+    write_max: usize,
+    /// A pipe rinit could not reopen (not its own: a non-root rinit on a
+    /// pipe root made): poll for room before each write of at most PIPE_BUF
+    /// bytes, which then cannot block.
+    poll_first: bool,
     queue: Vec<u8>,
     /// Bytes of `queue` already written.
     sent: usize,
     watching: bool,
 }
 
-/// A program's stdout or stderr pipe.
+/// A program's stdout or stderr pipe. Its slot is reused only once both
+/// the pipe has reached its end and the program has let go of it (`drain`),
+/// so an id an instance holds always names its own stream.
 struct Stream {
-    pipe: OwnedFd,
+    /// None once every writer has closed it.
+    pipe: Option<OwnedFd>,
+    /// The program has ended and no longer names this stream.
+    released: bool,
     kind: StreamKind,
     /// "web | " or "worker.1 | ".
     prefix: Box<[u8]>,
@@ -72,6 +86,8 @@ struct Stream {
 pub struct Output {
     sinks: [Sink; 2],
     streams: Vec<Option<Stream>>,
+    /// Streams whose pipe has closed since the last `sync_watches`.
+    closed: Vec<usize>,
 }
 
 impl Output {
@@ -79,6 +95,7 @@ impl Output {
         Output {
             sinks: [Sink::open(1), Sink::open(2)],
             streams: Vec::new(),
+            closed: Vec::new(),
         }
     }
 
@@ -92,7 +109,8 @@ impl Output {
         for (kind, read_end) in [out_read, err_read].into_iter().enumerate() {
             nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
             let stream = Stream {
-                pipe: read_end,
+                pipe: Some(read_end),
+                released: false,
                 kind,
                 prefix: format!("{label} | ").into_bytes().into_boxed_slice(),
                 partial: Vec::new(),
@@ -136,12 +154,18 @@ impl Output {
     /// line. The pipe stays open, and watched, while a descendant holds it.
     pub fn drain(&mut self, id: usize) {
         self.read(id, true);
-        if let Some(Some(stream)) = self.streams.get_mut(id) {
+        let Some(slot) = self.streams.get_mut(id) else {
+            return;
+        };
+        if let Some(stream) = slot {
             let kind = stream.kind;
-            let partial = std::mem::take(&mut stream.partial);
-            let prefix = stream.prefix.clone();
-            if !partial.is_empty() {
-                queue_line(&mut self.sinks[kind].queue, &prefix, &partial);
+            if !stream.partial.is_empty() {
+                queue_line(&mut self.sinks[kind].queue, &stream.prefix, &stream.partial);
+                stream.partial.clear();
+            }
+            stream.released = true;
+            if stream.pipe.is_none() {
+                *slot = None;
             }
             self.flush(kind);
         }
@@ -193,27 +217,40 @@ impl Output {
         }
     }
 
-    /// Reads one stream: once, or (`all`) until the pipe is empty. Whole
-    /// lines go to the queue; the rest waits in `partial`.
+    /// Reads one stream: while its destination has room, or (`all`, when
+    /// the program has ended) until the pipe is empty. Whole lines go to the
+    /// queue; the rest waits in `partial`.
     fn read(&mut self, id: usize, all: bool) {
-        let Some(Some(stream)) = self.streams.get_mut(id) else {
+        let Some(slot) = self.streams.get_mut(id) else {
+            return;
+        };
+        let Some(stream) = slot else { return };
+        let Some(fd) = stream.pipe.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
         };
         let sink = &mut self.sinks[stream.kind];
         let mut buf = [0u8; READ_SIZE];
         loop {
-            match nix::unistd::read(&stream.pipe, &mut buf) {
+            // SAFETY: read(2) into a live buffer of its length, from a pipe
+            // `stream` owns (it is closed only below, after the last read).
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            match Errno::result(n).map(|n| n as usize) {
                 Ok(0) => {
-                    // Every writer has gone: end the last line, forget the stream.
+                    // Every writer has gone: end the last line.
                     if !stream.partial.is_empty() {
                         queue_line(&mut sink.queue, &stream.prefix, &stream.partial);
+                        stream.partial.clear();
                     }
-                    self.streams[id] = None;
+                    stream.pipe = None;
+                    self.closed.push(id);
+                    if stream.released {
+                        *slot = None;
+                    }
                     return;
                 }
                 Ok(n) => {
                     stream.take(&buf[..n], &mut sink.queue);
-                    if !all && n < READ_SIZE {
+                    if !all && (n < READ_SIZE || sink.queue.len() >= QUEUE_MAX) {
                         return;
                     }
                 }
@@ -228,8 +265,15 @@ impl Output {
     }
 
     /// Watches what can make progress: a sink with data queued (POLLOUT), and
-    /// the streams whose sink has room (POLLIN). Only changes reach the loop.
-    fn sync_watches<K: Ord + Copy>(&mut self, events: &mut EventLoop<K>, key: impl Fn(Watch) -> K) {
+    /// the open pipes whose destination has room (POLLIN). Only changes reach
+    /// the loop.
+    pub fn sync_watches<K: Ord + Copy>(&mut self, events: &mut EventLoop<K>, key: impl Fn(Watch) -> K) {
+        for id in self.closed.drain(..) {
+            events.unwatch(key(Watch::Stream(id)));
+            if let Some(Some(stream)) = self.streams.get_mut(id) {
+                stream.watching = false;
+            }
+        }
         let room = [STDOUT, STDERR].map(|kind| self.sinks[kind].queue.len() < QUEUE_MAX);
         for (kind, sink) in self.sinks.iter_mut().enumerate() {
             let want = sink.sent < sink.queue.len();
@@ -242,38 +286,26 @@ impl Output {
                 }
             }
         }
-        for (id, slot) in self.streams.iter_mut().enumerate() {
-            let want = slot.as_ref().is_some_and(|s| room[s.kind]);
-            let watching = slot.as_ref().is_some_and(|s| s.watching);
-            if want != watching || (slot.is_none() && want) {
-                if let Some(stream) = slot {
-                    stream.watching = want;
-                    if want {
-                        events.watch(stream.pipe.as_raw_fd(), PollFlags::POLLIN, key(Watch::Stream(id)));
-                    } else {
-                        events.unwatch(key(Watch::Stream(id)));
-                    }
+        for (id, stream) in self.streams.iter_mut().enumerate() {
+            let Some(stream) = stream else { continue };
+            let Some(pipe) = &stream.pipe else { continue };
+            let want = room[stream.kind];
+            if want != stream.watching {
+                stream.watching = want;
+                if want {
+                    events.watch(pipe.as_raw_fd(), PollFlags::POLLIN, key(Watch::Stream(id)));
+                } else {
+                    events.unwatch(key(Watch::Stream(id)));
                 }
             }
         }
-    }
-
-    /// Call after `on_stream_ready`/`drain` may have dropped streams: stops
-    /// watching the pipes that are gone and starts on new ones.
-    pub fn refresh<K: Ord + Copy>(&mut self, events: &mut EventLoop<K>, key: impl Fn(Watch) -> K) {
-        for (id, slot) in self.streams.iter().enumerate() {
-            if slot.is_none() {
-                events.unwatch(key(Watch::Stream(id)));
-            }
-        }
-        self.sync_watches(events, key);
     }
 }
 
 impl Stream {
     /// Splits freshly read bytes into lines, queueing each whole one.
     fn take(&mut self, mut bytes: &[u8], queue: &mut Vec<u8>) {
-        while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
+        while let Some(newline) = find_newline(bytes) {
             let (line, rest) = bytes.split_at(newline);
             if self.partial.is_empty() {
                 queue_line(queue, &self.prefix, line);
@@ -318,6 +350,8 @@ impl Sink {
             fd,
             _reopened: None,
             socket: false,
+            write_max: PIPE_WRITE_MAX,
+            poll_first: false,
             queue: Vec::new(),
             sent: 0,
             watching: false,
@@ -332,13 +366,16 @@ impl Sink {
             libc::S_IFIFO => {
                 let path = format!("/proc/self/fd/{fd}");
                 let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-                if let Ok(own) = nix::fcntl::open(path.as_str(), flags, Mode::empty()) {
-                    sink.fd = own.as_raw_fd();
-                    sink._reopened = Some(own);
+                match nix::fcntl::open(path.as_str(), flags, Mode::empty()) {
+                    Ok(own) => {
+                        sink.fd = own.as_raw_fd();
+                        sink._reopened = Some(own);
+                    }
+                    Err(_) => sink.poll_first = true,
                 }
             }
             libc::S_IFSOCK => sink.socket = true,
-            _ => {}
+            _ => sink.write_max = WRITE_MAX,
         }
         sink
     }
@@ -348,12 +385,15 @@ impl Sink {
     fn flush(&mut self) {
         while self.sent < self.queue.len() {
             let rest = &self.queue[self.sent..];
-            let mut end = rest.len().min(WRITE_MAX);
+            let mut end = rest.len().min(self.write_max);
             if end < rest.len() {
                 // End the write at a line's end when one fits.
-                if let Some(newline) = rest[..end].iter().rposition(|&b| b == b'\n') {
+                if let Some(newline) = find_last_newline(&rest[..end]) {
                     end = newline + 1;
                 }
+            }
+            if self.poll_first && !has_room(self.fd) {
+                break;
             }
             // SAFETY: write/send read `end` bytes from the live slice `rest`.
             let n = unsafe {
@@ -393,6 +433,33 @@ impl Sink {
     }
 }
 
+/// The first newline in `bytes` (glibc's vectorised memchr: the byte loop
+/// costs more than everything else on the output path).
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    // SAFETY: memchr reads at most `bytes.len()` bytes of the live slice.
+    let found = unsafe { libc::memchr(bytes.as_ptr().cast(), b'\n' as libc::c_int, bytes.len()) };
+    (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
+}
+
+/// The last newline in `bytes`.
+fn find_last_newline(bytes: &[u8]) -> Option<usize> {
+    // SAFETY: memrchr reads at most `bytes.len()` bytes of the live slice.
+    let found = unsafe { libc::memrchr(bytes.as_ptr().cast(), b'\n' as libc::c_int, bytes.len()) };
+    (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
+}
+
+/// Whether a write of at most PIPE_BUF bytes to the pipe `fd` would not block.
+fn has_room(fd: RawFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, no waiting.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & libc::POLLOUT != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,7 +468,8 @@ mod tests {
     fn lines_are_prefixed_split_and_kept_whole() {
         let (read_end, _write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         let mut stream = Stream {
-            pipe: read_end,
+            pipe: Some(read_end),
+            released: false,
             kind: STDOUT,
             prefix: b"web | ".to_vec().into_boxed_slice(),
             partial: Vec::new(),

@@ -126,6 +126,11 @@ pub struct Instance {
     pub last_exit: Option<ExitStatus>,
     /// The last exit was the death by its stop signal that rinit asked for.
     pub stopped_by_rinit: bool,
+    /// The last run was stopped for missing `ready_timeout`: not a clean end.
+    pub timed_out: bool,
+    /// It has been ready (or done) at least once: programs that come after
+    /// it may start even once it has ended (`after` orders, nothing more).
+    pub ever_ready: bool,
     pub restarts: u32,
     /// The next restart's delay.
     delay: Duration,
@@ -148,6 +153,8 @@ impl Instance {
             state: State::Starting,
             last_exit: None,
             stopped_by_rinit: false,
+            timed_out: false,
+            ever_ready: false,
             restarts: 0,
             delay: config.restart_delay,
             starts: VecDeque::new(),
@@ -157,8 +164,23 @@ impl Instance {
         }
     }
 
-    pub fn record_start(&mut self, now: Instant) {
-        self.starts.push_back(now);
+    /// Counts a start against the start limit (when there is one).
+    pub fn record_start(&mut self, config: &Program, now: Instant) {
+        if config.start_limit_burst > 0 {
+            self.forget_starts_before(config, now);
+            self.starts.push_back(now);
+        }
+    }
+
+    /// Drops the starts that are out of the window ending at `at`.
+    fn forget_starts_before(&mut self, config: &Program, at: Instant) {
+        while self
+            .starts
+            .front()
+            .is_some_and(|&start| at.saturating_duration_since(start) >= config.start_limit_interval)
+        {
+            self.starts.pop_front();
+        }
     }
 
     /// After an exit with `outcome` (having run since `since`): the delay
@@ -174,24 +196,22 @@ impl Instance {
         if !restarts(config.restart, outcome) {
             return Ok(None);
         }
-        if config.start_limit_burst > 0 {
-            while self
-                .starts
-                .front()
-                .is_some_and(|&start| now.saturating_duration_since(start) > config.start_limit_interval)
-            {
-                self.starts.pop_front();
-            }
-            if self.starts.len() >= config.start_limit_burst as usize {
-                return Err(());
-            }
-        }
         // A program that stayed up longer than the longest delay starts over
         // from the first one.
         if since.is_some_and(|since| now.saturating_duration_since(since) > config.restart_max_delay) {
             self.delay = config.restart_delay;
         }
         let delay = self.delay;
+        // The limit counts the starts within the window that ends at the
+        // restart itself.
+        if config.start_limit_burst > 0 {
+            if let Some(restart_at) = now.checked_add(delay) {
+                self.forget_starts_before(config, restart_at);
+            }
+            if self.starts.len() >= config.start_limit_burst as usize {
+                return Err(());
+            }
+        }
         self.delay = self
             .delay
             .saturating_mul(2)
@@ -204,7 +224,7 @@ impl Instance {
     /// Whether the end of this instance left everything clean, for rinit's
     /// own exit code.
     pub fn ended_cleanly(&self, config: &Program) -> bool {
-        if matches!(self.state, State::Failed) {
+        if matches!(self.state, State::Failed) || self.timed_out {
             return false;
         }
         match self.last_exit {
@@ -241,5 +261,72 @@ mod tests {
             assert_eq!(outcome(ExitStatus::Signal(signo), &[0]), Clean);
         }
         assert_eq!(outcome(ExitStatus::Signal(libc::SIGKILL), &[0]), UncleanSignal);
+    }
+
+    fn program(delay_ms: u64, max_ms: u64, burst: u32, interval_ms: u64) -> Program {
+        Program {
+            name: "p".into(),
+            instances: None,
+            command: vec!["true".into()],
+            kind: crate::config::Kind::Simple,
+            after: Vec::new(),
+            user: None,
+            directory: None,
+            env: Vec::new(),
+            restart: Restart::Always,
+            restart_delay: Duration::from_millis(delay_ms),
+            restart_max_delay: Duration::from_millis(max_ms),
+            start_limit_burst: burst,
+            start_limit_interval: Duration::from_millis(interval_ms),
+            success_exit_codes: vec![0],
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(7),
+            critical: false,
+            ready: None,
+            ready_timeout: Duration::from_secs(60),
+            output: crate::config::Output::Inherit,
+            is_main: false,
+        }
+    }
+
+    #[test]
+    fn the_start_limit_counts_the_window_ending_at_the_restart() {
+        // Starts at 0 s and 3 s; each run fails at once; the next restart
+        // would be at 6 s, and (1 s, 6 s] holds one start: allowed.
+        let config = program(3000, 3000, 2, 5000);
+        let mut instance = Instance::new(0, "p".into(), None, &config);
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        instance.record_start(&config, at(0));
+        assert_eq!(
+            instance.plan_restart(&config, UncleanCode, Some(at(0)), at(0)),
+            Ok(Some(Duration::from_secs(3)))
+        );
+        instance.record_start(&config, at(3000));
+        assert_eq!(
+            instance.plan_restart(&config, UncleanCode, Some(at(3000)), at(3000)),
+            Ok(Some(Duration::from_secs(3)))
+        );
+        instance.record_start(&config, at(6000));
+        // Two starts within (4 s, 9 s]: a third is over the limit.
+        let mut quick = program(0, 0, 2, 5000);
+        quick.restart_delay = Duration::ZERO;
+        let mut instance = Instance::new(0, "p".into(), None, &quick);
+        instance.record_start(&quick, at(0));
+        instance.record_start(&quick, at(10));
+        assert_eq!(
+            instance.plan_restart(&quick, UncleanCode, Some(at(10)), at(10)),
+            Err(())
+        );
+    }
+
+    #[test]
+    fn no_start_limit_keeps_no_history() {
+        let config = program(0, 0, 0, 5000);
+        let mut instance = Instance::new(0, "p".into(), None, &config);
+        for ms in 0..1000 {
+            instance.record_start(&config, Instant::now() + Duration::from_millis(ms));
+        }
+        assert!(instance.starts.is_empty());
     }
 }

@@ -174,7 +174,7 @@ impl Supervisor<'_> {
             Event::Signal(signal) => self.on_signal(signal),
             Event::Exited(pid, status) => match self.owners.remove(&pid) {
                 Some(Owner::Program(i)) => self.on_exit(i, status),
-                Some(Owner::Check(i)) => self.on_check_exit(i, status),
+                Some(Owner::Check(i)) => self.on_check_exit(i, pid, status),
                 None => debug!("reaped pid {pid} ({status})"),
             },
             Event::Timer(Key::Restart(i)) => {
@@ -227,7 +227,7 @@ impl Supervisor<'_> {
                         Watch::Stream(id) => output.on_stream_ready(id, self.events, Key::Output),
                         Watch::Sink(kind) => output.on_sink_ready(kind, self.events, Key::Output),
                     }
-                    output.refresh(self.events, Key::Output);
+                    output.sync_watches(self.events, Key::Output);
                 }
             }
             Event::Timer(Key::ShutdownDeadline) => {
@@ -304,7 +304,7 @@ impl Supervisor<'_> {
             self.phase = Phase::Done;
         }
         if let Some(output) = &mut self.output {
-            output.refresh(self.events, Key::Output);
+            output.sync_watches(self.events, Key::Output);
         }
     }
 
@@ -323,7 +323,10 @@ impl Supervisor<'_> {
             for &dependency in &program.after {
                 for d in self.of_program[dependency].clone() {
                     let state = &self.instances[d].state;
-                    if state.is_ready() {
+                    // Ready now, or ready once and ended since (`after` orders, nothing more).
+                    let ended_after_ready = self.instances[d].ever_ready
+                        && matches!(state, State::Exited | State::Stopped | State::Done);
+                    if state.is_ready() || ended_after_ready {
                         continue;
                     }
                     if state.is_final() {
@@ -406,7 +409,8 @@ impl Supervisor<'_> {
                 .foreground(program.is_main && self.settings.foreground)
         });
         let now = Instant::now();
-        self.instances[i].record_start(now);
+        self.instances[i].record_start(program, now);
+        self.instances[i].timed_out = false;
         let spawned = started.and_then(|command| {
             let mut child = command.spawn()?;
             let failure = child
@@ -503,6 +507,7 @@ impl Supervisor<'_> {
         if let State::Running { ready, .. } = &mut self.instances[i].state {
             *ready = true;
         }
+        self.instances[i].ever_ready = true;
         self.events.cancel_timer(Key::ReadyTimeout(i));
         self.events.cancel_timer(Key::Check(i));
         let program = &plan.programs[self.instances[i].program];
@@ -561,7 +566,12 @@ impl Supervisor<'_> {
         }
     }
 
-    fn on_check_exit(&mut self, i: usize, status: ExitStatus) {
+    fn on_check_exit(&mut self, i: usize, pid: pid_t, status: ExitStatus) {
+        // A check killed when its program stopped may end after the next
+        // one started: only the current one counts.
+        if self.instances[i].checking.as_ref().map(|c| c.pid()) != Some(pid) {
+            return;
+        }
         self.instances[i].checking = None;
         if !matches!(self.instances[i].state, State::Running { ready: false, .. }) {
             return;
@@ -590,7 +600,9 @@ impl Supervisor<'_> {
         self.kill_check(i);
         let program = &plan.programs[self.instances[i].program];
         if program.is_main {
-            self.exit_code = Some(crate::single::exit_code(status, &self.settings.success_codes));
+            // Unless a critical program has ended everything already.
+            self.exit_code
+                .get_or_insert(crate::single::exit_code(status, &self.settings.success_codes));
         }
         let instance = &mut self.instances[i];
         instance.last_exit = Some(status);
@@ -610,6 +622,7 @@ impl Supervisor<'_> {
                     }
                     StopReason::ReadyTimeout => {
                         instance.stopped_by_rinit = false;
+                        instance.timed_out = true;
                         self.after_end(i, status, Outcome::Timeout, None);
                     }
                 }
@@ -631,6 +644,7 @@ impl Supervisor<'_> {
         }
         if program.kind == Kind::Oneshot && outcome == Outcome::Clean {
             instance.state = State::Done;
+            instance.ever_ready = true;
             info!("{} completed", instance.name);
         } else {
             match instance.plan_restart(program, outcome, since, Instant::now()) {
@@ -703,15 +717,24 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Whether a program that comes after instance `i`'s is still running.
+    /// Whether a program that comes after instance `i`'s, directly or through
+    /// others (redis → migrate, done → web), still has a process.
     fn dependents_alive(&self, i: usize) -> bool {
-        self.dependents[self.instances[i].program]
-            .iter()
-            .any(|&dependent| {
-                self.of_program[dependent]
-                    .clone()
-                    .any(|d| self.instances[d].state.child().is_some())
-            })
+        let mut seen = vec![false; self.plan.programs.len()];
+        let mut queue = self.dependents[self.instances[i].program].clone();
+        while let Some(program) = queue.pop() {
+            if std::mem::replace(&mut seen[program], true) {
+                continue;
+            }
+            if self.of_program[program]
+                .clone()
+                .any(|d| self.instances[d].state.child().is_some())
+            {
+                return true;
+            }
+            queue.extend(&self.dependents[program]);
+        }
+        false
     }
 
     fn stop(&mut self, i: usize, why: StopReason) {
@@ -792,7 +815,7 @@ impl Supervisor<'_> {
             let held = log::take_diverted();
             if !held.is_empty() {
                 output.message(&held);
-                output.refresh(self.events, Key::Output);
+                output.sync_watches(self.events, Key::Output);
             }
         }
     }

@@ -586,19 +586,19 @@ fn program_names_with_a_dot_or_a_space() {
         assert_check_error(
             "name",
             &format!("[program.\"{name}\"]\ncommand = \"x\"\n"),
-            &format!(":1:10: program {name}: a program name may only have letters, digits, '_' and '-'"),
+            &format!(":1:10: program {name}: a program name has 1 to 64 letters, digits, '_' and '-'"),
         );
     }
     let (dir, file) = assert_check_error(
         "name",
         &format!("{MARKER}[program.\"a b\"]\ncommand = \"x\"\n"),
-        ":4:10: program a b: a program name may only have letters, digits, '_' and '-'",
+        ":4:10: program a b: a program name has 1 to 64 letters, digits, '_' and '-'",
     );
     assert_refused_at_start(
         &dir,
         &file,
         &[],
-        ":4:10: program a b: a program name may only have letters, digits, '_' and '-'",
+        ":4:10: program a b: a program name has 1 to 64 letters, digits, '_' and '-'",
     );
 }
 

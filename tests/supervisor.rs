@@ -427,6 +427,17 @@ fn prefixed_output_keeps_streams_apart_splits_long_lines_and_ends_the_last_line(
 
 #[test]
 fn a_stuck_reader_of_stdout_does_not_stop_rinit() {
+    stuck_reader(None);
+}
+
+/// As uid 1000, rinit cannot reopen the root-owned pipe it was given as
+/// stdout to get a non-blocking descriptor of its own: it must poll instead.
+#[test]
+fn a_stuck_reader_of_stdout_does_not_stop_a_non_root_rinit() {
+    stuck_reader(Some(1000));
+}
+
+fn stuck_reader(uid: Option<u32>) {
     let dir = temp_dir("stuck");
     // `flood` fills rinit's stdout, which nobody reads for now; `other`
     // answers signals on stderr, which the test does read. (USR1 goes to
@@ -436,10 +447,36 @@ fn a_stuck_reader_of_stdout_does_not_stop_rinit() {
         sh("trap '' USR1; yes flood-line | head -n 200000"),
         sh("trap 'echo other got USR1 >&2' USR1; echo other up >&2; while :; do sleep 10 & wait $!; done")
     );
-    let mut cmd = pid1(&["-c", config(&dir, &text).to_str().unwrap()]);
+    let config = config(&dir, &text);
+    let mut cmd = match uid {
+        None => pid1(&["-c", config.to_str().unwrap()]),
+        Some(uid) => {
+            copy_binaries_to(&dir);
+            let mut cmd = std::process::Command::new("unshare");
+            let id = uid.to_string();
+            cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", "setpriv"])
+                .args(["--reuid", &id, "--regid", &id, "--clear-groups"])
+                .arg(dir.join("rinit"))
+                .arg("-c")
+                .arg(&config);
+            cmd
+        }
+    };
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
+    // A regression blocks the reads below: a watchdog ends it instead.
+    let unshare = child.id() as i32;
+    std::thread::spawn(move || {
+        std::thread::sleep(PATIENCE);
+        // rinit first: setpriv's change of user cleared --kill-child's
+        // parent-death signal.
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"));
+        for pid in children.unwrap_or_default().split_whitespace() {
+            unsafe { libc::kill(pid.parse().unwrap_or(0), libc::SIGKILL) };
+        }
+        unsafe { libc::kill(unshare, libc::SIGKILL) };
+    });
     let stdout = child.stdout.take().unwrap(); // not read yet
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
@@ -449,7 +486,15 @@ fn a_stuck_reader_of_stdout_does_not_stop_rinit() {
         line.trim_end().to_string()
     };
     assert_eq!(read_line(&mut line), "other | other up");
-    send(only_child(child.id() as i32), libc::SIGUSR1);
+    let rinit = only_child(child.id() as i32);
+    // Wait until `head` is blocked writing to rinit: rinit has stopped
+    // reading because its stdout is full.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !blocked_writing("head") {
+        assert!(std::time::Instant::now() < deadline, "head never blocked");
+        std::thread::yield_now();
+    }
+    send(rinit, libc::SIGUSR1);
     // The USR1 reached `other` and its answer came out while stdout is full.
     loop {
         let got = read_line(&mut line);
@@ -471,10 +516,23 @@ fn a_stuck_reader_of_stdout_does_not_stop_rinit() {
     while read_line(&mut line) != "rinit: flood ended (exit code 0)" {
         assert!(!line.is_empty(), "stderr ended");
     }
-    send(only_child(child.id() as i32), libc::SIGTERM);
+    send(rinit, libc::SIGTERM);
     let status = wait_timeout(&mut child, PATIENCE);
     assert_eq!(reader.join().unwrap(), 200_000);
     assert_eq!(status.code(), Some(0));
+}
+
+/// Whether a process named `comm` is blocked writing to a full pipe.
+fn blocked_writing(comm: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let dir = entry.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let wchan = std::fs::read_to_string(dir.join("wchan")).unwrap_or_default();
+        name.trim() == comm && wchan.contains("pipe_write")
+    })
 }
 
 #[test]
@@ -639,4 +697,92 @@ fn programs_start_clean_in_their_own_process_group() {
     let pid = done.out.iter().find_map(|l| l.strip_prefix("pid: ")).unwrap();
     let (pid, rest) = pid.split_once(' ').unwrap();
     assert!(rest.starts_with(&format!("pgrp: {pid} ")), "{:?}", done.out);
+}
+
+#[test]
+fn a_critical_sidecar_sets_the_exit_code_even_with_main_running() {
+    let dir = temp_dir("critical-main");
+    let text = format!(
+        "[program.db]\ncommand = {}\ncritical = true\nrestart = \"no\"\n",
+        sh("exit 3")
+    );
+    let main = ["--", "sh", "-c", "trap 'exit 0' TERM; sleep 100 & wait"];
+    let done = start(&config(&dir, &text), &main).finish();
+    assert_eq!(done.code(), 3, "{:?}", done.err);
+}
+
+#[test]
+fn a_dependency_that_was_ready_and_ended_does_not_hold_back_its_dependents() {
+    let dir = temp_dir("ready-then-exited");
+    let flag = dir.join("slow-ready");
+    // setup is ready at once and exits; main also waits for slow, which is
+    // ready only later: setup has ended by then.
+    let text = format!(
+        "[program.setup]\ncommand = {}\n[program.slow]\ncommand = {}\nready = {{ file = {:?} }}\n",
+        sh("exit 0"),
+        sh(&format!("sleep 0.3; touch {}; exec sleep 100", flag.display())),
+        flag.display().to_string()
+    );
+    let done = start(&config(&dir, &text), &["--", "echo", "main ran"]).finish();
+    assert_eq!(done.out, ["main ran"], "{:?}", done.err);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn shutdown_order_goes_through_completed_oneshots() {
+    let dir = temp_dir("transitive");
+    // db <- migrate (oneshot, done) <- web: db stops only once web is down.
+    let text =
+        format!(
+        "[program.db]\ncommand = {}\n[program.migrate]\ncommand = {}\ntype = \"oneshot\"\nafter = [\"db\"]\n\
+         [program.web]\ncommand = {}\nafter = [\"migrate\"]\n",
+        probe_serve("db", ""),
+        sh("exit 0"),
+        sh("trap 'echo web stopping; sleep 0.2; echo web stopped; exit 0' TERM; echo web up; \
+            while :; do sleep 10 & wait $!; done")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&["db ready", "web up"]);
+    running.expect_err(|l| l == "rinit: migrate completed", "migrate completed");
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    let web_stopped = done.out.iter().position(|l| l == "web stopped");
+    let db_stopping = done.out.iter().position(|l| l == "db got SIGTERM");
+    assert!(
+        web_stopped.is_some() && web_stopped < db_stopping,
+        "{:?}",
+        done.out
+    );
+}
+
+#[test]
+fn missing_ready_timeout_is_not_a_clean_end() {
+    let dir = temp_dir("timeout-exit");
+    let text = format!(
+        "[program.slow]\ncommand = {}\ntype = \"notify\"\nready_timeout = \"100ms\"\nrestart = \"no\"\n",
+        probe_serve("slow", "")
+    );
+    let done = start(&config(&dir, &text), &[]).finish();
+    assert_has_line(
+        &done.err,
+        "rinit: slow was not ready within 100ms (ready_timeout): stopping it",
+    );
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+}
+
+#[test]
+fn a_relative_ready_file_is_in_the_programs_directory() {
+    let dir = temp_dir("relative-ready");
+    let text = format!(
+        "[program.a]\ncommand = {}\nready = {{ file = \"run/ready\" }}\nready_timeout = \"5s\"\n\
+         [program.b]\ncommand = {}\nafter = [\"a\"]\n",
+        sh("mkdir -p run && touch run/ready && exec sleep 100"),
+        sh("echo b started")
+    );
+    let mut cmd = pid1(&["-c", config(&dir, &text).to_str().unwrap()]);
+    cmd.current_dir(&dir);
+    let mut running = Running::start(cmd);
+    running.expect_out_eq("b started");
+    send(running.rinit_pid(), libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
 }
