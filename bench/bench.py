@@ -2,13 +2,20 @@
 """rinit's benchmark: rinit, tini-static and dumb-init (and supervisord where it
 applies) as PID 1 of a fresh PID namespace, side by side in one run, with many
 interleaved repetitions and medians. Prints one table per measure and rinit's
-ratio to the best peer. Needs root (unshare), the release binary and the probe
+ratio to the best peer. Then supervisor mode: rinit with a configuration file
+against supervisord (and s6-svscan when installed) for restart latency, start,
+idle cost, 1,000 programs and prefixed output, with rinit's ratio to each.
+Needs root (unshare), the release binary and the probe
 (cargo build --release --bins --examples). See docs/performance.md."""
 
 import argparse
+import ctypes
+import json
 import os
 import random
 import select
+import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -194,6 +201,7 @@ def idle(seconds):
     for proc in procs.values():
         proc.kill()
         proc.wait()
+    shutil.rmtree(conf_dir)
     switches = {k: (after[k]["voluntary_ctxt_switches"] + after[k]["nonvoluntary_ctxt_switches"])
                 - (before[k]["voluntary_ctxt_switches"] + before[k]["nonvoluntary_ctxt_switches"]) for k in pids}
     table("idle context switches of PID 1 over %d s" % seconds, "count", switches, "%d")
@@ -224,9 +232,495 @@ def sizes():
     print("  rinit goal <= %d (1 MiB): %s" % (SIZE_GOAL, "met" if values["rinit"] <= SIZE_GOAL else "NOT MET (%.2f MiB)" % (values["rinit"] / SIZE_GOAL)))
 
 
+# ---------------------------------------------------------------------------
+# Supervisor mode: rinit with a configuration file against supervisord (and
+# s6-svscan when installed), each as PID 1 of its own PID namespace.
+
+SLEEP = ["sleep", "1000"]
+SUPERVISORS = ["rinit", "supervisord"] + (["s6"] if shutil.which("s6-svscan") else [])
+LIVE = []  # Supervisor objects not yet closed: main's `finally` closes them
+UPTIME = 1.2  # s a program runs before it is killed: s6-supervise restarts at once only after 1 s of readiness
+
+
+class Prog:
+    """A program to supervise: NAME, argv, how many copies, whether to restart it."""
+
+    def __init__(self, name, argv, instances=1, restart=True):
+        self.name, self.argv, self.instances, self.restart = name, argv, instances, restart
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().rstrip("\n")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def rinit_argv(workdir, programs, output):
+    """Every program restarts at once (restart_delay 0) and without start limit, like the peers' configurations."""
+    lines = ["[rinit]", 'control_socket = ""', 'output = "%s"' % output]
+    for p in programs:
+        lines += ["", "[program.%s]" % p.name, "command = %s" % json.dumps(p.argv),
+                  'restart = "%s"' % ("always" if p.restart else "no"), 'restart_delay = "0"', "start_limit_burst = 0"]
+        if p.instances > 1:
+            lines.append("instances = %d" % p.instances)
+    path = os.path.join(workdir, "rinit.toml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return [RINIT, "-c", path]
+
+
+def supervisord_argv(workdir, programs, output):
+    """autorestart=true, startsecs=0; output to /dev/null, or with output="stdout" to supervisord's stdout."""
+    logfile = "/dev/stdout" if output == "stdout" else "/dev/null"
+    total = sum(p.instances for p in programs)
+    lines = ["[supervisord]", "nodaemon=true", "logfile=/dev/null", "logfile_maxbytes=0",
+             "pidfile=%s/supervisord.pid" % workdir, "childlogdir=%s" % workdir, "minfds=%d" % (1024 + 4 * total)]
+    for p in programs:
+        lines += ["", "[program:%s]" % p.name, "command=%s" % shlex.join(p.argv),
+                  "autorestart=%s" % ("true" if p.restart else "false"), "startsecs=0",
+                  "stdout_logfile=%s" % logfile, "stdout_logfile_maxbytes=0",
+                  "stderr_logfile=%s" % logfile, "stderr_logfile_maxbytes=0"]
+        if p.instances > 1:
+            lines += ["numprocs=%d" % p.instances, "process_name=%(program_name)s_%(process_num)d"]
+    path = os.path.join(workdir, "supervisord.conf")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return ["supervisord", "-c", path]
+
+
+def s6_argv(workdir, programs, output):
+    """One service directory per program (per copy); the run script reports readiness on fd 3,
+    without which s6-supervise always waits 1 s before a restart."""
+    scan = os.path.join(workdir, "s6")
+    os.mkdir(scan)
+    total = 0
+    for p in programs:
+        for i in range(p.instances):
+            service = os.path.join(scan, p.name if p.instances == 1 else "%s-%d" % (p.name, i))
+            os.mkdir(service)
+            with open(os.path.join(service, "run"), "w") as f:
+                f.write("#!/bin/sh\necho >&3\nexec %s\n" % shlex.join(p.argv))
+            os.chmod(os.path.join(service, "run"), 0o755)
+            with open(os.path.join(service, "notification-fd"), "w") as f:
+                f.write("3\n")
+            total += 1
+    return ["s6-svscan", "-c", str(max(500, 2 * total)), scan]
+
+
+ARGV = {"rinit": rinit_argv, "supervisord": supervisord_argv, "s6": s6_argv}
+
+
+class Supervisor:
+    """One supervisor as PID 1 of a fresh PID namespace, its configuration in a fresh folder of `workdir`."""
+
+    def __init__(self, kind, workdir, programs, output="inherit", stdout=subprocess.DEVNULL):
+        self.kind = kind
+        self.dir = tempfile.mkdtemp(prefix=kind + "-", dir=workdir)
+        argv = ARGV[kind](self.dir, programs, output)
+        self.pid1 = None
+        self.known = set()  # pids seen running the program (exec done)
+        self.proc = subprocess.Popen(NS + argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.DEVNULL)
+        LIVE.append(self)
+
+    def wait_exec(self, timeout=10):
+        """Spins until PID 1 runs the supervisor (comm no longer unshare's); returns that moment."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            if self.pid1 is None:
+                kids = children(self.proc.pid)
+                if kids:
+                    self.pid1 = kids[0]
+            if self.pid1 is not None and comm(self.pid1) not in (None, "unshare"):
+                return time.perf_counter()
+            if self.proc.poll() is not None or time.perf_counter() > deadline:
+                raise RuntimeError("%s did not start (exit status %s)" % (self.kind, self.proc.poll()))
+
+    def parents(self):
+        """The processes whose children are the programs."""
+        return children(self.pid1) if self.kind == "s6" else [self.pid1]
+
+    def tree(self):
+        """The supervisor's own processes: PID 1, and for s6 its s6-supervise processes."""
+        return [self.pid1] + (children(self.pid1) if self.kind == "s6" else [])
+
+    def running(self, name="sleep"):
+        """Pids of the programs that have exec'd `name`."""
+        pids = []
+        for parent in self.parents():
+            for pid in children(parent):
+                if pid in self.known or comm(pid) == name:
+                    self.known.add(pid)
+                    pids.append(pid)
+        return pids
+
+    def wait_running(self, count, timeout, pause=0.0):
+        """Polls (every `pause` s; 0: spins) until `count` programs run; returns that moment, or None."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            if len(self.running()) >= count:
+                return time.perf_counter()
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited (status %s) with %d of %d programs running" % (self.kind, self.proc.poll(), len(self.running()), count))
+            if time.perf_counter() > deadline:
+                return None
+            if pause:
+                time.sleep(pause)
+
+    def stop(self, timeout):
+        """SIGTERM to PID 1; the time until it has exited (its namespace empty), or None past `timeout`."""
+        begin = time.perf_counter()
+        os.kill(self.pid1, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return time.perf_counter() - begin
+
+    def close(self):
+        """SIGKILL to PID 1 takes the whole namespace down; unshare returns once it is empty."""
+        if self.proc.poll() is None:
+            try:
+                if self.pid1 is not None:
+                    os.kill(self.pid1, signal.SIGKILL)
+                else:
+                    self.proc.kill()  # --kill-child: PID 1, if forked already, gets SIGKILL too
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self in LIVE:
+            LIVE.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cleanup(workdir):
+    """Closes every supervisor still up, then kills and reaps any orphaned PID 1 left to this
+    process (a child subreaper), and removes the temp folder."""
+    for sup in list(LIVE):
+        sup.close()
+    for _ in range(5):  # a killed unshare's PID 1 comes here next
+        left = children(os.getpid())
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Capped(float):
+    """A time that passed the cap: shown as "> CAP"."""
+
+
+def fmt_value(value, fmt):
+    if value is None:
+        return "n/a"
+    if isinstance(value, Capped):
+        return "> " + fmt % value
+    return fmt % value
+
+
+def sup_table(title, unit, values, fmt="%.2f", note=None):
+    print("\n%s (%s)" % (title, unit))
+    for name, value in values.items():
+        print("  %-12s %s%s" % (name, fmt_value(value, fmt), ("  " + note[name]) if note and name in note else ""))
+
+
+def sup_ratios(values, base="rinit"):
+    """rinit's figure divided by each peer's; a capped peer gives an upper bound."""
+    parts = []
+    for name, value in values.items():
+        if name == base or value is None or values[base] is None or isinstance(values[base], Capped):
+            continue
+        ratio = values[base] / value if value else float("inf")
+        parts.append("rinit / %s: %s%.3gx" % (name, "< " if isinstance(value, Capped) else "", ratio))
+    if parts:
+        print("  " + "; ".join(parts))
+
+
+def verdict(ok):
+    """For a timing goal: a quick run has too few rounds to judge it."""
+    if QUICK:
+        return "not judged in a quick run"
+    return "met" if ok else "NOT MET"
+
+
+def sup_restart(workdir, rounds):
+    """From kill -9 of the supervised program to its successor having exec'd `sleep`,
+    spinning on the supervisor's children list. Each program has run UPTIME s before it is killed."""
+    sups = {k: Supervisor(k, workdir, [Prog("a", SLEEP)]) for k in SUPERVISORS}
+    for sup in sups.values():
+        sup.wait_exec()
+        if sup.wait_running(1, timeout=30, pause=0.01) is None:
+            raise RuntimeError("%s: the program did not start" % sup.kind)
+    since = {k: time.perf_counter() for k in sups}
+    samples = {k: [] for k in sups}
+    failed = {}
+    order = list(sups)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for name in order:
+            if name in failed:
+                continue
+            sup = sups[name]
+            time.sleep(max(0.0, since[name] + UPTIME - time.perf_counter()))
+            old = sup.running()
+            sup.known.clear()
+            begin = time.perf_counter()
+            os.kill(old[0], signal.SIGKILL)
+            while True:
+                new = [p for p in sup.running() if p not in old]
+                now = time.perf_counter()
+                if new:
+                    break
+                if now - begin > 10:
+                    failed[name] = "no new program within 10 s of kill -9 (round %d)" % (len(samples[name]) + 1)
+                    break
+            samples[name].append(now - begin)
+            since[name] = now
+    for sup in sups.values():
+        sup.close()
+    values = {k: None if k in failed else median_ms(v) for k, v in samples.items()}
+    sup_table("restart after kill -9 (to the new `sleep` exec'd), median of %d" % rounds, "ms", values, "%.2f", failed)
+    sup_ratios(values)
+    if values["rinit"] is not None:
+        print("  goal rinit <= 5 ms: %s" % verdict(values["rinit"] <= 5))
+    return values
+
+
+def sup_startup(workdir, rounds):
+    """From PID 1's exec of the supervisor to both of 2 programs having exec'd `sleep`."""
+    samples = {k: [] for k in SUPERVISORS}
+    order = list(SUPERVISORS)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for name in order:
+            sup = Supervisor(name, workdir, [Prog("a", SLEEP), Prog("b", SLEEP)])
+            begin = sup.wait_exec()
+            end = sup.wait_running(2, timeout=30)
+            sup.close()
+            if end is None:
+                raise RuntimeError("%s: 2 programs not running within 30 s" % name)
+            samples[name].append(end - begin)
+    values = {k: median_ms(v) for k, v in samples.items()}
+    sup_table("start: exec of the supervisor to 2 programs running, median of %d" % rounds, "ms", values, "%.2f")
+    sup_ratios(values)
+    print("  goal rinit <= 10 ms: %s" % verdict(values["rinit"] <= 10))
+    return values
+
+
+def tree_status(pids, keys):
+    """Sum of /proc/PID/status fields, and of Pss (smaps_rollup), over the supervisor's processes."""
+    total = dict.fromkeys(keys + ("Pss",), 0)
+    for pid in pids:
+        for key, value in status_fields(pid, keys).items():
+            total[key] += value
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    total["Pss"] += int(line.split()[1])
+    return total
+
+
+def sup_idle(workdir, counts, seconds):
+    """All supervisors at once over `count` programs: context switches of the supervisor's
+    processes over `seconds` once start-up has settled, and their memory."""
+    keys = ("VmRSS", "RssAnon", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+    results = {}
+    for count in counts:
+        progs = [Prog("p%d" % i, SLEEP) for i in range(count)]
+        sups = {k: Supervisor(k, workdir, progs) for k in SUPERVISORS}
+        for sup in sups.values():
+            sup.wait_exec()
+        for sup in sups.values():
+            if sup.wait_running(count, timeout=60, pause=0.05) is None:
+                raise RuntimeError("%s: %d programs not running within 60 s" % (sup.kind, count))
+        time.sleep(2)  # let start-up settle
+        trees = {k: s.tree() for k, s in sups.items()}
+        before = {k: tree_status(t, keys) for k, t in trees.items()}
+        time.sleep(seconds)
+        after = {k: tree_status(t, keys) for k, t in trees.items()}
+        for sup in sups.values():
+            sup.close()
+        switches = {k: (after[k]["voluntary_ctxt_switches"] + after[k]["nonvoluntary_ctxt_switches"])
+                    - (before[k]["voluntary_ctxt_switches"] + before[k]["nonvoluntary_ctxt_switches"]) for k in sups}
+        note = {"s6": "(s6-svscan + %d s6-supervise)" % count} if "s6" in sups else None
+        sup_table("idle context switches of the supervisor over %d s, %d programs" % (seconds, count), "count", switches, "%d", note)
+        for key, title in (("VmRSS", "VmRSS"), ("RssAnon", "RssAnon"), ("Pss", "Pss")):
+            values = {k: after[k][key] for k in sups}
+            sup_table("idle %s of the supervisor, %d programs" % (title, count), "kB", values, "%d", note)
+            sup_ratios(values)
+        results[count] = switches, after
+    top = max(counts)
+    print("  goal rinit 0 wake-ups with %d programs: %s%s" % (
+        top, "met" if results[top][0]["rinit"] == 0 else "NOT MET", " (over %d s, not 10)" % seconds if seconds != 10 else ""))
+    return results
+
+
+def sup_many(workdir, counts, cap):
+    """counts[KIND] copies of `sleep` (rinit: instances; supervisord: numprocs; s6: one service
+    each): from exec of the supervisor until all run, and from SIGTERM to it until it has exited.
+    Either wait gives up at `cap` s."""
+    start, stop, codes = {}, {}, {}
+    order = list(SUPERVISORS)
+    random.shuffle(order)
+    for name in order:
+        sup = Supervisor(name, workdir, [Prog("s", SLEEP, instances=counts[name])])
+        begin = sup.wait_exec(timeout=cap)
+        end = sup.wait_running(counts[name], timeout=cap, pause=0.002)
+        if end is None:
+            start[name] = Capped(cap)
+            stop[name] = None
+        else:
+            start[name] = end - begin
+            took = sup.stop(cap)
+            stop[name] = Capped(cap) if took is None else took
+            codes[name] = sup.proc.returncode
+        sup.close()
+    start = {k: start[k] for k in SUPERVISORS}
+    stop = {k: stop[k] for k in SUPERVISORS}
+    same = {k: v for k, v in counts.items() if v == counts["rinit"]}
+    note = {k: "(%d copies)" % n for k, n in counts.items() if n != counts["rinit"]}
+    sup_table("start of %d copies of `sleep`: exec of the supervisor to all running" % counts["rinit"], "s", start, "%.3f", note)
+    sup_ratios({k: start[k] for k in same})
+    for k, code in codes.items():
+        if code:
+            note[k] = note.get(k, "") + " (exit status %d)" % code
+    sup_table("stop of them: SIGTERM to the supervisor until it has exited", "s", stop, "%.3f", note)
+    sup_ratios({k: stop[k] for k in same})
+    print("  goal rinit start < 2 s: %s; stop < 2 s: %s" % (
+        verdict(not isinstance(start["rinit"], Capped) and start["rinit"] < 2),
+        verdict(stop["rinit"] is not None and not isinstance(stop["rinit"], Capped) and stop["rinit"] < 2)))
+    return start, stop
+
+
+PRODUCER = r'''
+import os, sys, time
+size, timefile = int(sys.argv[1]), sys.argv[2]
+lines = b"".join(b"%07d %s\n" % (i, b"x" * 71) for i in range(1024))  # 1024 lines of 80 bytes
+view = memoryview(lines)
+chunks = [view[i:i + 8192] for i in range(0, len(lines), 8192)]  # stdio-like 8 KiB writes
+begin = time.perf_counter()
+done = 0
+while done < size:
+    for chunk in chunks:
+        while chunk:
+            chunk = chunk[os.write(1, chunk):]
+    done += len(lines)
+took = time.perf_counter() - begin
+with open(timefile + ".tmp", "w") as f:
+    f.write("%d %.9f\n" % (done, took))
+os.rename(timefile + ".tmp", timefile)
+'''
+
+
+def check_prefix(workdir, producer):
+    """rinit's output = "prefix" must pass every line through whole: ~1 MB, compared byte for byte."""
+    out_path = os.path.join(workdir, "prefix.out")
+    timefile = os.path.join(workdir, "check.time")
+    with open(out_path, "wb") as out:
+        sup = Supervisor("rinit", workdir, [Prog("out", [sys.executable, producer, str(1 << 20), timefile], restart=False)], output="prefix", stdout=out)
+        try:
+            sup.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("rinit, output = \"prefix\", one program writing 1 MB: not exited within 60 s")
+        finally:
+            sup.close()
+    with open(out_path, "rb") as f:
+        got = f.read()
+    os.unlink(out_path)
+    with open(timefile) as f:
+        written = int(f.read().split()[0])
+    block = b"".join(b"out | %07d %s\n" % (i, b"x" * 71) for i in range(1024))
+    expected = block * (written // 81920)
+    if got != expected:
+        at = next((i for i in range(min(len(got), len(expected))) if got[i] != expected[i]), min(len(got), len(expected)))
+        raise RuntimeError("rinit, output = \"prefix\": %d bytes out, %d expected, first difference at byte %d" % (len(got), len(expected), at))
+
+
+def sup_output(workdir, size, rounds):
+    """A program writing `size` bytes of 80-byte lines in 8 KiB writes, timed by itself from its
+    first write to its last: through rinit with output = "prefix" (rinit's stdout: /dev/null),
+    through supervisord (stdout_logfile=/dev/stdout, supervisord's stdout: /dev/null), and piped
+    through `cat > /dev/null`."""
+    producer = os.path.join(workdir, "producer.py")
+    with open(producer, "w") as f:
+        f.write(PRODUCER)
+    check_prefix(workdir, producer)
+    kinds = ["rinit", "supervisord", "cat"]
+    samples = {k: [] for k in kinds}
+    for round_ in range(rounds):
+        random.shuffle(kinds)
+        for name in kinds:
+            timefile = os.path.join(workdir, "%s-%d.time" % (name, round_))
+            argv = [sys.executable, producer, str(size), timefile]
+            if name == "cat":
+                proc = subprocess.Popen(NS + ["sh", "-c", "%s | cat > /dev/null" % shlex.join(argv)])
+                proc.wait(timeout=300)
+            else:
+                sup = Supervisor(name, workdir, [Prog("out", argv, restart=False)], output="prefix" if name == "rinit" else "stdout")
+                try:
+                    deadline = time.perf_counter() + 300
+                    while not os.path.exists(timefile):
+                        if time.perf_counter() > deadline:
+                            raise RuntimeError("%s: the program did not write %d bytes within 300 s" % (name, size))
+                        time.sleep(0.01)
+                    if name == "rinit":
+                        try:
+                            sup.proc.wait(timeout=30)  # rinit exits once its only program has ended
+                        except subprocess.TimeoutExpired:
+                            raise RuntimeError("rinit did not exit within 30 s of its only program's end")
+                finally:
+                    sup.close()
+            with open(timefile) as f:
+                written, took = f.read().split()
+            samples[name].append(int(written) / float(took) / 1e6)
+    values = {k: statistics.median(samples[k]) for k in ("rinit", "supervisord", "cat")}
+    sup_table("output of a program writing %d MB of 80-byte lines, median of %d" % (size // 1000000, rounds), "MB/s", values, "%.0f",
+              {"rinit": '(output = "prefix")', "supervisord": "(stdout_logfile=/dev/stdout)", "cat": "(| cat > /dev/null)"})
+    print("  rinit / cat: %.2fx; rinit / supervisord: %.2fx" % (values["rinit"] / values["cat"], values["rinit"] / values["supervisord"]))
+    print("  goal rinit >= 0.5x cat: %s" % verdict(values["rinit"] >= 0.5 * values["cat"]))
+    return values
+
+
+def supervisor_mode(quick):
+    print("\n== supervisor mode: %s, each as PID 1 of its own PID namespace ==" % ", ".join(SUPERVISORS))
+    workdir = tempfile.mkdtemp(prefix="rinit-bench-sup-")
+    try:
+        sup_restart(workdir, 5 if quick else 20)
+        sup_startup(workdir, 5 if quick else 20)
+        sup_idle(workdir, (2, 100), 2 if quick else 10)
+        many = dict.fromkeys(SUPERVISORS, 1000)
+        if quick:
+            many["supervisord"] = 100  # ~20 s at 1000
+        sup_many(workdir, many, 60)
+        sup_output(workdir, 20000000 if quick else 200000000, 1 if quick else 7)
+    finally:
+        cleanup(workdir)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few repetitions: checks the script works, figures are rough")
+    parser.add_argument("--part", choices=("all", "single", "supervisor"), default="all",
+                        help="single-command mode against tini and dumb-init, supervisor mode against supervisord and s6, or both (default)")
     args = parser.parse_args()
     global QUICK
     QUICK = args.quick
@@ -235,14 +729,23 @@ def main():
     for path in (RINIT, PROBE):
         if not os.path.exists(path):
             sys.exit("%s missing: run `cargo build --release --bins --examples`" % path)
+    # A PID 1 whose unshare has died is re-parented here, so that cleanup() can kill and reap it.
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda n, _: sys.exit(128 + n))
     reps = 30 if args.quick else 300
     print("rinit benchmark%s: %s, %d CPUs, kernel %s" % (" (quick)" if args.quick else "", time.strftime("%Y-%m-%d"), os.cpu_count(), os.uname().release))
-    sizes()
-    startup(reps)
-    orphans(5 if args.quick else 25, 10000)
-    signal_latency(reps)
-    idle(2 if args.quick else 10)
-
+    try:
+        if args.part in ("all", "single"):
+            sizes()
+            startup(reps)
+            orphans(5 if args.quick else 25, 10000)
+            signal_latency(reps)
+            idle(2 if args.quick else 10)
+        if args.part in ("all", "supervisor"):
+            supervisor_mode(args.quick)
+    finally:
+        cleanup(None)
 
 if __name__ == "__main__":
     main()

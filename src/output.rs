@@ -327,9 +327,20 @@ impl Stream {
 
 /// Appends `prefix` + `line` + "\n", in pieces of at most LINE_MAX bytes.
 fn queue_line(queue: &mut Vec<u8>, prefix: &[u8], line: &[u8]) {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = match line.split_last() {
+        Some((b'\r', rest)) => rest,
+        _ => line,
+    };
     if line.is_empty() {
         queue.extend_from_slice(prefix.trim_ascii_end());
+        queue.push(b'\n');
+        return;
+    }
+    if line.len() <= LINE_MAX {
+        // The common case, with one reservation and three copies.
+        queue.reserve(prefix.len() + line.len() + 1);
+        queue.extend_from_slice(prefix);
+        queue.extend_from_slice(line);
         queue.push(b'\n');
         return;
     }
