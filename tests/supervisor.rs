@@ -160,11 +160,17 @@ fn the_delay_stops_growing_at_restart_max_delay() {
 #[test]
 fn a_critical_program_ends_rinit_with_its_code_and_stops_the_rest() {
     let dir = temp_dir("critical");
+    // side is ready once its trap is set, so the SIGTERM it gets is seen.
+    let flag = dir.join("side-ready");
     let text = format!(
-        "[program.side]\ncommand = {}\n[program.core]\ncommand = {}\nafter = [\"side\"]\ncritical = true\n\
-         restart = \"no\"\n",
-        probe_serve("side", ""),
-        sh("read x < /dev/null; exit 7")
+        "[program.side]\ncommand = {}\nready = {{ file = {:?} }}\n\
+         [program.core]\ncommand = {}\nafter = [\"side\"]\ncritical = true\nrestart = \"no\"\n",
+        sh(&format!(
+            "trap 'echo side got SIGTERM; exit 0' TERM; touch {}; while :; do sleep 10 & wait $!; done",
+            flag.display()
+        )),
+        flag.display().to_string(),
+        sh("exit 7")
     );
     let done = start(&config(&dir, &text), &[]).finish();
     assert_eq!(done.code(), 7, "{:?}", done.err);
@@ -245,7 +251,7 @@ fn programs_start_after_their_dependencies_are_ready_or_done() {
     let port = 20000 + (std::process::id() % 20000) as u16;
     let listener = format!(
         "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
-         s.bind(('127.0.0.1',{port})); s.listen(); print('tcp listening', flush=True); time.sleep(100)"
+         print('tcp listening', flush=True); s.bind(('127.0.0.1',{port})); s.listen(); time.sleep(100)"
     );
     let notifier =
         "import os,socket,time; a=os.environ['NOTIFY_SOCKET']; a='\\0'+a[1:] if a[0]=='@' else a; \
@@ -329,7 +335,7 @@ fn a_failed_dependency_keeps_its_dependents_down() {
 fn a_program_not_ready_in_time_is_stopped_and_handled_as_a_failure() {
     let dir = temp_dir("readytimeout");
     let text = format!(
-        "[program.slow]\ncommand = {}\ntype = \"notify\"\nready_timeout = \"200ms\"\nrestart = \"on-failure\"\n\
+        "[program.slow]\ncommand = {}\ntype = \"notify\"\nready_timeout = \"500ms\"\nrestart = \"on-failure\"\n\
          restart_delay = \"0\"\nstart_limit_burst = 2\n[program.after]\ncommand = {}\nafter = [\"slow\"]\n",
         probe_serve("slow", ""),
         sh("echo after started")
@@ -339,7 +345,7 @@ fn a_program_not_ready_in_time_is_stopped_and_handled_as_a_failure() {
     assert_eq!(
         done.err
             .iter()
-            .filter(|l| *l == "rinit: slow was not ready within 200ms (ready_timeout): stopping it")
+            .filter(|l| *l == "rinit: slow was not ready within 500ms (ready_timeout): stopping it")
             .count(),
         2,
         "{:?}",
