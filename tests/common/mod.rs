@@ -281,11 +281,27 @@ pub fn copy_binaries_to(dir: &std::path::Path) {
     assert!(status.success(), "cp rinit probe {}", dir.display());
 }
 
+/// A fresh directory under /tmp, removed when the test binary exits.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static REGISTER: std::sync::Once = std::sync::Once::new();
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("rinit-test-{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(remove_temp_dirs);
+    });
+    TEMP_DIRS.lock().unwrap().push(dir.clone());
     dir
+}
+
+static TEMP_DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn remove_temp_dirs() {
+    if let Ok(dirs) = TEMP_DIRS.lock() {
+        for dir in dirs.iter() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
