@@ -20,7 +20,7 @@ exit code (128+N after signal N). The configuration is -c PATH, else
 $RINIT_CONFIG, else /etc/rinit.toml if it exists.
 
 options:
-  -c PATH       configuration file
+  -c PATH       configuration file (also --config PATH)
   -s            become a child subreaper (automatic when not PID 1)
   -g            forward signals to the command's whole process group
   -e CODE       treat exit code CODE (0-255, after 128+N) as 0; repeatable

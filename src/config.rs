@@ -536,7 +536,17 @@ fn validate(
                         Some(group) if e.starts_with("no group") => at(group.span().start, "group", e),
                         _ => at(user.span().start, "user", e),
                     })?;
-                if own_uid != 0 && (account.user.uid != own_uid || group.is_some()) {
+                if let (true, Some(group)) = (own_uid != 0, group) {
+                    return Err(at(
+                        group.span().start,
+                        "group",
+                        format!(
+                            "rinit runs as uid {own_uid}, not as root, so it cannot set the group; \
+                             run rinit as root or remove `group`"
+                        ),
+                    ));
+                }
+                if own_uid != 0 && account.user.uid != own_uid {
                     return Err(at(
                         user.span().start,
                         "user",

@@ -184,7 +184,12 @@ impl Supervisor<'_> {
             }
             Event::Timer(Key::StopTimeout(i)) => {
                 let instance = &mut self.instances[i];
-                if let State::Stopping { child, killed, .. } = &mut instance.state {
+                if let State::Stopping {
+                    child,
+                    killed: killed @ false,
+                    ..
+                } = &mut instance.state
+                {
                     warn!(
                         "{} did not stop within {:?}: sending SIGKILL",
                         instance.name, plan.programs[instance.program].stop_timeout
@@ -756,8 +761,10 @@ impl Supervisor<'_> {
         }
         // A stopped (SIGSTOP) process only acts on its stop signal once continued.
         let _ = child.signal_group(libc::SIGCONT);
-        self.events
-            .set_timer_after(Key::StopTimeout(i), program.stop_timeout);
+        if signo != libc::SIGKILL {
+            self.events
+                .set_timer_after(Key::StopTimeout(i), program.stop_timeout);
+        }
         instance.state = State::Stopping {
             child,
             why,

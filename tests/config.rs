@@ -1111,3 +1111,28 @@ fn dotted_keys_name_the_program() {
          expected a command: a string, or an array of strings",
     );
 }
+
+#[test]
+fn rinit_not_root_cannot_set_a_group() {
+    let dir = temp_dir("not-root-group");
+    copy_binaries_to(&dir);
+    let file = dir.join("rinit.toml");
+    std::fs::write(
+        &file,
+        "[program.a]\ncommand = [\"true\"]\nuser = \"1000\"\ngroup = \"1000\"\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .args(["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups"])
+        .arg(dir.join("rinit"))
+        .arg("-c")
+        .arg(&file);
+    let done = run(cmd);
+    let line = error_line(
+        &file,
+        ":4:9: program a: key group: rinit runs as uid 1000, not as root, so it cannot set the group; \
+         run rinit as root or remove `group`",
+    );
+    assert_eq!((done.code(), done.err, done.out), (2, vec![line], vec![]));
+}

@@ -792,3 +792,15 @@ fn a_relative_ready_file_is_in_the_programs_directory() {
     send(running.rinit_pid(), libc::SIGTERM);
     assert_eq!(running.finish().code(), 0);
 }
+
+#[test]
+fn stop_timeout_zero_kills_at_once_without_a_warning() {
+    let (took, done) = stop_a_stubborn_program("", "stop_timeout = \"0\"", None);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        !done.err.iter().any(|l| l.contains("did not stop")),
+        "{:?}",
+        done.err
+    );
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+}
