@@ -1071,18 +1071,14 @@ directory = "rel"
     assert_has_line(&done.out, &format!("relative | cwd={}/rel", start.display()));
 }
 
-#[test]
-fn rinit_not_root_refuses_another_user() {
-    // rinit runs as uid 1000 (PID 1 of a new PID namespace: setpriv execs it),
-    // from copies uid 1000 can reach wherever the checkout is.
-    let dir = temp_dir("not-root");
+/// Runs `config` with rinit as uid 1000 (PID 1 of a new PID namespace:
+/// setpriv execs it), from copies uid 1000 can reach wherever the checkout is;
+/// asserts it refuses with exactly `expected` (after FILE) and exit 2.
+fn assert_refused_as_uid_1000(tag: &str, config: &str, expected: &str) {
+    let dir = temp_dir(tag);
     copy_binaries_to(&dir);
     let file = dir.join("rinit.toml");
-    std::fs::write(
-        &file,
-        "[program.a]\ncommand = [\"touch\", \"/dev/null\"]\nuser = \"root\"\n",
-    )
-    .unwrap();
+    std::fs::write(&file, config).unwrap();
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .args(["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups"])
@@ -1090,12 +1086,28 @@ fn rinit_not_root_refuses_another_user() {
         .arg("-c")
         .arg(&file);
     let done = run(cmd);
-    let line = error_line(
-        &file,
+    let line = error_line(&file, expected);
+    assert_eq!((done.code(), done.err, done.out), (2, vec![line], vec![]));
+}
+
+#[test]
+fn rinit_not_root_refuses_another_user() {
+    assert_refused_as_uid_1000(
+        "not-root",
+        "[program.a]\ncommand = [\"touch\", \"/dev/null\"]\nuser = \"root\"\n",
         ":3:8: program a: key user: rinit runs as uid 1000, not as root, so it cannot switch to \"root\" \
          (uid 0); run rinit as root or remove `user`",
     );
-    assert_eq!((done.code(), done.err, done.out), (2, vec![line], vec![]));
+}
+
+#[test]
+fn rinit_not_root_cannot_set_a_group() {
+    assert_refused_as_uid_1000(
+        "not-root-group",
+        "[program.a]\ncommand = [\"true\"]\nuser = \"1000\"\ngroup = \"1000\"\n",
+        ":4:9: program a: key group: rinit runs as uid 1000, not as root, so it cannot set the group; \
+         run rinit as root or remove `group`",
+    );
 }
 
 // ------------------------------------------------------------ dotted keys
@@ -1110,29 +1122,4 @@ fn dotted_keys_name_the_program() {
         ":1:21: program a: key command: invalid type: integer `5`, \
          expected a command: a string, or an array of strings",
     );
-}
-
-#[test]
-fn rinit_not_root_cannot_set_a_group() {
-    let dir = temp_dir("not-root-group");
-    copy_binaries_to(&dir);
-    let file = dir.join("rinit.toml");
-    std::fs::write(
-        &file,
-        "[program.a]\ncommand = [\"true\"]\nuser = \"1000\"\ngroup = \"1000\"\n",
-    )
-    .unwrap();
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-        .args(["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups"])
-        .arg(dir.join("rinit"))
-        .arg("-c")
-        .arg(&file);
-    let done = run(cmd);
-    let line = error_line(
-        &file,
-        ":4:9: program a: key group: rinit runs as uid 1000, not as root, so it cannot set the group; \
-         run rinit as root or remove `group`",
-    );
-    assert_eq!((done.code(), done.err, done.out), (2, vec![line], vec![]));
 }
