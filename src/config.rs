@@ -38,7 +38,7 @@ struct RawFile {
     #[serde(default)]
     rinit: RawRinit,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: BTreeMap<Spanned<String>, String>,
     #[serde(default)]
     program: BTreeMap<Spanned<String>, Spanned<RawProgram>>,
 }
@@ -63,7 +63,7 @@ struct RawProgram {
     group: Option<Spanned<String>>,
     directory: Option<Spanned<String>>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: BTreeMap<Spanned<String>, String>,
     env_file: Option<Spanned<String>>,
     restart: Option<Restart>,
     restart_delay: Option<DurationValue>,
@@ -222,6 +222,9 @@ impl CommandValue {
             CommandValue::Line(line) => shell_words::split(line)?,
             CommandValue::Words(words) => words.clone(),
         };
+        if words.iter().any(|word| word.contains('\0')) {
+            return Err("the command contains a NUL byte".into());
+        }
         match words.first() {
             None => Err("the command is empty".into()),
             Some(first) if first.is_empty() => Err("the command name is empty".into()),
@@ -440,7 +443,7 @@ fn validate(
         None => Some(PathBuf::from("/run/rinit.sock")),
     };
     let default_output = raw.rinit.output.unwrap_or_default();
-    let file_env = raw.env;
+    let file_env = checked_env(source, None, raw.env)?;
     // rinit's own NOTIFY_SOCKET (from a manager above it) is not its programs'.
     inherited_env.retain(|(key, _)| key != "NOTIFY_SOCKET");
     let own_uid = nix::unistd::geteuid().as_raw();
@@ -482,7 +485,7 @@ fn validate(
                     .into(),
             ));
         }
-        let raw = spanned.into_inner();
+        let mut raw = spanned.into_inner();
         let command = match &raw.command {
             None => {
                 return Err(at(
@@ -623,7 +626,7 @@ fn validate(
                 set_env(&mut env, key, value);
             }
         }
-        for (key, value) in &raw.env {
+        for (key, value) in &checked_env(source, Some(&name), std::mem::take(&mut raw.env))? {
             set_env(&mut env, key, value);
         }
 
@@ -841,6 +844,29 @@ fn find_cycle(after_of: &[(Vec<usize>, usize)], placed: &[bool]) -> Vec<usize> {
             None => return path,
         }
     }
+}
+
+/// An `env` table with its names and values checked: what execve can pass.
+fn checked_env(
+    source: &Source,
+    program: Option<&str>,
+    table: BTreeMap<Spanned<String>, String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut checked = Vec::with_capacity(table.len());
+    for (key, value) in table {
+        let problem = if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) {
+            Some(format!("invalid variable name {:?}", key.get_ref()))
+        } else if value.contains('\0') {
+            Some(format!("the value of {} contains a NUL byte", key.get_ref()))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(source.error(Some(key.span().start), program, Some("env"), problem));
+        }
+        checked.push((key.into_inner(), value));
+    }
+    Ok(checked)
 }
 
 /// Sets `key` in `env`, replacing an earlier value.

@@ -432,8 +432,14 @@ impl Supervisor<'_> {
                 (child, false)
             }
             Err(err) => {
-                // Nothing was started: count it as a failed start.
+                // Nothing was started: count it as a failed start, and let
+                // go of its pipes (their write ends are closed already).
                 error!("{}: {err}", self.instances[i].name);
+                if let (Some(ids), Some(output)) = (self.instances[i].streams.take(), self.output.as_mut()) {
+                    for id in ids {
+                        output.drain(id);
+                    }
+                }
                 self.instances[i].last_exit = Some(ExitStatus::Code(1));
                 self.after_end(i, ExitStatus::Code(1), Outcome::UncleanCode, Some(now));
                 return;

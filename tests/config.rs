@@ -1123,3 +1123,22 @@ fn dotted_keys_name_the_program() {
          expected a command: a string, or an array of strings",
     );
 }
+
+#[test]
+fn nul_bytes_and_bad_variable_names_are_refused() {
+    assert_check_error(
+        "nul-command",
+        "[program.a]\ncommand = [\"echo\", \"a\\u0000b\"]\n",
+        ":2:11: program a: key command: the command contains a NUL byte",
+    );
+    assert_check_error(
+        "bad-env-name",
+        "[env]\n\"A=B\" = \"x\"\n[program.a]\ncommand = \"true\"\n",
+        ":2:1: key env: invalid variable name \"A=B\"",
+    );
+    assert_check_error(
+        "nul-env-value",
+        "[program.a]\ncommand = \"true\"\nenv = { X = \"a\\u0000b\" }\n",
+        ":3:9: program a: key env: the value of X contains a NUL byte",
+    );
+}
