@@ -603,12 +603,8 @@ impl Supervisor<'_> {
                 output.drain(id);
             }
         }
-        for key in [Key::StopTimeout(i), Key::ReadyTimeout(i), Key::Check(i)] {
-            self.events.cancel_timer(key);
-        }
-        self.events.unwatch(Key::Connect(i));
-        self.instances[i].connecting = None;
-        self.kill_check(i);
+        self.events.cancel_timer(Key::StopTimeout(i));
+        self.abandon_readiness(i);
         let program = &plan.programs[self.instances[i].program];
         if program.is_main {
             // Unless a critical program has ended everything already.
@@ -750,7 +746,7 @@ impl Supervisor<'_> {
 
     fn stop(&mut self, i: usize, why: StopReason) {
         let plan = self.plan;
-        self.kill_check(i);
+        self.abandon_readiness(i);
         let program = &plan.programs[self.instances[i].program];
         let instance = &mut self.instances[i];
         let State::Running { child, .. } = std::mem::replace(&mut instance.state, State::Stopped) else {
@@ -778,7 +774,13 @@ impl Supervisor<'_> {
         };
     }
 
-    fn kill_check(&mut self, i: usize) {
+    /// Instance `i` is stopping or has ended: its readiness no longer
+    /// matters. Cancels the timers, drops a tcp attempt, kills a check.
+    fn abandon_readiness(&mut self, i: usize) {
+        self.events.cancel_timer(Key::ReadyTimeout(i));
+        self.events.cancel_timer(Key::Check(i));
+        self.events.unwatch(Key::Connect(i));
+        self.instances[i].connecting = None;
         if let Some(check) = self.instances[i].checking.take() {
             let _ = check.signal_group(libc::SIGKILL);
         }
@@ -801,7 +803,7 @@ impl Supervisor<'_> {
     /// program's group and (as PID 1) every process.
     fn kill_everything(&mut self) {
         for i in 0..self.instances.len() {
-            self.kill_check(i);
+            self.abandon_readiness(i);
             let state = std::mem::replace(&mut self.instances[i].state, State::Stopped);
             self.instances[i].state = match state {
                 State::Running { child, .. } | State::Stopping { child, .. } => {
