@@ -38,15 +38,18 @@ pub enum Event<K> {
     Signal(SignalInfo),
     Exited(pid_t, ExitStatus),
     Timer(K),
-    #[allow(dead_code)] // see `watch`
-    Ready(K, PollFlags),
+    /// A watched descriptor is ready (or has an error or hang-up).
+    Ready(K),
 }
 
 pub struct EventLoop<K: Ord + Copy> {
     signals: OwnedFd,
     deadlines: BTreeSet<(Instant, K)>,
     deadline_of: BTreeMap<K, Instant>,
-    watched: Vec<(RawFd, PollFlags, K)>,
+    /// Keyed, so that watching and unwatching one of thousands is cheap.
+    watched: BTreeMap<K, (RawFd, PollFlags)>,
+    /// The key of each `pollfds` entry after the signalfd's.
+    polled_keys: Vec<K>,
     /// SIGCHLD was read: reap before waiting again. Reaping is deferred until
     /// the caller has handled the signals read with it, so a signal that
     /// arrived just before the child's exit is forwarded to the unreaped
@@ -77,7 +80,8 @@ impl<K: Ord + Copy> EventLoop<K> {
             signals,
             deadlines: BTreeSet::new(),
             deadline_of: BTreeMap::new(),
-            watched: Vec::new(),
+            watched: BTreeMap::new(),
+            polled_keys: Vec::new(),
             reap_due: false,
             pollfds: Vec::new(),
         })
@@ -105,19 +109,16 @@ impl<K: Ord + Copy> EventLoop<K> {
         }
     }
 
-    // Single-command mode watches nothing but the signalfd; supervisor mode's
-    // output pipes and control socket come through here.
-    #[allow(dead_code)]
     /// Reports `Ready(key, ..)` whenever `fd` has one of `flags` (or an error or
-    /// hang-up). The caller keeps `fd` open until it calls `unwatch`.
+    /// hang-up), replacing what `key` watched before. The caller keeps `fd`
+    /// open until it calls `unwatch`. (Supervisor mode's pipes and sockets;
+    /// single-command mode watches nothing but the signalfd.)
     pub fn watch(&mut self, fd: RawFd, flags: PollFlags, key: K) {
-        self.unwatch(key);
-        self.watched.push((fd, flags, key));
+        self.watched.insert(key, (fd, flags));
     }
 
-    #[allow(dead_code)]
     pub fn unwatch(&mut self, key: K) {
-        self.watched.retain(|(_, _, k)| *k != key);
+        self.watched.remove(&key);
     }
 
     /// Blocks until at least one event is due, then appends every due event to
@@ -143,7 +144,9 @@ impl<K: Ord + Copy> EventLoop<K> {
                 events: libc::POLLIN,
                 revents: 0,
             });
-            for (fd, flags, _) in &self.watched {
+            self.polled_keys.clear();
+            for (key, (fd, flags)) in &self.watched {
+                self.polled_keys.push(*key);
                 self.pollfds.push(libc::pollfd {
                     fd: *fd,
                     events: flags.bits(),
@@ -179,9 +182,9 @@ impl<K: Ord + Copy> EventLoop<K> {
                 self.deadline_of.remove(&key);
                 events.push(Event::Timer(key));
             }
-            for ((_, _, key), polled) in self.watched.iter().zip(&self.pollfds[1..]) {
+            for (key, polled) in self.polled_keys.iter().zip(&self.pollfds[1..]) {
                 if polled.revents != 0 {
-                    events.push(Event::Ready(*key, PollFlags::from_bits_truncate(polled.revents)));
+                    events.push(Event::Ready(*key));
                 }
             }
             if !events.is_empty() {
@@ -268,7 +271,7 @@ mod tests {
         nix::unistd::write(&write_end, b"x").unwrap();
         let mut batch = Vec::new();
         events.wait(&mut batch).unwrap();
-        assert!(matches!(batch[..], [Event::Ready(7, flags)] if flags.contains(PollFlags::POLLIN)));
+        assert!(matches!(batch[..], [Event::Ready(7)]));
         events.unwatch(7);
         events.set_timer_after(8, Duration::from_millis(1));
         batch.clear();

@@ -209,13 +209,13 @@ impl Supervisor<'_> {
                 }
             }
             Event::Timer(Key::Check(i)) => self.check(i),
-            Event::Ready(Key::Notify(i), _) => {
+            Event::Ready(Key::Notify(i)) => {
                 let ready = self.notify[i].as_ref().is_some_and(NotifySocket::ready_received);
                 if ready && matches!(self.instances[i].state, State::Running { ready: false, .. }) {
                     self.mark_ready(i);
                 }
             }
-            Event::Ready(Key::Connect(i), _) => {
+            Event::Ready(Key::Connect(i)) => {
                 self.events.unwatch(Key::Connect(i));
                 if let Some(connect) = self.instances[i].connecting.take() {
                     if connect.succeeded() {
@@ -226,7 +226,7 @@ impl Supervisor<'_> {
                     }
                 }
             }
-            Event::Ready(Key::Output(watch), _) => {
+            Event::Ready(Key::Output(watch)) => {
                 if let Some(output) = &mut self.output {
                     match watch {
                         Watch::Stream(id) => output.on_stream_ready(id, self.events, Key::Output),
@@ -257,7 +257,7 @@ impl Supervisor<'_> {
                 warn!("processes still running {KILL_WAIT:?} after SIGKILL; exiting without them");
                 self.phase = Phase::Done;
             }
-            Event::Timer(_) | Event::Ready(..) => {}
+            Event::Timer(_) | Event::Ready(_) => {}
         }
     }
 
