@@ -250,7 +250,8 @@ pub struct Program {
     pub name: String,
     /// Some(N) when `instances` was given: the instances are NAME.0 … NAME.N-1.
     pub instances: Option<u32>,
-    pub command: Vec<String>,
+    /// OsStrings: `main`'s arguments need not be UTF-8.
+    pub command: Vec<OsString>,
     pub kind: Kind,
     /// Indices into `Plan::programs`, all smaller than this program's own.
     pub after: Vec<usize>,
@@ -649,7 +650,7 @@ fn validate(
         programs.push(Program {
             name,
             instances,
-            command,
+            command: command.into_iter().map(OsString::from).collect(),
             kind,
             after: Vec::new(), // set below, once the order is known
             user,
@@ -698,7 +699,7 @@ fn validate(
         plan_programs.push(Program {
             name: MAIN.into(),
             instances: None,
-            command: command.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+            command: command.to_vec(),
             kind: Kind::Simple,
             after: (0..plan_programs.len()).collect(),
             user: None,
@@ -918,7 +919,11 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
             ),
             None => program.name.clone(),
         };
-        let command: Vec<String> = program.command.iter().map(|word| shell_quote(word)).collect();
+        let command: Vec<String> = program
+            .command
+            .iter()
+            .map(|word| shell_quote(&word.to_string_lossy()))
+            .collect();
         let _ = writeln!(text, "{name}: {}", command.join(" "));
         let kind = match program.kind {
             Kind::Simple => "simple",

@@ -230,6 +230,9 @@ impl Output {
         };
         let sink = &mut self.sinks[stream.kind];
         let mut buf = [0u8; READ_SIZE];
+        // Draining takes what the pipe held when the program ended (its
+        // capacity), not what a descendant still writing adds meanwhile.
+        let mut budget = if all { pipe_capacity(fd) } else { 0 };
         loop {
             // SAFETY: read(2) into a live buffer of its length, from a pipe
             // `stream` owns (it is closed only below, after the last read).
@@ -250,7 +253,13 @@ impl Output {
                 }
                 Ok(n) => {
                     stream.take(&buf[..n], &mut sink.queue);
-                    if !all && (n < READ_SIZE || sink.queue.len() >= QUEUE_MAX) {
+                    budget = budget.saturating_sub(n);
+                    let done = if all {
+                        budget == 0
+                    } else {
+                        n < READ_SIZE || sink.queue.len() >= QUEUE_MAX
+                    };
+                    if done {
                         return;
                     }
                 }
@@ -313,6 +322,7 @@ impl Stream {
                 self.partial.extend_from_slice(line);
                 queue_line(queue, &self.prefix, &self.partial);
                 self.partial.clear();
+                self.partial.shrink_to(LINE_MAX);
             }
             bytes = &rest[1..];
         }
@@ -321,6 +331,8 @@ impl Stream {
             let whole = self.partial.len() / LINE_MAX * LINE_MAX;
             queue_line(queue, &self.prefix, &self.partial[..whole]);
             self.partial.drain(..whole);
+            // Keep no more than a line's worth between reads.
+            self.partial.shrink_to(LINE_MAX);
         }
     }
 }
@@ -374,9 +386,13 @@ impl Sink {
             return sink;
         }
         match stat.st_mode & libc::S_IFMT {
-            libc::S_IFIFO => {
+            // A pipe, or a terminal (which blocks too: a full pty, Ctrl-S).
+            kind @ (libc::S_IFIFO | libc::S_IFCHR) => {
+                if kind == libc::S_IFCHR {
+                    sink.write_max = WRITE_MAX;
+                }
                 let path = format!("/proc/self/fd/{fd}");
-                let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+                let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
                 match nix::fcntl::open(path.as_str(), flags, Mode::empty()) {
                     Ok(own) => {
                         sink.fd = own.as_raw_fd();
@@ -457,6 +473,13 @@ fn find_last_newline(bytes: &[u8]) -> Option<usize> {
     // SAFETY: memrchr reads at most `bytes.len()` bytes of the live slice.
     let found = unsafe { libc::memrchr(bytes.as_ptr().cast(), b'\n' as libc::c_int, bytes.len()) };
     (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
+}
+
+/// How many bytes the pipe `fd` holds at most (64 KiB unless resized).
+fn pipe_capacity(fd: RawFd) -> usize {
+    // SAFETY: F_GETPIPE_SZ only queries a descriptor.
+    let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    usize::try_from(size).unwrap_or(64 * 1024).max(READ_SIZE)
 }
 
 /// Whether a write of at most PIPE_BUF bytes to the pipe `fd` would not block.

@@ -385,7 +385,7 @@ impl Supervisor<'_> {
                 set_env(&mut env, "NOTIFY_SOCKET", &socket.address);
             }
         }
-        let args: Vec<OsString> = program.command.iter().map(OsString::from).collect();
+        let args = program.command.clone();
         let mut pipes: Option<([usize; 2], OwnedFd, OwnedFd)> = None;
         let (out, err) = match program.output {
             OutputMode::Inherit => (None, None),
@@ -717,6 +717,9 @@ impl Supervisor<'_> {
         self.events
             .set_timer_after(Key::ShutdownDeadline, self.plan.shutdown_timeout);
         for i in 0..self.instances.len() {
+            // Readiness no longer matters: no ready_timeout stops a program
+            // out of order, no check starts during the shutdown.
+            self.abandon_readiness(i);
             if matches!(self.instances[i].state, State::Starting | State::Backoff) {
                 self.events.cancel_timer(Key::Restart(i));
                 self.instances[i].state = State::Stopped;

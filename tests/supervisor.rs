@@ -804,3 +804,100 @@ fn stop_timeout_zero_kills_at_once_without_a_warning() {
     );
     assert_eq!(done.code(), 1, "{:?}", done.err);
 }
+
+#[test]
+fn a_descendant_still_writing_does_not_hold_up_the_programs_exit() {
+    // p leaves `yes` writing into its stdout pipe and exits. Taking what p
+    // wrote must not turn into reading yes's endless output.
+    let dir = temp_dir("drain");
+    let text = format!(
+        "[program.p]\ncommand = {}\noutput = \"prefix\"\nrestart = \"no\"\n",
+        sh("yes & yes & yes & sleep 0.2; exit 3")
+    );
+    let mut cmd = pid1(&["-c", config(&dir, &text).to_str().unwrap()]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l == "rinit: p ended (exit code 3); not restarted (restart = no)")
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("p's end was not reported: {seen:?}");
+            }
+        }
+    }
+    // Its end is handled at once (0.2 s in, plus start-up), not once the
+    // pipe happens to be empty between two writes of `yes` (seconds).
+    let took = PATIENCE - deadline.saturating_duration_since(Instant::now());
+    assert!(took < Duration::from_secs(2), "p's end took {took:?} to handle");
+    // Every program has ended: rinit sweeps `yes` and exits.
+    let status = wait_timeout(&mut child, PATIENCE);
+    assert_eq!(status.code(), Some(1), "{seen:?}");
+}
+
+#[test]
+fn readiness_does_not_interfere_with_the_shutdown() {
+    // db is ready, crashes, and its second run never becomes ready; web,
+    // after db, takes 1.5 s to stop. db's ready_timeout (1 s) must not stop
+    // it while web still runs: db stops after web, and cleanly.
+    let dir = temp_dir("ready-shutdown");
+    let flag = dir.join("db-ran");
+    let db = format!(
+        "import os,socket,sys,time,signal\n\
+         if not os.path.exists({flag:?}):\n\
+         \x20   open({flag:?}, 'w').close()\n\
+         \x20   a=os.environ['NOTIFY_SOCKET']; a='\\0'+a[1:]\n\
+         \x20   socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'READY=1', a)\n\
+         \x20   time.sleep(0.3); sys.exit(1)\n\
+         def stop(*_):\n\
+         \x20   print('db got SIGTERM', flush=True); sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, stop)\n\
+         print('db second run', flush=True)\n\
+         time.sleep(100)\n",
+        flag = flag.display().to_string()
+    );
+    let text = format!(
+        "[program.db]\ncommand = [\"python3\", \"-c\", {db:?}]\ntype = \"notify\"\nready_timeout = \"1s\"\n\
+         restart_delay = \"0\"\n[program.web]\ncommand = {}\nafter = [\"db\"]\n",
+        sh("trap 'sleep 1.5; echo web stopped; exit 0' TERM; echo web up; while :; do sleep 10 & wait $!; done")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&["web up", "db second run"]);
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    let web = done.out.iter().position(|l| l == "web stopped");
+    let db = done.out.iter().position(|l| l == "db got SIGTERM");
+    assert!(web.is_some() && web < db, "{:?} {:?}", done.out, done.err);
+    assert!(
+        !done.err.iter().any(|l| l.contains("was not ready")),
+        "{:?}",
+        done.err
+    );
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn mains_arguments_need_not_be_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = temp_dir("main-bytes");
+    let cfg = config(&dir, "[rinit]\n");
+    let mut cmd = pid1(&["-c", cfg.to_str().unwrap(), "--", "printf", "%s"]);
+    cmd.arg(std::ffi::OsStr::from_bytes(b"\xff\xfe"));
+    let output = cmd.output().unwrap();
+    assert_eq!(output.stdout, b"\xff\xfe");
+    assert_eq!(output.status.code(), Some(0));
+}
