@@ -88,6 +88,10 @@ pub struct Output {
     streams: Vec<Option<Stream>>,
     /// Streams whose pipe has closed since the last `sync_watches`.
     closed: Vec<usize>,
+    /// Streams opened since the last `sync_watches`.
+    fresh: Vec<usize>,
+    /// Whether rinit's stdout and stderr queues had room at the last `sync_watches`.
+    room: [bool; 2],
 }
 
 impl Output {
@@ -96,6 +100,8 @@ impl Output {
             sinks: [Sink::open(1), Sink::open(2)],
             streams: Vec::new(),
             closed: Vec::new(),
+            fresh: Vec::new(),
+            room: [true; 2],
         }
     }
 
@@ -126,18 +132,14 @@ impl Output {
                     self.streams.len() - 1
                 }
             };
+            self.fresh.push(ids[kind]);
         }
         Ok((ids, [out_write, err_write]))
     }
 
     /// A program's pipe is readable (or closed): read what the queue has
     /// room for.
-    pub fn on_stream_ready<K: Ord + Copy>(
-        &mut self,
-        id: usize,
-        events: &mut EventLoop<K>,
-        key: impl Fn(Watch) -> K,
-    ) {
+    pub fn on_stream_ready(&mut self, id: usize) {
         let Some(Some(stream)) = self.streams.get(id) else {
             return;
         };
@@ -146,7 +148,6 @@ impl Output {
             self.read(id, false);
         }
         self.flush(kind);
-        self.sync_watches(events, key);
     }
 
     /// The program behind these streams has exited: take everything it
@@ -177,14 +178,8 @@ impl Output {
         self.flush(STDERR);
     }
 
-    pub fn on_sink_ready<K: Ord + Copy>(
-        &mut self,
-        kind: StreamKind,
-        events: &mut EventLoop<K>,
-        key: impl Fn(Watch) -> K,
-    ) {
+    pub fn on_sink_ready(&mut self, kind: StreamKind) {
         self.flush(kind);
-        self.sync_watches(events, key);
     }
 
     /// Before rinit exits: write what is queued, waiting for the reader as
@@ -284,6 +279,11 @@ impl Output {
             }
         }
         let room = [STDOUT, STDERR].map(|kind| self.sinks[kind].queue.len() < QUEUE_MAX);
+        let flipped = [
+            room[STDOUT] != self.room[STDOUT],
+            room[STDERR] != self.room[STDERR],
+        ];
+        self.room = room;
         for (kind, sink) in self.sinks.iter_mut().enumerate() {
             let want = sink.sent < sink.queue.len();
             if want != sink.watching {
@@ -295,8 +295,18 @@ impl Output {
                 }
             }
         }
-        for (id, stream) in self.streams.iter_mut().enumerate() {
-            let Some(stream) = stream else { continue };
+        // Every stream when a destination's room changed; otherwise only
+        // the new ones (thousands of pipes, one event at a time).
+        let ids: Vec<usize> = if flipped.contains(&true) {
+            self.fresh.clear();
+            (0..self.streams.len()).collect()
+        } else {
+            std::mem::take(&mut self.fresh)
+        };
+        for id in ids {
+            let Some(Some(stream)) = self.streams.get_mut(id) else {
+                continue;
+            };
             let Some(pipe) = &stream.pipe else { continue };
             let want = room[stream.kind];
             if want != stream.watching {

@@ -71,6 +71,15 @@ enum Phase {
     Done,
 }
 
+/// What a program means to the programs that come after it.
+#[derive(Clone, Copy)]
+enum Dependency {
+    Ready,
+    Pending,
+    /// Ended for good without being ready: this instance.
+    Dead(usize),
+}
+
 /// Who a reaped pid was.
 enum Owner {
     Program(usize),
@@ -229,10 +238,10 @@ impl Supervisor<'_> {
             Event::Ready(Key::Output(watch)) => {
                 if let Some(output) = &mut self.output {
                     match watch {
-                        Watch::Stream(id) => output.on_stream_ready(id, self.events, Key::Output),
-                        Watch::Sink(kind) => output.on_sink_ready(kind, self.events, Key::Output),
+                        Watch::Stream(id) => output.on_stream_ready(id),
+                        Watch::Sink(kind) => output.on_sink_ready(kind),
                     }
-                    output.sync_watches(self.events, Key::Output);
+                    // What to watch next is settled once per batch, in `advance`.
                 }
             }
             Event::Timer(Key::ShutdownDeadline) => {
@@ -296,8 +305,20 @@ impl Supervisor<'_> {
             }
         }
         if self.phase == Phase::Stopping {
+            // A program stops once nothing after it, directly or through
+            // others (redis -> migrate, done -> web), still has a process.
+            // Dependents come later in the plan: one pass from the end.
+            let mut alive_from = vec![false; self.plan.programs.len()];
+            for p in (0..alive_from.len()).rev() {
+                alive_from[p] = self.of_program[p]
+                    .clone()
+                    .any(|d| self.instances[d].state.child().is_some())
+                    || self.dependents[p].iter().any(|&d| alive_from[d]);
+            }
             for i in 0..self.instances.len() {
-                if matches!(self.instances[i].state, State::Running { .. }) && !self.dependents_alive(i) {
+                let program = self.instances[i].program;
+                let dependents_alive = self.dependents[program].iter().any(|&d| alive_from[d]);
+                if matches!(self.instances[i].state, State::Running { .. }) && !dependents_alive {
                     self.stop(i, StopReason::Shutdown);
                 }
             }
@@ -318,46 +339,65 @@ impl Supervisor<'_> {
     /// fails those whose dependencies ended for good without being ready.
     fn start_what_can_start(&mut self) {
         let plan = self.plan;
-        for i in 0..self.instances.len() {
-            if !matches!(self.instances[i].state, State::Starting) {
-                continue;
-            }
-            let program = &plan.programs[self.instances[i].program];
+        // What each program already passed means to the programs after it;
+        // one look at every instance per pass, however many wait.
+        let mut verdicts: Vec<Dependency> = Vec::with_capacity(plan.programs.len());
+        for (p, program) in plan.programs.iter().enumerate() {
             let mut pending = false;
             let mut dead = None;
             for &dependency in &program.after {
-                for d in self.of_program[dependency].clone() {
-                    let state = &self.instances[d].state;
-                    // Ready now, or ready once and ended since (`after` orders, nothing more).
-                    let ended_after_ready = self.instances[d].ever_ready
-                        && matches!(state, State::Exited | State::Stopped | State::Done);
-                    if state.is_ready() || ended_after_ready {
-                        continue;
+                match verdicts[dependency] {
+                    Dependency::Ready => {}
+                    Dependency::Pending => pending = true,
+                    Dependency::Dead(d) => dead = Some(d),
+                }
+            }
+            for i in self.of_program[p].clone() {
+                if !matches!(self.instances[i].state, State::Starting) {
+                    continue;
+                }
+                if let Some(d) = dead {
+                    error!(
+                        "{} cannot start: it comes after {}, which is {}",
+                        self.instances[i].name,
+                        self.instances[d].name,
+                        self.instances[d].state.name()
+                    );
+                    self.instances[i].state = State::Failed;
+                    if program.critical {
+                        self.critical_ended(i);
+                        return;
                     }
-                    if state.is_final() {
-                        dead = Some((d, state.name()));
-                    } else {
-                        pending = true;
+                } else if !pending {
+                    self.spawn(i);
+                    if self.phase != Phase::Running {
+                        return;
                     }
                 }
             }
-            if let Some((d, state)) = dead {
-                error!(
-                    "{} cannot start: it comes after {}, which is {state}",
-                    self.instances[i].name, self.instances[d].name
-                );
-                self.instances[i].state = State::Failed;
-                if program.critical {
-                    self.critical_ended(i);
-                    return;
-                }
-            } else if !pending {
-                self.spawn(i);
-                if self.phase != Phase::Running {
-                    return;
-                }
-            }
+            verdicts.push(self.as_dependency(p));
         }
+    }
+
+    /// Whether the programs after program `p` may start: all its instances
+    /// are ready, or were and have ended since (`after` orders, nothing
+    /// more); or one has ended for good without (Dead).
+    fn as_dependency(&self, p: usize) -> Dependency {
+        let mut verdict = Dependency::Ready;
+        for d in self.of_program[p].clone() {
+            let instance = &self.instances[d];
+            let state = &instance.state;
+            let ended_after_ready =
+                instance.ever_ready && matches!(state, State::Exited | State::Stopped | State::Done);
+            if state.is_ready() || ended_after_ready {
+                continue;
+            }
+            if state.is_final() {
+                return Dependency::Dead(d);
+            }
+            verdict = Dependency::Pending;
+        }
+        verdict
     }
 
     fn spawn(&mut self, i: usize) {
@@ -725,26 +765,6 @@ impl Supervisor<'_> {
                 self.instances[i].state = State::Stopped;
             }
         }
-    }
-
-    /// Whether a program that comes after instance `i`'s, directly or through
-    /// others (redis → migrate, done → web), still has a process.
-    fn dependents_alive(&self, i: usize) -> bool {
-        let mut seen = vec![false; self.plan.programs.len()];
-        let mut queue = self.dependents[self.instances[i].program].clone();
-        while let Some(program) = queue.pop() {
-            if std::mem::replace(&mut seen[program], true) {
-                continue;
-            }
-            if self.of_program[program]
-                .clone()
-                .any(|d| self.instances[d].state.child().is_some())
-            {
-                return true;
-            }
-            queue.extend(&self.dependents[program]);
-        }
-        false
     }
 
     fn stop(&mut self, i: usize, why: StopReason) {
