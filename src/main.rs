@@ -132,6 +132,7 @@ fn run() -> i32 {
             foreground: owns_terminal_foreground(),
             grace: options.grace,
             success_codes: options.success_codes.clone(),
+            open_files: raise_open_files_limit(),
         };
         return supervisor::run(&plan, &settings, &mut events);
     }
@@ -158,6 +159,28 @@ fn run() -> i32 {
         &command.foreground(owns_terminal_foreground()),
         &mut events,
     )
+}
+
+/// Supervisor mode holds several descriptors per program (pipes, a notify
+/// socket, a pidfd): rinit raises its own soft RLIMIT_NOFILE to the hard
+/// limit (no capability needed) and gives each program the original back.
+/// Returns the original when it was raised.
+fn raise_open_files_limit() -> Option<libc::rlimit64> {
+    // SAFETY: a zeroed rlimit64 is valid storage for prlimit's answer.
+    let mut original: libc::rlimit64 = unsafe { std::mem::zeroed() };
+    // SAFETY: prlimit64 on this process, reading into `original`.
+    if unsafe { libc::prlimit64(0, libc::RLIMIT_NOFILE, std::ptr::null(), &mut original) } != 0
+        || original.rlim_cur >= original.rlim_max
+    {
+        return None;
+    }
+    let raised = libc::rlimit64 {
+        rlim_cur: original.rlim_max,
+        rlim_max: original.rlim_max,
+    };
+    // SAFETY: prlimit64 on this process with a live new limit.
+    let rc = unsafe { libc::prlimit64(0, libc::RLIMIT_NOFILE, &raised, std::ptr::null_mut()) };
+    (rc == 0).then_some(original)
 }
 
 /// `rinit check`: validates the configuration and prints the start plan.

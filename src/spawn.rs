@@ -51,6 +51,8 @@ pub struct Command {
     credentials: Option<Credentials>,
     /// Descriptors to put on the child's 0, 1, 2 (None: keep rinit's).
     stdio: [Option<RawFd>; 3],
+    /// The open-files limit to give the child back, when rinit raised its own.
+    open_files: Option<libc::rlimit64>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -103,6 +105,7 @@ impl Command {
             foreground: false,
             credentials: None,
             stdio: [None; 3],
+            open_files: None,
         })
     }
 
@@ -118,6 +121,12 @@ impl Command {
 
     pub fn credentials(mut self, credentials: Credentials) -> Command {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// The RLIMIT_NOFILE the child gets (rinit's own was raised).
+    pub fn open_files_limit(mut self, limit: Option<libc::rlimit64>) -> Command {
+        self.open_files = limit;
         self
     }
 
@@ -146,6 +155,7 @@ impl Command {
             foreground: self.foreground,
             credentials: self.credentials.as_ref(),
             stdio: self.stdio,
+            open_files: self.open_files.as_ref(),
             report: report_write.as_raw_fd(),
         };
         let stack = ChildStack::map()?;
@@ -253,6 +263,7 @@ struct ChildSide<'a> {
     foreground: bool,
     credentials: Option<&'a Credentials>,
     stdio: [Option<RawFd>; 3],
+    open_files: Option<&'a libc::rlimit64>,
     report: RawFd,
 }
 
@@ -277,6 +288,15 @@ impl ChildSide<'_> {
             // Raw system calls, not glibc's setuid family: those would try to
             // synchronise the credentials of rinit's threads, whose memory
             // this child shares.
+            if let Some(limit) = self.open_files {
+                libc::syscall(
+                    libc::SYS_prlimit64,
+                    0,
+                    libc::RLIMIT_NOFILE,
+                    limit as *const libc::rlimit64,
+                    std::ptr::null_mut::<libc::rlimit64>(),
+                );
+            }
             if let Some(creds) = self.credentials {
                 if libc::syscall(libc::SYS_setgroups, creds.groups.len(), creds.groups.as_ptr()) != 0
                     || libc::syscall(libc::SYS_setresgid, creds.gid, creds.gid, creds.gid) != 0

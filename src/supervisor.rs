@@ -57,6 +57,8 @@ pub struct Settings {
     pub grace: Duration,
     /// `-e`: main's exit codes reported as 0.
     pub success_codes: Vec<u8>,
+    /// The open-files limit rinit started with, when it raised its own.
+    pub open_files: Option<libc::rlimit64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -517,7 +519,7 @@ impl Supervisor<'_> {
         env: Vec<(OsString, OsString)>,
     ) -> Result<Command, crate::spawn::SpawnError> {
         let program = &self.plan.programs[self.instances[i].program];
-        let mut command = Command::new(args, env)?;
+        let mut command = Command::new(args, env)?.open_files_limit(self.settings.open_files);
         command = match &program.directory {
             Some(dir) => match CString::new(dir.as_os_str().as_bytes()) {
                 Ok(path) => command.work_dir(WorkDir::Path(path)),

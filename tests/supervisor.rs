@@ -901,3 +901,27 @@ fn mains_arguments_need_not_be_utf8() {
     assert_eq!(output.stdout, b"\xff\xfe");
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn a_low_open_files_limit_does_not_starve_rinit_and_programs_keep_it() {
+    // 40 prefixed instances need ~160 descriptors in rinit; the soft limit is
+    // 64. rinit raises its own and gives each program the 64 back.
+    let dir = temp_dir("nofile");
+    let text = format!(
+        "[program.w]\ncommand = {}\ninstances = 40\noutput = \"prefix\"\n",
+        sh("echo \"limit $(ulimit -n)\"; sleep 0.2")
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -Sn 64 && exec unshare --pid --fork --mount-proc --kill-child {} -c {}",
+        rinit().display(),
+        config(&dir, &text).display()
+    ));
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let mut out = done.out.clone();
+    out.sort();
+    let mut expected: Vec<String> = (0..40).map(|i| format!("w.{i} | limit 64")).collect();
+    expected.sort();
+    assert_eq!(out, expected, "{:?}", done.err);
+}
