@@ -103,6 +103,11 @@ impl<K: Ord + Copy> EventLoop<K> {
         }
     }
 
+    /// When the timer `key` fires, if it is set.
+    pub fn deadline(&self, key: K) -> Option<Instant> {
+        self.deadline_of.get(&key).copied()
+    }
+
     pub fn cancel_timer(&mut self, key: K) {
         if let Some(deadline) = self.deadline_of.remove(&key) {
             self.deadlines.remove(&(deadline, key));

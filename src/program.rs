@@ -32,6 +32,9 @@ pub enum State {
         why: StopReason,
         killed: bool,
     },
+    /// Stopping in a shutdown: the program itself has ended, but others of
+    /// its process group have not (yet). Shown as "stopping".
+    StoppingGroup { pgid: nix::libc::pid_t, killed: bool },
     /// Stopped by rinit, or never started because rinit is shutting down.
     Stopped,
     /// Ended for good: the restart policy said no.
@@ -57,7 +60,7 @@ impl State {
             State::Running { ready: false, .. } => "running",
             State::Running { ready: true, .. } => "ready",
             State::Backoff => "backoff",
-            State::Stopping { .. } => "stopping",
+            State::Stopping { .. } | State::StoppingGroup { .. } => "stopping",
             State::Stopped => "stopped",
             State::Exited => "exited",
             State::Done => "done",
@@ -75,9 +78,11 @@ impl State {
         matches!(self, State::Stopped | State::Exited | State::Done | State::Failed)
     }
 
-    pub fn child(&self) -> Option<&Child> {
+    /// The process group of what still runs: the program's own, led by it.
+    pub fn group(&self) -> Option<nix::libc::pid_t> {
         match self {
-            State::Running { child, .. } | State::Stopping { child, .. } => Some(child),
+            State::Running { child, .. } | State::Stopping { child, .. } => Some(child.pid()),
+            State::StoppingGroup { pgid, .. } => Some(*pgid),
             _ => None,
         }
     }

@@ -458,6 +458,20 @@ impl Child {
     }
 }
 
+/// Signals the process group `pgid`: a program's group, after its leader has
+/// been reaped. A group id is not given to a new process while the group has
+/// members; rinit forgets the group as soon as it finds it empty.
+pub fn signal_group(pgid: pid_t, signo: c_int) -> Result<(), Errno> {
+    // SAFETY: kill(2) with a negated process group id and a signal number.
+    Errno::result(unsafe { libc::kill(-pgid, signo) }).map(drop)
+}
+
+/// Whether the process group `pgid` still has a member.
+pub fn group_alive(pgid: pid_t) -> bool {
+    // kill(…, 0) checks without sending; EPERM means someone is there.
+    !matches!(signal_group(pgid, 0), Err(Errno::ESRCH))
+}
+
 #[derive(Debug)]
 pub enum SpawnError {
     /// The command line cannot be turned into an exec call.

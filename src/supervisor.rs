@@ -24,7 +24,7 @@ use crate::output::{Output, Watch};
 use crate::program::{self, Instance, Outcome, State, StopReason};
 use crate::readiness::{self, Attempt, Connect, NotifySocket};
 use crate::reaper::{self, ExitStatus};
-use crate::spawn::{Command, Credentials, WorkDir};
+use crate::spawn::{self, Command, Credentials, WorkDir};
 use crate::{log, signals};
 
 /// After SIGKILL to everything, how long rinit waits for the reaping before
@@ -195,19 +195,31 @@ impl Supervisor<'_> {
             }
             Event::Timer(Key::StopTimeout(i)) => {
                 let instance = &mut self.instances[i];
-                if let State::Stopping {
-                    child,
-                    killed: killed @ false,
-                    ..
-                } = &mut instance.state
-                {
-                    warn!(
-                        "{} did not stop within {:?}: sending SIGKILL",
-                        instance.name, plan.programs[instance.program].stop_timeout
-                    );
-                    let _ = child.signal_group(libc::SIGKILL);
-                    *killed = true;
-                }
+                let pgid = match &mut instance.state {
+                    State::Stopping {
+                        child,
+                        killed: killed @ false,
+                        ..
+                    } => {
+                        *killed = true;
+                        child.pid()
+                    }
+                    State::StoppingGroup {
+                        pgid,
+                        killed: killed @ false,
+                    } => {
+                        *killed = true;
+                        // Its end was not clean after all.
+                        instance.last_exit = Some(ExitStatus::Signal(libc::SIGKILL));
+                        *pgid
+                    }
+                    _ => return,
+                };
+                warn!(
+                    "{} did not stop within {:?}: sending SIGKILL",
+                    instance.name, plan.programs[instance.program].stop_timeout
+                );
+                let _ = spawn::signal_group(pgid, libc::SIGKILL);
             }
             Event::Timer(Key::ReadyTimeout(i)) => {
                 if matches!(self.instances[i].state, State::Running { ready: false, .. }) {
@@ -288,8 +300,8 @@ impl Supervisor<'_> {
             return;
         }
         for instance in &self.instances {
-            if let Some(child) = instance.state.child() {
-                if let Err(errno) = child.signal_group(signal.signo) {
+            if let Some(pgid) = instance.state.group() {
+                if let Err(errno) = spawn::signal_group(pgid, signal.signo) {
                     warn!("could not forward {name} to {}: {}", instance.name, errno.desc());
                 }
             }
@@ -307,6 +319,7 @@ impl Supervisor<'_> {
             }
         }
         if self.phase == Phase::Stopping {
+            self.notice_empty_groups();
             // A program stops once nothing after it, directly or through
             // others (redis -> migrate, done -> web), still has a process.
             // Dependents come later in the plan: one pass from the end.
@@ -314,7 +327,7 @@ impl Supervisor<'_> {
             for p in (0..alive_from.len()).rev() {
                 alive_from[p] = self.of_program[p]
                     .clone()
-                    .any(|d| self.instances[d].state.child().is_some())
+                    .any(|d| self.instances[d].state.group().is_some())
                     || self.dependents[p].iter().any(|&d| alive_from[d]);
             }
             for i in 0..self.instances.len() {
@@ -324,7 +337,7 @@ impl Supervisor<'_> {
                     self.stop(i, StopReason::Shutdown);
                 }
             }
-            if !self.instances.iter().any(|i| i.state.child().is_some()) {
+            if !self.instances.iter().any(|i| i.state.group().is_some()) {
                 self.sweep();
             }
         }
@@ -645,6 +658,7 @@ impl Supervisor<'_> {
                 output.drain(id);
             }
         }
+        let stop_deadline = self.events.deadline(Key::StopTimeout(i));
         self.events.cancel_timer(Key::StopTimeout(i));
         self.abandon_readiness(i);
         let program = &plan.programs[self.instances[i].program];
@@ -662,12 +676,21 @@ impl Supervisor<'_> {
                 let outcome = program::outcome(status, &program.success_exit_codes);
                 self.after_end(i, status, outcome, Some(since));
             }
-            State::Stopping { child, why, .. } => {
+            State::Stopping { child, why, killed } => {
+                let pid = child.pid();
                 drop(child);
                 match why {
                     StopReason::Shutdown => {
                         instance.stopped_by_rinit = true;
                         debug!("{} stopped ({status})", instance.name);
+                        // What it leaves in its process group is stopped
+                        // with it: same timer, same SIGKILL.
+                        if spawn::group_alive(pid) {
+                            instance.state = State::StoppingGroup { pgid: pid, killed };
+                            if let Some(deadline) = stop_deadline {
+                                self.events.set_timer(Key::StopTimeout(i), deadline);
+                            }
+                        }
                     }
                     StopReason::ReadyTimeout => {
                         instance.stopped_by_rinit = false;
@@ -801,6 +824,19 @@ impl Supervisor<'_> {
 
     /// Instance `i` is stopping or has ended: its readiness no longer
     /// matters. Cancels the timers, drops a tcp attempt, kills a check.
+    /// Instances stopping only as a process group (their leader is gone)
+    /// are stopped once the group is empty.
+    fn notice_empty_groups(&mut self) {
+        for i in 0..self.instances.len() {
+            if let State::StoppingGroup { pgid, .. } = self.instances[i].state {
+                if !spawn::group_alive(pgid) {
+                    self.events.cancel_timer(Key::StopTimeout(i));
+                    self.instances[i].state = State::Stopped;
+                }
+            }
+        }
+    }
+
     fn abandon_readiness(&mut self, i: usize) {
         self.events.cancel_timer(Key::ReadyTimeout(i));
         self.events.cancel_timer(Key::Check(i));
@@ -838,6 +874,10 @@ impl Supervisor<'_> {
                         why: StopReason::Shutdown,
                         killed: true,
                     }
+                }
+                State::StoppingGroup { pgid, .. } => {
+                    let _ = spawn::signal_group(pgid, libc::SIGKILL);
+                    State::StoppingGroup { pgid, killed: true }
                 }
                 State::Starting | State::Backoff => State::Stopped,
                 other => other,

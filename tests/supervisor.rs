@@ -925,3 +925,43 @@ fn a_low_open_files_limit_does_not_starve_rinit_and_programs_keep_it() {
     expected.sort();
     assert_eq!(out, expected, "{:?}", done.err);
 }
+
+#[test]
+fn what_a_stopped_program_leaves_in_its_group_is_stopped_with_it() {
+    // web's leader dies at once on SIGTERM; its worker, in the same process
+    // group, ignores SIGTERM. The worker gets SIGKILL at web's stop_timeout,
+    // and db (before web) is stopped only after that.
+    let dir = temp_dir("group");
+    let text = format!(
+        "[program.db]\ncommand = {}\n[program.web]\ncommand = {}\nafter = [\"db\"]\nstop_timeout = \"500ms\"\n",
+        probe_serve("db", ""),
+        sh(&format!(
+            "(trap '' TERM; echo worker up; while :; do sleep 0.05; done) & : {}; exec sleep 1000",
+            dir.display()
+        ))
+    );
+    // Not PID 1 (a plain subreaper): no kill(-1) sweep to fall back on.
+    let mut cmd = plain(&["-c", config(&dir, &text).to_str().unwrap()]);
+    cmd.current_dir("/");
+    let mut running = Running::start(cmd);
+    running.expect_out_all(&["db ready", "worker up"]);
+    let asked = Instant::now();
+    send(running.child.id() as i32, libc::SIGTERM);
+    running.expect_out_eq("db got SIGTERM");
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(500),
+        "db stopped after {took:?}, before the worker was killed"
+    );
+    let done = running.finish();
+    assert_has_line(&done.err, "rinit: web did not stop within 500ms: sending SIGKILL");
+    // Killed, not stopped: not a clean end.
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+    // And the worker is gone (its command line names this test's directory).
+    let marker = dir.display().to_string().into_bytes();
+    let left = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_slice()))
+    });
+    assert!(!left, "the worker survived rinit");
+}
