@@ -120,12 +120,8 @@ fn run() -> i32 {
     }
 
     if let Some(plan) = plan {
-        let mut events = match EventLoop::new(blocked) {
-            Ok(events) => events,
-            Err(errno) => {
-                error!("cannot create the signalfd: {}", errno.desc());
-                return EXIT_INTERNAL;
-            }
+        let Some(mut events) = event_loop(blocked) else {
+            return EXIT_INTERNAL;
         };
         let settings = supervisor::Settings {
             start_dir: start_dir.as_ref().map(|dir| dir.as_raw_fd()),
@@ -136,12 +132,8 @@ fn run() -> i32 {
         };
         return supervisor::run(&plan, &settings, &mut events);
     }
-    let mut events = match EventLoop::new(blocked) {
-        Ok(events) => events,
-        Err(errno) => {
-            error!("cannot create the signalfd: {}", errno.desc());
-            return EXIT_INTERNAL;
-        }
+    let Some(mut events) = event_loop(blocked) else {
+        return EXIT_INTERNAL;
     };
     let command = match Command::new(&options.command, std::env::vars_os().collect()) {
         Ok(command) => command,
@@ -159,6 +151,13 @@ fn run() -> i32 {
         &command.foreground(owns_terminal_foreground()),
         &mut events,
     )
+}
+
+/// The event loop for either mode, or None once the failure is reported.
+fn event_loop<K: Ord + Copy>(blocked: signals::Mask) -> Option<EventLoop<K>> {
+    EventLoop::new(blocked)
+        .map_err(|errno| error!("cannot create the signalfd: {}", errno.desc()))
+        .ok()
 }
 
 /// Supervisor mode holds several descriptors per program (pipes, a notify

@@ -194,18 +194,8 @@ impl Output {
                 if sink.sent >= sink.queue.len() || left.is_zero() {
                     break;
                 }
-                let mut poll = libc::pollfd {
-                    fd: sink.fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one live pollfd, a timeout in milliseconds.
-                if unsafe { libc::poll(&mut poll, 1, left.as_millis().min(1000) as libc::c_int) } < 0
-                    && Errno::last() != Errno::EINTR
-                {
-                    break;
-                }
-                if poll.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                let revents = poll_writable(sink.fd, left.as_millis().min(1000) as libc::c_int);
+                if revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
                     break;
                 }
             }
@@ -494,14 +484,22 @@ fn pipe_capacity(fd: RawFd) -> usize {
 
 /// Whether a write of at most PIPE_BUF bytes to the pipe `fd` would not block.
 fn has_room(fd: RawFd) -> bool {
+    poll_writable(fd, 0) & libc::POLLOUT != 0
+}
+
+/// Waits up to `millis` for `fd` to take writes; its revents (0 on timeout,
+/// POLLNVAL when the poll itself fails, so callers stop).
+fn poll_writable(fd: RawFd, millis: libc::c_int) -> libc::c_short {
     let mut poll = libc::pollfd {
         fd,
         events: libc::POLLOUT,
         revents: 0,
     };
-    // SAFETY: one live pollfd, no waiting.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready > 0 && poll.revents & libc::POLLOUT != 0
+    // SAFETY: one live pollfd and a timeout in milliseconds.
+    match unsafe { libc::poll(&mut poll, 1, millis) } {
+        n if n < 0 && Errno::last() != Errno::EINTR => libc::POLLNVAL,
+        _ => poll.revents,
+    }
 }
 
 #[cfg(test)]

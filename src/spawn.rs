@@ -450,11 +450,10 @@ impl Child {
         Errno::result(rc).map(drop)
     }
 
-    /// Signals the child's whole process group (it leads its own group).
+    /// Signals the child's whole process group (it leads its own group;
+    /// unreaped, its group id cannot have been reused).
     pub fn signal_group(&self, signo: c_int) -> Result<(), Errno> {
-        // SAFETY: kill(2) with the negated pid of our unreaped child, which
-        // leads its process group, so the group id cannot have been reused.
-        Errno::result(unsafe { libc::kill(-self.pid, signo) }).map(drop)
+        signal_group(self.pid, signo)
     }
 }
 
