@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::libc::{self, c_int};
 
 use crate::config::{Program, Restart};
-use crate::readiness::Connect;
+use crate::readiness::{Connect, NotifySocket};
 use crate::reaper::ExitStatus;
 use crate::spawn::Child;
 
@@ -141,6 +141,8 @@ pub struct Instance {
     delay: Duration,
     /// When it was started, within the start-limit window.
     starts: VecDeque<Instant>,
+    /// Its sd_notify socket (`type = "notify"`), made at the first start.
+    pub notify: Option<NotifySocket>,
     /// A `ready = { tcp }` connection in progress.
     pub connecting: Option<Connect>,
     /// A `ready = { command }` check running.
@@ -163,6 +165,7 @@ impl Instance {
             restarts: 0,
             delay: config.restart_delay,
             starts: VecDeque::new(),
+            notify: None,
             connecting: None,
             checking: None,
             streams: None,

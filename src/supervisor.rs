@@ -98,7 +98,6 @@ struct Supervisor<'a> {
     /// The programs that come after each program.
     dependents: Vec<Vec<usize>>,
     owners: HashMap<pid_t, Owner>,
-    notify: Vec<Option<NotifySocket>>,
     output: Option<Output>,
     null: OwnedFd,
     own_uid: u32,
@@ -143,7 +142,6 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
         plan,
         settings,
         events,
-        notify: (0..instances.len()).map(|_| None).collect(),
         instances,
         of_program,
         dependents,
@@ -233,7 +231,10 @@ impl Supervisor<'_> {
             }
             Event::Timer(Key::Check(i)) => self.check(i),
             Event::Ready(Key::Notify(i)) => {
-                let ready = self.notify[i].as_ref().is_some_and(NotifySocket::ready_received);
+                let ready = self.instances[i]
+                    .notify
+                    .as_ref()
+                    .is_some_and(NotifySocket::ready_received);
                 if ready && matches!(self.instances[i].state, State::Running { ready: false, .. }) {
                     self.mark_ready(i);
                 }
@@ -421,12 +422,12 @@ impl Supervisor<'_> {
         let program = &plan.programs[instance.program];
         let mut env = self.environment(i);
         if program.kind == Kind::Notify {
-            if self.notify[i].is_none() {
+            if self.instances[i].notify.is_none() {
                 match NotifySocket::new() {
                     Ok(socket) => {
                         self.events
                             .watch(socket.raw_fd(), PollFlags::POLLIN, Key::Notify(i));
-                        self.notify[i] = Some(socket);
+                        self.instances[i].notify = Some(socket);
                     }
                     Err(errno) => warn!(
                         "{}: cannot create its notify socket: {}",
@@ -435,7 +436,7 @@ impl Supervisor<'_> {
                     ),
                 }
             }
-            if let Some(socket) = &self.notify[i] {
+            if let Some(socket) = &self.instances[i].notify {
                 socket.ready_received(); // whatever an earlier run left
                 set_env(&mut env, "NOTIFY_SOCKET", &socket.address);
             }
