@@ -2,7 +2,8 @@
 //! collected by the reaper when SIGCHLD arrives, keyed timers, and watched file
 //! descriptors — all waited for in one `ppoll` whose only timeout is the next
 //! timer's deadline. With no timer set it sleeps until something happens: no
-//! periodic wake-ups.
+//! periodic wake-ups. rinit's own messages that a slow stderr has not taken
+//! yet are written from here, as stderr makes room.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -158,6 +159,15 @@ impl<K: Ord + Copy> EventLoop<K> {
                     revents: 0,
                 });
             }
+            // rinit's own messages waiting for a slow stderr: written when it has room.
+            let log_fd = crate::log::waiting_fd();
+            if let Some(fd) = log_fd {
+                self.pollfds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                });
+            }
             let timeout_ptr = timeout
                 .as_ref()
                 .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
@@ -191,6 +201,9 @@ impl<K: Ord + Copy> EventLoop<K> {
                 if polled.revents != 0 {
                     events.push(Event::Ready(*key));
                 }
+            }
+            if log_fd.is_some() && self.pollfds.last().is_some_and(|polled| polled.revents != 0) {
+                crate::log::on_writable();
             }
             if !events.is_empty() {
                 return Ok(());

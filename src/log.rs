@@ -1,10 +1,17 @@
 //! rinit's own messages: one `rinit: ...` line each on stderr, filtered by level.
 //!
 //! Each line is built in memory and handed to the kernel in one write(2), so it
-//! never splits inside (or is split by) a line a child writes to the same stream.
+//! never splits inside (or is split by) a line a child writes to the same
+//! stream; and it goes through a bounded, non-blocking queue (sink.rs), so a
+//! stalled reader of stderr never stops PID 1.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+use crate::sink::Sink;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -46,51 +53,84 @@ pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
 
-/// Writes `rinit: <message>\n` to stderr in one write. Errors are ignored: there
-/// is nowhere left to report them.
+/// The most bytes of rinit's own messages waiting for a slow reader of
+/// stderr; past it, messages are dropped and counted (sink.rs).
+pub const QUEUE_LIMIT: usize = 64 * 1024;
+
+thread_local! {
+    /// rinit's stderr, opened at the first message.
+    static STDERR: RefCell<Option<Sink>> = const { RefCell::new(None) };
+}
+
+/// Queues `rinit: <message>\n` for stderr and writes what the reader takes
+/// now, never waiting for it: the event loop writes the rest when stderr has
+/// room (`waiting_fd`). Control characters in the message are escaped, so
+/// one message is always one line.
 pub fn line(args: fmt::Arguments) {
     let mut text = String::with_capacity(160);
     text.push_str("rinit: ");
     let _ = text.write_fmt(args);
+    let mut text = escape_controls(text);
     text.push('\n');
-    let kept = DIVERTED.with(|diverted| match diverted.borrow_mut().as_mut() {
-        Some(queue) => {
-            queue.extend_from_slice(text.as_bytes());
-            true
-        }
-        None => false,
+    with_stderr(|sink| {
+        sink.push(text.as_bytes(), 1);
+        sink.flush();
     });
-    if !kept {
-        write_all(2, text.as_bytes());
-    }
 }
 
-thread_local! {
-    /// While supervisor mode prefixes programs' output, rinit's own messages
-    /// are held here and join the same queue, so they never cut a program's
-    /// line in two.
-    static DIVERTED: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Holds messages back from now on, for `take_diverted`.
-pub fn divert() {
-    DIVERTED.with(|diverted| *diverted.borrow_mut() = Some(Vec::new()));
-}
-
-/// The messages held back since the last call.
-pub fn take_diverted() -> Vec<u8> {
-    DIVERTED.with(|diverted| {
-        diverted
+fn with_stderr(act: impl FnOnce(&mut Sink)) {
+    STDERR.with(|cell| {
+        act(cell
             .borrow_mut()
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+            .get_or_insert_with(|| Sink::open(2, QUEUE_LIMIT)))
+    });
+}
+
+/// While messages wait for stderr to take them: the descriptor to poll for POLLOUT.
+pub fn waiting_fd() -> Option<RawFd> {
+    STDERR.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .filter(|sink| sink.pending())
+            .map(Sink::raw_fd)
     })
 }
 
-/// Messages go straight to stderr again; returns what was still held.
-pub fn stop_diverting() -> Vec<u8> {
-    DIVERTED.with(|diverted| diverted.borrow_mut().take().unwrap_or_default())
+/// stderr has room: write what waits.
+pub fn on_writable() {
+    with_stderr(Sink::flush);
+}
+
+/// Before rinit exits: write what waits, giving a slow reader until `deadline`.
+pub fn finish(deadline: Instant) {
+    if waiting_fd().is_some() {
+        with_stderr(|sink| sink.finish(deadline));
+    }
+}
+
+/// `text` with every control character (a newline, an escape sequence)
+/// written as an escape, `\n` or `\x1b`: user-controlled text in a message
+/// can neither end the line nor forge another.
+pub fn escape_controls(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                let _ = write!(escaped, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(escaped, "\\u{{{:x}}}", c as u32);
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// Writes all of `bytes` to descriptor `fd`, retrying on EINTR and short
@@ -134,3 +174,17 @@ macro_rules! error { ($($arg:tt)*) => { log_at!($crate::log::Level::Error, $($ar
 macro_rules! warn { ($($arg:tt)*) => { log_at!($crate::log::Level::Warn, $($arg)*) }; }
 macro_rules! info { ($($arg:tt)*) => { log_at!($crate::log::Level::Info, $($arg)*) }; }
 macro_rules! debug { ($($arg:tt)*) => { log_at!($crate::log::Level::Debug, $($arg)*) }; }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_so_a_message_stays_one_line() {
+        assert_eq!(escape_controls("plain text".into()), "plain text");
+        assert_eq!(
+            escape_controls("a\nrinit: all programs OK\r\t\x1b[31m\u{85}é".into()),
+            "a\\nrinit: all programs OK\\r\\t\\x1b[31m\\x85é"
+        );
+    }
+}

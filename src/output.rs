@@ -1,16 +1,15 @@
 //! Prefixed output: each `output = "prefix"` program writes into two pipes;
 //! rinit reads them without blocking and writes whole lines `NAME | text` to
-//! its own stdout or stderr, stream kept. Lines longer than `LINE_MAX` are
-//! split into pieces, each a line of its own. What rinit writes goes out in
-//! writes of whole lines of at most PIPE_BUF bytes, so no other writer on the
-//! same pipe (a program with `output = "inherit"`) lands inside a line.
-//! rinit's own messages join the same queue, so they never cut a line either.
+//! its own stdout or stderr, stream kept, through a `Sink` each (whole lines,
+//! atomic writes, never blocking). Lines longer than `LINE_MAX` are split
+//! into pieces, each a line of its own.
 //!
-//! A slow reader of rinit's output never blocks the event loop: rinit writes
-//! to a non-blocking descriptor, keeps at most about `QUEUE_MAX` bytes queued
-//! per destination, and while the queue is full it stops reading the
-//! programs' pipes — so the programs block on their own full pipes
-//! (back-pressure) and nothing is dropped.
+//! A slow reader of rinit's output never blocks the event loop, and never
+//! makes rinit grow: once `READ_PAUSE` bytes wait for a destination, rinit
+//! stops reading the programs' pipes — so the programs block on their own
+//! full pipes (back-pressure) and nothing is lost. What a program left in its
+//! pipe when it ended is still read (up to a pipe's capacity); lines past the
+//! destination's `QUEUE_LIMIT` are then dropped, and counted.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -18,21 +17,20 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::poll::PollFlags;
-use nix::sys::stat::Mode;
 
 use crate::event_loop::EventLoop;
+use crate::sink::Sink;
 
 /// The longest line rinit writes as one: longer lines are split.
 pub const LINE_MAX: usize = 4000;
-/// How much rinit queues for one destination before it stops reading programs.
-const QUEUE_MAX: usize = 64 * 1024;
+/// How much may wait for one destination before rinit stops reading programs.
+const READ_PAUSE: usize = 64 * 1024;
+/// The most that ever waits for one destination (stdout, stderr): past it,
+/// lines are dropped and counted. With `READ_PAUSE` it bounds rinit's memory
+/// behind a stalled reader, whatever the programs write.
+pub const QUEUE_LIMIT: usize = 256 * 1024;
 /// One read from a program's pipe.
 const READ_SIZE: usize = 64 * 1024;
-/// Bytes per write to a pipe: a pipe write of at most this many bytes is
-/// atomic, so no other writer of the pipe lands inside a line.
-const PIPE_WRITE_MAX: usize = libc::PIPE_BUF;
-/// Bytes per write to anything else (a file, /dev/null, a terminal).
-const WRITE_MAX: usize = 64 * 1024;
 
 /// Stdout (0) or stderr (1) of rinit and of a program.
 pub type StreamKind = usize;
@@ -46,25 +44,6 @@ pub enum Watch {
     Stream(usize),
     /// rinit's stdout or stderr can take more.
     Sink(StreamKind),
-}
-
-/// One of rinit's own output descriptors and what is queued for it.
-struct Sink {
-    fd: RawFd,
-    /// Our own non-blocking copy of the descriptor, when one could be opened.
-    _reopened: Option<OwnedFd>,
-    /// send(MSG_DONTWAIT) rather than write: the descriptor is a socket.
-    socket: bool,
-    /// PIPE_WRITE_MAX for a pipe or socket, WRITE_MAX otherwise.
-    write_max: usize,
-    /// A pipe rinit could not reopen (not its own: a non-root rinit on a
-    /// pipe root made): poll for room before each write of at most PIPE_BUF
-    /// bytes, which then cannot block.
-    poll_first: bool,
-    queue: Vec<u8>,
-    /// Bytes of `queue` already written.
-    sent: usize,
-    watching: bool,
 }
 
 /// A program's stdout or stderr pipe. Its slot is reused only once both
@@ -85,6 +64,8 @@ struct Stream {
 
 pub struct Output {
     sinks: [Sink; 2],
+    /// Whether each sink is watched for POLLOUT.
+    sink_watched: [bool; 2],
     streams: Vec<Option<Stream>>,
     /// Streams whose pipe has closed since the last `sync_watches`.
     closed: Vec<usize>,
@@ -97,7 +78,8 @@ pub struct Output {
 impl Output {
     pub fn new() -> Output {
         Output {
-            sinks: [Sink::open(1), Sink::open(2)],
+            sinks: [Sink::open(1, QUEUE_LIMIT), Sink::open(2, QUEUE_LIMIT)],
+            sink_watched: [false; 2],
             streams: Vec::new(),
             closed: Vec::new(),
             fresh: Vec::new(),
@@ -144,7 +126,7 @@ impl Output {
             return;
         };
         let kind = stream.kind;
-        if self.sinks[kind].queue.len() < QUEUE_MAX {
+        if self.sinks[kind].queued() < READ_PAUSE {
             self.read(id, false);
         }
         self.flush(kind);
@@ -161,7 +143,7 @@ impl Output {
         if let Some(stream) = slot {
             let kind = stream.kind;
             if !stream.partial.is_empty() {
-                queue_line(&mut self.sinks[kind].queue, &stream.prefix, &stream.partial);
+                queue_line(&mut self.sinks[kind], &stream.prefix, &stream.partial);
                 stream.partial.clear();
             }
             stream.released = true;
@@ -172,12 +154,6 @@ impl Output {
         }
     }
 
-    /// rinit's own message: joins stderr's queue, whatever its length.
-    pub fn message(&mut self, line: &[u8]) {
-        self.sinks[STDERR].queue.extend_from_slice(line);
-        self.flush(STDERR);
-    }
-
     pub fn on_sink_ready(&mut self, kind: StreamKind) {
         self.flush(kind);
     }
@@ -186,19 +162,8 @@ impl Output {
     /// long as it takes at most `patience`.
     pub fn finish(&mut self, patience: std::time::Duration) {
         let deadline = std::time::Instant::now() + patience;
-        for kind in [STDOUT, STDERR] {
-            loop {
-                self.flush(kind);
-                let sink = &self.sinks[kind];
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                if sink.sent >= sink.queue.len() || left.is_zero() {
-                    break;
-                }
-                let revents = poll_writable(sink.fd, left.as_millis().min(1000) as libc::c_int);
-                if revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-                    break;
-                }
-            }
+        for sink in &mut self.sinks {
+            sink.finish(deadline);
         }
     }
 
@@ -226,7 +191,7 @@ impl Output {
                 Ok(0) => {
                     // Every writer has gone: end the last line.
                     if !stream.partial.is_empty() {
-                        queue_line(&mut sink.queue, &stream.prefix, &stream.partial);
+                        queue_line(sink, &stream.prefix, &stream.partial);
                         stream.partial.clear();
                     }
                     stream.pipe = None;
@@ -237,12 +202,12 @@ impl Output {
                     return;
                 }
                 Ok(n) => {
-                    stream.take(&buf[..n], &mut sink.queue);
+                    stream.take(&buf[..n], sink);
                     budget = budget.saturating_sub(n);
                     let done = if all {
                         budget == 0
                     } else {
-                        n < READ_SIZE || sink.queue.len() >= QUEUE_MAX
+                        n < READ_SIZE || sink.queued() >= READ_PAUSE
                     };
                     if done {
                         return;
@@ -268,18 +233,18 @@ impl Output {
                 stream.watching = false;
             }
         }
-        let room = [STDOUT, STDERR].map(|kind| self.sinks[kind].queue.len() < QUEUE_MAX);
+        let room = [STDOUT, STDERR].map(|kind| self.sinks[kind].queued() < READ_PAUSE);
         let flipped = [
             room[STDOUT] != self.room[STDOUT],
             room[STDERR] != self.room[STDERR],
         ];
         self.room = room;
-        for (kind, sink) in self.sinks.iter_mut().enumerate() {
-            let want = sink.sent < sink.queue.len();
-            if want != sink.watching {
-                sink.watching = want;
+        for (kind, sink) in self.sinks.iter().enumerate() {
+            let want = sink.pending();
+            if want != self.sink_watched[kind] {
+                self.sink_watched[kind] = want;
                 if want {
-                    events.watch(sink.fd, PollFlags::POLLOUT, key(Watch::Sink(kind)));
+                    events.watch(sink.raw_fd(), PollFlags::POLLOUT, key(Watch::Sink(kind)));
                 } else {
                     events.unwatch(key(Watch::Sink(kind)));
                 }
@@ -313,7 +278,7 @@ impl Output {
 
 impl Stream {
     /// Splits freshly read bytes into lines, queueing each whole one.
-    fn take(&mut self, mut bytes: &[u8], queue: &mut Vec<u8>) {
+    fn take(&mut self, mut bytes: &[u8], queue: &mut Sink) {
         while let Some(newline) = find_newline(bytes) {
             let (line, rest) = bytes.split_at(newline);
             if self.partial.is_empty() {
@@ -337,127 +302,29 @@ impl Stream {
     }
 }
 
-/// Appends `prefix` + `line` + "\n", in pieces of at most LINE_MAX bytes.
-fn queue_line(queue: &mut Vec<u8>, prefix: &[u8], line: &[u8]) {
+/// Queues `prefix` + `line` + "\n", in pieces of at most LINE_MAX bytes,
+/// or drops it all when the sink has no room for it.
+fn queue_line(sink: &mut Sink, prefix: &[u8], line: &[u8]) {
     let line = match line.split_last() {
         Some((b'\r', rest)) => rest,
         _ => line,
     };
     if line.is_empty() {
-        queue.extend_from_slice(prefix.trim_ascii_end());
-        queue.push(b'\n');
+        let prefix = prefix.trim_ascii_end();
+        sink.push_with(prefix.len() + 1, 1, |queue| {
+            queue.extend_from_slice(prefix);
+            queue.push(b'\n');
+        });
         return;
     }
-    if line.len() <= LINE_MAX {
-        // The common case, with one reservation and three copies.
-        queue.reserve(prefix.len() + line.len() + 1);
-        queue.extend_from_slice(prefix);
-        queue.extend_from_slice(line);
-        queue.push(b'\n');
-        return;
-    }
-    for piece in line.chunks(LINE_MAX) {
-        queue.extend_from_slice(prefix);
-        queue.extend_from_slice(piece);
-        queue.push(b'\n');
-    }
-}
-
-impl Sink {
-    /// Writes to a pipe or FIFO go through a non-blocking descriptor of our
-    /// own (opened through /proc, so the flag does not change the descriptor
-    /// the programs share); to a socket with MSG_DONTWAIT. A terminal or a
-    /// file does not block on a slow reader.
-    fn open(fd: RawFd) -> Sink {
-        let mut sink = Sink {
-            fd,
-            _reopened: None,
-            socket: false,
-            write_max: PIPE_WRITE_MAX,
-            poll_first: false,
-            queue: Vec::new(),
-            sent: 0,
-            watching: false,
-        };
-        // SAFETY: a zeroed stat is valid storage for fstat's answer.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat writes into `stat`.
-        if unsafe { libc::fstat(fd, &mut stat) } != 0 {
-            return sink;
+    let pieces = line.len().div_ceil(LINE_MAX);
+    sink.push_with(line.len() + pieces * (prefix.len() + 1), pieces as u64, |queue| {
+        for piece in line.chunks(LINE_MAX) {
+            queue.extend_from_slice(prefix);
+            queue.extend_from_slice(piece);
+            queue.push(b'\n');
         }
-        match stat.st_mode & libc::S_IFMT {
-            // A pipe, or a terminal (which blocks too: a full pty, Ctrl-S).
-            kind @ (libc::S_IFIFO | libc::S_IFCHR) => {
-                if kind == libc::S_IFCHR {
-                    sink.write_max = WRITE_MAX;
-                }
-                let path = format!("/proc/self/fd/{fd}");
-                let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-                match nix::fcntl::open(path.as_str(), flags, Mode::empty()) {
-                    Ok(own) => {
-                        sink.fd = own.as_raw_fd();
-                        sink._reopened = Some(own);
-                    }
-                    Err(_) => sink.poll_first = true,
-                }
-            }
-            libc::S_IFSOCK => sink.socket = true,
-            _ => sink.write_max = WRITE_MAX,
-        }
-        sink
-    }
-
-    /// Writes queued whole lines, at most PIPE_BUF bytes per write, until
-    /// the queue is empty or the reader is full.
-    fn flush(&mut self) {
-        while self.sent < self.queue.len() {
-            let rest = &self.queue[self.sent..];
-            let mut end = rest.len().min(self.write_max);
-            if end < rest.len() {
-                // End the write at a line's end when one fits.
-                if let Some(newline) = find_last_newline(&rest[..end]) {
-                    end = newline + 1;
-                }
-            }
-            if self.poll_first && !has_room(self.fd) {
-                break;
-            }
-            // SAFETY: write/send read `end` bytes from the live slice `rest`.
-            let n = unsafe {
-                if self.socket {
-                    libc::send(
-                        self.fd,
-                        rest.as_ptr().cast(),
-                        end,
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                    )
-                } else {
-                    libc::write(self.fd, rest.as_ptr().cast(), end)
-                }
-            };
-            if n > 0 {
-                self.sent += n as usize;
-            } else if n < 0 && Errno::last() == Errno::EINTR {
-                continue;
-            } else if n < 0 && Errno::last() == Errno::EAGAIN {
-                break;
-            } else {
-                // The reader is gone (EPIPE) or the descriptor is broken:
-                // nothing can be written any more; drop the queue.
-                self.sent = self.queue.len();
-            }
-        }
-        if self.sent >= self.queue.len() {
-            self.queue.clear();
-            self.sent = 0;
-            if self.queue.capacity() > QUEUE_MAX * 2 {
-                self.queue.shrink_to(QUEUE_MAX);
-            }
-        } else if self.sent >= QUEUE_MAX {
-            self.queue.drain(..self.sent);
-            self.sent = 0;
-        }
-    }
+    });
 }
 
 /// The first newline in `bytes` (glibc's vectorised memchr: the byte loop
@@ -468,13 +335,6 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
     (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
 }
 
-/// The last newline in `bytes`.
-fn find_last_newline(bytes: &[u8]) -> Option<usize> {
-    // SAFETY: memrchr reads at most `bytes.len()` bytes of the live slice.
-    let found = unsafe { libc::memrchr(bytes.as_ptr().cast(), b'\n' as libc::c_int, bytes.len()) };
-    (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
-}
-
 /// How many bytes the pipe `fd` holds at most (64 KiB unless resized).
 fn pipe_capacity(fd: RawFd) -> usize {
     // SAFETY: F_GETPIPE_SZ only queries a descriptor.
@@ -482,33 +342,13 @@ fn pipe_capacity(fd: RawFd) -> usize {
     usize::try_from(size).unwrap_or(64 * 1024).max(READ_SIZE)
 }
 
-/// Whether a write of at most PIPE_BUF bytes to the pipe `fd` would not block.
-fn has_room(fd: RawFd) -> bool {
-    poll_writable(fd, 0) & libc::POLLOUT != 0
-}
-
-/// Waits up to `millis` for `fd` to take writes; its revents (0 on timeout,
-/// POLLNVAL when the poll itself fails, so callers stop).
-fn poll_writable(fd: RawFd, millis: libc::c_int) -> libc::c_short {
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one live pollfd and a timeout in milliseconds.
-    match unsafe { libc::poll(&mut poll, 1, millis) } {
-        n if n < 0 && Errno::last() != Errno::EINTR => libc::POLLNVAL,
-        _ => poll.revents,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn lines_are_prefixed_split_and_kept_whole() {
-        let (read_end, _write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    fn lines_are_prefixed_split_kept_whole_and_dropped_past_the_limit() {
+        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         let mut stream = Stream {
             pipe: Some(read_end),
             released: false,
@@ -517,16 +357,20 @@ mod tests {
             partial: Vec::new(),
             watching: false,
         };
-        let mut queue = Vec::new();
-        stream.take(b"one\ntw", &mut queue);
-        assert_eq!(queue, b"web | one\n");
-        stream.take(b"o\r\n\nthree", &mut queue);
-        assert_eq!(queue, b"web | one\nweb | two\nweb |\n");
+        // Never flushed: what is queued stays in the queue.
+        let mut sink = Sink::open(write_end.as_raw_fd(), 3 * LINE_MAX);
+        stream.take(b"one\ntw", &mut sink);
+        assert_eq!(sink.queued_bytes(), b"web | one\n");
+        stream.take(b"o\r\n\nthree", &mut sink);
+        assert_eq!(sink.queued_bytes(), b"web | one\nweb | two\nweb |\n");
         assert_eq!(stream.partial, b"three");
-        queue.clear();
         stream.partial.clear();
-        stream.take(&vec![b'x'; LINE_MAX * 2 + 5], &mut queue);
-        assert_eq!(queue.len(), 2 * (6 + LINE_MAX + 1));
+        stream.take(&vec![b'x'; LINE_MAX * 2 + 5], &mut sink);
+        assert_eq!(sink.queued(), 26 + 2 * (6 + LINE_MAX + 1));
         assert_eq!(stream.partial.len(), 5);
+        // A line that does not fit whole is dropped whole.
+        stream.take(&[b"\n", &[b'y'; LINE_MAX][..], b"\n"].concat(), &mut sink);
+        assert_eq!(sink.queued(), 26 + 2 * (6 + LINE_MAX + 1) + 6 + 5 + 1);
+        assert!(!sink.queued_bytes().contains(&b'y'));
     }
 }

@@ -1,0 +1,327 @@
+//! Writing to rinit's own stdout or stderr without ever blocking: whole lines
+//! go into a bounded queue and out through a non-blocking descriptor, as fast
+//! as the reader takes them. Past the bound, lines are dropped and counted;
+//! once the reader has caught up (the queue is empty), one line says how many
+//! were lost. rinit's own messages (log.rs) and prefixed program output
+//! (output.rs) each write through a `Sink`.
+//!
+//! Writes to a pipe are at most PIPE_BUF bytes and end at a line's end, so no
+//! other writer of the same pipe (a program with `output = "inherit"`, or the
+//! other `Sink` on stderr) lands inside a line.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::stat::Mode;
+
+/// Bytes per write to a pipe or socket: a pipe write of at most this many
+/// bytes is atomic.
+const PIPE_WRITE_MAX: usize = libc::PIPE_BUF;
+/// Bytes per write to anything else (a file, /dev/null, a terminal).
+const WRITE_MAX: usize = 64 * 1024;
+
+pub struct Sink {
+    fd: RawFd,
+    /// Our own non-blocking copy of the descriptor, when one could be opened.
+    _reopened: Option<OwnedFd>,
+    /// send(MSG_DONTWAIT) rather than write: the descriptor is a socket.
+    socket: bool,
+    /// PIPE_WRITE_MAX for a pipe or socket, WRITE_MAX otherwise.
+    write_max: usize,
+    /// A pipe rinit could not reopen (not its own: a non-root rinit on a
+    /// pipe root made): poll for room before each write of at most PIPE_BUF
+    /// bytes, which then cannot block.
+    poll_first: bool,
+    queue: Vec<u8>,
+    /// Bytes of `queue` already written.
+    sent: usize,
+    /// The most bytes waiting to be written; lines past it are dropped.
+    limit: usize,
+    /// Lines dropped since the last notice.
+    dropped: u64,
+    /// "stdout" or "stderr", for the notice.
+    name: &'static str,
+}
+
+impl Sink {
+    /// A sink for rinit's descriptor `fd` (1 or 2) that holds at most `limit`
+    /// unwritten bytes. Writes to a pipe or terminal go through a
+    /// non-blocking descriptor of our own (opened through /proc, so the flag
+    /// does not change the descriptor the programs share); to a socket with
+    /// MSG_DONTWAIT. A file does not block on a slow reader.
+    pub fn open(fd: RawFd, limit: usize) -> Sink {
+        let mut sink = Sink {
+            fd,
+            _reopened: None,
+            socket: false,
+            write_max: PIPE_WRITE_MAX,
+            poll_first: false,
+            queue: Vec::new(),
+            sent: 0,
+            limit,
+            dropped: 0,
+            name: match fd {
+                1 => "stdout",
+                2 => "stderr",
+                _ => "the output",
+            },
+        };
+        // SAFETY: a zeroed stat is valid storage for fstat's answer.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes into `stat`.
+        if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+            return sink;
+        }
+        match stat.st_mode & libc::S_IFMT {
+            // A pipe, or a terminal (which blocks too: a full pty, Ctrl-S).
+            kind @ (libc::S_IFIFO | libc::S_IFCHR) => {
+                if kind == libc::S_IFCHR {
+                    sink.write_max = WRITE_MAX;
+                }
+                let path = format!("/proc/self/fd/{fd}");
+                let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+                match nix::fcntl::open(path.as_str(), flags, Mode::empty()) {
+                    Ok(own) => {
+                        sink.fd = own.as_raw_fd();
+                        sink._reopened = Some(own);
+                    }
+                    Err(_) => sink.poll_first = true,
+                }
+            }
+            libc::S_IFSOCK => sink.socket = true,
+            _ => sink.write_max = WRITE_MAX,
+        }
+        sink
+    }
+
+    /// The descriptor to poll for POLLOUT while `pending`.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.queue.len() - self.sent
+    }
+
+    /// What waits to be written.
+    #[cfg(test)]
+    pub fn queued_bytes(&self) -> &[u8] {
+        &self.queue[self.sent..]
+    }
+
+    /// Whether anything waits to be written.
+    pub fn pending(&self) -> bool {
+        self.sent < self.queue.len()
+    }
+
+    /// Queues `bytes`, which end with a newline, as one unit; when they do
+    /// not fit within the limit, drops them and counts `lines` lost.
+    pub fn push(&mut self, bytes: &[u8], lines: u64) {
+        self.push_with(bytes.len(), lines, |queue| queue.extend_from_slice(bytes));
+    }
+
+    /// Appends to the queue with `fill` (which writes whole lines, at most
+    /// `len` bytes, `lines` of them) when that fits; else counts them
+    /// dropped. After a drop, the first lines that fit again come after a
+    /// line that says how many were lost, in the place of the gap.
+    pub fn push_with(&mut self, len: usize, lines: u64, fill: impl FnOnce(&mut Vec<u8>)) {
+        let notice = self.dropped_notice();
+        if self.queued() + notice.len() + len > self.limit {
+            self.dropped = self.dropped.saturating_add(lines);
+            return;
+        }
+        self.dropped = 0;
+        self.queue.reserve(notice.len() + len);
+        self.queue.extend_from_slice(notice.as_bytes());
+        fill(&mut self.queue);
+    }
+
+    /// "rinit: N lines dropped: ...", or "" when none were.
+    fn dropped_notice(&self) -> String {
+        match self.dropped {
+            0 => String::new(),
+            count => format!(
+                "rinit: {count} line{} dropped: {} was not read fast enough\n",
+                if count == 1 { "" } else { "s" },
+                self.name
+            ),
+        }
+    }
+
+    /// Writes queued lines, at most `write_max` bytes per write, until the
+    /// queue is empty or the reader is full. When the reader has taken
+    /// everything and lines were dropped, says how many.
+    pub fn flush(&mut self) {
+        self.write_some();
+        if !self.pending() && self.dropped > 0 {
+            let notice = self.dropped_notice();
+            self.dropped = 0;
+            self.queue.extend_from_slice(notice.as_bytes());
+            self.write_some();
+        }
+    }
+
+    fn write_some(&mut self) {
+        while self.sent < self.queue.len() {
+            let rest = &self.queue[self.sent..];
+            let mut end = rest.len().min(self.write_max);
+            if end < rest.len() {
+                // End the write at a line's end when one fits.
+                if let Some(newline) = find_last_newline(&rest[..end]) {
+                    end = newline + 1;
+                }
+            }
+            if self.poll_first && !has_room(self.fd) {
+                break;
+            }
+            // SAFETY: write/send read `end` bytes from the live slice `rest`.
+            let n = unsafe {
+                if self.socket {
+                    libc::send(
+                        self.fd,
+                        rest.as_ptr().cast(),
+                        end,
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                } else {
+                    libc::write(self.fd, rest.as_ptr().cast(), end)
+                }
+            };
+            if n > 0 {
+                self.sent += n as usize;
+            } else if n < 0 && Errno::last() == Errno::EINTR {
+                continue;
+            } else if n < 0 && Errno::last() == Errno::EAGAIN {
+                break;
+            } else {
+                // The reader is gone (EPIPE) or the descriptor is broken:
+                // nothing can be written any more; drop the queue.
+                self.sent = self.queue.len();
+            }
+        }
+        if self.sent >= self.queue.len() {
+            self.queue.clear();
+            self.sent = 0;
+            if self.queue.capacity() > self.limit {
+                self.queue.shrink_to(self.limit / 4);
+            }
+        } else if self.sent >= self.limit / 4 {
+            self.queue.drain(..self.sent);
+            self.sent = 0;
+        }
+    }
+
+    /// Before rinit exits: writes what is queued, waiting for the reader
+    /// until `deadline` at the latest.
+    pub fn finish(&mut self, deadline: Instant) {
+        loop {
+            self.flush();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.pending() || left.is_zero() {
+                return;
+            }
+            let revents = poll_writable(
+                self.fd,
+                left.min(Duration::from_secs(1)).as_millis() as libc::c_int,
+            );
+            if revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// The last newline in `bytes`.
+fn find_last_newline(bytes: &[u8]) -> Option<usize> {
+    // SAFETY: memrchr reads at most `bytes.len()` bytes of the live slice.
+    let found = unsafe { libc::memrchr(bytes.as_ptr().cast(), b'\n' as libc::c_int, bytes.len()) };
+    (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
+}
+
+/// Whether a write of at most PIPE_BUF bytes to the pipe `fd` would not block.
+fn has_room(fd: RawFd) -> bool {
+    poll_writable(fd, 0) & libc::POLLOUT != 0
+}
+
+/// Waits up to `millis` for `fd` to take writes; its revents (0 on timeout,
+/// POLLNVAL when the poll itself fails, so callers stop).
+fn poll_writable(fd: RawFd, millis: libc::c_int) -> libc::c_short {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd and a timeout in milliseconds.
+    match unsafe { libc::poll(&mut poll, 1, millis) } {
+        n if n < 0 && Errno::last() != Errno::EINTR => libc::POLLNVAL,
+        _ => poll.revents,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink on the write end of a pipe nobody reads yet.
+    fn stalled(limit: usize) -> (Sink, OwnedFd, OwnedFd) {
+        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let sink = Sink::open(write_end.as_raw_fd(), limit);
+        (sink, read_end, write_end)
+    }
+
+    fn read_all(fd: &OwnedFd) -> Vec<u8> {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        let mut all = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = nix::unistd::read(fd, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    }
+
+    #[test]
+    fn a_stalled_reader_never_blocks_and_the_queue_stays_bounded() {
+        let (mut sink, read_end, _write_end) = stalled(4096);
+        let line = [b'x'; 99].iter().copied().chain([b'\n']).collect::<Vec<u8>>();
+        let started = Instant::now();
+        // 100,000 lines (10 MB) into a 64 KiB pipe and a 4 KiB queue.
+        for _ in 0..100_000 {
+            sink.push(&line, 1);
+            sink.flush();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "writing blocked");
+        assert!(sink.queued() <= 4096, "queue grew to {}", sink.queued());
+        assert!(
+            sink.queue.capacity() <= 4 * 4096,
+            "capacity {}",
+            sink.queue.capacity()
+        );
+        // The reader comes back: what fitted arrives in whole lines, then the count.
+        let mut got = read_all(&read_end);
+        sink.flush();
+        got.extend(read_all(&read_end));
+        sink.flush();
+        got.extend(read_all(&read_end));
+        let text = String::from_utf8(got).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let kept = lines.iter().filter(|l| l.len() == 99).count();
+        let notice = lines.last().unwrap();
+        assert_eq!(
+            *notice,
+            format!(
+                "rinit: {} lines dropped: the output was not read fast enough",
+                100_000 - kept
+            ),
+            "{:?}",
+            &lines[lines.len().saturating_sub(3)..]
+        );
+        assert_eq!(kept + 1, lines.len(), "only whole lines and the notice");
+    }
+}
