@@ -14,6 +14,10 @@
 //!                         exits) or ignores it (MODE=stubborn), then exits 7
 //!   probe serve NAME [SIG|never]   prints "NAME ready", then "NAME got SIGNAME" per signal;
 //!                         exits 0 on SIG (default SIGTERM), never with "never"
+//!   probe family NAME     a main process and a child in its process group, each printing
+//!                         "NAME main|child ready" and "NAME main got SIG" / "NAME child got
+//!                         SIG while main ran|after main exited"; both exit on SIGTERM, the
+//!                         main one 300 ms after it (a warm shutdown)
 //!   probe write-root    tries to create a file in / (only meant for read-only roots)
 //!   probe tty             prints pgrp/tpgid, reads a line from stdin, prints "read LINE"
 
@@ -30,6 +34,7 @@ fn main() {
         "signals" => signals("", true),
         "serve" => serve(&arg(1), &arg(2)),
         "group-signals" => group_signals(),
+        "family" => family(&arg(1)),
         "exit" => std::process::exit(arg(1).parse().unwrap_or(0)),
         "die" => die(signal_number(&arg(1))),
         "orphans" => orphans(arg(1).parse().unwrap_or(1000)),
@@ -220,6 +225,44 @@ fn group_signals() {
         signals("grandchild ", false);
     }
     signals("", true);
+}
+
+fn family(name: &str) {
+    let main_pid = unsafe { libc::getpid() };
+    let next_signal = |fd: c_int| -> c_int {
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        while unsafe { libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size) }
+            != size as isize
+        {}
+        info.ssi_signo as c_int
+    };
+    // Blocked before the fork: no signal can reach the child before it reads them.
+    let fd = signal_fd();
+    if unsafe { libc::fork() } == 0 {
+        say(&format!("{name} child ready"));
+        loop {
+            let signo = next_signal(fd);
+            let when = if unsafe { libc::getppid() } == main_pid {
+                "while main ran"
+            } else {
+                "after main exited"
+            };
+            say(&format!("{name} child got {} {when}", signal_name(signo)));
+            if signo == libc::SIGTERM {
+                std::process::exit(0);
+            }
+        }
+    }
+    say(&format!("{name} main ready"));
+    loop {
+        let signo = next_signal(fd);
+        say(&format!("{name} main got {}", signal_name(signo)));
+        if signo == libc::SIGTERM {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::process::exit(0);
+        }
+    }
 }
 
 fn pipe() -> (c_int, c_int) {

@@ -4,7 +4,8 @@
 //! into a start order — before anything is started. Every error names the
 //! file, line and column, the program and the key.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,8 +17,9 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::environment::Env;
 use crate::users::Account;
-use crate::{duration, env_file, log, shell_words, signals, users};
+use crate::{duration, env_file, input, log, shell_words, signals, users};
 
 /// Where rinit looks when neither `-c` nor `$RINIT_CONFIG` names a file.
 pub const DEFAULT_PATH: &str = "/etc/rinit.toml";
@@ -72,6 +74,8 @@ struct RawProgram {
     start_limit_interval: Option<DurationValue>,
     success_exit_codes: Option<Vec<u8>>,
     stop_signal: Option<SignalValue>,
+    #[serde(default)]
+    stop_group: bool,
     stop_timeout: Option<DurationValue>,
     #[serde(default)]
     critical: bool,
@@ -259,7 +263,7 @@ pub struct Program {
     /// None: rinit's starting directory.
     pub directory: Option<PathBuf>,
     /// The environment before RINIT_PROGRAM, RINIT_INSTANCE and NOTIFY_SOCKET.
-    pub env: Vec<(OsString, OsString)>,
+    pub env: Env,
     pub restart: Restart,
     pub restart_delay: Duration,
     pub restart_max_delay: Duration,
@@ -268,6 +272,9 @@ pub struct Program {
     pub start_limit_interval: Duration,
     pub success_exit_codes: Vec<u8>,
     pub stop_signal: c_int,
+    /// The stop signal (and forwarded signals) go to the whole process
+    /// group, not only the main process (supervisord's stopasgroup).
+    pub stop_group: bool,
     pub stop_timeout: Duration,
     pub critical: bool,
     pub ready: Option<Ready>,
@@ -408,13 +415,13 @@ pub fn load(
     inherited_env: Vec<(OsString, OsString)>,
     main_command: Option<&[OsString]>,
 ) -> Result<Plan, ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+    let file = label(path);
+    let text = input::read_text(path).map_err(|why| ConfigError {
         file: file.clone(),
         at: None,
         program: None,
         key: None,
-        message: format!("cannot read the configuration: {}", log::io_error_text(&err)),
+        message: format!("cannot read the configuration: {why}"),
     })?;
     let source = Source { file, text: &text };
     let raw: RawFile = toml::from_str(&text).map_err(|err| source.toml_error(err))?;
@@ -447,12 +454,19 @@ fn validate(
     let file_env = checked_env(source, None, raw.env)?;
     // rinit's own NOTIFY_SOCKET (from a manager above it) is not its programs'.
     inherited_env.retain(|(key, _)| key != "NOTIFY_SOCKET");
+    let shared_env = Env::shared(inherited_env, &file_env);
+    let set_in_file_env: HashSet<&str> = file_env.iter().map(|(key, _)| key.as_str()).collect();
     let own_uid = nix::unistd::geteuid().as_raw();
+    let current_dir = std::env::current_dir().ok();
 
     // Declaration order, for start-order ties (the table itself is sorted by name).
     let mut declared: Vec<_> = raw.program.into_iter().collect();
     declared.sort_by_key(|(name, _)| name.span().start);
-    let names: Vec<String> = declared.iter().map(|(name, _)| name.get_ref().clone()).collect();
+    let index_of: HashMap<String, usize> = declared
+        .iter()
+        .enumerate()
+        .map(|(index, (name, _))| (name.get_ref().clone(), index))
+        .collect();
 
     let mut programs = Vec::with_capacity(declared.len() + 1);
     let mut after_of = Vec::with_capacity(declared.len());
@@ -502,8 +516,8 @@ fn validate(
         };
         let mut after = Vec::new();
         for dependency in &raw.after {
-            match names.iter().position(|n| n == dependency.get_ref()) {
-                Some(index) if names[index] == name => {
+            match index_of.get(dependency.get_ref()).copied() {
+                Some(_) if *dependency.get_ref() == name => {
                     return Err(at(
                         dependency.span().start,
                         "after",
@@ -537,8 +551,8 @@ fn validate(
             (Some(user), group) => {
                 let account = users::lookup(user.get_ref(), group.as_ref().map(|g| g.get_ref().as_str()))
                     .map_err(|e| match group {
-                        Some(group) if e.starts_with("no group") => at(group.span().start, "group", e),
-                        _ => at(user.span().start, "user", e),
+                        Some(group) if e.is_about_group() => at(group.span().start, "group", e.to_string()),
+                        _ => at(user.span().start, "user", e.to_string()),
                     })?;
                 if let (true, Some(group)) = (own_uid != 0, group) {
                     return Err(at(
@@ -569,10 +583,9 @@ fn validate(
             None => None,
             Some(dir) => {
                 let path = PathBuf::from(dir.get_ref());
-                let path = if path.is_relative() {
-                    std::env::current_dir().map(|cwd| cwd.join(&path)).unwrap_or(path)
-                } else {
-                    path
+                let path = match &current_dir {
+                    Some(cwd) if path.is_relative() => cwd.join(&path),
+                    _ => path,
                 };
                 match std::fs::metadata(&path) {
                     Ok(meta) if meta.is_dir() => Some(path),
@@ -594,26 +607,28 @@ fn validate(
             }
         };
 
-        // Lowest to highest: rinit's environment, the user's HOME/USER/LOGNAME,
-        // [env], env_file, the program's env.
-        let mut env = inherited_env.clone();
+        // Lowest to highest: rinit's environment, the user's
+        // HOME/USER/LOGNAME, [env] (rinit's and [env] are shared), env_file,
+        // the program's env.
+        let mut env = shared_env.clone();
         if let Some(account) = &user {
-            {
-                set_env(&mut env, "HOME", &account.user.home);
-                set_env(&mut env, "USER", &account.user.name);
-                set_env(&mut env, "LOGNAME", &account.user.name);
+            for (key, value) in [
+                ("HOME", &account.user.home),
+                ("USER", &account.user.name),
+                ("LOGNAME", &account.user.name),
+            ] {
+                if !set_in_file_env.contains(key) {
+                    env.set(key, value);
+                }
             }
-        }
-        for (key, value) in &file_env {
-            set_env(&mut env, key, value);
         }
         if let Some(env_file) = &raw.env_file {
             let path = base_dir.join(env_file.get_ref());
-            let text = std::fs::read_to_string(&path).map_err(|err| {
+            let text = input::read_text(&path).map_err(|why| {
                 at(
                     env_file.span().start,
                     "env_file",
-                    format!("cannot read {}: {}", path.display(), log::io_error_text(&err)),
+                    format!("cannot read {}: {why}", path.display()),
                 )
             })?;
             let pairs = env_file::parse(&text).map_err(|err| {
@@ -624,15 +639,15 @@ fn validate(
                 )
             })?;
             for (key, value) in &pairs {
-                set_env(&mut env, key, value);
+                env.set(key, value);
             }
         }
         for (key, value) in &checked_env(source, Some(&name), std::mem::take(&mut raw.env))? {
-            set_env(&mut env, key, value);
+            env.set(key, value);
         }
 
         // A relative ready file is the program's: in its directory.
-        let program_dir = directory.clone().or_else(|| std::env::current_dir().ok());
+        let program_dir = directory.clone().or_else(|| current_dir.clone());
         let (ready, ready_timeout) = ready_check(&raw, program_dir.as_deref(), &at)?;
         let kind = raw.kind;
         let instances = match raw.instances {
@@ -666,6 +681,7 @@ fn validate(
             start_limit_interval: raw.start_limit_interval.map_or(Duration::from_secs(10), |d| d.0),
             success_exit_codes: raw.success_exit_codes.unwrap_or_else(|| vec![0]),
             stop_signal: raw.stop_signal.map_or(nix::libc::SIGTERM, |s| s.0),
+            stop_group: raw.stop_group,
             stop_timeout: raw.stop_timeout.map_or(Duration::from_secs(7), |d| d.0),
             critical: raw.critical,
             ready,
@@ -692,10 +708,7 @@ fn validate(
         }
     }
     if let Some(command) = main_command {
-        let mut env = inherited_env;
-        for (key, value) in &file_env {
-            set_env(&mut env, key, value);
-        }
+        let env = shared_env;
         plan_programs.push(Program {
             name: MAIN.into(),
             instances: None,
@@ -712,6 +725,7 @@ fn validate(
             start_limit_interval: Duration::ZERO,
             success_exit_codes: vec![0],
             stop_signal: nix::libc::SIGTERM,
+            stop_group: false,
             stop_timeout: Duration::from_secs(7),
             critical: true,
             ready: None,
@@ -793,7 +807,8 @@ fn ready_check(
 }
 
 /// Orders the programs so that each comes after what it waits for (Kahn's
-/// algorithm; ties go to declaration order). A cycle is an error that names it.
+/// algorithm; ties go to declaration order), in O(n log n + edges). A cycle
+/// is an error that names it.
 fn start_order(
     source: &Source,
     programs: &[Program],
@@ -801,29 +816,40 @@ fn start_order(
 ) -> Result<Vec<usize>, ConfigError> {
     let count = programs.len();
     let mut waiting_for: Vec<usize> = after_of.iter().map(|(after, _)| after.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (index, (after, _)) in after_of.iter().enumerate() {
+        for &dependency in after {
+            dependents[dependency].push(index);
+        }
+    }
+    let mut free: BinaryHeap<Reverse<usize>> =
+        (0..count).filter(|&i| waiting_for[i] == 0).map(Reverse).collect();
     let mut order = Vec::with_capacity(count);
     let mut placed = vec![false; count];
-    while order.len() < count {
-        let Some(next) = (0..count).find(|&i| !placed[i] && waiting_for[i] == 0) else {
-            let cycle = find_cycle(after_of, &placed);
-            let first = cycle.first().copied().unwrap_or(0);
-            let path: Vec<&str> = cycle
-                .iter()
-                .chain(cycle.first())
-                .map(|&i| programs[i].name.as_str())
-                .collect();
-            return Err(source.error(
-                Some(after_of[first].1),
-                Some(&programs[first].name),
-                Some("after"),
-                format!("dependency cycle: {}", path.join(" -> ")),
-            ));
-        };
+    while let Some(Reverse(next)) = free.pop() {
         placed[next] = true;
         order.push(next);
-        for (i, (after, _)) in after_of.iter().enumerate() {
-            waiting_for[i] -= after.iter().filter(|&&dep| dep == next).count();
+        for &dependent in &dependents[next] {
+            waiting_for[dependent] -= 1;
+            if waiting_for[dependent] == 0 {
+                free.push(Reverse(dependent));
+            }
         }
+    }
+    if order.len() < count {
+        let cycle = find_cycle(after_of, &placed);
+        let first = cycle.first().copied().unwrap_or(0);
+        let path: Vec<&str> = cycle
+            .iter()
+            .chain(cycle.first())
+            .map(|&i| programs[i].name.as_str())
+            .collect();
+        return Err(source.error(
+            Some(after_of[first].1),
+            Some(&programs[first].name),
+            Some("after"),
+            format!("dependency cycle: {}", path.join(" -> ")),
+        ));
     }
     Ok(order)
 }
@@ -835,10 +861,12 @@ fn find_cycle(after_of: &[(Vec<usize>, usize)], placed: &[bool]) -> Vec<usize> {
         return Vec::new();
     };
     let mut path: Vec<usize> = Vec::new();
+    let mut position_in_path: Vec<Option<usize>> = vec![None; placed.len()];
     loop {
-        if let Some(start) = path.iter().position(|&p| p == current) {
+        if let Some(start) = position_in_path[current] {
             return path.split_off(start);
         }
+        position_in_path[current] = Some(path.len());
         path.push(current);
         match after_of[current].0.iter().find(|&&dep| !placed[dep]) {
             Some(&dep) => current = dep,
@@ -878,6 +906,15 @@ pub fn set_env(env: &mut Vec<(OsString, OsString)>, key: &str, value: &str) {
     }
 }
 
+/// How messages name the configuration at `path`.
+fn label(path: &Path) -> String {
+    if path.as_os_str() == input::STDIN {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// Which configuration file applies: `-c`/`$RINIT_CONFIG` (already in
 /// `explicit`), else /etc/rinit.toml if it exists.
 pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -895,7 +932,7 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
     use std::fmt::Write as _;
     let mut text = format!(
         "{}: {} program{}, in start order:\n",
-        path.display(),
+        log::escape_controls(label(path)),
         plan.programs.len(),
         if plan.programs.len() == 1 { "" } else { "s" }
     );
@@ -922,7 +959,7 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
         let command: Vec<String> = program
             .command
             .iter()
-            .map(|word| shell_quote(&word.to_string_lossy()))
+            .map(|word| log::escape_controls(shell_quote(&word.to_string_lossy())))
             .collect();
         let _ = writeln!(text, "{name}: {}", command.join(" "));
         let kind = match program.kind {
@@ -945,7 +982,7 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
             None => format!("rinit's (uid {})", nix::unistd::geteuid()),
         };
         let directory = match &program.directory {
-            Some(dir) => dir.display().to_string(),
+            Some(dir) => log::escape_controls(dir.display().to_string()),
             None => "rinit's starting directory".into(),
         };
         let _ = writeln!(

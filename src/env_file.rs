@@ -1,6 +1,7 @@
 //! Parsing env files: one `KEY=VALUE` per line, with `#` comments, an optional `export ` prefix
 //! and single- or double-quoted values.
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// A parse error, with the 1-based number of the line it is on.
@@ -21,18 +22,29 @@ const BLANK: [char; 2] = [' ', '\t'];
 
 /// Parses an env file into its variables, in the order of their first appearance; a variable set
 /// again keeps its place and takes the later value.
+/// A line with a NUL byte is an error (no environment can hold one), and
+/// no error message quotes a value: env files hold secrets.
 pub fn parse(text: &str) -> Result<Vec<(String, String)>, LineError> {
     let mut vars: Vec<(String, String)> = Vec::new();
+    let mut position: HashMap<&str, usize> = HashMap::new();
     for (index, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let parsed = parse_line(line).map_err(|message| LineError {
+        let parsed = if line.contains('\0') {
+            Err("the line contains a NUL byte".to_string())
+        } else {
+            parse_line(line)
+        };
+        let parsed = parsed.map_err(|message| LineError {
             line: index + 1,
             message,
         })?;
         let Some((key, value)) = parsed else { continue };
-        match vars.iter_mut().find(|(k, _)| *k == key) {
-            Some(var) => var.1 = value,
-            None => vars.push((key.to_string(), value)),
+        match position.get(key) {
+            Some(&at) => vars[at].1 = value,
+            None => {
+                position.insert(key, vars.len());
+                vars.push((key.to_string(), value));
+            }
         }
     }
     Ok(vars)
@@ -217,6 +229,11 @@ mod tests {
         assert_eq!(
             error(r#"A="x" y"#),
             "line 1: unexpected text after the closing quote"
+        );
+        // Neither the value nor the name of a line with a NUL is quoted.
+        assert_eq!(
+            error("A=1\nSECRET=hunter\u{0}2"),
+            "line 2: the line contains a NUL byte"
         );
     }
 

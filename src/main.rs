@@ -17,7 +17,9 @@ mod cli;
 mod config;
 mod duration;
 mod env_file;
+mod environment;
 mod event_loop;
+mod input;
 mod output;
 mod program;
 mod readiness;
@@ -25,6 +27,7 @@ mod reaper;
 mod shell_words;
 mod signals;
 mod single;
+mod sink;
 mod spawn;
 mod supervisor;
 mod users;
@@ -47,10 +50,16 @@ const EXIT_INTERNAL: i32 = 1;
 #[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    run()
+    let code = run();
+    // What a slow reader has not taken yet gets a second at most.
+    log::finish(std::time::Instant::now() + std::time::Duration::from_secs(1));
+    code
 }
 
 fn run() -> i32 {
+    // First: any descriptor rinit opens from here on (its own non-blocking
+    // stderr, at the first message) stays its own.
+    sanitize_descriptors();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let options = match cli::parse(args, cli::Environment::from_process()) {
         Ok(Invocation::Run(options)) => options,
@@ -73,7 +82,6 @@ fn run() -> i32 {
     };
     log::set_level(options.log_level);
 
-    sanitize_descriptors();
     let blocked = signals::take_over();
     if let Some(signo) = options.parent_death_signal {
         if let Err(errno) = reaper::set_parent_death_signal(signo) {

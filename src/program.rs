@@ -23,6 +23,9 @@ pub enum State {
         child: Child,
         since: Instant,
         ready: bool,
+        /// The signals rinit forwarded to it during this run: a death by one
+        /// of them is a failure, whatever the signal (SPEC §4).
+        forwarded: Signals,
     },
     /// Ended; restarts when its timer fires.
     Backoff,
@@ -43,6 +46,22 @@ pub enum State {
     Done,
     /// Gave up: start limit reached, oneshot failed, or a dependency failed.
     Failed,
+}
+
+/// A set of signal numbers (1 to 64).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signals(u64);
+
+impl Signals {
+    pub fn insert(&mut self, signo: c_int) {
+        if (1..=64).contains(&signo) {
+            self.0 |= 1 << (signo - 1);
+        }
+    }
+
+    pub fn contains(self, signo: c_int) -> bool {
+        (1..=64).contains(&signo) && self.0 & (1 << (signo - 1)) != 0
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,12 +114,21 @@ pub enum Outcome {
     Clean,
     UncleanCode,
     UncleanSignal,
+    /// Death by a signal rinit forwarded to it (`docker kill -s HUP`): a
+    /// failure whatever the signal, so a container-level signal never
+    /// silently leaves a program down.
+    Forwarded,
     /// Missed `ready_timeout` (systemd's "timeout").
     Timeout,
+    /// Stopped by rinit (shutdown) and died of its stop signal: clean, and
+    /// never restarted.
+    Stopped,
 }
 
-pub fn outcome(status: ExitStatus, success_codes: &[u8]) -> Outcome {
+/// How `status` counts, for a run to which rinit forwarded `forwarded`.
+pub fn outcome(status: ExitStatus, success_codes: &[u8], forwarded: Signals) -> Outcome {
     match status {
+        ExitStatus::Signal(signo) if forwarded.contains(signo) => Outcome::Forwarded,
         ExitStatus::Code(code) if success_codes.iter().any(|&c| c_int::from(c) == code) => Outcome::Clean,
         ExitStatus::Code(_) => Outcome::UncleanCode,
         ExitStatus::Signal(libc::SIGHUP | libc::SIGINT | libc::SIGTERM | libc::SIGPIPE) => Outcome::Clean,
@@ -113,10 +141,11 @@ pub fn restarts(policy: Restart, outcome: Outcome) -> bool {
     use Outcome::*;
     match policy {
         Restart::No => false,
+        _ if outcome == Stopped => false,
         Restart::OnSuccess => outcome == Clean,
         Restart::OnFailure => outcome != Clean,
-        Restart::OnAbnormal => matches!(outcome, UncleanSignal | Timeout),
-        Restart::OnAbort => outcome == UncleanSignal,
+        Restart::OnAbnormal => matches!(outcome, UncleanSignal | Forwarded | Timeout),
+        Restart::OnAbort => matches!(outcome, UncleanSignal | Forwarded),
         Restart::Always => true,
     }
 }
@@ -129,10 +158,8 @@ pub struct Instance {
     pub number: Option<u32>,
     pub state: State,
     pub last_exit: Option<ExitStatus>,
-    /// The last exit was the death by its stop signal that rinit asked for.
-    pub stopped_by_rinit: bool,
-    /// The last run was stopped for missing `ready_timeout`: not a clean end.
-    pub timed_out: bool,
+    /// How the last exit counted.
+    pub last_outcome: Option<Outcome>,
     /// It has been ready (or done) at least once: programs that come after
     /// it may start even once it has ended (`after` orders, nothing more).
     pub ever_ready: bool,
@@ -159,8 +186,7 @@ impl Instance {
             number,
             state: State::Starting,
             last_exit: None,
-            stopped_by_rinit: false,
-            timed_out: false,
+            last_outcome: None,
             ever_ready: false,
             restarts: 0,
             delay: config.restart_delay,
@@ -231,15 +257,9 @@ impl Instance {
 
     /// Whether the end of this instance left everything clean, for rinit's
     /// own exit code.
-    pub fn ended_cleanly(&self, config: &Program) -> bool {
-        if matches!(self.state, State::Failed) || self.timed_out {
-            return false;
-        }
-        match self.last_exit {
-            None => true,
-            Some(ExitStatus::Signal(signo)) if self.stopped_by_rinit && signo == config.stop_signal => true,
-            Some(status) => outcome(status, &config.success_exit_codes) == Outcome::Clean,
-        }
+    pub fn ended_cleanly(&self) -> bool {
+        !matches!(self.state, State::Failed)
+            && matches!(self.last_outcome, None | Some(Outcome::Clean | Outcome::Stopped))
     }
 }
 
@@ -261,14 +281,27 @@ mod tests {
         for (policy, expected) in rows {
             let got = [Clean, UncleanCode, UncleanSignal, Timeout].map(|o| restarts(policy, o));
             assert_eq!(got, expected, "{policy:?}");
+            // A forwarded signal's death restarts where an unclean signal does;
+            // a stop by rinit never restarts.
+            assert_eq!(restarts(policy, Forwarded), expected[2], "{policy:?}");
+            assert!(!restarts(policy, Stopped), "{policy:?}");
         }
-        assert_eq!(outcome(ExitStatus::Code(0), &[0]), Clean);
-        assert_eq!(outcome(ExitStatus::Code(3), &[0, 3]), Clean);
-        assert_eq!(outcome(ExitStatus::Code(1), &[0]), UncleanCode);
+        let none = Signals::default();
+        assert_eq!(outcome(ExitStatus::Code(0), &[0], none), Clean);
+        assert_eq!(outcome(ExitStatus::Code(3), &[0, 3], none), Clean);
+        assert_eq!(outcome(ExitStatus::Code(1), &[0], none), UncleanCode);
         for signo in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE] {
-            assert_eq!(outcome(ExitStatus::Signal(signo), &[0]), Clean);
+            assert_eq!(outcome(ExitStatus::Signal(signo), &[0], none), Clean);
         }
-        assert_eq!(outcome(ExitStatus::Signal(libc::SIGKILL), &[0]), UncleanSignal);
+        assert_eq!(
+            outcome(ExitStatus::Signal(libc::SIGKILL), &[0], none),
+            UncleanSignal
+        );
+        let mut hup = Signals::default();
+        hup.insert(libc::SIGHUP);
+        assert_eq!(outcome(ExitStatus::Signal(libc::SIGHUP), &[0], hup), Forwarded);
+        assert_eq!(outcome(ExitStatus::Signal(libc::SIGPIPE), &[0], hup), Clean);
+        assert_eq!(outcome(ExitStatus::Code(0), &[0], hup), Clean);
     }
 
     fn program(delay_ms: u64, max_ms: u64, burst: u32, interval_ms: u64) -> Program {
@@ -280,7 +313,7 @@ mod tests {
             after: Vec::new(),
             user: None,
             directory: None,
-            env: Vec::new(),
+            env: Default::default(),
             restart: Restart::Always,
             restart_delay: Duration::from_millis(delay_ms),
             restart_max_delay: Duration::from_millis(max_ms),
@@ -288,6 +321,7 @@ mod tests {
             start_limit_interval: Duration::from_millis(interval_ms),
             success_exit_codes: vec![0],
             stop_signal: libc::SIGTERM,
+            stop_group: false,
             stop_timeout: Duration::from_secs(7),
             critical: false,
             ready: None,

@@ -7,14 +7,17 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::libc;
+use nix::libc::{self, pid_t};
 
 /// How often a `ready` check is tried until it passes or `ready_timeout` ends.
 pub const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A datagram socket in the abstract namespace (no file on disk, so a
 /// read-only root is no obstacle), named by the kernel (autobind), which a
-/// program reaches through NOTIFY_SOCKET=@NAME as with systemd.
+/// program reaches through NOTIFY_SOCKET=@NAME as with systemd. Any process in
+/// the network namespace can find it in /proc/net/unix, so every message
+/// carries its sender's credentials (SO_PASSCRED) and counts only when they
+/// name the program's main process or a member of its process group.
 pub struct NotifySocket {
     fd: OwnedFd,
     /// The value for NOTIFY_SOCKET: "@" then the abstract name.
@@ -34,6 +37,17 @@ impl NotifySocket {
         let fd = Errno::result(fd)?;
         // SAFETY: socket just returned this descriptor; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads one int from a live local.
+        Errno::result(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PASSCRED,
+                (&raw const on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })?;
         // SAFETY: a zeroed sockaddr_un is valid; binding with only the family
         // asks the kernel for a unique abstract name (autobind).
         let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
@@ -61,23 +75,86 @@ impl NotifySocket {
         self.fd.as_raw_fd()
     }
 
-    /// Reads every waiting datagram; whether one of them said READY=1.
-    pub fn ready_received(&self) -> bool {
+    /// Reads every waiting datagram; whether one of them, sent by the
+    /// program whose main process is `main_pid` (or by a member of its
+    /// process group), said READY=1. With None, only empties the socket.
+    /// `name` is the program's, for the message about a refused sender.
+    pub fn ready_received(&self, main_pid: Option<pid_t>, name: &str) -> bool {
         let mut ready = false;
         let mut buf = [0u8; 4096];
+        // Room for the credentials and, should a sender pass descriptors, a few of them.
+        let mut control = [0u64; 16];
         loop {
-            // SAFETY: recv writes at most `buf.len()` bytes into `buf`.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            // SAFETY: a zeroed msghdr is valid; the pointers set below are live.
+            let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+            message.msg_iov = &raw mut iov;
+            message.msg_iovlen = 1;
+            message.msg_control = control.as_mut_ptr().cast();
+            message.msg_controllen = std::mem::size_of_val(&control);
+            // SAFETY: recvmsg writes at most the lengths given into `buf` and `control`.
+            let n = unsafe {
+                libc::recvmsg(
+                    self.fd.as_raw_fd(),
+                    &raw mut message,
+                    libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+                )
+            };
             if n < 0 {
                 if Errno::last() == Errno::EINTR {
                     continue;
                 }
                 return ready; // EAGAIN: drained
             }
+            let sender = take_control(&message);
+            let Some(main_pid) = main_pid else { continue };
+            let from_program = sender.is_some_and(|c| {
+                // SAFETY: getpgid takes a pid; an unknown one is an error.
+                c.pid > 0 && (c.pid == main_pid || unsafe { libc::getpgid(c.pid) } == main_pid)
+            });
+            if !from_program {
+                let (pid, uid) = sender.map_or((0, 0), |c| (c.pid, c.uid));
+                warn!(
+                    "{name}: notify message from pid {pid} (uid {uid}) ignored: only {name}'s \
+                     main process (pid {main_pid}) and its process group may send it"
+                );
+                continue;
+            }
             let message = &buf[..n as usize];
             ready |= message.split(|&b| b == b'\n').any(|line| line == b"READY=1");
         }
     }
+}
+
+/// The sender's credentials from a received message's control data; closes
+/// any descriptor it passed (rinit keeps none).
+fn take_control(message: &libc::msghdr) -> Option<libc::ucred> {
+    let mut credentials = None;
+    // SAFETY: the CMSG_* walk stays within `msg_control`/`msg_controllen`,
+    // which recvmsg filled; each header's data is read with its own length.
+    unsafe {
+        let mut header = libc::CMSG_FIRSTHDR(message);
+        while !header.is_null() {
+            let data = libc::CMSG_DATA(header);
+            let len = (*header).cmsg_len as usize - (data as usize - header as usize);
+            match ((*header).cmsg_level, (*header).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if len >= std::mem::size_of::<libc::ucred>() => {
+                    credentials = Some(std::ptr::read_unaligned(data.cast::<libc::ucred>()));
+                }
+                (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                    for i in 0..len / std::mem::size_of::<RawFd>() {
+                        libc::close(std::ptr::read_unaligned(data.cast::<RawFd>().add(i)));
+                    }
+                }
+                _ => {}
+            }
+            header = libc::CMSG_NXTHDR(message, header);
+        }
+    }
+    credentials
 }
 
 /// A TCP connection attempt in progress.

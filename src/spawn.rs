@@ -147,6 +147,9 @@ impl Command {
         let candidates: Vec<*const c_char> = self.candidates.iter().map(|c| c.as_ptr()).collect();
         let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| SpawnError::Os("create a pipe", e))?;
+        // Where the child reads its groups back after the switch (it cannot allocate).
+        let mut groups_read_back: Vec<libc::gid_t> =
+            vec![0; self.credentials.as_ref().map_or(0, |c| c.groups.len())];
         let child_side = ChildSide {
             argv: argv.as_ptr(),
             envp: envp.as_ptr(),
@@ -154,6 +157,7 @@ impl Command {
             work_dir: self.work_dir.as_ref(),
             foreground: self.foreground,
             credentials: self.credentials.as_ref(),
+            groups_read_back: groups_read_back.as_mut_ptr(),
             stdio: self.stdio,
             open_files: self.open_files.as_ref(),
             report: report_write.as_raw_fd(),
@@ -262,6 +266,8 @@ struct ChildSide<'a> {
     work_dir: Option<&'a WorkDir>,
     foreground: bool,
     credentials: Option<&'a Credentials>,
+    /// Room for as many gids as `credentials` has groups.
+    groups_read_back: *mut libc::gid_t,
     stdio: [Option<RawFd>; 3],
     open_files: Option<&'a libc::rlimit64>,
     report: RawFd,
@@ -304,6 +310,10 @@ impl ChildSide<'_> {
                 {
                     self.fail(Failure::User, Errno::last());
                 }
+                // Fail closed: exec only once the kernel confirms every id.
+                if !self.identity_is(creds) {
+                    self.fail(Failure::Identity, Errno::EPERM);
+                }
             }
             let entered = match self.work_dir {
                 Some(WorkDir::Fd(fd)) => libc::fchdir(*fd),
@@ -340,6 +350,33 @@ impl ChildSide<'_> {
         }
     }
 
+    /// Whether the real, effective and saved uid and gid and the
+    /// supplementary groups are exactly `creds`' (raw system calls only).
+    fn identity_is(&self, creds: &Credentials) -> bool {
+        let (mut ruid, mut euid, mut suid) = (0, 0, 0);
+        let (mut rgid, mut egid, mut sgid) = (0, 0, 0);
+        // SAFETY: getresuid/getresgid write three ids into live locals;
+        // getgroups writes at most `creds.groups.len()` gids into
+        // `groups_read_back`, which has room for that many (see spawn).
+        unsafe {
+            if libc::syscall(libc::SYS_getresuid, &mut ruid, &mut euid, &mut suid) != 0
+                || libc::syscall(libc::SYS_getresgid, &mut rgid, &mut egid, &mut sgid) != 0
+            {
+                return false;
+            }
+            let count = libc::syscall(libc::SYS_getgroups, creds.groups.len(), self.groups_read_back);
+            if [ruid, euid, suid] != [creds.uid; 3]
+                || [rgid, egid, sgid] != [creds.gid; 3]
+                || count != creds.groups.len() as libc::c_long
+            {
+                return false;
+            }
+            // The kernel keeps them sorted; `creds.groups` has no duplicates.
+            let read_back = std::slice::from_raw_parts(self.groups_read_back, creds.groups.len());
+            creds.groups.iter().all(|gid| read_back.contains(gid))
+        }
+    }
+
     fn fail(&self, failure: Failure, errno: Errno) -> ! {
         let mut report = [0u8; 8];
         report[..4].copy_from_slice(&(failure as i32).to_ne_bytes());
@@ -367,6 +404,8 @@ pub enum Failure {
     Directory = 2,
     /// The switch to the configured user failed.
     User = 3,
+    /// After the switch, the ids the kernel reports are not the configured ones.
+    Identity = 4,
 }
 
 impl Failure {
@@ -375,6 +414,7 @@ impl Failure {
             1 => Failure::Interpreter,
             2 => Failure::Directory,
             3 => Failure::User,
+            4 => Failure::Identity,
             _ => Failure::Exec,
         }
     }
@@ -455,6 +495,15 @@ impl Child {
     pub fn signal_group(&self, signo: c_int) -> Result<(), Errno> {
         signal_group(self.pid, signo)
     }
+
+    /// Signals the whole process group when `group`, else the child alone.
+    pub fn signal_to(&self, group: bool, signo: c_int) -> Result<(), Errno> {
+        if group {
+            self.signal_group(signo)
+        } else {
+            self.signal(signo)
+        }
+    }
 }
 
 /// Signals the process group `pgid`: a program's group, after its leader has
@@ -530,7 +579,52 @@ impl fmt::Display for SpawnError {
                     "cannot run {program:?}: cannot switch to the configured user: {}",
                     errno.desc()
                 ),
+                (Failure::Identity, _, _) => write!(
+                    f,
+                    "cannot run {program:?}: after the switch to the configured user, its real, \
+                     effective and saved uid and gid or its groups are not the configured ones; \
+                     not running it"
+                ),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `/bin/true` as `credentials`; its exit code and reported failure.
+    fn run_true_as(credentials: Credentials) -> (c_int, Option<(Failure, Errno)>) {
+        assert_eq!(nix::unistd::geteuid().as_raw(), 0, "run the tests as root");
+        let command = Command::new(&["/bin/true".into()], Vec::new())
+            .unwrap()
+            .credentials(credentials);
+        let mut child = command.spawn().unwrap();
+        let mut status = 0;
+        // SAFETY: waits for our own child into a live int.
+        assert_eq!(unsafe { libc::waitpid(child.pid(), &mut status, 0) }, child.pid());
+        (libc::WEXITSTATUS(status), child.exec_failure())
+    }
+
+    #[test]
+    fn the_child_runs_only_once_the_kernel_confirms_every_id() {
+        let nobody = Credentials {
+            uid: 65534,
+            gid: 65534,
+            groups: vec![65534, 100],
+        };
+        assert_eq!(run_true_as(nobody), (0, None));
+        // Past validation (which refuses it), 4294967295 would make
+        // setresuid and setresgid leave root's ids: the child must refuse.
+        let minus_one = Credentials {
+            uid: u32::MAX,
+            gid: u32::MAX,
+            groups: Vec::new(),
+        };
+        assert_eq!(
+            run_true_as(minus_one),
+            (126, Some((Failure::Identity, Errno::EPERM)))
+        );
     }
 }

@@ -24,8 +24,8 @@ use crate::output::{Output, Watch};
 use crate::program::{self, Instance, Outcome, State, StopReason};
 use crate::readiness::{self, Attempt, Connect, NotifySocket};
 use crate::reaper::{self, ExitStatus};
+use crate::signals;
 use crate::spawn::{self, Command, Credentials, WorkDir};
-use crate::{log, signals};
 
 /// After SIGKILL to everything, how long rinit waits for the reaping before
 /// it exits anyway (as PID 1 the kernel then kills whatever is left).
@@ -135,9 +135,6 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
         .iter()
         .any(|p| p.output == OutputMode::Prefix)
         .then(Output::new);
-    if output.is_some() {
-        log::divert();
-    }
     let mut supervisor = Supervisor {
         plan,
         settings,
@@ -155,22 +152,26 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
     supervisor.advance();
     let mut batch = Vec::new();
     while supervisor.phase != Phase::Done {
-        supervisor.pass_messages();
         if let Err(errno) = supervisor.events.wait(&mut batch) {
             error!("waiting for events failed: {}", errno.desc());
             supervisor.exit_code.get_or_insert(1);
             break;
         }
+        // A check reaped in this batch is let go of before anything else in
+        // the batch could signal its group (its program's exit, say,
+        // abandons its readiness): a reaped pid is never signalled.
+        let owners = &supervisor.owners;
+        batch.sort_by_key(|event| match event {
+            Event::Exited(pid, _) => !matches!(owners.get(pid), Some(Owner::Check(_))),
+            _ => true,
+        });
         for event in batch.drain(..) {
             supervisor.handle(event);
         }
         batch.shrink_to(64);
         supervisor.advance();
     }
-    supervisor.pass_messages();
     if let Some(output) = &mut supervisor.output {
-        let rest = log::stop_diverting();
-        output.message(&rest);
         output.finish(Duration::from_secs(1));
     }
     supervisor.final_code()
@@ -209,6 +210,7 @@ impl Supervisor<'_> {
                         *killed = true;
                         // Its end was not clean after all.
                         instance.last_exit = Some(ExitStatus::Signal(libc::SIGKILL));
+                        instance.last_outcome = Some(Outcome::UncleanSignal);
                         *pgid
                     }
                     _ => return,
@@ -231,11 +233,18 @@ impl Supervisor<'_> {
             }
             Event::Timer(Key::Check(i)) => self.check(i),
             Event::Ready(Key::Notify(i)) => {
-                let ready = self.instances[i]
+                let instance = &self.instances[i];
+                let main_pid = match &instance.state {
+                    State::Running {
+                        child, ready: false, ..
+                    } => Some(child.pid()),
+                    _ => None,
+                };
+                let ready = instance
                     .notify
                     .as_ref()
-                    .is_some_and(NotifySocket::ready_received);
-                if ready && matches!(self.instances[i].state, State::Running { ready: false, .. }) {
+                    .is_some_and(|socket| socket.ready_received(main_pid, &instance.name));
+                if ready {
                     self.mark_ready(i);
                 }
             }
@@ -300,11 +309,21 @@ impl Supervisor<'_> {
             }
             return;
         }
-        for instance in &self.instances {
-            if let Some(pgid) = instance.state.group() {
-                if let Err(errno) = spawn::signal_group(pgid, signal.signo) {
-                    warn!("could not forward {name} to {}: {}", instance.name, errno.desc());
+        let plan = self.plan;
+        for instance in &mut self.instances {
+            let group = plan.programs[instance.program].stop_group;
+            let sent = match &mut instance.state {
+                State::Running { child, forwarded, .. } => {
+                    forwarded.insert(signal.signo);
+                    child.signal_to(group, signal.signo)
                 }
+                State::Stopping { child, .. } => child.signal_to(group, signal.signo),
+                // The main process is gone; only `stop_group` reaches the rest.
+                State::StoppingGroup { pgid, .. } if group => spawn::signal_group(*pgid, signal.signo),
+                _ => continue,
+            };
+            if let Err(errno) = sent {
+                warn!("could not forward {name} to {}: {}", instance.name, errno.desc());
             }
         }
     }
@@ -437,7 +456,7 @@ impl Supervisor<'_> {
                 }
             }
             if let Some(socket) = &self.instances[i].notify {
-                socket.ready_received(); // whatever an earlier run left
+                socket.ready_received(None, ""); // whatever an earlier run left
                 set_env(&mut env, "NOTIFY_SOCKET", &socket.address);
             }
         }
@@ -471,7 +490,6 @@ impl Supervisor<'_> {
         });
         let now = Instant::now();
         self.instances[i].record_start(program, now);
-        self.instances[i].timed_out = false;
         let spawned = started.and_then(|command| {
             let mut child = command.spawn()?;
             let failure = child
@@ -507,6 +525,7 @@ impl Supervisor<'_> {
             child,
             since: now,
             ready: false,
+            forwarded: Default::default(),
         };
         if !exec_ok {
             return; // its exit (127/126) is on the way
@@ -561,12 +580,13 @@ impl Supervisor<'_> {
     fn environment(&self, i: usize) -> Vec<(OsString, OsString)> {
         let instance = &self.instances[i];
         let program = &self.plan.programs[instance.program];
-        let mut env = program.env.clone();
-        set_env(&mut env, "RINIT_PROGRAM", &program.name);
-        if let Some(number) = instance.number {
-            set_env(&mut env, "RINIT_INSTANCE", &number.to_string());
+        let number = instance.number.map(|n| n.to_string());
+        match &number {
+            Some(number) => program
+                .env
+                .resolve(&[("RINIT_PROGRAM", &program.name), ("RINIT_INSTANCE", number)]),
+            None => program.env.resolve(&[("RINIT_PROGRAM", &program.name)]),
         }
-        env
     }
 
     fn mark_ready(&mut self, i: usize) {
@@ -671,10 +691,14 @@ impl Supervisor<'_> {
         let instance = &mut self.instances[i];
         instance.last_exit = Some(status);
         match std::mem::replace(&mut instance.state, State::Stopped) {
-            State::Running { child, since, .. } => {
+            State::Running {
+                child,
+                since,
+                forwarded,
+                ..
+            } => {
                 drop(child); // reaped: never signalled again
-                instance.stopped_by_rinit = false;
-                let outcome = program::outcome(status, &program.success_exit_codes);
+                let outcome = program::outcome(status, &program.success_exit_codes, forwarded);
                 self.after_end(i, status, outcome, Some(since));
             }
             State::Stopping { child, why, killed } => {
@@ -682,22 +706,26 @@ impl Supervisor<'_> {
                 drop(child);
                 match why {
                     StopReason::Shutdown => {
-                        instance.stopped_by_rinit = true;
+                        instance.last_outcome = Some(match status {
+                            ExitStatus::Signal(signo) if signo == program.stop_signal => Outcome::Stopped,
+                            _ => program::outcome(status, &program.success_exit_codes, Default::default()),
+                        });
                         debug!("{} stopped ({status})", instance.name);
                         // What it leaves in its process group is stopped
-                        // with it: same timer, same SIGKILL.
+                        // with it (KillMode=mixed): SIGTERM now, SIGKILL at
+                        // the same stop_timeout.
                         if spawn::group_alive(pid) {
+                            if !killed {
+                                let _ = spawn::signal_group(pid, libc::SIGTERM);
+                                let _ = spawn::signal_group(pid, libc::SIGCONT);
+                            }
                             instance.state = State::StoppingGroup { pgid: pid, killed };
                             if let Some(deadline) = stop_deadline {
                                 self.events.set_timer(Key::StopTimeout(i), deadline);
                             }
                         }
                     }
-                    StopReason::ReadyTimeout => {
-                        instance.stopped_by_rinit = false;
-                        instance.timed_out = true;
-                        self.after_end(i, status, Outcome::Timeout, None);
-                    }
+                    StopReason::ReadyTimeout => self.after_end(i, status, Outcome::Timeout, None),
                 }
             }
             other => instance.state = other,
@@ -710,6 +738,7 @@ impl Supervisor<'_> {
         let plan = self.plan;
         let program = &plan.programs[self.instances[i].program];
         let instance = &mut self.instances[i];
+        instance.last_outcome = Some(outcome);
         if self.phase != Phase::Running {
             instance.state = State::Stopped;
             debug!("{} ended during shutdown ({status})", instance.name);
@@ -723,7 +752,11 @@ impl Supervisor<'_> {
             match instance.plan_restart(program, outcome, since, Instant::now()) {
                 Ok(Some(delay)) => {
                     instance.state = State::Backoff;
-                    warn!("{} ended ({status}); restarting in {delay:?}", instance.name);
+                    warn!(
+                        "{} ended ({}); restarting in {delay:?}",
+                        instance.name,
+                        how(status, outcome)
+                    );
                     self.events.set_timer_after(Key::Restart(i), delay);
                     return;
                 }
@@ -738,8 +771,9 @@ impl Supervisor<'_> {
                         info!("{} ended ({status})", instance.name);
                     } else {
                         warn!(
-                            "{} ended ({status}); not restarted (restart = {})",
+                            "{} ended ({}); not restarted (restart = {})",
                             instance.name,
+                            how(status, outcome),
                             program.restart.name()
                         );
                     }
@@ -747,9 +781,12 @@ impl Supervisor<'_> {
                 Err(()) => {
                     instance.state = State::Failed;
                     error!(
-                        "{} ended ({status}) and was started {} times within {:?} \
+                        "{} ended ({}) and was started {} times within {:?} \
                          (start_limit_burst): giving up",
-                        instance.name, program.start_limit_burst, program.start_limit_interval
+                        instance.name,
+                        how(status, outcome),
+                        program.start_limit_burst,
+                        program.start_limit_interval
                     );
                 }
             }
@@ -806,12 +843,16 @@ impl Supervisor<'_> {
         } else {
             program.stop_signal
         };
+        // The stop signal goes to the main process, which stops the rest
+        // its own way (a celery worker finishes its pool's tasks), or to the
+        // whole group with `stop_group`; SIGKILL always goes to the group.
+        let group = program.stop_group || signo == libc::SIGKILL;
         debug!("stopping {} with {}", instance.name, signals::name(signo));
-        if let Err(errno) = child.signal_group(signo) {
+        if let Err(errno) = child.signal_to(group, signo) {
             warn!("could not signal {}: {}", instance.name, errno.desc());
         }
         // A stopped (SIGSTOP) process only acts on its stop signal once continued.
-        let _ = child.signal_group(libc::SIGCONT);
+        let _ = child.signal_to(group, libc::SIGCONT);
         if signo != libc::SIGKILL {
             self.events
                 .set_timer_after(Key::StopTimeout(i), program.stop_timeout);
@@ -891,28 +932,24 @@ impl Supervisor<'_> {
         self.phase = Phase::Killing;
     }
 
-    fn pass_messages(&mut self) {
-        if let Some(output) = &mut self.output {
-            let held = log::take_diverted();
-            if !held.is_empty() {
-                output.message(&held);
-                output.sync_watches(self.events, Key::Output);
-            }
-        }
-    }
-
     fn final_code(&self) -> c_int {
         if let Some(code) = self.exit_code {
             return code;
         }
-        let clean = self
-            .instances
-            .iter()
-            .all(|instance| instance.ended_cleanly(&self.plan.programs[instance.program]));
+        let clean = self.instances.iter().all(Instance::ended_cleanly);
         if clean {
             0
         } else {
             1
         }
+    }
+}
+
+/// An exit as the log shows it: its status, and why it counts as a failure
+/// when that is not plain from the status.
+fn how(status: ExitStatus, outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Forwarded => format!("{status}, which rinit forwarded: counted as a failure"),
+        _ => status.to_string(),
     }
 }

@@ -1,7 +1,59 @@
 //! Looking up users and groups in the /etc/passwd and /etc/group formats, read directly (a static
 //! build has no NSS).
 
-use std::{fs, io};
+use std::fmt;
+use std::path::Path;
+
+/// The id the kernel reads as -1: setresuid(-1, ...) and setresgid(-1, ...)
+/// mean "leave it unchanged", so a program meant to run as it would keep
+/// rinit's own (root's) ids. Refused wherever it would be used.
+pub const RESERVED_ID: u32 = u32::MAX;
+
+/// Why a user or group could not be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupError {
+    EmptyUser,
+    EmptyGroup,
+    NoUser(String),
+    NoGroup(String),
+    /// A uid or gid of 4294967295 (`RESERVED_ID`).
+    ReservedUid,
+    ReservedGid,
+    /// /etc/passwd or /etc/group could not be read: the path and why.
+    Read(&'static str, String),
+}
+
+impl LookupError {
+    /// Whether the error is about the group rather than the user.
+    pub fn is_about_group(&self) -> bool {
+        matches!(
+            self,
+            LookupError::EmptyGroup | LookupError::NoGroup(_) | LookupError::ReservedGid
+        )
+    }
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            LookupError::EmptyUser => f.write_str("the user name is empty"),
+            LookupError::EmptyGroup => f.write_str("the group name is empty"),
+            LookupError::NoUser(name) => write!(f, "no user {name:?} in /etc/passwd"),
+            LookupError::NoGroup(name) => write!(f, "no group {name:?} in /etc/group"),
+            LookupError::ReservedUid => write!(
+                f,
+                "uid {RESERVED_ID} cannot be used: the kernel reads it as -1, \"leave the uid unchanged\", \
+                 so the program would keep rinit's uid"
+            ),
+            LookupError::ReservedGid => write!(
+                f,
+                "gid {RESERVED_ID} cannot be used: the kernel reads it as -1, \"leave the gid unchanged\", \
+                 so the program would keep rinit's gid"
+            ),
+            LookupError::Read(path, why) => write!(f, "cannot read {path}: {why}"),
+        }
+    }
+}
 
 /// An /etc/passwd entry (or a stand-in for a uid that has none).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +76,9 @@ pub struct Account {
 
 /// Finds a user by name, or by uid if `spec` is a decimal number; an unknown uid is still accepted
 /// (as Docker does) with gid = uid, home `/` and shell `/bin/sh`.
-pub fn find_user(passwd: &str, spec: &str) -> Result<User, String> {
+pub fn find_user(passwd: &str, spec: &str) -> Result<User, LookupError> {
     if spec.is_empty() {
-        return Err("the user name is empty".into());
+        return Err(LookupError::EmptyUser);
     }
     let mut users = fields(passwd).filter_map(|fields| match fields[..] {
         [name, _, uid, gid, _, home, shell] => Some(User {
@@ -48,14 +100,14 @@ pub fn find_user(passwd: &str, spec: &str) -> Result<User, String> {
         })),
         None => users
             .find(|user| user.name == spec)
-            .ok_or_else(|| format!("no user {spec:?} in /etc/passwd")),
+            .ok_or_else(|| LookupError::NoUser(spec.into())),
     }
 }
 
 /// Finds a gid by group name; a decimal number is taken as a gid as is, listed or not.
-pub fn find_group(group: &str, spec: &str) -> Result<u32, String> {
+pub fn find_group(group: &str, spec: &str) -> Result<u32, LookupError> {
     if spec.is_empty() {
-        return Err("the group name is empty".into());
+        return Err(LookupError::EmptyGroup);
     }
     if let Some(gid) = parse_id(spec) {
         return Ok(gid);
@@ -63,7 +115,7 @@ pub fn find_group(group: &str, spec: &str) -> Result<u32, String> {
     groups(group)
         .find(|&(name, _, _)| name == spec)
         .map(|(_, gid, _)| gid)
-        .ok_or_else(|| format!("no group {spec:?} in /etc/group"))
+        .ok_or_else(|| LookupError::NoGroup(spec.into()))
 }
 
 /// The gids of a user: `primary_gid` first, then each group whose member list names `user_name`,
@@ -80,29 +132,41 @@ pub fn supplementary_groups(group: &str, user_name: &str, primary_gid: u32) -> V
 
 /// Looks up `spec` (a user name or uid) and the optional `group_spec` (a group name or gid, which
 /// overrides the primary group) in /etc/passwd and /etc/group.
-pub fn lookup(spec: &str, group_spec: Option<&str>) -> Result<Account, String> {
+pub fn lookup(spec: &str, group_spec: Option<&str>) -> Result<Account, LookupError> {
     // A numeric user needs no passwd entry, and a missing /etc/group just means no groups.
     let passwd = read("/etc/passwd", parse_id(spec).is_some())?;
     let group = read("/etc/group", true)?;
     lookup_in(&passwd, &group, spec, group_spec)
 }
 
-/// [`lookup`] in the given passwd and group file contents.
-pub fn lookup_in(passwd: &str, group: &str, spec: &str, group_spec: Option<&str>) -> Result<Account, String> {
+/// [`lookup`] in the given passwd and group file contents. An account
+/// with a uid or gid of `RESERVED_ID` is refused.
+pub fn lookup_in(
+    passwd: &str,
+    group: &str,
+    spec: &str,
+    group_spec: Option<&str>,
+) -> Result<Account, LookupError> {
     let user = find_user(passwd, spec)?;
+    if user.uid == RESERVED_ID {
+        return Err(LookupError::ReservedUid);
+    }
     let primary_gid = match group_spec {
         Some(group_spec) => find_group(group, group_spec)?,
         None => user.gid,
     };
     let groups = supplementary_groups(group, &user.name, primary_gid);
+    if groups.contains(&RESERVED_ID) {
+        return Err(LookupError::ReservedGid);
+    }
     Ok(Account { user, groups })
 }
 
 /// Reads a file; a missing one reads as empty if `missing_ok`.
-fn read(path: &str, missing_ok: bool) -> Result<String, String> {
-    match fs::read_to_string(path) {
-        Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-        result => result.map_err(|e| format!("cannot read {path}: {}", crate::log::io_error_text(&e))),
+fn read(path: &'static str, missing_ok: bool) -> Result<String, LookupError> {
+    match crate::input::read_text(Path::new(path)) {
+        Err(_) if missing_ok && !Path::new(path).exists() => Ok(String::new()),
+        result => result.map_err(|why| LookupError::Read(path, why)),
     }
 }
 
@@ -197,10 +261,7 @@ staff:x:50:app,root
     #[test]
     fn skipped_lines_are_not_users() {
         for name in ["# comment", "+nis", "-other", "short", "bad", "neg"] {
-            assert_eq!(
-                find_user(PASSWD, name),
-                Err(format!("no user \"{name}\" in /etc/passwd"))
-            );
+            assert_eq!(find_user(PASSWD, name), Err(LookupError::NoUser(name.into())));
         }
         assert_eq!(find_user(PASSWD, "52"), Ok(user("52", 52, 52, "/", "/bin/sh")));
     }
@@ -209,12 +270,12 @@ staff:x:50:app,root
     fn find_user_errors() {
         assert_eq!(
             find_user(PASSWD, "nobody"),
-            Err(r#"no user "nobody" in /etc/passwd"#.into())
+            Err(LookupError::NoUser("nobody".into()))
         );
-        assert_eq!(find_user(PASSWD, ""), Err("the user name is empty".into()));
+        assert_eq!(find_user(PASSWD, ""), Err(LookupError::EmptyUser));
         assert_eq!(
             find_user(PASSWD, "99999999999"),
-            Err(r#"no user "99999999999" in /etc/passwd"#.into())
+            Err(LookupError::NoUser("99999999999".into()))
         );
     }
 
@@ -224,19 +285,16 @@ staff:x:50:app,root
         assert_eq!(find_group(GROUP, "10"), Ok(10));
         assert_eq!(find_group(GROUP, "4321"), Ok(4321));
         assert_eq!(find_group("", "7"), Ok(7));
-        assert_eq!(
-            find_group(GROUP, "bad"),
-            Err(r#"no group "bad" in /etc/group"#.into())
-        );
+        assert_eq!(find_group(GROUP, "bad"), Err(LookupError::NoGroup("bad".into())));
         assert_eq!(
             find_group(GROUP, "short"),
-            Err(r#"no group "short" in /etc/group"#.into())
+            Err(LookupError::NoGroup("short".into()))
         );
         assert_eq!(
             find_group(GROUP, "# wheel"),
-            Err(r##"no group "# wheel" in /etc/group"##.into())
+            Err(LookupError::NoGroup("# wheel".into()))
         );
-        assert_eq!(find_group(GROUP, ""), Err("the group name is empty".into()));
+        assert_eq!(find_group(GROUP, ""), Err(LookupError::EmptyGroup));
     }
 
     #[test]
@@ -279,15 +337,45 @@ staff:x:50:app,root
     fn lookup_in_errors() {
         assert_eq!(
             lookup_in(PASSWD, GROUP, "nobody", None),
-            Err(r#"no user "nobody" in /etc/passwd"#.into())
+            Err(LookupError::NoUser("nobody".into()))
         );
         assert_eq!(
             lookup_in(PASSWD, GROUP, "app", Some("nogroup")),
-            Err(r#"no group "nogroup" in /etc/group"#.into())
+            Err(LookupError::NoGroup("nogroup".into()))
+        );
+        assert_eq!(lookup_in(PASSWD, GROUP, "", None), Err(LookupError::EmptyUser));
+    }
+
+    #[test]
+    fn ids_the_kernel_reads_as_minus_one_are_refused() {
+        let passwd = "max:x:4294967295:1:::\nmaxgid:x:7:4294967295:::\n";
+        let group = "maxg:x:4294967295:app\n";
+        assert_eq!(
+            lookup_in("", "", "4294967295", None),
+            Err(LookupError::ReservedUid)
+        );
+        assert_eq!(lookup_in(passwd, "", "max", None), Err(LookupError::ReservedUid));
+        assert_eq!(
+            lookup_in(passwd, "", "maxgid", None),
+            Err(LookupError::ReservedGid)
         );
         assert_eq!(
-            lookup_in(PASSWD, GROUP, "", None),
-            Err("the user name is empty".into())
+            lookup_in("", "", "0", Some("4294967295")),
+            Err(LookupError::ReservedGid)
+        );
+        assert_eq!(
+            lookup_in(PASSWD, group, "app", None),
+            Err(LookupError::ReservedGid)
+        );
+        assert_eq!(
+            LookupError::ReservedUid.to_string(),
+            "uid 4294967295 cannot be used: the kernel reads it as -1, \"leave the uid unchanged\", \
+             so the program would keep rinit's uid"
+        );
+        // One less is an ordinary id.
+        assert_eq!(
+            lookup_in("", "", "4294967294", None).unwrap().user.uid,
+            4294967294
         );
     }
 
@@ -303,8 +391,14 @@ staff:x:50:app,root
         assert_eq!(read("/nonexistent/passwd", true), Ok(String::new()));
         assert_eq!(
             read("/nonexistent/passwd", false),
-            Err("cannot read /nonexistent/passwd: No such file or directory".into())
+            Err(LookupError::Read(
+                "/nonexistent/passwd",
+                "No such file or directory".into()
+            ))
         );
-        assert_eq!(read("/", true), Err("cannot read /: Is a directory".into()));
+        assert_eq!(
+            read("/", true),
+            Err(LookupError::Read("/", "not a regular file (a directory)".into()))
+        );
     }
 }
