@@ -111,14 +111,24 @@ fn root_home() -> String {
 /// Copies of /etc/passwd and /etc/group with `passwd` and `group` appended,
 /// in `dir`; returns their paths.
 fn fake_etc(dir: &Path, passwd: &str, group: &str) -> (PathBuf, PathBuf) {
+    // The machine's entries, less those of the names given here (a "redis"
+    // user that installing redis-server made).
+    let merged = |real: &str, added: &str| {
+        let name = |line: &str| line.split(':').next().unwrap_or("").to_string();
+        let names: Vec<String> = added.lines().map(name).collect();
+        let mut text: String = std::fs::read_to_string(real)
+            .unwrap()
+            .lines()
+            .filter(|line| !names.contains(&name(line)))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        text.push_str(added);
+        text
+    };
     let passwd_file = dir.join("passwd");
     let group_file = dir.join("group");
-    let mut text = std::fs::read_to_string("/etc/passwd").unwrap();
-    text.push_str(passwd);
-    std::fs::write(&passwd_file, text).unwrap();
-    let mut text = std::fs::read_to_string("/etc/group").unwrap();
-    text.push_str(group);
-    std::fs::write(&group_file, text).unwrap();
+    std::fs::write(&passwd_file, merged("/etc/passwd", passwd)).unwrap();
+    std::fs::write(&group_file, merged("/etc/group", group)).unwrap();
     (passwd_file, group_file)
 }
 
@@ -1140,5 +1150,146 @@ fn nul_bytes_and_bad_variable_names_are_refused() {
         "nul-env-value",
         "[program.a]\ncommand = \"true\"\nenv = { X = \"a\\u0000b\" }\n",
         ":3:9: program a: key env: the value of X contains a NUL byte",
+    );
+}
+
+// ------------------------------------------------------- trust and inputs
+
+#[test]
+fn a_uid_or_gid_the_kernel_reads_as_minus_one_is_refused() {
+    // setresuid(-1, ...) leaves the uid unchanged: the program would run as root.
+    let (dir, file) = assert_check_error(
+        "uid-max",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nuser = \"4294967295\"\ngroup = \"0\"\n"),
+        ":6:8: program a: key user: uid 4294967295 cannot be used: the kernel reads it as -1, \
+         \"leave the uid unchanged\", so the program would keep rinit's uid",
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:8: program a: key user: uid 4294967295 cannot be used: the kernel reads it as -1, \
+         \"leave the uid unchanged\", so the program would keep rinit's uid",
+    );
+    assert_check_error(
+        "gid-max",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nuser = \"0\"\ngroup = \"4294967295\"\n"),
+        ":7:9: program a: key group: gid 4294967295 cannot be used: the kernel reads it as -1, \
+         \"leave the gid unchanged\", so the program would keep rinit's gid",
+    );
+}
+
+#[test]
+fn an_env_file_line_with_a_nul_byte_is_refused_without_its_value() {
+    let (dir, file) = config(
+        "env-nul",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nenv_file = \"secret.env\"\n"),
+    );
+    std::fs::write(dir.join("secret.env"), "OK=1\nTOKEN=hunter\u{0}2\n").unwrap();
+    let rest = format!(
+        ":6:12: program a: key env_file: {}/secret.env: line 2: the line contains a NUL byte",
+        dir.display()
+    );
+    let done = check(&file);
+    assert_eq!(
+        (done.code(), done.err.clone()),
+        (2, vec![error_line(&file, &rest)])
+    );
+    assert!(!done.err.concat().contains("hunter"), "{:?}", done.err);
+    assert_refused_at_start(&dir, &file, &[], &rest);
+}
+
+#[test]
+fn control_characters_in_quoted_text_cannot_make_a_second_line() {
+    assert_check_error(
+        "control-name",
+        "[program.\"a\\nrinit: all programs OK\"]\ncommand = \"x\"\n",
+        ":1:10: program a\\nrinit: all programs OK: a program name has 1 to 64 letters, digits, '_' and '-'",
+    );
+    assert_check_error(
+        "control-env-file",
+        "[program.a]\ncommand = \"x\"\nenv_file = \"x\\nrinit: \\u001b[2Jfake\"\n",
+        ":3:12: program a: key env_file: cannot read @DIR@/x\\nrinit: \\x1b[2Jfake: No such file or directory",
+    );
+}
+
+#[test]
+fn only_regular_files_of_at_most_4_mib_are_read() {
+    let dir = temp_dir("inputs");
+    let fifo = dir.join("fifo.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // A FIFO nobody writes to would block an open() or a read() forever.
+    for (path, why) in [
+        (fifo.as_path(), "not a regular file (a FIFO)"),
+        (Path::new("/dev/zero"), "not a regular file (a character device)"),
+        (dir.as_path(), "not a regular file (a directory)"),
+    ] {
+        let done = run(plain(&["check", "-c", path_str(path)]));
+        assert_eq!(
+            (done.code(), done.err),
+            (
+                2,
+                vec![format!(
+                    "rinit: {}: cannot read the configuration: {why}",
+                    path.display()
+                )]
+            )
+        );
+    }
+    let big = dir.join("big.toml");
+    std::fs::write(&big, format!("{}\n", "#".repeat(4 << 20))).unwrap();
+    let done = run(plain(&["check", "-c", path_str(&big)]));
+    assert_eq!(
+        (done.code(), done.err),
+        (
+            2,
+            vec![format!(
+                "rinit: {}: cannot read the configuration: larger than 4 MiB",
+                big.display()
+            )]
+        )
+    );
+    // As PID 1 too, and for an env_file.
+    let (dir, file) = config(
+        "env-fifo",
+        &format!("{MARKER}[program.a]\ncommand = \"x\"\nenv_file = \"fifo.env\"\n"),
+    );
+    assert!(Command::new("mkfifo")
+        .arg(dir.join("fifo.env"))
+        .status()
+        .unwrap()
+        .success());
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        ":6:12: program a: key env_file: cannot read @DIR@/fifo.env: not a regular file (a FIFO)",
+    );
+}
+
+#[test]
+fn the_configuration_can_come_from_standard_input() {
+    let mut running = Running::start(plain(&["check", "-c", "-"]));
+    {
+        use std::io::Write;
+        let mut stdin = running.stdin.take().unwrap();
+        stdin.write_all(b"[program.a]\ncommand = \"true\"\n").unwrap();
+    }
+    let done = running.finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        done.out.first().map(String::as_str),
+        Some("<stdin>: 1 program, in start order:")
+    );
+    let mut running = Running::start(plain(&["check", "-c", "-"]));
+    {
+        use std::io::Write;
+        let mut stdin = running.stdin.take().unwrap();
+        stdin.write_all(b"[program.a]\ncommand = 5\n").unwrap();
+    }
+    let done = running.finish();
+    assert_eq!(
+        (done.code(), done.err),
+        (2, vec!["rinit: <stdin>:2:11: program a: key command: invalid type: integer `5`, expected a command: a string, or an array of strings".to_string()])
     );
 }

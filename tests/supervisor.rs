@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -964,4 +965,198 @@ fn what_a_stopped_program_leaves_in_its_group_is_stopped_with_it() {
             .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_slice()))
     });
     assert!(!left, "the worker survived rinit");
+}
+
+/// `probe family NAME` as a TOML command.
+fn probe_family(name: &str) -> String {
+    format!("[{:?}, \"family\", {name:?}]", probe_str())
+}
+
+#[test]
+fn the_stop_signal_goes_to_the_main_process_and_the_rest_of_its_group_after_it() {
+    // KillMode=mixed: `main` gets SIGTERM and takes 300 ms to finish (a
+    // celery warm shutdown); its child, in the same process group, gets
+    // SIGTERM only once main has exited. With stop_group, both at once.
+    let dir = temp_dir("mixed");
+    let text = format!(
+        "[program.mixed]\ncommand = {}\n[program.grouped]\ncommand = {}\nstop_group = true\n",
+        probe_family("mixed"),
+        probe_family("grouped")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&[
+        "mixed main ready",
+        "mixed child ready",
+        "grouped main ready",
+        "grouped child ready",
+    ]);
+    let rinit = running.rinit_pid();
+    // Other signals follow the same rule.
+    send(rinit, libc::SIGUSR1);
+    running.expect_out_all(&[
+        "mixed main got SIGUSR1",
+        "grouped main got SIGUSR1",
+        "grouped child got SIGUSR1 while main ran",
+    ]);
+    send(rinit, libc::SIGTERM);
+    let done = running.finish();
+    assert_has_line(&done.out, "mixed main got SIGTERM");
+    assert_has_line(&done.out, "mixed child got SIGTERM after main exited");
+    assert_has_line(&done.out, "grouped main got SIGTERM");
+    assert_has_line(&done.out, "grouped child got SIGTERM while main ran");
+    assert!(
+        !done.out.iter().any(|l| l.starts_with("mixed child got SIGUSR1")),
+        "{:?}",
+        done.out
+    );
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn main_gets_the_stop_signal_alone_too() {
+    let dir = temp_dir("mixedmain");
+    let text = format!("[program.side]\ncommand = {}\n", probe_serve("side", ""));
+    let probe = probe_str();
+    let mut running = start(&config(&dir, &text), &["--", &probe, "family", "main"]);
+    running.expect_out_all(&["side ready", "main main ready", "main child ready"]);
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert_has_line(&done.out, "main main got SIGTERM");
+    assert_has_line(&done.out, "main child got SIGTERM after main exited");
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn a_death_by_a_forwarded_signal_is_a_failure_and_says_so() {
+    // `docker kill -s HUP` reaches a program without a HUP handler: it dies
+    // of SIGHUP, which systemd's table alone counts as clean. It restarts,
+    // under on-failure as under every policy that restarts on a failure.
+    let dir = temp_dir("forwarded");
+    let text = format!(
+        "[program.plain]\ncommand = {}\nrestart_delay = \"0\"\n[program.abort]\ncommand = {}\n\
+         restart = \"on-abort\"\nrestart_delay = \"0\"\n",
+        sh("echo plain up; exec sleep 1000"),
+        sh("echo abort up; exec sleep 1000")
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&["plain up", "abort up"]);
+    send(running.rinit_pid(), libc::SIGHUP);
+    for name in ["plain", "abort"] {
+        let line = format!(
+            "rinit: {name} ended (SIGHUP, which rinit forwarded: counted as a failure); restarting in 0ns"
+        );
+        if !running.err_seen.contains(&line) {
+            running.expect_err(
+                |l| l == line,
+                &format!("{name} restarting after the forwarded SIGHUP"),
+            );
+        }
+    }
+    running.out_seen.clear();
+    running.expect_out_all(&["plain up", "abort up"]);
+    // A SIGHUP that rinit did not forward (sent to the program directly) is clean.
+    let done = {
+        send(running.rinit_pid(), libc::SIGTERM);
+        running.finish()
+    };
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn a_sighup_from_elsewhere_is_still_a_clean_exit() {
+    let dir = temp_dir("directhup");
+    let pidfile = dir.join("pid");
+    let text = format!(
+        "[program.plain]\ncommand = {}\nrestart_delay = \"0\"\n",
+        sh(&format!(
+            "echo $$ > {}; echo plain up; exec sleep 1000",
+            pidfile.display()
+        ))
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_eq("plain up");
+    // The pid in rinit's namespace; /proc of ours shows it under another number:
+    // find it as rinit's only child.
+    let program = only_child(running.rinit_pid());
+    send(program, libc::SIGHUP);
+    let done = running.finish();
+    assert_has_line(&done.err, "rinit: plain ended (SIGHUP)");
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn notify_messages_count_only_from_the_programs_own_processes() {
+    // Any process in the network namespace can find the abstract notify
+    // socket. Two send READY=1 as uid 65534: a sidecar program inside the
+    // container, and a process outside rinit's PID namespace (pid 0 there).
+    let dir = temp_dir("spoof");
+    let address = dir.join("address");
+    let go = dir.join("go");
+    let send = "import os,socket,sys; a=open(sys.argv[1]).read(); \
+                s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', '\\0'+a[1:])";
+    let target = format!(
+        "import os,socket,time; a=os.environ['NOTIFY_SOCKET']; open('{tmp}','w').write(a); \
+         os.rename('{tmp}','{address}'); print('target waiting', flush=True)\n\
+         while not os.path.exists('{go}'): time.sleep(0.02)\n\
+         s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', '\\0'+a[1:]); time.sleep(100)",
+        tmp = dir.join("tmp").display(),
+        address = address.display(),
+        go = go.display()
+    );
+    let sidecar = format!(
+        "import os,time,subprocess\nwhile not os.path.exists('{address}'): time.sleep(0.02)\n\
+         subprocess.run(['python3', '-c', {send:?}, '{address}'], check=True); print('sidecar sent', flush=True); time.sleep(100)",
+        address = address.display()
+    );
+    let text = format!(
+        "[program.target]\ncommand = [\"python3\", \"-c\", {target:?}]\ntype = \"notify\"\n\
+         [program.sidecar]\ncommand = [\"python3\", \"-c\", {sidecar:?}]\nuser = \"65534\"\n\
+         [program.after]\ncommand = {}\nafter = [\"target\"]\n",
+        sh("echo after started; exec sleep 100"),
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&["target waiting", "sidecar sent"]);
+    let ignored = |line: &str, uid: &str| {
+        line.starts_with("rinit: target: notify message from pid ")
+            && line.contains(&format!(" (uid {uid}) ignored: only target's main process (pid "))
+            && line.ends_with(") and its process group may send it")
+    };
+    running.expect_err(|l| ignored(l, "65534"), "about the sidecar's READY=1");
+    let outside = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            send,
+        ])
+        .arg(&address)
+        .status()
+        .unwrap();
+    assert!(outside.success());
+    let line = running.expect_err(|l| ignored(l, "65534"), "about the outside READY=1");
+    assert!(
+        line.starts_with("rinit: target: notify message from pid 0 "),
+        "{line}"
+    );
+    assert!(
+        !running.err_seen.iter().any(|l| l == "rinit: target is ready"),
+        "{:?}",
+        running.err_seen
+    );
+    assert!(!running.out_seen.iter().any(|l| l == "after started"));
+    // The program's own READY=1 counts.
+    std::fs::write(&go, "").unwrap();
+    running.expect_err(|l| l == "rinit: target is ready", "target ready");
+    running.expect_out_eq("after started");
+    send_signal_and_finish(running);
+}
+
+fn send_signal_and_finish(running: Running) {
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
 }
