@@ -703,6 +703,29 @@ def sup_output(workdir, size, rounds):
     return values
 
 
+def validation(workdir, rounds):
+    """`rinit check` on large configurations: validation must be linear."""
+    programs = os.path.join(workdir, "programs.toml")
+    with open(programs, "w") as f:
+        for i in range(30000):
+            f.write('[program.p%d]\ncommand = "true"\n%s' % (i, 'after = ["p%d"]\n' % (i - 1) if i else ""))
+    env = os.path.join(workdir, "env.toml")
+    with open(env, "w") as f:
+        f.write("[env]\n")
+        for i in range(200000):
+            f.write('K%d = "v"\n' % i)
+        f.write('[program.a]\ncommand = "true"\n')
+    print("\n-- rinit check on large configurations (median of %d; goal: each under 1 s)" % rounds)
+    for label, path in (("30,000 programs, each after the previous", programs), ("200,000 [env] keys", env)):
+        samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            subprocess.run([RINIT, "check", "-c", path], stdout=subprocess.DEVNULL, check=True)
+            samples.append(time.perf_counter() - started)
+        took = statistics.median(samples)
+        print("  %-42s %8.3f s   goal < 1 s: %s" % (label, took, verdict(took < 1.0)))
+
+
 def supervisor_mode(quick):
     print("\n== supervisor mode: %s, each as PID 1 of its own PID namespace ==" % ", ".join(SUPERVISORS))
     workdir = tempfile.mkdtemp(prefix="rinit-bench-sup-")
@@ -715,6 +738,7 @@ def supervisor_mode(quick):
             many["supervisord"] = 100  # ~20 s at 1000
         sup_many(workdir, many, 60)
         sup_output(workdir, 20000000 if quick else 200000000, 1 if quick else 7)
+        validation(workdir, 1 if quick else 5)
     finally:
         cleanup(workdir)
 
