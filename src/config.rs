@@ -423,9 +423,21 @@ pub fn load(
         key: None,
         message: format!("cannot read the configuration: {why}"),
     })?;
-    let source = Source { file, text: &text };
-    let raw: RawFile = toml::from_str(&text).map_err(|err| source.toml_error(err))?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
+    from_text(file, &text, base_dir, inherited_env, main_command)
+}
+
+/// Validates the configuration `text`, read from the file messages call
+/// `file`; env files are found relative to `base_dir`.
+pub fn from_text(
+    file: String,
+    text: &str,
+    base_dir: &Path,
+    inherited_env: Vec<(OsString, OsString)>,
+    main_command: Option<&[OsString]>,
+) -> Result<Plan, ConfigError> {
+    let source = Source { file, text };
+    let raw: RawFile = toml::from_str(text).map_err(|err| source.toml_error(err))?;
     validate(&source, raw, base_dir, inherited_env, main_command)
 }
 

@@ -1,5 +1,5 @@
 //! One running copy of a configured program (an instance): its state, as
-//! SPEC §7 names them, and the rules applied when it ends — which exits are
+//! `rinit status` shows them, and the rules applied when it ends — which exits are
 //! clean, systemd's restart table, the exponential backoff and the start
 //! limit. The supervisor drives the transitions; nothing here touches the
 //! system.
@@ -24,7 +24,7 @@ pub enum State {
         since: Instant,
         ready: bool,
         /// The signals rinit forwarded to it during this run: a death by one
-        /// of them is a failure, whatever the signal (SPEC §4).
+        /// of them is a failure, whatever the signal.
         forwarded: Signals,
     },
     /// Ended; restarts when its timer fires.
@@ -136,7 +136,7 @@ pub fn outcome(status: ExitStatus, success_codes: &[u8], forwarded: Signals) -> 
     }
 }
 
-/// systemd's restart table (SPEC §4).
+/// systemd's restart table (docs/configuration.md, "Restart").
 pub fn restarts(policy: Restart, outcome: Outcome) -> bool {
     use Outcome::*;
     match policy {

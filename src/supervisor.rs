@@ -725,7 +725,14 @@ impl Supervisor<'_> {
                             }
                         }
                     }
-                    StopReason::ReadyTimeout => self.after_end(i, status, Outcome::Timeout, None),
+                    StopReason::ReadyTimeout => {
+                        // A failed start: what it leaves in its group goes
+                        // with it before the restart policy decides.
+                        if spawn::group_alive(pid) {
+                            let _ = spawn::signal_group(pid, libc::SIGKILL);
+                        }
+                        self.after_end(i, status, Outcome::Timeout, None)
+                    }
                 }
             }
             other => instance.state = other,

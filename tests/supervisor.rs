@@ -51,7 +51,7 @@ fn the_restart_table_holds_for_every_policy_and_exit_kind() {
         ("kill", "kill -KILL $$"),
         ("term", "kill -TERM $$"),
     ];
-    // (clean exit, unclean code, unclean signal) per SPEC §4; SIGTERM is clean.
+    // (clean exit, unclean code, unclean signal) (systemd's table); SIGTERM is clean.
     let restarts = |policy: &str, kind: &str| match (policy, kind) {
         ("no", _) => false,
         ("on-success", k) => k == "exit0" || k == "term",
@@ -1159,4 +1159,25 @@ fn send_signal_and_finish(running: Running) {
     send(running.rinit_pid(), libc::SIGTERM);
     let done = running.finish();
     assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn what_a_program_stopped_for_its_ready_timeout_leaves_in_its_group_goes_too() {
+    // Not PID 1: no sweep at the end would hide a process left behind.
+    let dir = temp_dir("timeout-group");
+    let marker = dir.display().to_string();
+    let text = format!(
+        "[program.slow]\ncommand = {}\ntype = \"notify\"\nready_timeout = \"200ms\"\nrestart = \"no\"\n",
+        probe_family(&marker)
+    );
+    let mut cmd = plain(&["-c", config(&dir, &text).to_str().unwrap()]);
+    cmd.current_dir("/");
+    let done = Running::start(cmd).finish();
+    assert_has_line(&done.out, &format!("{marker} main got SIGTERM"));
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+    let left = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
+    });
+    assert!(!left, "the program's child survived its stop: {:?}", done.out);
 }
