@@ -1,7 +1,9 @@
 //! rinit as PID 1 under the faults operators meet: a reader of its stderr or
-//! stdout that stalls. Each test asserts that reaping goes on (no zombie
-//! survives two samples), that memory stays bounded, and that SIGTERM still
-//! ends rinit within its shutdown_timeout.
+//! stdout that stalls, a crash loop, a signal storm, too few descriptors or
+//! processes, double-forking daemons, a program that closes its stdout. Each
+//! test asserts that rinit stays alive, that reaping goes on (no zombie
+//! survives two samples 0.5 s apart), that its descriptors and memory stay
+//! flat, and that SIGTERM still ends it within its shutdown_timeout.
 
 mod common;
 
@@ -33,8 +35,15 @@ impl Pid1 {
 }
 
 impl Drop for Pid1 {
+    /// rinit first: a change of user on the way (setpriv) clears
+    /// --kill-child's parent-death signal.
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
+            let unshare = self.0.id();
+            let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"));
+            for pid in children.unwrap_or_default().split_whitespace() {
+                unsafe { libc::kill(pid.parse().unwrap_or(0), libc::SIGKILL) };
+            }
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
@@ -252,4 +261,299 @@ fn a_check_reaped_with_its_program_is_never_signalled() {
     }
     assert!(reaped.len() > 20, "the scenario did not run: {trace}");
     assert!(violations.is_empty(), "signalled reaped groups: {violations:?}");
+}
+
+// ------------------------------------------------------------ endurance
+
+/// What rinit's stdout or stderr is.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    /// A pipe nobody reads.
+    Stalled,
+    Null,
+    /// The file `log` in the test's directory, for what rinit says.
+    File,
+}
+
+impl Reader {
+    fn stdio(self, dir: &std::path::Path) -> Stdio {
+        match self {
+            Reader::Stalled => Stdio::piped(),
+            Reader::Null => Stdio::null(),
+            Reader::File => std::fs::File::create(dir.join("log")).unwrap().into(),
+        }
+    }
+}
+
+/// How rinit is started in its namespace: `limits` are sh `ulimit` options
+/// set first; `uid` is a user to run it as (from copies it can reach).
+struct Launch<'a> {
+    limits: &'a str,
+    uid: Option<u32>,
+}
+
+const AS_ROOT: Launch = Launch {
+    limits: "",
+    uid: None,
+};
+
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
+}
+
+/// rinit's CPU time so far (user + system), in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// What `endure` measured.
+struct Endured {
+    /// rinit's CPU time over the run, in clock ticks (100 per second).
+    cpu_ticks: u64,
+    /// What rinit wrote to a `Reader::File`.
+    log: String,
+}
+
+/// Runs rinit as PID 1 with `programs` (and shutdown_timeout = "3s") for
+/// `run` after a second of warm-up, with `during` running beside it (given
+/// rinit's pid); then asserts that rinit is alive, reaps, has as many
+/// descriptors as after the warm-up (give or take a starting program's),
+/// grew by at most 2 MiB and peaked under 8 MiB, and ends on SIGTERM
+/// within its shutdown_timeout.
+fn endure(
+    tag: &str,
+    programs: &str,
+    readers: [Reader; 2],
+    launch: Launch,
+    run: Duration,
+    during: impl FnOnce(i32, Duration),
+) -> Endured {
+    let dir = temp_dir(tag);
+    let config = dir.join("rinit.toml");
+    std::fs::write(&config, format!("[rinit]\nshutdown_timeout = \"3s\"\n{programs}")).unwrap();
+    let binary = match launch.uid {
+        Some(_) => {
+            copy_binaries_to(&dir);
+            dir.join("rinit")
+        }
+        None => rinit(),
+    };
+    let switch_user = launch
+        .uid
+        .map(|uid| format!("setpriv --reuid {uid} --regid {uid} --clear-groups "))
+        .unwrap_or_default();
+    let limits = if launch.limits.is_empty() {
+        String::new()
+    } else {
+        format!("ulimit {}; ", launch.limits)
+    };
+    let child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c"])
+        .arg(format!("{limits}exec {switch_user}\"$0\" -c \"$1\""))
+        .arg(&binary)
+        .arg(&config)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(readers[0].stdio(&dir))
+        .stderr(readers[1].stdio(&dir))
+        .spawn()
+        .unwrap();
+    let mut pid1 = Pid1(child);
+    let _never_read = (pid1.0.stdout.take(), pid1.0.stderr.take());
+    std::thread::sleep(Duration::from_secs(1));
+    let rinit = pid1.rinit();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{rinit}/exe")).ok().as_deref(),
+        Some(binary.as_path()),
+        "rinit did not start"
+    );
+    let (fds, rss, ticks) = (open_fds(rinit), kib("VmRSS", rinit), cpu_ticks(rinit));
+    during(rinit, run);
+    assert!(
+        matches!(pid1.0.try_wait(), Ok(None)),
+        "rinit died: {:?}",
+        pid1.0.try_wait()
+    );
+    let cpu_ticks = cpu_ticks(rinit) - ticks;
+    assert_reaping_goes_on(rinit);
+    let (fds_after, rss_after, peak) = (open_fds(rinit), kib("VmRSS", rinit), kib("VmHWM", rinit));
+    assert!(fds_after <= fds + 8, "descriptors grew from {fds} to {fds_after}");
+    assert!(
+        rss_after <= rss + 2048,
+        "RSS grew from {rss} kB to {rss_after} kB"
+    );
+    assert!(peak < 8 * 1024, "peak RSS {peak} kB");
+    assert_sigterm_ends_it_within(&mut pid1, Duration::from_secs(3));
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    Endured { cpu_ticks, log }
+}
+
+fn just_wait(_: i32, run: Duration) {
+    std::thread::sleep(run);
+}
+
+#[test]
+fn a_crash_loop_without_delay_or_start_limit_for_a_minute() {
+    endure(
+        "crash-minute",
+        BUSY,
+        [Reader::Stalled, Reader::Stalled],
+        AS_ROOT,
+        Duration::from_secs(60),
+        just_wait,
+    );
+}
+
+#[test]
+fn a_signal_storm_during_restarts() {
+    // HUP, USR1 and WINCH at over 100,000 a second: each is forwarded to
+    // every program, and HUP kills the ones without a handler (restarted).
+    let programs = format!(
+        "{BUSY}\n[program.trapper]\ncommand = [\"sh\", \"-c\", \"trap : USR1 WINCH; while :; do sleep 1; done\"]\n\
+         restart_delay = \"0\"\nstart_limit_burst = 0\n"
+    );
+    endure(
+        "storm",
+        &programs,
+        [Reader::Null, Reader::Stalled],
+        AS_ROOT,
+        Duration::from_secs(5),
+        |rinit, run| {
+            let started = Instant::now();
+            let mut sent = 0u64;
+            while started.elapsed() < run {
+                for signo in [libc::SIGHUP, libc::SIGUSR1, libc::SIGWINCH] {
+                    for _ in 0..100 {
+                        unsafe { libc::kill(rinit, signo) };
+                    }
+                    sent += 100;
+                }
+            }
+            let rate = sent as f64 / started.elapsed().as_secs_f64();
+            assert!(rate >= 100_000.0, "only {rate:.0} signals a second");
+        },
+    );
+}
+
+#[test]
+fn a_stalled_reader_in_each_output_mode() {
+    // Programs that write both streams as fast as they can, beside the crash
+    // loop, with rinit's stdout, then its stderr, never read.
+    for output in ["inherit", "prefix", "null"] {
+        for readers in [[Reader::Stalled, Reader::Null], [Reader::Null, Reader::Stalled]] {
+            let programs = format!(
+                "[rinit]\n{BUSY}\n[program.writer]\ncommand = [\"sh\", \"-c\", \"yes out-line & yes err-line >&2\"]\n\
+                 output = \"{output}\"\n"
+            )
+            .replacen("[rinit]\n", "", 1);
+            let programs = programs.replace(
+                "[program.crash]",
+                &format!("[program.crash]\noutput = \"{output}\""),
+            );
+            endure(
+                &format!("stalled-{output}"),
+                &programs,
+                readers,
+                AS_ROOT,
+                Duration::from_secs(3),
+                just_wait,
+            );
+        }
+    }
+}
+
+#[test]
+fn too_few_descriptors_for_its_many_instances() {
+    // 40 prefixed instances need two pipes, a pidfd and an exec-report pipe
+    // each: with 64 descriptors, some starts fail with EMFILE and are
+    // retried; nothing leaks and nothing spins.
+    let programs = "[program.many]\ncommand = [\"sleep\", \"1000\"]\ninstances = 40\noutput = \"prefix\"\n\
+                    restart_delay = \"50ms\"\nrestart_max_delay = \"200ms\"\nstart_limit_burst = 0\n";
+    let endured = endure(
+        "emfile",
+        programs,
+        [Reader::Null, Reader::File],
+        Launch {
+            limits: "-n 64",
+            uid: None,
+        },
+        Duration::from_secs(4),
+        just_wait,
+    );
+    assert!(
+        endured.cpu_ticks < 200,
+        "rinit used {} ticks in 4 s",
+        endured.cpu_ticks
+    );
+    assert!(
+        endured
+            .log
+            .contains(": cannot start the command: create a pipe failed: Too many open files\n"),
+        "no start failed for want of descriptors: {}",
+        &endured.log[..endured.log.len().min(2000)]
+    );
+}
+
+#[test]
+fn fork_failures_as_a_non_root_user() {
+    // RLIMIT_NPROC counts uid 1000's processes: 20 instances of a crash loop
+    // cannot all start; the failed forks are failed starts, retried.
+    let programs = "[program.crowd]\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 1\"]\ninstances = 20\n\
+                    restart_delay = \"0\"\nstart_limit_burst = 0\n";
+    let endured = endure(
+        "nproc",
+        programs,
+        [Reader::Null, Reader::File],
+        Launch {
+            limits: "-p 12",
+            uid: Some(1000),
+        },
+        Duration::from_secs(4),
+        just_wait,
+    );
+    assert!(
+        endured
+            .log
+            .contains(": cannot start the command: clone failed: Try again\n"),
+        "no fork failed: {}",
+        &endured.log[..endured.log.len().min(2000)]
+    );
+}
+
+#[test]
+fn double_forking_daemons_are_reaped_and_swept() {
+    // Each run leaves a daemon (double fork) that outlives it by a second:
+    // rinit reaps them as they end and sweeps the rest at the shutdown.
+    let programs = "[program.daemonize]\ncommand = [\"sh\", \"-c\", \"(sleep 1 &); sleep 0.01; exit 1\"]\n\
+                    restart_delay = \"0\"\nstart_limit_burst = 0\n";
+    endure(
+        "daemons",
+        programs,
+        [Reader::Null, Reader::Stalled],
+        AS_ROOT,
+        Duration::from_secs(4),
+        just_wait,
+    );
+}
+
+#[test]
+fn a_program_that_closes_its_stdout_costs_nothing() {
+    // The prefixed pipe reaches its end while the program runs on: rinit
+    // stops watching it rather than spinning on it.
+    let programs = "[program.quiet]\ncommand = [\"sh\", \"-c\", \"exec >&- 2>&-; exec sleep 1000\"]\noutput = \"prefix\"\n";
+    let endured = endure(
+        "closed-stdout",
+        programs,
+        [Reader::Null, Reader::Null],
+        AS_ROOT,
+        Duration::from_secs(3),
+        just_wait,
+    );
+    assert!(
+        endured.cpu_ticks <= 2,
+        "rinit used {} ticks while idle",
+        endured.cpu_ticks
+    );
 }
