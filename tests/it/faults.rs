@@ -5,13 +5,12 @@
 //! survives two samples 0.5 s apart), that its descriptors and memory stay
 //! flat, and that SIGTERM still ends it within its shutdown_timeout.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// rinit as PID 1 (`-c CONFIG`), with stdout and stderr as given, stdin
 /// closed; killed with its namespace if the test fails.

@@ -2,7 +2,6 @@
 //! terminal's foreground, so it can read the terminal and Ctrl-C reaches it
 //! (and not rinit) directly.
 
-mod common;
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -11,7 +10,7 @@ use std::process::Stdio;
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Instant;
 
-use common::*;
+use crate::common::*;
 
 struct Terminal {
     master: std::fs::File,

@@ -3,14 +3,13 @@
 //! programs, instances, ordering and every kind of readiness, prefixed
 //! output, and the orderly shutdown.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Writes `text` as DIR/rinit.toml.
 fn config(dir: &Path, text: &str) -> PathBuf {

@@ -1,7 +1,6 @@
 //! Shared by the integration tests: where the binaries are, how to start rinit
 //! as a real PID 1 (a new PID namespace, or a runc container), and how to read
 //! what the probe reports without ever waiting forever.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -230,6 +229,7 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
     }
     let deadline = Instant::now() + limit;
     // The child's exit cannot be polled through std without a pidfd; a pidfd it is.
+    // SAFETY: pidfd_open takes a pid and flags; the child is unreaped, so its pid is its own.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as i32, 0) } as i32;
     assert!(pidfd >= 0, "pidfd_open");
     let left = deadline.saturating_duration_since(Instant::now());
@@ -238,7 +238,9 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
         events: libc::POLLIN,
         revents: 0,
     }];
+    // SAFETY: one live pollfd and a timeout in milliseconds.
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, left.as_millis() as i32) };
+    // SAFETY: closes the pidfd opened above, used by nothing else.
     unsafe { libc::close(pidfd) };
     if ready != 1 {
         let _ = child.kill();
@@ -254,6 +256,7 @@ pub fn run(cmd: Command) -> Finished {
 }
 
 pub fn send(pid: i32, signo: i32) {
+    // SAFETY: kill(2) takes plain integers.
     assert_eq!(unsafe { libc::kill(pid, signo) }, 0, "kill({pid}, {signo})");
 }
 
@@ -289,6 +292,8 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rinit-test-{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    // SAFETY: atexit registers a function that takes no arguments and only
+    // removes directories.
     REGISTER.call_once(|| unsafe {
         libc::atexit(remove_temp_dirs);
     });

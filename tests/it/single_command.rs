@@ -1,12 +1,11 @@
 //! Single-command mode, run as a real PID 1 (`unshare --pid --fork`) unless a
 //! test is about rinit *not* being PID 1.
 
-mod common;
 
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn probe_cmd(mut cmd: std::process::Command, args: &[&str]) -> std::process::Command {
     cmd.arg("--").arg(probe()).args(args);

@@ -2,12 +2,11 @@
 //! root file system, Docker's default capabilities (no SYS_ADMIN), as root and
 //! as uid 1000. `runc kill ID TERM` is `docker stop`.
 
-mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 struct Container {
     id: String,

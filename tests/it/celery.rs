@@ -13,13 +13,12 @@
 //! Needs redis-server (`apt-get install redis-server`) and Celery with its
 //! redis transport for python3 (`python3 -m pip install 'celery[redis]'`).
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// The Celery app with the `nap` task; copied into each test's directory.
 const TASKS_PY: &str = include_str!("celery/tasks.py");

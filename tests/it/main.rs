@@ -1,0 +1,12 @@
+//! rinit's integration tests, one crate (one build, one binary): the real
+//! binary as a real PID 1, in new PID namespaces, runc containers and a pty.
+//! `common` holds what they share; each module covers one area.
+
+mod celery;
+mod common;
+mod config;
+mod container;
+mod faults;
+mod single_command;
+mod supervisor;
+mod terminal;
