@@ -13,7 +13,6 @@
 //! Needs redis-server (`apt-get install redis-server`) and Celery with its
 //! redis transport for python3 (`python3 -m pip install 'celery[redis]'`).
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -5,7 +5,6 @@
 //! Errors are checked with `rinit check -c FILE` (a plain process), and a
 //! handful again with rinit as a real PID 1 to see that nothing was started.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -2,7 +2,6 @@
 //! root file system, Docker's default capabilities (no SYS_ADMIN), as root and
 //! as uid 1000. `runc kill ID TERM` is `docker stop`.
 
-
 use std::path::PathBuf;
 use std::process::Command;
 

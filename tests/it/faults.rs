@@ -5,7 +5,6 @@
 //! survives two samples 0.5 s apart), that its descriptors and memory stay
 //! flat, and that SIGTERM still ends it within its shutdown_timeout.
 
-
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,6 @@
 //! Single-command mode, run as a real PID 1 (`unshare --pid --fork`) unless a
 //! test is about rinit *not* being PID 1.
 
-
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,6 @@
 //! programs, instances, ordering and every kind of readiness, prefixed
 //! output, and the orderly shutdown.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

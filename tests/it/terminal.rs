@@ -2,7 +2,6 @@
 //! terminal's foreground, so it can read the terminal and Ctrl-C reaches it
 //! (and not rinit) directly.
 
-
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
