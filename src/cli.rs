@@ -6,8 +6,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::duration;
 use crate::log::Level;
-use crate::{duration, signals};
+use crate::pid1::signals;
 
 pub const USAGE: &str = "\
 usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
@@ -85,29 +86,7 @@ const SUBCOMMANDS: [&str; 6] = ["check", "status", "start", "stop", "restart", "
 
 /// Parses everything after argv[0].
 pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String> {
-    let mut options = Options {
-        config: env.config.filter(|c| !c.is_empty()).map(PathBuf::from),
-        subreaper: env.subreaper.is_some_and(|v| !v.is_empty()),
-        group: false,
-        success_codes: Vec::new(),
-        grace: match env.grace {
-            Some(text) => {
-                duration::parse(&text.to_string_lossy()).map_err(|e| format!("RINIT_GRACE: {e}"))?
-            }
-            None => Duration::from_secs(5),
-        },
-        parent_death_signal: None,
-        log_level: match env.log {
-            Some(text) => Level::parse(&text.to_string_lossy()).ok_or_else(|| {
-                format!(
-                    "RINIT_LOG: unknown level {:?}: expected debug, info, warn or error",
-                    text.to_string_lossy()
-                )
-            })?,
-            None => Level::Info,
-        },
-        command: Vec::new(),
-    };
+    let mut options = from_environment(&env)?;
     let mut verbosity = 0;
     let mut args = args.into_iter();
     let mut after_dashes = false;
@@ -117,101 +96,160 @@ pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String
             after_dashes = true;
             break;
         }
-        if let Some(long) = text.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((name, value)) => (name, Some(value.to_string())),
-                None => (long, None),
-            };
-            match name {
-                "help" => return Ok(Invocation::Help),
-                "version" => return Ok(Invocation::Version),
-                "config" => {
-                    let value = match inline {
-                        Some(v) => v,
-                        None => value_of(&mut args, "--config")?,
-                    };
-                    options.config = Some(PathBuf::from(value));
-                }
-                _ => return Err(format!("unknown option '--{name}' (see rinit --help)")),
-            }
-            continue;
-        }
-        if !text.starts_with('-') || text == "-" {
+        let parsed = if let Some(long) = text.strip_prefix("--") {
+            long_option(long, &mut args, &mut options)?
+        } else if !text.starts_with('-') || text == "-" {
             options.command.push(arg);
             break;
-        }
-        // A cluster of short flags: "-sg", "-vv", "-e143", "-t 5s".
-        let flags: Vec<char> = text[1..].chars().collect();
-        let mut i = 0;
-        while i < flags.len() {
-            let flag = flags[i];
-            i += 1;
-            let mut take_value = |args: &mut std::vec::IntoIter<OsString>| -> Result<String, String> {
-                let rest: String = flags[i..].iter().collect();
-                i = flags.len();
-                if rest.is_empty() {
-                    value_of(args, &format!("-{flag}"))
-                } else {
-                    Ok(rest)
-                }
-            };
-            match flag {
-                'h' => return Ok(Invocation::Help),
-                'V' => return Ok(Invocation::Version),
-                's' => options.subreaper = true,
-                'g' => options.group = true,
-                'v' => verbosity += 1,
-                'q' => verbosity -= 1,
-                'c' => options.config = Some(PathBuf::from(take_value(&mut args)?)),
-                'e' => {
-                    let value = take_value(&mut args)?;
-                    let code = value.parse::<u8>().map_err(|_| {
-                        format!("-e: invalid exit code {value:?}: expected a number from 0 to 255")
-                    })?;
-                    options.success_codes.push(code);
-                }
-                't' => {
-                    let value = take_value(&mut args)?;
-                    options.grace = duration::parse(&value).map_err(|e| format!("-t: {e}"))?;
-                }
-                'p' => {
-                    let value = take_value(&mut args)?;
-                    options.parent_death_signal =
-                        Some(signals::parse(&value).map_err(|e| format!("-p: {e}"))?);
-                }
-                other => return Err(format!("unknown option '-{other}' (see rinit --help)")),
-            }
+        } else {
+            short_options(&text[1..], &mut args, &mut options, &mut verbosity)?
+        };
+        if let Some(invocation) = parsed {
+            return Ok(invocation);
         }
     }
     options.command.extend(args);
     options.log_level = options.log_level.shifted(verbosity);
-    if let (false, Some(first)) = (after_dashes, options.command.first()) {
-        let first = first.to_string_lossy().into_owned();
-        if first == "check" {
-            let rest = options.command.split_off(1);
-            let Invocation::Run(mut checked) = parse(rest, env_after_flags(&options))? else {
-                return Err("rinit check takes only -c PATH".into());
-            };
-            if let Some(extra) = checked.command.first() {
-                return Err(format!(
-                    "rinit check: unexpected argument {:?} (usage: rinit check [-c PATH])",
-                    extra.to_string_lossy()
-                ));
-            }
-            checked.log_level = checked.log_level.shifted(verbosity);
-            return Ok(Invocation::Check(checked));
-        }
-        if SUBCOMMANDS.contains(&first.as_ref()) {
-            return Err(format!(
-                "'rinit {first}' needs the control socket, which this version does not have yet; \
-                 to run a program called {first:?}, write: rinit -- {first}"
-            ));
+    if !after_dashes {
+        if let Some(invocation) = subcommand(&mut options, verbosity)? {
+            return Ok(invocation);
         }
     }
     match options.command.first() {
         Some(name) if name.is_empty() => Err("the command name is empty".into()),
         _ => Ok(Invocation::Run(options)),
     }
+}
+
+/// The options as the environment variables set them, before the flags.
+fn from_environment(env: &Environment) -> Result<Options, String> {
+    let grace = match &env.grace {
+        Some(text) => duration::parse(&text.to_string_lossy()).map_err(|e| format!("RINIT_GRACE: {e}"))?,
+        None => Duration::from_secs(5),
+    };
+    let log_level = match &env.log {
+        Some(text) => Level::parse(&text.to_string_lossy()).ok_or_else(|| {
+            format!(
+                "RINIT_LOG: unknown level {:?}: expected debug, info, warn or error",
+                text.to_string_lossy()
+            )
+        })?,
+        None => Level::Info,
+    };
+    Ok(Options {
+        config: env.config.clone().filter(|c| !c.is_empty()).map(PathBuf::from),
+        subreaper: env.subreaper.as_ref().is_some_and(|v| !v.is_empty()),
+        group: false,
+        success_codes: Vec::new(),
+        grace,
+        parent_death_signal: None,
+        log_level,
+        command: Vec::new(),
+    })
+}
+
+/// `--NAME` or `--NAME=VALUE`; an invocation when it decides one (help, version).
+fn long_option(
+    long: &str,
+    args: &mut std::vec::IntoIter<OsString>,
+    options: &mut Options,
+) -> Result<Option<Invocation>, String> {
+    let (name, inline) = match long.split_once('=') {
+        Some((name, value)) => (name, Some(value.to_string())),
+        None => (long, None),
+    };
+    match name {
+        "help" => return Ok(Some(Invocation::Help)),
+        "version" => return Ok(Some(Invocation::Version)),
+        "config" => {
+            let value = match inline {
+                Some(v) => v,
+                None => value_of(args, "--config")?,
+            };
+            options.config = Some(PathBuf::from(value));
+        }
+        _ => return Err(format!("unknown option '--{name}' (see rinit --help)")),
+    }
+    Ok(None)
+}
+
+/// A cluster of short flags: "-sg", "-vv", "-e143", "-t 5s".
+fn short_options(
+    cluster: &str,
+    args: &mut std::vec::IntoIter<OsString>,
+    options: &mut Options,
+    verbosity: &mut i32,
+) -> Result<Option<Invocation>, String> {
+    let flags: Vec<char> = cluster.chars().collect();
+    let mut i = 0;
+    while i < flags.len() {
+        let flag = flags[i];
+        i += 1;
+        let mut take_value = |args: &mut std::vec::IntoIter<OsString>| -> Result<String, String> {
+            let rest: String = flags[i..].iter().collect();
+            i = flags.len();
+            if rest.is_empty() {
+                value_of(args, &format!("-{flag}"))
+            } else {
+                Ok(rest)
+            }
+        };
+        match flag {
+            'h' => return Ok(Some(Invocation::Help)),
+            'V' => return Ok(Some(Invocation::Version)),
+            's' => options.subreaper = true,
+            'g' => options.group = true,
+            'v' => *verbosity += 1,
+            'q' => *verbosity -= 1,
+            'c' => options.config = Some(PathBuf::from(take_value(args)?)),
+            'e' => {
+                let value = take_value(args)?;
+                let code = value.parse::<u8>().map_err(|_| {
+                    format!("-e: invalid exit code {value:?}: expected a number from 0 to 255")
+                })?;
+                options.success_codes.push(code);
+            }
+            't' => {
+                let value = take_value(args)?;
+                options.grace = duration::parse(&value).map_err(|e| format!("-t: {e}"))?;
+            }
+            'p' => {
+                let value = take_value(args)?;
+                options.parent_death_signal = Some(signals::parse(&value).map_err(|e| format!("-p: {e}"))?);
+            }
+            other => return Err(format!("unknown option '-{other}' (see rinit --help)")),
+        }
+    }
+    Ok(None)
+}
+
+/// A first word that names a subcommand (not after `--`).
+fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation>, String> {
+    let Some(first) = options.command.first() else {
+        return Ok(None);
+    };
+    let first = first.to_string_lossy().into_owned();
+    if first == "check" {
+        let rest = options.command.split_off(1);
+        let Invocation::Run(mut checked) = parse(rest, env_after_flags(options))? else {
+            return Err("rinit check takes only -c PATH".into());
+        };
+        if let Some(extra) = checked.command.first() {
+            return Err(format!(
+                "rinit check: unexpected argument {:?} (usage: rinit check [-c PATH])",
+                extra.to_string_lossy()
+            ));
+        }
+        checked.log_level = checked.log_level.shifted(verbosity);
+        return Ok(Some(Invocation::Check(checked)));
+    }
+    if SUBCOMMANDS.contains(&first.as_ref()) {
+        return Err(format!(
+            "'rinit {first}' needs the control socket, which this version does not have yet; \
+             to run a program called {first:?}, write: rinit -- {first}"
+        ));
+    }
+    Ok(None)
 }
 
 /// The environment as the flags before a subcommand left it, for parsing

@@ -15,32 +15,21 @@
 mod log;
 mod cli;
 mod config;
-mod duration;
-mod env_file;
-mod environment;
-mod event_loop;
-mod input;
-mod output;
-mod program;
-mod readiness;
-mod reaper;
-mod shell_words;
-mod signals;
+mod pid1;
 mod single;
 mod sink;
-mod spawn;
-mod supervisor;
-mod users;
+mod supervise;
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::stat::Mode;
 
 use cli::Invocation;
-use event_loop::EventLoop;
-use spawn::{Command, WorkDir};
+use pid1::event_loop::EventLoop;
+use pid1::spawn::{Command, WorkDir};
+use pid1::{reaper, signals};
 
 /// Exit code for a bad command line (nothing was started).
 const EXIT_USAGE: i32 = 2;
@@ -81,8 +70,29 @@ fn run() -> i32 {
         }
     };
     log::set_level(options.log_level);
-
     let blocked = signals::take_over();
+    become_init(&options);
+    // Before the move to "/": relative paths in and to the configuration
+    // are the starting directory's.
+    let plan = match plan(&options) {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    let start_dir = starting_directory();
+    if start_dir.is_some() {
+        if let Err(errno) = nix::unistd::chdir("/") {
+            warn!("could not change to /: {}", errno.desc());
+        }
+    }
+    let start_dir = start_dir.as_ref().map(AsRawFd::as_raw_fd);
+    match plan {
+        Some(plan) => run_supervisor(&plan, &options, blocked, start_dir),
+        None => run_single(&options, blocked, start_dir),
+    }
+}
+
+/// The parent-death signal (`-p`), and a child subreaper when not PID 1.
+fn become_init(options: &cli::Options) {
     if let Some(signo) = options.parent_death_signal {
         if let Err(errno) = reaper::set_parent_death_signal(signo) {
             warn!("could not set the parent-death signal: {}", errno.desc());
@@ -97,49 +107,52 @@ fn run() -> i32 {
             );
         }
     }
-    // Before the move to "/": relative paths in and to the configuration
-    // are the starting directory's.
-    let plan = match config::find(options.config.as_deref()) {
-        Some(path) => {
-            let main_command = (!options.command.is_empty()).then_some(&options.command[..]);
-            match config::load(&path, std::env::vars_os().collect(), main_command) {
-                Ok(plan) => Some(plan),
-                Err(err) => {
-                    error!("{err}");
-                    return EXIT_USAGE;
-                }
+}
+
+/// The configuration's plan, None for single-command mode, or rinit's exit
+/// code once the error is reported.
+fn plan(options: &cli::Options) -> Result<Option<config::Plan>, i32> {
+    let main_command = (!options.command.is_empty()).then_some(&options.command[..]);
+    match config::find(options.config.as_deref()) {
+        Some(path) => match config::load(&path, std::env::vars_os().collect(), main_command) {
+            Ok(plan) => Ok(Some(plan)),
+            Err(err) => {
+                error!("{err}");
+                Err(EXIT_USAGE)
             }
-        }
-        None if options.command.is_empty() => {
+        },
+        None if main_command.is_none() => {
             error!(
                 "no command given and no configuration ({} does not exist); \
                  usage: rinit [OPTIONS] -- COMMAND [ARGS...] (see rinit --help)",
                 config::DEFAULT_PATH
             );
-            return EXIT_USAGE;
+            Err(EXIT_USAGE)
         }
-        None => None,
-    };
-    let start_dir = starting_directory();
-    if start_dir.is_some() {
-        if let Err(errno) = nix::unistd::chdir("/") {
-            warn!("could not change to /: {}", errno.desc());
-        }
+        None => Ok(None),
     }
+}
 
-    if let Some(plan) = plan {
-        let Some(mut events) = event_loop(blocked) else {
-            return EXIT_INTERNAL;
-        };
-        let settings = supervisor::Settings {
-            start_dir: start_dir.as_ref().map(|dir| dir.as_raw_fd()),
-            foreground: owns_terminal_foreground(),
-            grace: options.grace,
-            success_codes: options.success_codes.clone(),
-            open_files: raise_open_files_limit(),
-        };
-        return supervisor::run(&plan, &settings, &mut events);
-    }
+fn run_supervisor(
+    plan: &config::Plan,
+    options: &cli::Options,
+    blocked: signals::Mask,
+    start_dir: Option<RawFd>,
+) -> i32 {
+    let Some(mut events) = event_loop(blocked) else {
+        return EXIT_INTERNAL;
+    };
+    let settings = supervise::Settings {
+        start_dir,
+        foreground: owns_terminal_foreground(),
+        grace: options.grace,
+        success_codes: options.success_codes.clone(),
+        open_files: raise_open_files_limit(),
+    };
+    supervise::run(plan, &settings, &mut events)
+}
+
+fn run_single(options: &cli::Options, blocked: signals::Mask, start_dir: Option<RawFd>) -> i32 {
     let Some(mut events) = event_loop(blocked) else {
         return EXIT_INTERNAL;
     };
@@ -150,12 +163,12 @@ fn run() -> i32 {
             return err.exit_code();
         }
     };
-    let command = match &start_dir {
-        Some(dir) => command.work_dir(WorkDir::Fd(dir.as_raw_fd())),
+    let command = match start_dir {
+        Some(dir) => command.work_dir(WorkDir::Fd(dir)),
         None => command,
     };
     single::run(
-        &options,
+        options,
         &command.foreground(owns_terminal_foreground()),
         &mut events,
     )

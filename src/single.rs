@@ -8,9 +8,9 @@ use std::time::Duration;
 use nix::libc::{self, c_int};
 
 use crate::cli::Options;
-use crate::event_loop::{Event, EventLoop, SignalInfo};
-use crate::reaper::{self, ExitStatus};
-use crate::spawn::{Child, Command};
+use crate::pid1::event_loop::{Event, EventLoop, SignalInfo};
+use crate::pid1::reaper::{self, ExitStatus};
+use crate::pid1::spawn::{Child, Command};
 
 /// The timers single-command mode sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,6 +74,8 @@ pub fn run(options: &Options, command: &Command, events: &mut EventLoop<Timer>) 
     }
 }
 
+/// Single-command mode's transition table. Over 50 lines: every state and
+/// event in one match, as tini's main loop has them.
 fn step(
     state: State,
     event: Event<Timer>,
@@ -103,7 +105,7 @@ fn step(
         ) if matches!(signal.signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) => {
             info!(
                 "{} during clean-up: killing the remaining processes now",
-                crate::signals::name(signal.signo)
+                crate::pid1::signals::name(signal.signo)
             );
             kill_everyone(status, events)
         }
@@ -139,7 +141,7 @@ fn step(
 }
 
 fn forward(child: &Child, signal: SignalInfo, group: bool) {
-    if signal.is_self_inflicted() || !crate::signals::is_forwarded(signal.signo) {
+    if signal.is_self_inflicted() || !crate::pid1::signals::is_forwarded(signal.signo) {
         return;
     }
     let result = if group {
@@ -150,13 +152,13 @@ fn forward(child: &Child, signal: SignalInfo, group: bool) {
     match result {
         Ok(()) => debug!(
             "forwarded {} to {}{}",
-            crate::signals::name(signal.signo),
+            crate::pid1::signals::name(signal.signo),
             if group { "process group " } else { "pid " },
             child.pid()
         ),
         Err(errno) => warn!(
             "could not forward {} to pid {}: {}",
-            crate::signals::name(signal.signo),
+            crate::pid1::signals::name(signal.signo),
             child.pid(),
             errno.desc()
         ),

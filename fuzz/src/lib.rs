@@ -1,28 +1,22 @@
-//! rinit's parsing modules, compiled from ../src exactly as rinit compiles
-//! them, for the fuzz targets in fuzz_targets/.
+//! rinit's configuration modules, compiled from ../src exactly as rinit
+//! compiles them, for the fuzz targets in fuzz_targets/.
 #![allow(dead_code, unused_macros)]
 
 #[macro_use]
 #[path = "../../src/log.rs"]
 pub mod log;
-#[path = "../../src/config.rs"]
+#[path = "../../src/config/mod.rs"]
 pub mod config;
-#[path = "../../src/duration.rs"]
-pub mod duration;
-#[path = "../../src/env_file.rs"]
-pub mod env_file;
-#[path = "../../src/environment.rs"]
-pub mod environment;
-#[path = "../../src/input.rs"]
-pub mod input;
-#[path = "../../src/shell_words.rs"]
-pub mod shell_words;
-#[path = "../../src/signals.rs"]
-pub mod signals;
 #[path = "../../src/sink.rs"]
 pub mod sink;
-#[path = "../../src/users.rs"]
-pub mod users;
+#[path = "../../src/pid1/signals.rs"]
+pub mod signals;
+/// The one piece of `pid1` the configuration needs: signal names.
+pub mod pid1 {
+    pub use super::signals;
+}
+
+pub use config::{duration, env_file, shell_words};
 
 /// The line rinit would print for `message`: it must be one line.
 pub fn assert_one_line(message: &str) {

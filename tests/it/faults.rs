@@ -26,9 +26,26 @@ impl Pid1 {
         Pid1(child)
     }
 
-    /// rinit's pid in our namespace (unshare's only child).
+    /// rinit's pid in our namespace: unshare's only child, once it runs
+    /// rinit (unshare forks, and sh may exec it, a moment after the spawn).
     fn rinit(&self) -> i32 {
-        only_child(self.0.id() as i32)
+        let unshare = self.0.id() as i32;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+                .unwrap_or_default();
+            let exe = |pid: &str| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            if let Some(pid) = children.split_whitespace().next() {
+                if exe(pid).is_some_and(|exe| exe.file_name() == Some(std::ffi::OsStr::new("rinit"))) {
+                    return pid.parse().unwrap();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rinit did not start under unshare {unshare}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -360,13 +377,14 @@ fn endure(
         .unwrap();
     let mut pid1 = Pid1(child);
     let _never_read = (pid1.0.stdout.take(), pid1.0.stderr.take());
-    std::thread::sleep(Duration::from_secs(1));
     let rinit = pid1.rinit();
     assert_eq!(
         std::fs::read_link(format!("/proc/{rinit}/exe")).ok().as_deref(),
         Some(binary.as_path()),
         "rinit did not start"
     );
+    // The warm-up: measures start from a rinit that has started its programs.
+    std::thread::sleep(Duration::from_secs(1));
     let (fds, rss, ticks) = (open_fds(rinit), kib("VmRSS", rinit), cpu_ticks(rinit));
     during(rinit, run);
     assert!(

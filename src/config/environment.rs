@@ -50,6 +50,15 @@ impl Env {
     }
 }
 
+/// Sets `key` in the final `vars`, replacing an earlier value (once per
+/// start: NOTIFY_SOCKET).
+pub fn set(vars: &mut Vars, key: &str, value: &str) {
+    match vars.iter_mut().find(|(k, _)| k == key) {
+        Some(entry) => entry.1 = value.into(),
+        None => vars.push((key.into(), value.into())),
+    }
+}
+
 /// Sets each pair in `vars`, whose names are unique, keeping them unique:
 /// a name already there takes the new value in its place.
 fn set_all<'a>(vars: &mut Vars, pairs: impl Iterator<Item = (&'a OsStr, &'a OsStr)>) {

@@ -164,7 +164,7 @@ pub fn lookup_in(
 
 /// Reads a file; a missing one reads as empty if `missing_ok`.
 fn read(path: &'static str, missing_ok: bool) -> Result<String, LookupError> {
-    match crate::input::read_text(Path::new(path)) {
+    match super::input::read_text(Path::new(path)) {
         Err(_) if missing_ok && !Path::new(path).exists() => Ok(String::new()),
         result => result.map_err(|why| LookupError::Read(path, why)),
     }

@@ -14,8 +14,8 @@ use nix::libc::{self, c_int, pid_t};
 use nix::poll::PollFlags;
 use nix::sys::time::TimeSpec;
 
-use crate::reaper::{self, ExitStatus};
-use crate::signals;
+use super::reaper::{self, ExitStatus};
+use super::signals;
 
 /// A signal as the signalfd reported it.
 #[derive(Clone, Copy, Debug)]
@@ -104,11 +104,6 @@ impl<K: Ord + Copy> EventLoop<K> {
         }
     }
 
-    /// When the timer `key` fires, if it is set.
-    pub fn deadline(&self, key: K) -> Option<Instant> {
-        self.deadline_of.get(&key).copied()
-    }
-
     pub fn cancel_timer(&mut self, key: K) {
         if let Some(deadline) = self.deadline_of.remove(&key) {
             self.deadlines.remove(&(deadline, key));
@@ -140,51 +135,7 @@ impl<K: Ord + Copy> EventLoop<K> {
                     return Ok(());
                 }
             }
-            let timeout = self.deadlines.first().map(|(deadline, _)| {
-                TimeSpec::from_duration(deadline.saturating_duration_since(Instant::now()))
-            });
-            // One pollfd array, rebuilt in place: no allocation per wake-up.
-            self.pollfds.clear();
-            self.pollfds.push(libc::pollfd {
-                fd: self.signals.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            self.polled_keys.clear();
-            for (key, (fd, flags)) in &self.watched {
-                self.polled_keys.push(*key);
-                self.pollfds.push(libc::pollfd {
-                    fd: *fd,
-                    events: flags.bits(),
-                    revents: 0,
-                });
-            }
-            // rinit's own messages waiting for a slow stderr: written when it has room.
-            let log_fd = crate::log::waiting_fd();
-            if let Some(fd) = log_fd {
-                self.pollfds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                });
-            }
-            let timeout_ptr = timeout
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
-            // SAFETY: `pollfds` is a live array of `len` pollfd entries whose
-            // descriptors stay open (the caller keeps watched ones open); the
-            // timeout is null or points to a live timespec; no signal mask.
-            let rc = unsafe {
-                libc::ppoll(
-                    self.pollfds.as_mut_ptr(),
-                    self.pollfds.len() as libc::nfds_t,
-                    timeout_ptr,
-                    std::ptr::null(),
-                )
-            };
-            if rc < 0 && Errno::last() != Errno::EINTR {
-                return Err(Errno::last());
-            }
+            let log_polled = self.poll()?;
             if self.pollfds[0].revents != 0 {
                 self.read_signals(events)?;
             }
@@ -202,7 +153,7 @@ impl<K: Ord + Copy> EventLoop<K> {
                     events.push(Event::Ready(*key));
                 }
             }
-            if log_fd.is_some() && self.pollfds.last().is_some_and(|polled| polled.revents != 0) {
+            if log_polled && self.pollfds.last().is_some_and(|polled| polled.revents != 0) {
                 crate::log::on_writable();
             }
             if !events.is_empty() {
@@ -210,6 +161,51 @@ impl<K: Ord + Copy> EventLoop<K> {
             }
             // Nothing else came with a SIGCHLD: reap at the top of the loop.
         }
+    }
+
+    /// One ppoll on the signalfd, the watched descriptors and (while rinit's
+    /// own messages wait for a slow stderr) stderr, until the next timer's
+    /// deadline. Whether stderr was polled (the last entry).
+    fn poll(&mut self) -> Result<bool, Errno> {
+        let timeout = self
+            .deadlines
+            .first()
+            .map(|(deadline, _)| TimeSpec::from_duration(deadline.saturating_duration_since(Instant::now())));
+        // One pollfd array, rebuilt in place: no allocation per wake-up.
+        let entry = |fd, events| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        self.pollfds.clear();
+        self.pollfds.push(entry(self.signals.as_raw_fd(), libc::POLLIN));
+        self.polled_keys.clear();
+        for (key, (fd, flags)) in &self.watched {
+            self.polled_keys.push(*key);
+            self.pollfds.push(entry(*fd, flags.bits()));
+        }
+        let log_fd = crate::log::waiting_fd();
+        if let Some(fd) = log_fd {
+            self.pollfds.push(entry(fd, libc::POLLOUT));
+        }
+        let timeout_ptr = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
+        // SAFETY: `pollfds` is a live array of `len` pollfd entries whose
+        // descriptors stay open (the caller keeps watched ones open); the
+        // timeout is null or points to a live timespec; no signal mask.
+        let rc = unsafe {
+            libc::ppoll(
+                self.pollfds.as_mut_ptr(),
+                self.pollfds.len() as libc::nfds_t,
+                timeout_ptr,
+                std::ptr::null(),
+            )
+        };
+        if rc < 0 && Errno::last() != Errno::EINTR {
+            return Err(Errno::last());
+        }
+        Ok(log_fd.is_some())
     }
 
     /// Drains the signalfd: up to `BATCH` signals per read, reading again only

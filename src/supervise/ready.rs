@@ -1,16 +1,26 @@
 //! Telling when a started program is ready, without ever blocking the event
-//! loop: the sd_notify socket of `type = "notify"` programs, and the pieces of
-//! the `ready = { tcp | file | command }` checks (a non-blocking connect, a
-//! path test). The supervisor schedules the checks on timers.
+//! loop: the sd_notify socket of `type = "notify"` programs, and the
+//! `ready = { tcp | file | command }` checks, tried on timers every
+//! `CHECK_INTERVAL` until one passes or `ready_timeout` ends. What they find
+//! goes to the instance's gate as `Ready`.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::libc::{self, pid_t};
+use nix::poll::PollFlags;
+
+use super::instance::{Event, Run, State};
+use super::{InstanceId, Key, Owner, Supervisor};
+use crate::config::Ready;
+use crate::pid1::reaper::ExitStatus;
+use crate::pid1::spawn::Child;
 
 /// How often a `ready` check is tried until it passes or `ready_timeout` ends.
-pub const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A datagram socket in the abstract namespace (no file on disk, so a
 /// read-only root is no obstacle), named by the kernel (autobind), which a
@@ -213,6 +223,126 @@ impl Connect {
             )
         };
         rc == 0 && error == 0
+    }
+}
+
+impl Supervisor<'_> {
+    /// Instance `i` has started and is not ready yet: its ready_timeout
+    /// runs, and its check (if it has one) is tried at once.
+    pub(super) fn watch_readiness(&mut self, i: InstanceId) {
+        let program = &self.plan.programs[self.members[i.0].program.0];
+        self.events
+            .set_timer_after(Key::ReadyTimeout(i), program.ready_timeout);
+        if program.ready.is_some() {
+            self.check(i);
+        }
+    }
+
+    /// Instance `i` is ready, stopping or has ended: its readiness no longer
+    /// matters. Cancels the timers, drops a tcp attempt, kills a check.
+    pub(super) fn abandon_readiness(&mut self, i: InstanceId) {
+        self.events.cancel_timer(Key::ReadyTimeout(i));
+        self.events.cancel_timer(Key::Check(i));
+        self.events.unwatch(Key::Connect(i));
+        let member = &mut self.members[i.0];
+        member.connecting = None;
+        if let Some(check) = member.checking.take() {
+            let _ = check.signal_group(libc::SIGKILL);
+        }
+    }
+
+    /// One try of instance `i`'s `ready` check.
+    pub(super) fn check(&mut self, i: InstanceId) {
+        if !matches!(
+            self.members[i.0].instance.state,
+            State::Running(Run { ready: false, .. })
+        ) {
+            return;
+        }
+        let program = &self.plan.programs[self.members[i.0].program.0];
+        match &program.ready {
+            Some(Ready::File(path)) if path.exists() => self.deliver(i, Event::Ready),
+            Some(Ready::File(_)) => self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL),
+            Some(Ready::Tcp(address)) => match Connect::start(address) {
+                Attempt::Connected => self.deliver(i, Event::Ready),
+                Attempt::Pending(connect) => {
+                    self.events
+                        .watch(connect.raw_fd(), PollFlags::POLLOUT, Key::Connect(i));
+                    self.members[i.0].connecting = Some(connect);
+                }
+                Attempt::Refused => self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL),
+            },
+            Some(Ready::Command(words)) => self.start_check_command(i, words),
+            None => {}
+        }
+    }
+
+    fn start_check_command(&mut self, i: InstanceId, words: &[String]) {
+        let args: Vec<OsString> = words.iter().map(OsString::from).collect();
+        let null = self.null.as_raw_fd();
+        let spawned = self
+            .command(i, &args, self.environment(i))
+            .and_then(|command| command.stdio([Some(null), Some(null), Some(null)]).spawn());
+        match spawned {
+            Ok(child) => {
+                self.owners.insert(child.pid(), Owner::Check(i));
+                self.members[i.0].checking = Some(child);
+            }
+            Err(err) => {
+                debug!("{}: ready check: {err}", self.members[i.0].instance.name);
+                self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
+            }
+        }
+    }
+
+    /// A `ready` command ended: exit 0 is ready; else it is tried again.
+    pub(super) fn on_check_exit(&mut self, i: InstanceId, pid: pid_t, status: ExitStatus) {
+        // A check killed when its program stopped may end after the next
+        // one started: only the current one counts.
+        let member = &mut self.members[i.0];
+        if member.checking.as_ref().map(Child::pid) != Some(pid) {
+            return;
+        }
+        member.checking = None;
+        if !matches!(member.instance.state, State::Running(Run { ready: false, .. })) {
+            return;
+        }
+        if status == ExitStatus::Code(0) {
+            self.deliver(i, Event::Ready);
+        } else {
+            debug!("{}: ready check ended with {status}", member.instance.name);
+            self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
+        }
+    }
+
+    /// A `ready = { tcp }` connection attempt has an answer.
+    pub(super) fn on_connected(&mut self, i: InstanceId) {
+        self.events.unwatch(Key::Connect(i));
+        if let Some(connect) = self.members[i.0].connecting.take() {
+            if connect.succeeded() {
+                self.deliver(i, Event::Ready);
+            } else {
+                self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
+            }
+        }
+    }
+
+    /// Datagrams on instance `i`'s notify socket.
+    pub(super) fn on_notify(&mut self, i: InstanceId) {
+        let member = &self.members[i.0];
+        let main_pid = match &member.instance.state {
+            State::Running(Run {
+                child, ready: false, ..
+            }) => Some(child.pid()),
+            _ => None,
+        };
+        let ready = member
+            .notify
+            .as_ref()
+            .is_some_and(|socket| socket.ready_received(main_pid, &member.instance.name));
+        if ready {
+            self.deliver(i, Event::Ready);
+        }
     }
 }
 

@@ -34,7 +34,7 @@ impl std::fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
             ExitStatus::Code(code) => write!(f, "exit code {code}"),
-            ExitStatus::Signal(signo) => write!(f, "{}", crate::signals::name(*signo)),
+            ExitStatus::Signal(signo) => write!(f, "{}", super::signals::name(*signo)),
         }
     }
 }
@@ -102,7 +102,7 @@ pub fn signal_everyone(signo: c_int) {
     if unsafe { libc::kill(-1, signo) } != 0 && Errno::last() != Errno::ESRCH {
         warn!(
             "could not send {} to the remaining processes: {}",
-            crate::signals::name(signo),
+            super::signals::name(signo),
             Errno::last()
         );
     }

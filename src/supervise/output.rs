@@ -18,7 +18,7 @@ use nix::fcntl::OFlag;
 use nix::libc;
 use nix::poll::PollFlags;
 
-use crate::event_loop::EventLoop;
+use crate::pid1::event_loop::EventLoop;
 use crate::sink::Sink;
 
 /// The longest line rinit writes as one: longer lines are split.
@@ -32,29 +32,47 @@ pub const QUEUE_LIMIT: usize = 256 * 1024;
 /// One read from a program's pipe.
 const READ_SIZE: usize = 64 * 1024;
 
-/// Stdout (0) or stderr (1) of rinit and of a program.
-pub type StreamKind = usize;
-pub const STDOUT: StreamKind = 0;
-pub const STDERR: StreamKind = 1;
+/// Stdout or stderr, of rinit and of a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+impl Stream {
+    const BOTH: [Stream; 2] = [Stream::Out, Stream::Err];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A program's stdout or stderr pipe: its place in `Output::pipes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamId(usize);
+
+/// A program's two pipes, as `Output::open` makes them: their ids, and the
+/// write ends for the child's stdout and stderr.
+pub type Pipes = ([StreamId; 2], [OwnedFd; 2]);
 
 /// What the event loop's keys need to name in here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Watch {
-    /// A program's pipe has data (index into `streams`).
-    Stream(usize),
+    /// A program's pipe has data.
+    Pipe(StreamId),
     /// rinit's stdout or stderr can take more.
-    Sink(StreamKind),
+    Sink(Stream),
 }
 
 /// A program's stdout or stderr pipe. Its slot is reused only once both
 /// the pipe has reached its end and the program has let go of it (`drain`),
-/// so an id an instance holds always names its own stream.
-struct Stream {
+/// so an id an instance holds always names its own pipe.
+struct Pipe {
     /// None once every writer has closed it.
-    pipe: Option<OwnedFd>,
-    /// The program has ended and no longer names this stream.
+    read_end: Option<OwnedFd>,
+    /// The program has ended and no longer names this pipe.
     released: bool,
-    kind: StreamKind,
+    stream: Stream,
     /// "web | " or "worker.1 | ".
     prefix: Box<[u8]>,
     /// The start of a line not yet ended.
@@ -63,14 +81,15 @@ struct Stream {
 }
 
 pub struct Output {
+    /// rinit's stdout and stderr, by `Stream::index`.
     sinks: [Sink; 2],
     /// Whether each sink is watched for POLLOUT.
     sink_watched: [bool; 2],
-    streams: Vec<Option<Stream>>,
-    /// Streams whose pipe has closed since the last `sync_watches`.
-    closed: Vec<usize>,
-    /// Streams opened since the last `sync_watches`.
-    fresh: Vec<usize>,
+    pipes: Vec<Option<Pipe>>,
+    /// Pipes that have closed since the last `sync_watches`.
+    closed: Vec<StreamId>,
+    /// Pipes opened since the last `sync_watches`.
+    fresh: Vec<StreamId>,
     /// Whether rinit's stdout and stderr queues had room at the last `sync_watches`.
     room: [bool; 2],
 }
@@ -80,82 +99,85 @@ impl Output {
         Output {
             sinks: [Sink::open(1, QUEUE_LIMIT), Sink::open(2, QUEUE_LIMIT)],
             sink_watched: [false; 2],
-            streams: Vec::new(),
+            pipes: Vec::new(),
             closed: Vec::new(),
             fresh: Vec::new(),
             room: [true; 2],
         }
     }
 
-    /// Creates the two pipes of a program called `label`. Returns the
-    /// streams' ids and the write ends for the child's stdout and stderr.
-    pub fn open(&mut self, label: &str) -> Result<([usize; 2], [OwnedFd; 2]), Errno> {
+    /// Creates the two pipes of a program called `label`. Returns their ids
+    /// and the write ends for the child's stdout and stderr.
+    pub fn open(&mut self, label: &str) -> Result<Pipes, Errno> {
         let flags = OFlag::O_CLOEXEC;
         let (out_read, out_write) = nix::unistd::pipe2(flags)?;
         let (err_read, err_write) = nix::unistd::pipe2(flags)?;
-        let mut ids = [0; 2];
-        for (kind, read_end) in [out_read, err_read].into_iter().enumerate() {
+        let mut ids = [StreamId(0); 2];
+        for (stream, read_end) in Stream::BOTH.into_iter().zip([out_read, err_read]) {
             nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
-            let stream = Stream {
-                pipe: Some(read_end),
+            let pipe = Pipe {
+                read_end: Some(read_end),
                 released: false,
-                kind,
+                stream,
                 prefix: format!("{label} | ").into_bytes().into_boxed_slice(),
                 partial: Vec::new(),
                 watching: false,
             };
-            ids[kind] = match self.streams.iter().position(Option::is_none) {
+            let id = match self.pipes.iter().position(Option::is_none) {
                 Some(free) => {
-                    self.streams[free] = Some(stream);
-                    free
+                    self.pipes[free] = Some(pipe);
+                    StreamId(free)
                 }
                 None => {
-                    self.streams.push(Some(stream));
-                    self.streams.len() - 1
+                    self.pipes.push(Some(pipe));
+                    StreamId(self.pipes.len() - 1)
                 }
             };
-            self.fresh.push(ids[kind]);
+            ids[stream.index()] = id;
+            self.fresh.push(id);
         }
         Ok((ids, [out_write, err_write]))
     }
 
-    /// A program's pipe is readable (or closed): read what the queue has
-    /// room for.
-    pub fn on_stream_ready(&mut self, id: usize) {
-        let Some(Some(stream)) = self.streams.get(id) else {
-            return;
+    /// What the event loop reported ready: a program's pipe (read what the
+    /// queue has room for) or one of rinit's own descriptors.
+    pub fn on_ready(&mut self, watch: Watch) {
+        let stream = match watch {
+            Watch::Sink(stream) => stream,
+            Watch::Pipe(id) => {
+                let Some(Some(pipe)) = self.pipes.get(id.0) else {
+                    return;
+                };
+                let stream = pipe.stream;
+                if self.sinks[stream.index()].queued() < READ_PAUSE {
+                    self.read(id, false);
+                }
+                stream
+            }
         };
-        let kind = stream.kind;
-        if self.sinks[kind].queued() < READ_PAUSE {
-            self.read(id, false);
-        }
-        self.flush(kind);
+        self.sinks[stream.index()].flush();
     }
 
-    /// The program behind these streams has exited: take everything it
-    /// wrote, queue or no queue (at most a pipe's capacity), and end its last
-    /// line. The pipe stays open, and watched, while a descendant holds it.
-    pub fn drain(&mut self, id: usize) {
+    /// The program behind this pipe has exited: take everything it wrote,
+    /// queue or no queue (at most a pipe's capacity), and end its last line.
+    /// The pipe stays open, and watched, while a descendant holds it.
+    pub fn drain(&mut self, id: StreamId) {
         self.read(id, true);
-        let Some(slot) = self.streams.get_mut(id) else {
+        let Some(slot) = self.pipes.get_mut(id.0) else {
             return;
         };
-        if let Some(stream) = slot {
-            let kind = stream.kind;
-            if !stream.partial.is_empty() {
-                queue_line(&mut self.sinks[kind], &stream.prefix, &stream.partial);
-                stream.partial.clear();
+        if let Some(pipe) = slot {
+            let sink = &mut self.sinks[pipe.stream.index()];
+            if !pipe.partial.is_empty() {
+                queue_line(sink, &pipe.prefix, &pipe.partial);
+                pipe.partial.clear();
             }
-            stream.released = true;
-            if stream.pipe.is_none() {
+            pipe.released = true;
+            sink.flush();
+            if pipe.read_end.is_none() {
                 *slot = None;
             }
-            self.flush(kind);
         }
-    }
-
-    pub fn on_sink_ready(&mut self, kind: StreamKind) {
-        self.flush(kind);
     }
 
     /// Before rinit exits: write what is queued, waiting for the reader as
@@ -167,42 +189,42 @@ impl Output {
         }
     }
 
-    /// Reads one stream: while its destination has room, or (`all`, when
-    /// the program has ended) until the pipe is empty. Whole lines go to the
+    /// Reads one pipe: while its destination has room, or (`all`, when the
+    /// program has ended) until the pipe is empty. Whole lines go to the
     /// queue; the rest waits in `partial`.
-    fn read(&mut self, id: usize, all: bool) {
-        let Some(slot) = self.streams.get_mut(id) else {
+    fn read(&mut self, id: StreamId, all: bool) {
+        let Some(slot) = self.pipes.get_mut(id.0) else {
             return;
         };
-        let Some(stream) = slot else { return };
-        let Some(fd) = stream.pipe.as_ref().map(AsRawFd::as_raw_fd) else {
+        let Some(pipe) = slot else { return };
+        let Some(fd) = pipe.read_end.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
         };
-        let sink = &mut self.sinks[stream.kind];
+        let sink = &mut self.sinks[pipe.stream.index()];
         let mut buf = [0u8; READ_SIZE];
         // Draining takes what the pipe held when the program ended (its
         // capacity), not what a descendant still writing adds meanwhile.
         let mut budget = if all { pipe_capacity(fd) } else { 0 };
         loop {
             // SAFETY: read(2) into a live buffer of its length, from a pipe
-            // `stream` owns (it is closed only below, after the last read).
+            // `pipe` owns (it is closed only below, after the last read).
             let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
             match Errno::result(n).map(|n| n as usize) {
                 Ok(0) => {
                     // Every writer has gone: end the last line.
-                    if !stream.partial.is_empty() {
-                        queue_line(sink, &stream.prefix, &stream.partial);
-                        stream.partial.clear();
+                    if !pipe.partial.is_empty() {
+                        queue_line(sink, &pipe.prefix, &pipe.partial);
+                        pipe.partial.clear();
                     }
-                    stream.pipe = None;
+                    pipe.read_end = None;
                     self.closed.push(id);
-                    if stream.released {
+                    if pipe.released {
                         *slot = None;
                     }
                     return;
                 }
                 Ok(n) => {
-                    stream.take(&buf[..n], sink);
+                    pipe.take(&buf[..n], sink);
                     budget = budget.saturating_sub(n);
                     let done = if all {
                         budget == 0
@@ -219,64 +241,58 @@ impl Output {
         }
     }
 
-    fn flush(&mut self, kind: StreamKind) {
-        self.sinks[kind].flush();
-    }
-
     /// Watches what can make progress: a sink with data queued (POLLOUT), and
     /// the open pipes whose destination has room (POLLIN). Only changes reach
     /// the loop.
     pub fn sync_watches<K: Ord + Copy>(&mut self, events: &mut EventLoop<K>, key: impl Fn(Watch) -> K) {
         for id in self.closed.drain(..) {
-            events.unwatch(key(Watch::Stream(id)));
-            if let Some(Some(stream)) = self.streams.get_mut(id) {
-                stream.watching = false;
+            events.unwatch(key(Watch::Pipe(id)));
+            if let Some(Some(pipe)) = self.pipes.get_mut(id.0) {
+                pipe.watching = false;
             }
         }
-        let room = [STDOUT, STDERR].map(|kind| self.sinks[kind].queued() < READ_PAUSE);
-        let flipped = [
-            room[STDOUT] != self.room[STDOUT],
-            room[STDERR] != self.room[STDERR],
-        ];
+        let room = Stream::BOTH.map(|stream| self.sinks[stream.index()].queued() < READ_PAUSE);
+        let flipped = room != self.room;
         self.room = room;
-        for (kind, sink) in self.sinks.iter().enumerate() {
+        for stream in Stream::BOTH {
+            let sink = &self.sinks[stream.index()];
             let want = sink.pending();
-            if want != self.sink_watched[kind] {
-                self.sink_watched[kind] = want;
+            if want != self.sink_watched[stream.index()] {
+                self.sink_watched[stream.index()] = want;
                 if want {
-                    events.watch(sink.raw_fd(), PollFlags::POLLOUT, key(Watch::Sink(kind)));
+                    events.watch(sink.raw_fd(), PollFlags::POLLOUT, key(Watch::Sink(stream)));
                 } else {
-                    events.unwatch(key(Watch::Sink(kind)));
+                    events.unwatch(key(Watch::Sink(stream)));
                 }
             }
         }
-        // Every stream when a destination's room changed; otherwise only
-        // the new ones (thousands of pipes, one event at a time).
-        let ids: Vec<usize> = if flipped.contains(&true) {
+        // Every pipe when a destination's room changed; otherwise only the
+        // new ones (thousands of pipes, one event at a time).
+        let ids: Vec<StreamId> = if flipped {
             self.fresh.clear();
-            (0..self.streams.len()).collect()
+            (0..self.pipes.len()).map(StreamId).collect()
         } else {
             std::mem::take(&mut self.fresh)
         };
         for id in ids {
-            let Some(Some(stream)) = self.streams.get_mut(id) else {
+            let Some(Some(pipe)) = self.pipes.get_mut(id.0) else {
                 continue;
             };
-            let Some(pipe) = &stream.pipe else { continue };
-            let want = room[stream.kind];
-            if want != stream.watching {
-                stream.watching = want;
+            let Some(read_end) = &pipe.read_end else { continue };
+            let want = room[pipe.stream.index()];
+            if want != pipe.watching {
+                pipe.watching = want;
                 if want {
-                    events.watch(pipe.as_raw_fd(), PollFlags::POLLIN, key(Watch::Stream(id)));
+                    events.watch(read_end.as_raw_fd(), PollFlags::POLLIN, key(Watch::Pipe(id)));
                 } else {
-                    events.unwatch(key(Watch::Stream(id)));
+                    events.unwatch(key(Watch::Pipe(id)));
                 }
             }
         }
     }
 }
 
-impl Stream {
+impl Pipe {
     /// Splits freshly read bytes into lines, queueing each whole one.
     fn take(&mut self, mut bytes: &[u8], queue: &mut Sink) {
         while let Some(newline) = find_newline(bytes) {
@@ -349,10 +365,10 @@ mod tests {
     #[test]
     fn lines_are_prefixed_split_kept_whole_and_dropped_past_the_limit() {
         let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let mut stream = Stream {
-            pipe: Some(read_end),
+        let mut stream = Pipe {
+            read_end: Some(read_end),
             released: false,
-            kind: STDOUT,
+            stream: Stream::Out,
             prefix: b"web | ".to_vec().into_boxed_slice(),
             partial: Vec::new(),
             watching: false,

@@ -1,0 +1,94 @@
+//! The start plan as `rinit check` prints it: each program in start
+//! order with its resolved command, then its type, dependencies, user,
+//! directory and restart policy. Control characters in paths and commands
+//! are escaped: two lines per program, always.
+
+use std::path::Path;
+
+use super::{label, Kind, Plan, Program};
+use crate::log;
+
+/// The start plan as `rinit check` prints it: each program in start order
+/// with its resolved command, then its type, dependencies, user and directory.
+pub fn describe(path: &Path, plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "{}: {} program{}, in start order:\n",
+        log::escape_controls(label(path)),
+        plan.programs.len(),
+        if plan.programs.len() == 1 { "" } else { "s" }
+    );
+    let socket = plan
+        .control_socket
+        .as_ref()
+        .map_or("off".into(), |p| p.display().to_string());
+    let _ = writeln!(
+        text,
+        "(shutdown_timeout {:?}, control socket {socket})",
+        plan.shutdown_timeout
+    );
+    for program in &plan.programs {
+        describe_program(&mut text, plan, program);
+    }
+    text
+}
+
+/// A program's two lines: its name and command, then the rest.
+fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
+    use std::fmt::Write as _;
+    let name = &program.name;
+    let name = match program.instances {
+        Some(count) => format!("{name} (instances {name}.0 to {name}.{})", count - 1),
+        None => name.clone(),
+    };
+    let command: Vec<String> = program
+        .command
+        .iter()
+        .map(|word| log::escape_controls(shell_quote(&word.to_string_lossy())))
+        .collect();
+    let _ = writeln!(text, "{name}: {}", command.join(" "));
+    let kind = match program.kind {
+        Kind::Simple => "simple",
+        Kind::Notify => "notify",
+        Kind::Oneshot => "oneshot",
+    };
+    let after: Vec<&str> = program
+        .after
+        .iter()
+        .map(|&p| plan.programs[p.0].name.as_str())
+        .collect();
+    let after = if after.is_empty() {
+        "-".to_string()
+    } else {
+        after.join(" ")
+    };
+    let user = match &program.user {
+        Some(account) => format!(
+            "{} (uid {}, gid {})",
+            account.user.name,
+            account.user.uid,
+            account.groups.first().copied().unwrap_or(account.user.gid)
+        ),
+        None => format!("rinit's (uid {})", nix::unistd::geteuid()),
+    };
+    let directory = match &program.directory {
+        Some(dir) => log::escape_controls(dir.display().to_string()),
+        None => "rinit's starting directory".into(),
+    };
+    let critical = if program.critical { ", critical" } else { "" };
+    let _ = writeln!(
+        text,
+        "    type {kind}, after {after}, user {user}, directory {directory}, restart {}{critical}",
+        program.restart.name(),
+    );
+}
+
+/// A word as a shell would need it written.
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}

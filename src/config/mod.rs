@@ -1,0 +1,256 @@
+//! The configuration: where it is found, and what it becomes. The TOML
+//! text is read by serde into the raw schema (schema.rs), validated key by
+//! key into a typed `Plan` (validate.rs), with the start order (order.rs),
+//! before anything is started; errors name the file, line and column, the
+//! program and the key (error.rs). `rinit check` prints the plan
+//! (describe.rs). The readers of the pieces — durations, env files, shell
+//! words, users, bounded input files — and the environment layers live here
+//! too.
+
+mod describe;
+pub mod duration;
+pub mod env_file;
+pub mod environment;
+mod error;
+pub mod input;
+mod order;
+mod schema;
+pub mod shell_words;
+pub mod users;
+mod validate;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::libc::c_int;
+use serde::Deserialize;
+
+pub use describe::describe;
+use environment::Env;
+pub use error::ConfigError;
+use error::Source;
+use schema::RawFile;
+use users::Account;
+
+/// Where rinit looks when neither `-c` nor `$RINIT_CONFIG` names a file.
+pub const DEFAULT_PATH: &str = "/etc/rinit.toml";
+/// The name the command given on rinit's command line runs under, beside the
+/// configured programs.
+pub const MAIN: &str = "main";
+/// The longest program name: with an instance number and " | ", a prefixed
+/// line of LINE_MAX bytes still fits in one atomic PIPE_BUF write.
+pub const NAME_MAX: usize = 64;
+/// Most instances one program may have.
+pub const MAX_INSTANCES: u32 = 1000;
+
+/// The defaults, in one place (docs/configuration.md lists them).
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(9);
+    pub const STOP_TIMEOUT: Duration = Duration::from_secs(7);
+    pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const RESTART_DELAY: Duration = Duration::from_millis(100);
+    pub const RESTART_MAX_DELAY: Duration = Duration::from_secs(30);
+    pub const START_LIMIT_BURST: u32 = 5;
+    pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
+    pub const CONTROL_SOCKET: &str = "/run/rinit.sock";
+}
+
+/// A program's place in `Plan::programs` (start order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProgramId(pub usize);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Ready once exec'd (or when its `ready` check passes).
+    #[default]
+    Simple,
+    /// Ready when it sends READY=1 to $NOTIFY_SOCKET.
+    Notify,
+    /// Runs to completion; ready ("done") when it exited cleanly.
+    Oneshot,
+}
+
+/// systemd's Restart= values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    No,
+    OnSuccess,
+    OnFailure,
+    OnAbnormal,
+    OnAbort,
+    Always,
+}
+
+impl Restart {
+    /// As written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Restart::No => "no",
+            Restart::OnSuccess => "on-success",
+            Restart::OnFailure => "on-failure",
+            Restart::OnAbnormal => "on-abnormal",
+            Restart::OnAbort => "on-abort",
+            Restart::Always => "always",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// The program writes to rinit's own stdout and stderr.
+    #[default]
+    Inherit,
+    /// rinit reads the program's output and writes it as "NAME | line".
+    Prefix,
+    /// /dev/null.
+    Null,
+}
+
+/// The validated configuration, ready to run.
+#[derive(Debug)]
+pub struct Plan {
+    pub shutdown_timeout: Duration,
+    /// None when turned off with `control_socket = ""`.
+    pub control_socket: Option<PathBuf>,
+    /// In start order: every program comes after the programs it waits for.
+    pub programs: Vec<Program>,
+}
+
+#[derive(Debug)]
+pub struct Program {
+    pub name: String,
+    /// Some(N) when `instances` was given: the instances are NAME.0 … NAME.N-1.
+    pub instances: Option<u32>,
+    /// OsStrings: `main`'s arguments need not be UTF-8.
+    pub command: Vec<OsString>,
+    pub kind: Kind,
+    /// The programs it comes after, all before it in `Plan::programs`.
+    pub after: Vec<ProgramId>,
+    pub user: Option<Account>,
+    /// None: rinit's starting directory.
+    pub directory: Option<PathBuf>,
+    /// The environment before RINIT_PROGRAM, RINIT_INSTANCE and NOTIFY_SOCKET.
+    pub env: Env,
+    pub restart: Restart,
+    pub restart_delay: Duration,
+    pub restart_max_delay: Duration,
+    /// 0: no start limit.
+    pub start_limit_burst: u32,
+    pub start_limit_interval: Duration,
+    pub success_exit_codes: Vec<u8>,
+    pub stop_signal: c_int,
+    /// The stop signal (and forwarded signals) go to the whole process
+    /// group, not only the main process (supervisord's stopasgroup).
+    pub stop_group: bool,
+    pub stop_timeout: Duration,
+    pub critical: bool,
+    pub ready: Option<Ready>,
+    pub ready_timeout: Duration,
+    pub output: Output,
+    /// The command given on rinit's command line: keeps rinit's stdin and
+    /// takes the terminal's foreground.
+    pub is_main: bool,
+}
+
+#[derive(Debug)]
+pub enum Ready {
+    Tcp(SocketAddr),
+    Command(Vec<String>),
+    File(PathBuf),
+}
+
+impl Program {
+    /// Instance names: "NAME", or "NAME.0", "NAME.1", …
+    pub fn instance_names(&self) -> Vec<String> {
+        match self.instances {
+            None => vec![self.name.clone()],
+            Some(count) => (0..count).map(|i| format!("{}.{i}", self.name)).collect(),
+        }
+    }
+}
+
+impl Program {
+    /// A simple program named `name` running `true`, with every default.
+    pub fn with_defaults(name: &str) -> Program {
+        Program {
+            name: name.into(),
+            instances: None,
+            command: vec!["true".into()],
+            kind: Kind::Simple,
+            after: Vec::new(),
+            user: None,
+            directory: None,
+            env: Env::default(),
+            restart: Restart::OnFailure,
+            restart_delay: defaults::RESTART_DELAY,
+            restart_max_delay: defaults::RESTART_MAX_DELAY,
+            start_limit_burst: defaults::START_LIMIT_BURST,
+            start_limit_interval: defaults::START_LIMIT_INTERVAL,
+            success_exit_codes: vec![0],
+            stop_signal: nix::libc::SIGTERM,
+            stop_group: false,
+            stop_timeout: defaults::STOP_TIMEOUT,
+            critical: false,
+            ready: None,
+            ready_timeout: defaults::READY_TIMEOUT,
+            output: Output::Inherit,
+            is_main: false,
+        }
+    }
+}
+
+/// Reads and validates the configuration at `path`. `inherited_env` is
+/// rinit's own environment; `main_command`, when given, becomes the program
+/// `main` that starts after all the others.
+pub fn load(
+    path: &Path,
+    inherited_env: Vec<(OsString, OsString)>,
+    main_command: Option<&[OsString]>,
+) -> Result<Plan, ConfigError> {
+    let file = label(path);
+    let text = input::read_text(path)
+        .map_err(|why| Source::unreadable(&file, format!("cannot read the configuration: {why}")))?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    from_text(file, &text, base_dir, inherited_env, main_command)
+}
+
+/// Validates the configuration `text`, read from the file messages call
+/// `file`; env files are found relative to `base_dir`.
+pub fn from_text(
+    file: String,
+    text: &str,
+    base_dir: &Path,
+    inherited_env: Vec<(OsString, OsString)>,
+    main_command: Option<&[OsString]>,
+) -> Result<Plan, ConfigError> {
+    let source = Source::new(&file, text);
+    let raw: RawFile = toml::from_str(text).map_err(|err| source.toml_error(err))?;
+    validate::validate(&source, raw, base_dir, inherited_env, main_command)
+}
+
+/// How messages name the configuration at `path`.
+pub(crate) fn label(path: &Path) -> String {
+    if path.as_os_str() == input::STDIN {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Which configuration file applies: `-c`/`$RINIT_CONFIG` (already in
+/// `explicit`), else /etc/rinit.toml if it exists.
+pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(path) => Some(path.to_path_buf()),
+        None => Path::new(DEFAULT_PATH)
+            .exists()
+            .then(|| PathBuf::from(DEFAULT_PATH)),
+    }
+}

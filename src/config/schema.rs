@@ -1,0 +1,169 @@
+//! The configuration file's schema, as serde reads it: every table and key
+//! rinit knows (unknown ones are refused), with the spans that errors point
+//! at, and the small value types that parse themselves (durations, signals,
+//! commands as a string or an array).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use nix::libc::c_int;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{duration, shell_words, Kind, Output, Restart};
+use crate::pid1::signals;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    #[serde(default)]
+    pub(super) rinit: RawRinit,
+    #[serde(default)]
+    pub(super) env: BTreeMap<Spanned<String>, String>,
+    #[serde(default)]
+    pub(super) program: BTreeMap<Spanned<String>, Spanned<RawProgram>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRinit {
+    pub(super) shutdown_timeout: Option<DurationValue>,
+    pub(super) output: Option<Output>,
+    pub(super) control_socket: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProgram {
+    pub(super) command: Option<Spanned<CommandValue>>,
+    #[serde(rename = "type", default)]
+    pub(super) kind: Kind,
+    #[serde(default)]
+    pub(super) after: Vec<Spanned<String>>,
+    pub(super) user: Option<Spanned<String>>,
+    pub(super) group: Option<Spanned<String>>,
+    pub(super) directory: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<Spanned<String>, String>,
+    pub(super) env_file: Option<Spanned<String>>,
+    pub(super) restart: Option<Restart>,
+    pub(super) restart_delay: Option<DurationValue>,
+    pub(super) restart_max_delay: Option<DurationValue>,
+    pub(super) start_limit_burst: Option<u32>,
+    pub(super) start_limit_interval: Option<DurationValue>,
+    pub(super) success_exit_codes: Option<Vec<u8>>,
+    pub(super) stop_signal: Option<SignalValue>,
+    #[serde(default)]
+    pub(super) stop_group: bool,
+    pub(super) stop_timeout: Option<DurationValue>,
+    #[serde(default)]
+    pub(super) critical: bool,
+    pub(super) ready: Option<Spanned<RawReady>>,
+    pub(super) ready_timeout: Option<DurationValue>,
+    pub(super) output: Option<Output>,
+    pub(super) instances: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReady {
+    pub(super) tcp: Option<Spanned<String>>,
+    pub(super) command: Option<Spanned<CommandValue>>,
+    pub(super) file: Option<String>,
+}
+
+/// "250ms", "1m30s", or a number of seconds (integer or float).
+pub(super) struct DurationValue(pub(super) Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as \"250ms\", \"10s\", \"1m30s\" or a number of seconds")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<DurationValue, E> {
+                duration::parse(text).map(DurationValue).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<DurationValue, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<DurationValue, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// "TERM", "SIGTERM" or a number.
+pub(super) struct SignalValue(pub(super) c_int);
+
+impl<'de> Deserialize<'de> for SignalValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SignalValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a signal name such as \"TERM\" or \"SIGTERM\", or a number")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<SignalValue, E> {
+                signals::parse(text).map(SignalValue).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<SignalValue, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A command as a string (split by shell quoting rules, no expansion) or an
+/// array of arguments.
+pub(super) enum CommandValue {
+    Line(String),
+    Words(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for CommandValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CommandValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command: a string, or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<CommandValue, E> {
+                Ok(CommandValue::Line(text.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CommandValue, A::Error> {
+                let mut words = Vec::new();
+                while let Some(word) = seq.next_element::<String>()? {
+                    words.push(word);
+                }
+                Ok(CommandValue::Words(words))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl CommandValue {
+    pub(super) fn words(&self) -> Result<Vec<String>, String> {
+        let words = match self {
+            CommandValue::Line(line) => shell_words::split(line)?,
+            CommandValue::Words(words) => words.clone(),
+        };
+        if words.iter().any(|word| word.contains('\0')) {
+            return Err("the command contains a NUL byte".into());
+        }
+        match words.first() {
+            None => Err("the command is empty".into()),
+            Some(first) if first.is_empty() => Err("the command name is empty".into()),
+            Some(_) => Ok(words),
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! From the raw schema to the typed plan: one function per key or group
+//! of keys, each returning the value or the error that names the file, the
+//! line and column, the program and the key. Shape checks (names, commands,
+//! numbers) come first; host checks (users, directories, env files) read
+//! the system.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::environment::Env;
+use super::error::{ConfigError, Source};
+use super::schema::{RawFile, RawProgram};
+use super::users::{self, Account};
+use super::{defaults, env_file, input, order, Kind, Output, Plan, Program, ProgramId, Ready, Restart};
+use super::{MAIN, MAX_INSTANCES, NAME_MAX};
+use crate::log;
+
+/// What every program's validation shares.
+struct Shared<'a> {
+    source: &'a Source<'a>,
+    /// rinit's environment (less NOTIFY_SOCKET), then `[env]`.
+    env: Env,
+    /// The names `[env]` sets: HOME, USER and LOGNAME from `user` go under them.
+    set_in_file_env: HashSet<String>,
+    default_output: Output,
+    own_uid: u32,
+    current_dir: Option<PathBuf>,
+    /// Where env files are found: the configuration's folder.
+    base_dir: &'a Path,
+    /// The name of each program, and its place in declaration order.
+    index_of: HashMap<String, usize>,
+    has_main: bool,
+}
+
+impl<'a> Shared<'a> {
+    fn new(
+        source: &'a Source<'a>,
+        declared: &[(Spanned<String>, Spanned<RawProgram>)],
+        mut inherited_env: Vec<(OsString, OsString)>,
+        file_env: Vec<(String, String)>,
+        base_dir: &'a Path,
+        has_main: bool,
+    ) -> Shared<'a> {
+        // rinit's own NOTIFY_SOCKET (from a manager above it) is not its programs'.
+        inherited_env.retain(|(key, _)| key != "NOTIFY_SOCKET");
+        Shared {
+            source,
+            set_in_file_env: file_env.iter().map(|(key, _)| key.clone()).collect(),
+            env: Env::shared(inherited_env, &file_env),
+            default_output: Output::default(),
+            own_uid: nix::unistd::geteuid().as_raw(),
+            current_dir: std::env::current_dir().ok(),
+            base_dir,
+            index_of: declared
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| (name.get_ref().clone(), i))
+                .collect(),
+            has_main,
+        }
+    }
+}
+
+/// Builds an error at an offset in the text, for one program's key.
+type At<'a> = dyn Fn(usize, &str, String) -> ConfigError + 'a;
+
+pub(super) fn validate(
+    source: &Source,
+    raw: RawFile,
+    base_dir: &Path,
+    inherited_env: Vec<(OsString, OsString)>,
+    main_command: Option<&[OsString]>,
+) -> Result<Plan, ConfigError> {
+    if raw.program.is_empty() && main_command.is_none() {
+        let message =
+            "no [program.NAME] is declared: there is nothing to run (or give a command: rinit -- COMMAND)";
+        return Err(source.error(None, None, None, message.into()));
+    }
+    let control_socket = match raw.rinit.control_socket.as_deref() {
+        Some("") => None,
+        path => Some(PathBuf::from(path.unwrap_or(defaults::CONTROL_SOCKET))),
+    };
+    // Declaration order, for start-order ties (the table itself is sorted by name).
+    let mut declared: Vec<_> = raw.program.into_iter().collect();
+    declared.sort_by_key(|(name, _)| name.span().start);
+    let file_env = checked_env(source, None, raw.env)?;
+    let mut shared = Shared::new(
+        source,
+        &declared,
+        inherited_env,
+        file_env,
+        base_dir,
+        main_command.is_some(),
+    );
+    shared.default_output = raw.rinit.output.unwrap_or_default();
+    let mut programs = Vec::with_capacity(declared.len() + 1);
+    let mut after_of = Vec::with_capacity(declared.len());
+    for (name, spanned) in declared {
+        let (program, after) = program(&shared, name, spanned)?;
+        programs.push(program);
+        after_of.push(after);
+    }
+    let mut programs = order::in_start_order(source, programs, &after_of)?;
+    if let Some(command) = main_command {
+        let after = (0..programs.len()).map(ProgramId).collect();
+        programs.push(main_program(command, shared.env, after));
+    }
+    Ok(Plan {
+        shutdown_timeout: raw
+            .rinit
+            .shutdown_timeout
+            .map_or(defaults::SHUTDOWN_TIMEOUT, |d| d.0),
+        control_socket,
+        programs,
+    })
+}
+
+/// One `[program.NAME]` table, and what it comes `after` (declaration
+/// indices, with the offset of the key for a cycle's message). Over 50
+/// lines: the `Program` literal names every key once, with its default.
+fn program(
+    shared: &Shared,
+    name: Spanned<String>,
+    spanned: Spanned<RawProgram>,
+) -> Result<(Program, (Vec<usize>, usize)), ConfigError> {
+    let program_offset = spanned.span().start;
+    check_name(shared, &name)?;
+    let name = name.into_inner();
+    let at = |offset: usize, key: &str, message: String| {
+        shared.source.error(Some(offset), Some(&name), Some(key), message)
+    };
+    let mut raw = spanned.into_inner();
+    let command = match &raw.command {
+        None => {
+            return Err(at(
+                program_offset,
+                "command",
+                "missing: every program needs a command".into(),
+            ))
+        }
+        Some(command) => command
+            .get_ref()
+            .words()
+            .map_err(|e| at(command.span().start, "command", e))?,
+    };
+    let after = after_names(shared, &name, &raw, &at)?;
+    let after_offset = raw.after.first().map_or(program_offset, |a| a.span().start);
+    let user = account(shared, &raw, &at)?;
+    let directory = directory(shared, &raw, &at)?;
+    let env = environment(shared, &name, &mut raw, user.as_ref(), &at)?;
+    // A relative ready file is the program's: in its directory.
+    let program_dir = directory.clone().or_else(|| shared.current_dir.clone());
+    let (ready, ready_timeout) = ready_check(&raw, program_dir.as_deref(), &at)?;
+    let instances = instances(&raw, &at)?;
+    let kind = raw.kind;
+    let program = Program {
+        name,
+        instances,
+        command: command.into_iter().map(OsString::from).collect(),
+        kind,
+        after: Vec::new(), // set once the order is known
+        user,
+        directory,
+        env,
+        restart: raw.restart.unwrap_or(match kind {
+            Kind::Oneshot => Restart::No,
+            Kind::Simple | Kind::Notify => Restart::OnFailure,
+        }),
+        restart_delay: raw.restart_delay.map_or(defaults::RESTART_DELAY, |d| d.0),
+        restart_max_delay: raw.restart_max_delay.map_or(defaults::RESTART_MAX_DELAY, |d| d.0),
+        start_limit_burst: raw.start_limit_burst.unwrap_or(defaults::START_LIMIT_BURST),
+        start_limit_interval: raw
+            .start_limit_interval
+            .map_or(defaults::START_LIMIT_INTERVAL, |d| d.0),
+        success_exit_codes: raw.success_exit_codes.unwrap_or_else(|| vec![0]),
+        stop_signal: raw.stop_signal.map_or(nix::libc::SIGTERM, |s| s.0),
+        stop_group: raw.stop_group,
+        stop_timeout: raw.stop_timeout.map_or(defaults::STOP_TIMEOUT, |d| d.0),
+        critical: raw.critical,
+        ready,
+        ready_timeout,
+        output: raw.output.unwrap_or(shared.default_output),
+        is_main: false,
+    };
+    Ok((program, (after, after_offset)))
+}
+
+fn check_name(shared: &Shared, name: &Spanned<String>) -> Result<(), ConfigError> {
+    let (offset, text) = (name.span().start, name.get_ref());
+    let error = |message: String| shared.source.error(Some(offset), Some(text), None, message);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if text.is_empty() || text.len() > NAME_MAX || !text.chars().all(allowed) {
+        return Err(error(format!(
+            "a program name has 1 to {NAME_MAX} letters, digits, '_' and '-'"
+        )));
+    }
+    if shared.has_main && text == MAIN {
+        return Err(error(
+            "\"main\" is the name of the command given on rinit's command line; rename this program".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `after`: the declaration indices of the programs it waits for.
+fn after_names(shared: &Shared, name: &str, raw: &RawProgram, at: &At) -> Result<Vec<usize>, ConfigError> {
+    let mut after = Vec::with_capacity(raw.after.len());
+    for dependency in &raw.after {
+        let offset = dependency.span().start;
+        match shared.index_of.get(dependency.get_ref()) {
+            Some(_) if dependency.get_ref() == name => {
+                return Err(at(offset, "after", "a program cannot wait for itself".into()))
+            }
+            Some(&index) => after.push(index),
+            None => {
+                return Err(at(
+                    offset,
+                    "after",
+                    format!("no program named {:?}", dependency.get_ref()),
+                ))
+            }
+        }
+    }
+    Ok(after)
+}
+
+/// `user` and `group`, from /etc/passwd and /etc/group; only root can switch.
+fn account(shared: &Shared, raw: &RawProgram, at: &At) -> Result<Option<Account>, ConfigError> {
+    let user = match (&raw.user, &raw.group) {
+        (None, None) => return Ok(None),
+        (None, Some(group)) => {
+            return Err(at(
+                group.span().start,
+                "group",
+                "`group` needs `user` beside it".into(),
+            ))
+        }
+        (Some(user), _) => user,
+    };
+    let group = raw.group.as_ref();
+    let account =
+        users::lookup(user.get_ref(), group.map(|g| g.get_ref().as_str())).map_err(|e| match group {
+            Some(group) if e.is_about_group() => at(group.span().start, "group", e.to_string()),
+            _ => at(user.span().start, "user", e.to_string()),
+        })?;
+    let own_uid = shared.own_uid;
+    if let (true, Some(group)) = (own_uid != 0, group) {
+        let message = format!(
+            "rinit runs as uid {own_uid}, not as root, so it cannot set the group; run rinit as root or remove `group`"
+        );
+        return Err(at(group.span().start, "group", message));
+    }
+    if own_uid != 0 && account.user.uid != own_uid {
+        let message = format!(
+            "rinit runs as uid {own_uid}, not as root, so it cannot switch to {:?} (uid {}); \
+             run rinit as root or remove `user`",
+            user.get_ref(),
+            account.user.uid
+        );
+        return Err(at(user.span().start, "user", message));
+    }
+    Ok(Some(account))
+}
+
+/// `directory`: an existing directory, relative ones from rinit's starting directory.
+fn directory(shared: &Shared, raw: &RawProgram, at: &At) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(dir) = &raw.directory else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(dir.get_ref());
+    let path = match &shared.current_dir {
+        Some(cwd) if path.is_relative() => cwd.join(&path),
+        _ => path,
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(Some(path)),
+        Ok(_) => Err(at(
+            dir.span().start,
+            "directory",
+            format!("{path:?} is not a directory"),
+        )),
+        Err(err) => Err(at(
+            dir.span().start,
+            "directory",
+            format!("{path:?}: {}", log::io_error_text(&err)),
+        )),
+    }
+}
+
+/// The program's environment. Lowest to highest: rinit's environment, the
+/// user's HOME/USER/LOGNAME, [env] (those two shared), env_file, env.
+fn environment(
+    shared: &Shared,
+    name: &str,
+    raw: &mut RawProgram,
+    user: Option<&Account>,
+    at: &At,
+) -> Result<Env, ConfigError> {
+    let mut env = shared.env.clone();
+    if let Some(account) = user {
+        for (key, value) in [
+            ("HOME", &account.user.home),
+            ("USER", &account.user.name),
+            ("LOGNAME", &account.user.name),
+        ] {
+            if !shared.set_in_file_env.contains(key) {
+                env.set(key, value);
+            }
+        }
+    }
+    if let Some(env_file) = &raw.env_file {
+        let path = shared.base_dir.join(env_file.get_ref());
+        let offset = env_file.span().start;
+        let text = input::read_text(&path).map_err(|why| {
+            at(
+                offset,
+                "env_file",
+                format!("cannot read {}: {why}", path.display()),
+            )
+        })?;
+        let pairs = env_file::parse(&text)
+            .map_err(|err| at(offset, "env_file", format!("{}: {err}", path.display())))?;
+        for (key, value) in &pairs {
+            env.set(key, value);
+        }
+    }
+    for (key, value) in &checked_env(shared.source, Some(name), std::mem::take(&mut raw.env))? {
+        env.set(key, value);
+    }
+    Ok(env)
+}
+
+fn instances(raw: &RawProgram, at: &At) -> Result<Option<u32>, ConfigError> {
+    match &raw.instances {
+        None => Ok(None),
+        Some(count) if (1..=MAX_INSTANCES).contains(count.get_ref()) => Ok(Some(*count.get_ref())),
+        Some(count) => Err(at(
+            count.span().start,
+            "instances",
+            format!("must be from 1 to {MAX_INSTANCES}"),
+        )),
+    }
+}
+
+/// `ready` and `ready_timeout`: a check only a simple program can have.
+fn ready_check(
+    raw: &RawProgram,
+    dir: Option<&Path>,
+    at: &At,
+) -> Result<(Option<Ready>, Duration), ConfigError> {
+    let ready_timeout = raw
+        .ready_timeout
+        .as_ref()
+        .map_or(defaults::READY_TIMEOUT, |d| d.0);
+    let Some(spanned) = &raw.ready else {
+        return Ok((None, ready_timeout));
+    };
+    let offset = spanned.span().start;
+    if raw.kind != Kind::Simple {
+        let kind = if raw.kind == Kind::Notify {
+            "notify"
+        } else {
+            "oneshot"
+        };
+        let message =
+            format!("a {kind} program cannot have a ready check (type = \"{kind}\" says when it is ready)");
+        return Err(at(offset, "ready", message));
+    }
+    let ready = spanned.get_ref();
+    let check = match (&ready.tcp, &ready.command, &ready.file) {
+        (Some(address), None, None) => Ready::Tcp(tcp_address(address, at)?),
+        (None, Some(command), None) => Ready::Command(
+            command
+                .get_ref()
+                .words()
+                .map_err(|e| at(command.span().start, "ready", format!("command: {e}")))?,
+        ),
+        (None, None, Some(file)) => Ready::File(match dir {
+            Some(dir) => dir.join(file),
+            None => PathBuf::from(file),
+        }),
+        _ => {
+            let message =
+                "expected exactly one of tcp, command or file, e.g. ready = { tcp = \"127.0.0.1:8000\" }";
+            return Err(at(offset, "ready", message.into()));
+        }
+    };
+    Ok((Some(check), ready_timeout))
+}
+
+/// `ready = { tcp = "IP:PORT" }`, with `localhost:PORT` for 127.0.0.1.
+fn tcp_address(address: &Spanned<String>, at: &At) -> Result<SocketAddr, ConfigError> {
+    let text = address.get_ref();
+    let parsed = match text.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
+        None => text.parse::<SocketAddr>(),
+    };
+    parsed.map_err(|_| {
+        let message = format!(
+            "tcp: {text:?} is not an address: expected IP:PORT, e.g. \"127.0.0.1:8000\" or \"[::1]:8000\""
+        );
+        at(address.span().start, "ready", message)
+    })
+}
+
+/// The command given on rinit's command line, as the critical program
+/// `main`, after every configured program.
+fn main_program(command: &[OsString], env: Env, after: Vec<ProgramId>) -> Program {
+    Program {
+        name: MAIN.into(),
+        command: command.to_vec(),
+        after,
+        env,
+        restart: Restart::No,
+        restart_delay: Duration::ZERO,
+        restart_max_delay: Duration::ZERO,
+        start_limit_burst: 0,
+        start_limit_interval: Duration::ZERO,
+        critical: true,
+        is_main: true,
+        ..Program::with_defaults(MAIN)
+    }
+}
+
+/// An `env` table with its names and values checked: what execve can pass.
+fn checked_env(
+    source: &Source,
+    program: Option<&str>,
+    table: BTreeMap<Spanned<String>, String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut checked = Vec::with_capacity(table.len());
+    for (key, value) in table {
+        let problem = if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) {
+            Some(format!("invalid variable name {:?}", key.get_ref()))
+        } else if value.contains('\0') {
+            Some(format!("the value of {} contains a NUL byte", key.get_ref()))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(source.error(Some(key.span().start), program, Some("env"), problem));
+        }
+        checked.push((key.into_inner(), value));
+    }
+    Ok(checked)
+}

@@ -1,0 +1,165 @@
+//! Starting an instance: its program turned into a prepared
+//! `spawn::Command` — environment, directory, user, stdio (its output pipes
+//! with `output = "prefix"`, its notify socket with `type = "notify"`) —
+//! then the spawn, whose result goes back to the instance's gate.
+
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::poll::PollFlags;
+
+use super::instance::Event;
+use super::output::Pipes;
+use super::ready::NotifySocket;
+use super::{InstanceId, Key, Owner, Supervisor};
+use crate::config::{environment, Kind, Output as OutputMode};
+use crate::pid1::spawn::{Command, Credentials, SpawnError, WorkDir};
+
+impl Supervisor<'_> {
+    /// Starts instance `i` and tells its gate how that went.
+    pub(super) fn spawn(&mut self, i: InstanceId) {
+        let program = &self.plan.programs[self.members[i.0].program.0];
+        let mut env = self.environment(i);
+        if program.kind == Kind::Notify {
+            if let Some(address) = self.notify_socket(i) {
+                environment::set(&mut env, "NOTIFY_SOCKET", &address);
+            }
+        }
+        let (pipes, [out, err]) = self.output_fds(i);
+        let stdin = (!program.is_main).then(|| self.null.as_raw_fd());
+        let started = self.command(i, &program.command, env).and_then(|command| {
+            let command = command
+                .stdio([stdin, out, err])
+                .foreground(program.is_main && self.settings.foreground);
+            let mut child = command.spawn()?;
+            let failure = child
+                .exec_failure()
+                .map(|(failure, errno)| command.exec_error(failure, errno));
+            Ok((child, failure))
+        });
+        // The child has its copies of the pipes' write ends; rinit keeps only the read ends.
+        let streams = pipes.map(|(ids, _)| ids);
+        let event = match started {
+            Ok((child, failure)) => {
+                self.members[i.0].streams = streams;
+                self.owners.insert(child.pid(), Owner::Program(i));
+                if let Some(failure) = &failure {
+                    error!("{}: {failure}", self.members[i.0].instance.name);
+                }
+                Event::Spawned {
+                    child,
+                    exec_failed: failure.is_some(),
+                }
+            }
+            Err(err) => {
+                // Nothing was started: let go of its pipes (their write
+                // ends are closed already).
+                if let (Some(ids), Some(output)) = (streams, self.output.as_mut()) {
+                    for id in ids {
+                        output.drain(id);
+                    }
+                }
+                Event::SpawnFailed(err.to_string())
+            }
+        };
+        self.deliver(i, event);
+    }
+
+    /// Where instance `i`'s stdout and stderr go: rinit's own (inherit),
+    /// /dev/null, or new pipes (prefix), which the caller keeps open until
+    /// the child has its copies.
+    fn output_fds(&mut self, i: InstanceId) -> (Option<Pipes>, [Option<RawFd>; 2]) {
+        match self.plan.programs[self.members[i.0].program.0].output {
+            OutputMode::Inherit => (None, [None, None]),
+            OutputMode::Null => (None, [Some(self.null.as_raw_fd()); 2]),
+            OutputMode::Prefix => {
+                let pipes = self.output_pipes(i);
+                let fds = match &pipes {
+                    Some((_, [out, err])) => [Some(out.as_raw_fd()), Some(err.as_raw_fd())],
+                    None => [None, None],
+                };
+                (pipes, fds)
+            }
+        }
+    }
+
+    /// Instance `i`'s notify socket, made (and watched) at its first start
+    /// and emptied of what an earlier run sent; its NOTIFY_SOCKET value.
+    fn notify_socket(&mut self, i: InstanceId) -> Option<String> {
+        let member = &mut self.members[i.0];
+        if member.notify.is_none() {
+            match NotifySocket::new() {
+                Ok(socket) => {
+                    self.events
+                        .watch(socket.raw_fd(), PollFlags::POLLIN, Key::Notify(i));
+                    member.notify = Some(socket);
+                }
+                Err(errno) => warn!(
+                    "{}: cannot create its notify socket: {}",
+                    member.instance.name,
+                    errno.desc()
+                ),
+            }
+        }
+        let socket = member.notify.as_ref()?;
+        socket.ready_received(None, "");
+        Some(socket.address.clone())
+    }
+
+    /// Instance `i`'s two output pipes: their stream ids and write ends.
+    fn output_pipes(&mut self, i: InstanceId) -> Option<Pipes> {
+        let name = &self.members[i.0].instance.name;
+        match self.output.as_mut()?.open(name) {
+            Ok(pipes) => Some(pipes),
+            Err(errno) => {
+                warn!("{name}: cannot create its output pipes: {}", errno.desc());
+                None
+            }
+        }
+    }
+
+    /// The prepared command for instance `i`'s program (or its check):
+    /// directory and user applied.
+    pub(super) fn command(
+        &self,
+        i: InstanceId,
+        args: &[OsString],
+        env: Vec<(OsString, OsString)>,
+    ) -> Result<Command, SpawnError> {
+        let program = &self.plan.programs[self.members[i.0].program.0];
+        let mut command = Command::new(args, env)?.open_files_limit(self.settings.open_files);
+        command = match &program.directory {
+            Some(dir) => match CString::new(dir.as_os_str().as_bytes()) {
+                Ok(path) => command.work_dir(WorkDir::Path(path)),
+                Err(_) => command,
+            },
+            None => match self.settings.start_dir {
+                Some(fd) => command.work_dir(WorkDir::Fd(fd)),
+                None => command,
+            },
+        };
+        if let (Some(account), 0) = (&program.user, self.own_uid) {
+            command = command.credentials(Credentials {
+                uid: account.user.uid,
+                gid: account.groups.first().copied().unwrap_or(account.user.gid),
+                groups: account.groups.clone(),
+            });
+        }
+        Ok(command)
+    }
+
+    /// Instance `i`'s environment: its program's, then RINIT_PROGRAM and
+    /// RINIT_INSTANCE, which always win.
+    pub(super) fn environment(&self, i: InstanceId) -> Vec<(OsString, OsString)> {
+        let member = &self.members[i.0];
+        let program = &self.plan.programs[member.program.0];
+        let number = member.number.map(|n| n.to_string());
+        match &number {
+            Some(number) => program
+                .env
+                .resolve(&[("RINIT_PROGRAM", &program.name), ("RINIT_INSTANCE", number)]),
+            None => program.env.resolve(&[("RINIT_PROGRAM", &program.name)]),
+        }
+    }
+}
