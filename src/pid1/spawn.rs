@@ -295,9 +295,7 @@ impl ChildSide<'_> {
                     libc::dup2(*fd, target as c_int);
                 }
             }
-            // Raw system calls, not glibc's setuid family: those would try to
-            // synchronise the credentials of rinit's threads, whose memory
-            // this child shares.
+            // The open-files limit rinit started with (it raised its own).
             if let Some(limit) = self.open_files {
                 libc::syscall(
                     libc::SYS_prlimit64,
@@ -307,6 +305,9 @@ impl ChildSide<'_> {
                     std::ptr::null_mut::<libc::rlimit64>(),
                 );
             }
+            // Raw system calls, not glibc's setuid family: those would try to
+            // synchronise the credentials of rinit's threads, whose memory
+            // this child shares.
             if let Some(creds) = self.credentials {
                 if libc::syscall(libc::SYS_setgroups, creds.groups.len(), creds.groups.as_ptr()) != 0
                     || libc::syscall(libc::SYS_setresgid, creds.gid, creds.gid, creds.gid) != 0
