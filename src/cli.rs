@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::duration;
+use crate::control::Request;
 use crate::log::Level;
 use crate::pid1::signals;
 
@@ -15,6 +16,8 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit [OPTIONS]                          supervise the programs of the configuration
        rinit [OPTIONS] -- COMMAND [ARGS...]     ... with COMMAND as the critical program `main`
        rinit check [-c PATH]                    validate a configuration, print the start plan
+       rinit status [--json] [-q] [NAME...]     ask the running rinit (control socket) how its programs are
+       rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
 
 As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
 exit code (128+N after signal N). The configuration is -c PATH, else
@@ -37,6 +40,8 @@ environment: RINIT_CONFIG, RINIT_SUBREAPER, RINIT_GRACE=DURATION,
 exit codes: the command's (or the critical program's); supervisor mode: 0 when
 every program ended cleanly, else 1; 2 for a bad command line or configuration;
 126/127 when the command cannot be run; 1 when rinit itself cannot start.
+status and signal: 0 done; 1 the request failed, or (status) a critical program
+is not up; 3 no rinit reachable on the control socket.
 ";
 
 #[derive(Debug)]
@@ -59,6 +64,8 @@ pub enum Invocation {
     Run(Options),
     /// `rinit check [-c PATH]`.
     Check(Options),
+    /// `rinit status` or `rinit signal`: a request on the control socket.
+    Control(crate::control::client::Options),
     Help,
     Version,
 }
@@ -243,13 +250,66 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
         checked.log_level = checked.log_level.shifted(verbosity);
         return Ok(Some(Invocation::Check(checked)));
     }
+    if first == "status" || first == "signal" {
+        let rest = options.command.split_off(1);
+        return control(&first, rest, options.config.clone()).map(|o| Some(Invocation::Control(o)));
+    }
     if SUBCOMMANDS.contains(&first.as_ref()) {
         return Err(format!(
-            "'rinit {first}' needs the control socket, which this version does not have yet; \
+            "'rinit {first}' is not in this version yet (rinit status and rinit signal are); \
              to run a program called {first:?}, write: rinit -- {first}"
         ));
     }
     Ok(None)
+}
+
+/// `status [--json] [-q] [-c PATH] [NAME...]` or `signal [-c PATH] SIG NAME...`.
+fn control(
+    command: &str,
+    args: Vec<OsString>,
+    mut config: Option<PathBuf>,
+) -> Result<crate::control::client::Options, String> {
+    let (mut json, mut quiet, mut words) = (false, false, Vec::new());
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy().into_owned();
+        match text.as_str() {
+            "--json" if command == "status" => json = true,
+            "-q" if command == "status" => quiet = true,
+            "-c" | "--config" => config = Some(PathBuf::from(value_of(&mut args, &text)?)),
+            flag if flag.starts_with('-') && flag.len() > 1 && !words.is_empty() && command == "signal" => {
+                words.push(text)
+            }
+            flag if flag.starts_with('-') && flag.len() > 1 => {
+                return Err(format!(
+                    "rinit {command}: unknown option '{flag}' (see rinit --help)"
+                ))
+            }
+            _ => words.push(text),
+        }
+    }
+    let request = match command {
+        "status" => Request::Status(words),
+        _ => match words.split_first() {
+            Some((signal, names)) if !names.is_empty() => Request::Signal(signal.clone(), names.to_vec()),
+            _ => {
+                return Err("usage: rinit signal SIGNAL NAME... (NAME: a program, NAME.I, or NAME:*)".into())
+            }
+        },
+    };
+    if let Some(bad) = request
+        .names()
+        .iter()
+        .find(|w| w.is_empty() || !w.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(format!("rinit {command}: {bad:?} is not a name"));
+    }
+    Ok(crate::control::client::Options {
+        config,
+        request,
+        json,
+        quiet,
+    })
 }
 
 /// The environment as the flags before a subcommand left it, for parsing
@@ -348,7 +408,24 @@ mod tests {
             .unwrap_err()
             .starts_with("-p: unknown signal"));
         assert!(run(&[]).unwrap().command.is_empty());
-        assert!(run(&["-v", "status"]).unwrap_err().contains("control socket"));
+        assert!(run(&["-v", "restart", "web"])
+            .unwrap_err()
+            .contains("not in this version yet"));
+        assert!(matches!(
+            parse(["status", "--json", "web"].map(OsString::from).to_vec(), no_env()),
+            Ok(Invocation::Control(crate::control::client::Options {
+                json: true,
+                ..
+            }))
+        ));
+        assert_eq!(
+            parse(["signal", "HUP"].map(OsString::from).to_vec(), no_env()).unwrap_err(),
+            "usage: rinit signal SIGNAL NAME... (NAME: a program, NAME.I, or NAME:*)"
+        );
+        assert_eq!(
+            parse(["status", "--bogus"].map(OsString::from).to_vec(), no_env()).unwrap_err(),
+            "rinit status: unknown option '--bogus' (see rinit --help)"
+        );
         assert!(matches!(
             parse(["check", "-c", "x.toml"].map(OsString::from).to_vec(), no_env()),
             Ok(Invocation::Check(Options { config: Some(path), .. })) if path == Path::new("x.toml")

@@ -15,6 +15,7 @@
 mod log;
 mod cli;
 mod config;
+mod control;
 mod pid1;
 mod single;
 mod sink;
@@ -56,6 +57,7 @@ fn run() -> i32 {
             log::set_level(options.log_level);
             return check(&options);
         }
+        Ok(Invocation::Control(options)) => return control::client::run(&options),
         Ok(Invocation::Help) => {
             log::write_all(1, cli::USAGE.as_bytes());
             return 0;

@@ -244,6 +244,25 @@ pub(crate) fn label(path: &Path) -> String {
     }
 }
 
+/// The control socket as the configuration that applies names it (the
+/// client finds it as the server does): None when turned off. The file is
+/// read as rinit reads it, but only its schema is checked.
+pub fn control_socket(explicit: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    let Some(path) = find(explicit) else {
+        return Ok(Some(PathBuf::from(defaults::CONTROL_SOCKET)));
+    };
+    let file = label(&path);
+    let text =
+        input::read_text(&path).map_err(|why| format!("{file}: cannot read the configuration: {why}"))?;
+    // The schema rinit itself reads (no second deserializer in the binary).
+    let raw: RawFile =
+        toml::from_str(&text).map_err(|err| Source::new(&file, &text).toml_error(err).to_string())?;
+    Ok(match raw.rinit.control_socket.as_deref() {
+        Some("") => None,
+        path => Some(PathBuf::from(path.unwrap_or(defaults::CONTROL_SOCKET))),
+    })
+}
+
 /// Which configuration file applies: `-c`/`$RINIT_CONFIG` (already in
 /// `explicit`), else /etc/rinit.toml if it exists.
 pub fn find(explicit: Option<&Path>) -> Option<PathBuf> {

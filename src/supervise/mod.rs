@@ -5,6 +5,7 @@
 //! dependency order (here), spawning (launch.rs), readiness (ready.rs), the
 //! orderly shutdown (shutdown.rs) and prefixed output (output.rs).
 
+mod control;
 mod instance;
 mod launch;
 mod output;
@@ -23,6 +24,7 @@ use nix::libc::{self, c_int, pid_t};
 use nix::sys::stat::Mode;
 
 use crate::config::{Output as OutputMode, Plan, ProgramId};
+use crate::control::server::{ClientId, Server};
 use crate::log::{self, Level};
 use crate::pid1::event_loop::{Event as LoopEvent, EventLoop};
 use crate::pid1::reaper::ExitStatus;
@@ -45,6 +47,11 @@ pub enum Key {
     Notify(InstanceId),
     Connect(InstanceId),
     Output(Watch),
+    /// The control socket has a connection waiting.
+    ControlListener,
+    /// A control connection can be read or written.
+    Control(ClientId),
+    ControlDeadline(ClientId),
     ShutdownDeadline,
     SweepOver,
     KillOver,
@@ -109,6 +116,8 @@ struct Supervisor<'a> {
     dependents: Vec<Vec<ProgramId>>,
     owners: HashMap<pid_t, Owner>,
     output: Option<Output>,
+    /// The control socket, when it could be opened.
+    control: Option<Server>,
     null: OwnedFd,
     own_uid: u32,
     phase: Phase,
@@ -127,6 +136,7 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
         }
     };
     let mut supervisor = Supervisor::new(plan, settings, events, null);
+    supervisor.open_control_socket();
     supervisor.advance();
     let mut batch = Vec::new();
     while supervisor.phase != Phase::Done {
@@ -197,6 +207,7 @@ impl<'a> Supervisor<'a> {
             dependents,
             owners: HashMap::new(),
             output,
+            control: None,
             null,
             own_uid: nix::unistd::geteuid().as_raw(),
             phase: Phase::Running,
@@ -225,6 +236,9 @@ impl<'a> Supervisor<'a> {
                     // What to watch next is settled once per batch, in `advance`.
                 }
             }
+            LoopEvent::Ready(Key::ControlListener) => self.on_control_listener(),
+            LoopEvent::Ready(Key::Control(id)) => self.on_control_client(id),
+            LoopEvent::Timer(Key::ControlDeadline(id)) => self.on_control_deadline(id),
             LoopEvent::Timer(Key::ShutdownDeadline) => self.on_shutdown_deadline(),
             LoopEvent::Timer(Key::SweepOver) => self.on_sweep_over(),
             LoopEvent::Timer(Key::KillOver) => {

@@ -6,6 +6,7 @@ mod celery;
 mod common;
 mod config;
 mod container;
+mod control;
 mod faults;
 mod single_command;
 mod supervisor;

@@ -448,7 +448,7 @@ fn stuck_reader(uid: Option<u32>) {
     // answers signals on stderr, which the test does read. (USR1 goes to
     // every program: flood ignores it.)
     let text = format!(
-        "[rinit]\noutput = \"prefix\"\n[program.flood]\ncommand = {}\n[program.other]\ncommand = {}\n",
+        "[rinit]\noutput = \"prefix\"\ncontrol_socket = \"\"\n[program.flood]\ncommand = {}\n[program.other]\ncommand = {}\n",
         sh("trap '' USR1; yes flood-line | head -n 200000"),
         sh("trap 'echo other got USR1 >&2' USR1; echo other up >&2; while :; do sleep 10 & wait $!; done")
     );

@@ -1,0 +1,301 @@
+//! The control socket's client side: `rinit status` and `rinit signal`. It
+//! finds the socket as the server does (`-c`, `$RINIT_CONFIG`,
+//! /etc/rinit.toml, else the default), sends one request, and prints the
+//! answer for people (or as JSON). Exit codes: 0 done; 1 the request failed,
+//! or (`status`) a critical program is not up; 3 no rinit reachable.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::libc;
+
+use super::{InstanceStatus, Request, VERSION};
+use crate::config;
+
+/// Exit code when the request failed, or a critical program is not up.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code when no rinit answers on the socket.
+pub const EXIT_UNREACHABLE: i32 = 3;
+/// The longest answer the client reads.
+const ANSWER_MAX: usize = 16 << 20;
+/// How long the client waits for rinit.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// What the command line asked of the client.
+#[derive(Debug)]
+pub struct Options {
+    /// `-c PATH` or `$RINIT_CONFIG`.
+    pub config: Option<PathBuf>,
+    pub request: Request,
+    /// `status --json`.
+    pub json: bool,
+    /// `status -q`: the exit code only.
+    pub quiet: bool,
+}
+
+/// Runs the request; rinit's exit code.
+pub fn run(options: &Options) -> i32 {
+    let path = match config::control_socket(options.config.as_deref()) {
+        Ok(Some(path)) => path,
+        Ok(None) => {
+            error!("the control socket is turned off in the configuration (control_socket = \"\")");
+            return EXIT_UNREACHABLE;
+        }
+        Err(why) => {
+            error!("{why}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let answer = match exchange(&path, &options.request) {
+        Ok(answer) => answer,
+        Err(why) => {
+            error!("cannot reach rinit at {}: {why}", path.display());
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let mut lines = answer.lines();
+    let head = lines.next().unwrap_or("");
+    if let Some(why) = head.strip_prefix(&format!("{VERSION} error ")) {
+        error!("{why}");
+        return EXIT_FAILED;
+    }
+    if head != format!("{VERSION} ok") {
+        error!("unexpected answer from rinit at {}: {head:?}", path.display());
+        return EXIT_FAILED;
+    }
+    match &options.request {
+        Request::Status(_) => {
+            let statuses: Vec<InstanceStatus> = lines.filter_map(InstanceStatus::from_line).collect();
+            if !options.quiet {
+                let text = if options.json {
+                    json(&statuses)
+                } else {
+                    table(&statuses)
+                };
+                crate::log::write_all(1, text.as_bytes());
+            }
+            let down = statuses.iter().any(|s| s.critical && !s.ready);
+            if down {
+                EXIT_FAILED
+            } else {
+                0
+            }
+        }
+        Request::Signal(..) => {
+            for line in lines {
+                crate::log::write_all(1, format!("{line}\n").as_bytes());
+            }
+            0
+        }
+    }
+}
+
+/// Sends `request` to the socket at `path`; the whole answer. (Raw calls,
+/// not std's UnixStream: they cost the static binary far less.)
+fn exchange(path: &Path, request: &Request) -> Result<String, String> {
+    let (address, length) = super::server::sockaddr(path)?;
+    // SAFETY: socket(2) with constant arguments.
+    let fd = Errno::result(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
+        .map_err(|e| e.desc().to_string())?;
+    // SAFETY: socket just returned this descriptor; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let patience = libc::timeval {
+        tv_sec: PATIENCE.as_secs() as libc::time_t,
+        tv_usec: 0,
+    };
+    for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: setsockopt reads one live timeval.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&raw const patience).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+    }
+    // SAFETY: connect with a live sockaddr_un of the length given.
+    Errno::result(unsafe { libc::connect(fd.as_raw_fd(), (&raw const address).cast(), length) })
+        .map_err(|e| e.desc().to_string())?;
+    // rinit may answer (and close) before it reads the request: its answer
+    // counts, not the broken write.
+    let written = send_all(&fd, request.line().as_bytes());
+    let mut answer = Vec::new();
+    let read = receive_all(&fd, &mut answer);
+    if answer.is_empty() {
+        written?;
+        read?;
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+fn send_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), String> {
+    while !bytes.is_empty() {
+        // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
+        let n = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        match Errno::result(n) {
+            Ok(n) => bytes = &bytes[n as usize..],
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.desc().to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// Reads until the end of the connection, at most ANSWER_MAX bytes.
+fn receive_all(fd: &OwnedFd, answer: &mut Vec<u8>) -> Result<(), String> {
+    let mut buf = [0u8; 16 * 1024];
+    while answer.len() < ANSWER_MAX {
+        // SAFETY: read(2) into a live buffer of its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match Errno::result(n) {
+            Ok(0) => return Ok(()),
+            Ok(n) => answer.extend_from_slice(&buf[..n as usize]),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Err("no answer in time".into()),
+            Err(errno) => return Err(errno.desc().to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// The statuses as an aligned table for people.
+fn table(statuses: &[InstanceStatus]) -> String {
+    let rows: Vec<[String; 6]> = statuses
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                s.state.clone(),
+                s.pid.map_or("-".into(), |p| p.to_string()),
+                s.uptime_ms.map_or("-".into(), uptime),
+                s.restarts.to_string(),
+                s.last_exit.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        text += cells.join("  ").trim_end();
+        text.push('\n');
+    }
+    text
+}
+
+/// A run's length as people read it: 450ms, 12s, 5m07s, 3h04m, 2d03h.
+fn uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// The statuses as a JSON array, for tools.
+fn json(statuses: &[InstanceStatus]) -> String {
+    let string = |text: &str| {
+        let mut quoted = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => quoted += "\\\"",
+                '\\' => quoted += "\\\\",
+                c if (c as u32) < 0x20 => quoted += &format!("\\u{:04x}", c as u32),
+                c => quoted.push(c),
+            }
+        }
+        quoted + "\""
+    };
+    let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
+    let objects: Vec<String> = statuses
+        .iter()
+        .map(|s| {
+            format!(
+                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{}}}",
+                string(&s.name),
+                string(&s.state),
+                number(s.pid.map(|p| p.to_string())),
+                number(s.uptime_ms.map(|u| u.to_string())),
+                s.restarts,
+                s.last_exit.as_deref().map_or("null".into(), string),
+                s.critical,
+                s.ready
+            )
+        })
+        .collect();
+    format!("[{}]\n", objects.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(name: &str, state: &str, pid: Option<i32>, uptime_ms: Option<u64>) -> InstanceStatus {
+        InstanceStatus {
+            name: name.into(),
+            state: state.into(),
+            pid,
+            uptime_ms,
+            restarts: 0,
+            last_exit: None,
+            critical: false,
+            ready: state == "ready",
+        }
+    }
+
+    #[test]
+    fn the_table_is_aligned_and_uptimes_read_easily() {
+        let statuses = [
+            status("web", "ready", Some(12), Some(3_725_000)),
+            status("worker.10", "backoff", None, None),
+        ];
+        assert_eq!(
+            table(&statuses),
+            "NAME       STATE    PID  UPTIME  RESTARTS  LAST EXIT\n\
+             web        ready    12   1h02m   0         -\n\
+             worker.10  backoff  -    -       0         -\n"
+        );
+        assert_eq!(
+            [450, 12_000, 307_000, 90_061_000].map(uptime),
+            ["450ms", "12s", "5m07s", "1d01h"]
+        );
+    }
+
+    #[test]
+    fn json_is_one_array_with_nulls_for_what_is_missing() {
+        let mut web = status("web", "ready", Some(12), Some(5));
+        web.last_exit = Some("exit code 1".into());
+        web.critical = true;
+        assert_eq!(
+            json(&[web, status("a\"b", "stopped", None, None)]),
+            "[{\"name\":\"web\",\"state\":\"ready\",\"pid\":12,\"uptime_ms\":5,\"restarts\":0,\
+             \"last_exit\":\"exit code 1\",\"critical\":true,\"ready\":true},\
+             {\"name\":\"a\\\"b\",\"state\":\"stopped\",\"pid\":null,\"uptime_ms\":null,\"restarts\":0,\
+             \"last_exit\":null,\"critical\":false,\"ready\":false}]\n"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! The control socket's protocol, version 1, shared by the server (in
+//! supervisor mode) and the client (`rinit status`, `rinit signal`): one
+//! request line, `rinit/1 COMMAND ARG...`, at most `REQUEST_MAX` bytes; the
+//! answer is lines, the first `rinit/1 ok` or `rinit/1 error MESSAGE`, and
+//! the end of the answer is the end of the connection. docs/control.md
+//! describes it for people.
+
+pub mod client;
+pub mod server;
+
+/// What every request starts with, and every answer's first line.
+pub const VERSION: &str = "rinit/1";
+/// The longest request line, newline included.
+pub const REQUEST_MAX: usize = 4096;
+
+/// A parsed request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `status [NAME...]`: every instance, or those of the names given.
+    Status(Vec<String>),
+    /// `signal SIG NAME...`
+    Signal(String, Vec<String>),
+}
+
+impl Request {
+    /// The names it targets.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Request::Status(names) | Request::Signal(_, names) => names,
+        }
+    }
+
+    /// The request line, newline included.
+    pub fn line(&self) -> String {
+        let words = match self {
+            Request::Status(names) => std::iter::once("status")
+                .chain(names.iter().map(String::as_str))
+                .collect::<Vec<_>>(),
+            Request::Signal(signal, names) => ["signal", signal.as_str()]
+                .into_iter()
+                .chain(names.iter().map(String::as_str))
+                .collect(),
+        };
+        format!("{VERSION} {}\n", words.join(" "))
+    }
+
+    /// Parses a request line (without its newline). Names and signals are
+    /// words of printable ASCII without spaces.
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let mut words = line.split(' ');
+        match words.next() {
+            Some(VERSION) => {}
+            Some(other) if other.starts_with("rinit/") => {
+                return Err(format!(
+                    "protocol {} is not spoken here: this rinit speaks {VERSION}",
+                    quoted(other)
+                ))
+            }
+            _ => return Err(format!("a request starts with {VERSION}")),
+        }
+        let command = words.next().unwrap_or("");
+        let args: Vec<String> = words.map(str::to_string).collect();
+        if let Some(bad) = args
+            .iter()
+            .find(|w| w.is_empty() || !w.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(format!("{} is not a name", quoted(bad)));
+        }
+        match command {
+            "status" => Ok(Request::Status(args)),
+            "signal" => match args.split_first() {
+                Some((signal, names)) if !names.is_empty() => {
+                    Ok(Request::Signal(signal.clone(), names.to_vec()))
+                }
+                _ => Err("signal needs a signal and at least one name".into()),
+            },
+            other => Err(format!("unknown command {}", quoted(other))),
+        }
+    }
+}
+
+/// One instance as `status` reports it: one tab-separated line on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub state: String,
+    pub pid: Option<i32>,
+    /// How long its current run has lasted, in milliseconds.
+    pub uptime_ms: Option<u64>,
+    pub restarts: u32,
+    /// "exit code 1", "SIGKILL", or None before its first exit.
+    pub last_exit: Option<String>,
+    pub critical: bool,
+    /// Whether `status` counts it as up: ready, or (a oneshot) done.
+    pub ready: bool,
+}
+
+impl InstanceStatus {
+    pub fn to_line(&self) -> String {
+        let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+        format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            self.name,
+            self.state,
+            or_dash(self.pid.map(|p| p.to_string())),
+            or_dash(self.uptime_ms.map(|u| u.to_string())),
+            self.restarts,
+            or_dash(self.last_exit.clone()),
+            if self.critical { "critical" } else { "-" },
+            if self.ready { "up" } else { "down" },
+        )
+    }
+
+    pub fn from_line(line: &str) -> Option<InstanceStatus> {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [name, state, pid, uptime, restarts, last_exit, critical, ready] = fields[..] else {
+            return None;
+        };
+        let dash = |text: &str| (text != "-").then(|| text.to_string());
+        Some(InstanceStatus {
+            name: name.into(),
+            state: state.into(),
+            pid: dash(pid).and_then(|p| p.parse().ok()),
+            uptime_ms: dash(uptime).and_then(|u| u.parse().ok()),
+            restarts: restarts.parse().ok()?,
+            last_exit: dash(last_exit),
+            critical: critical == "critical",
+            ready: ready == "up",
+        })
+    }
+}
+
+/// `text` quoted for a message, control characters escaped.
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_bad_ones_say_why() {
+        for request in [
+            Request::Status(vec![]),
+            Request::Status(vec!["web".into(), "worker.1".into()]),
+            Request::Signal("HUP".into(), vec!["web".into()]),
+        ] {
+            let line = request.line();
+            assert_eq!(Request::parse(line.trim_end_matches('\n')), Ok(request));
+        }
+        assert_eq!(
+            Request::parse("status"),
+            Err("a request starts with rinit/1".into())
+        );
+        assert_eq!(
+            Request::parse("rinit/9 status"),
+            Err("protocol \"rinit/9\" is not spoken here: this rinit speaks rinit/1".into())
+        );
+        assert_eq!(
+            Request::parse("rinit/1 reboot"),
+            Err("unknown command \"reboot\"".into())
+        );
+        assert_eq!(
+            Request::parse("rinit/1 status a  b"),
+            Err("\"\" is not a name".into())
+        );
+        assert_eq!(
+            Request::parse("rinit/1 status \u{1b}[2J"),
+            Err("\"\\u{1b}[2J\" is not a name".into())
+        );
+        assert_eq!(
+            Request::parse("rinit/1 signal HUP"),
+            Err("signal needs a signal and at least one name".into())
+        );
+    }
+
+    #[test]
+    fn a_status_line_round_trips() {
+        let status = InstanceStatus {
+            name: "web".into(),
+            state: "ready".into(),
+            pid: Some(12),
+            uptime_ms: Some(3400),
+            restarts: 2,
+            last_exit: Some("exit code 1".into()),
+            critical: true,
+            ready: true,
+        };
+        let line = status.to_line();
+        assert_eq!(line, "web\tready\t12\t3400\t2\texit code 1\tcritical\tup\n");
+        assert_eq!(InstanceStatus::from_line(line.trim_end()), Some(status));
+        assert_eq!(InstanceStatus::from_line("web\tready"), None);
+    }
+}

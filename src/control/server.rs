@@ -1,0 +1,329 @@
+//! The control socket's server side, none of it blocking: a unix stream
+//! socket of mode 0600; each connection's peer checked (root or rinit's own
+//! uid, by SO_PEERCRED); at most `CLIENTS_MAX` connections at once (more are
+//! closed as they come), each with one request of at most `REQUEST_MAX`
+//! bytes and an answer, within `DEADLINE` of its connect. The supervisor
+//! watches the descriptors and answers the requests (supervise/control.rs).
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::libc;
+
+use super::{Request, REQUEST_MAX, VERSION};
+
+/// The most connections served at once.
+pub const CLIENTS_MAX: usize = 16;
+/// How long a connection may take, from its connect to the end of its answer.
+pub const DEADLINE: Duration = Duration::from_secs(2);
+
+/// A connection's id, for the event loop's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClientId(u64);
+
+struct Client {
+    fd: OwnedFd,
+    /// Another user's connection: whatever it asks, the answer is this
+    /// refusal (given once its request is in, so that it is read).
+    refusal: Option<String>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    sent: usize,
+}
+
+/// What a readable connection gave.
+pub enum Read {
+    /// Not a whole line yet.
+    Pending,
+    /// A request line, or why it is not one.
+    Request(Result<Request, String>),
+    /// It closed before a whole request: it is gone.
+    Closed,
+}
+
+pub struct Server {
+    listener: OwnedFd,
+    path: PathBuf,
+    /// The socket file's device and inode: removed at exit only if still ours.
+    identity: (u64, u64),
+    own_uid: u32,
+    clients: BTreeMap<ClientId, Client>,
+    next: u64,
+}
+
+impl Server {
+    /// Listens at `path`, replacing a stale socket file (one nobody accepts
+    /// on); Err says why not, for the one warning.
+    pub fn bind(path: &Path) -> Result<Server, String> {
+        let address = sockaddr(path)?;
+        let listener = socket()?;
+        if std::fs::symlink_metadata(path).is_ok() {
+            if connects(path) {
+                return Err("another process is listening on it".into());
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| format!("cannot replace it: {}", crate::log::io_error_text(&e)))?;
+        }
+        // Mode 0600 from the start: no moment when others could connect.
+        // SAFETY: umask only swaps the process's mask; rinit is single-threaded.
+        let previous = unsafe { libc::umask(0o177) };
+        // SAFETY: bind with a live sockaddr_un of the length given.
+        let bound = unsafe { libc::bind(listener.as_raw_fd(), (&raw const address.0).cast(), address.1) };
+        let bound = Errno::result(bound);
+        // SAFETY: restores the mask swapped above.
+        unsafe { libc::umask(previous) };
+        bound.map_err(|e| e.desc().to_string())?;
+        // SAFETY: listen on our own socket.
+        Errno::result(unsafe { libc::listen(listener.as_raw_fd(), CLIENTS_MAX as libc::c_int) })
+            .map_err(|e| e.desc().to_string())?;
+        let meta = std::fs::symlink_metadata(path).map_err(|e| crate::log::io_error_text(&e))?;
+        use std::os::unix::fs::MetadataExt;
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            identity: (meta.dev(), meta.ino()),
+            own_uid: nix::unistd::geteuid().as_raw(),
+            clients: BTreeMap::new(),
+            next: 0,
+        })
+    }
+
+    pub fn listener_fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    pub fn client_fd(&self, id: ClientId) -> Option<RawFd> {
+        self.clients.get(&id).map(|client| client.fd.as_raw_fd())
+    }
+
+    /// Takes every waiting connection: the ones to serve, by id. Over
+    /// `CLIENTS_MAX`, or from another user, a connection is closed at once
+    /// (the latter told why).
+    pub fn accept(&mut self) -> Vec<ClientId> {
+        let mut accepted = Vec::new();
+        loop {
+            // SAFETY: accept4 on our listening socket, no address wanted.
+            let fd = unsafe {
+                libc::accept4(
+                    self.listener.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                match Errno::last() {
+                    Errno::EINTR | Errno::ECONNABORTED => continue,
+                    _ => return accepted, // EAGAIN, or EMFILE: try at the next wake-up
+                }
+            }
+            // SAFETY: accept4 returned a new descriptor nobody else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let refusal = match peer_uid(&fd) {
+                Some(uid) if uid == 0 || uid == self.own_uid => None,
+                uid => {
+                    debug!("control socket: refusing a client of uid {uid:?}");
+                    Some(format!(
+                        "permission denied: only root and uid {} may use this socket",
+                        self.own_uid
+                    ))
+                }
+            };
+            if self.clients.len() >= CLIENTS_MAX {
+                send_now(
+                    &fd,
+                    format!("{VERSION} error busy: {CLIENTS_MAX} clients already\n").as_bytes(),
+                );
+                continue;
+            }
+            let id = ClientId(self.next);
+            self.next += 1;
+            self.clients.insert(
+                id,
+                Client {
+                    fd,
+                    refusal,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    sent: 0,
+                },
+            );
+            accepted.push(id);
+        }
+    }
+
+    /// Reads what connection `id` sent, up to its request line.
+    pub fn read(&mut self, id: ClientId) -> Read {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return Read::Closed;
+        };
+        let mut buf = [0u8; REQUEST_MAX];
+        loop {
+            let room = REQUEST_MAX - client.input.len();
+            // SAFETY: read(2) of at most `room` bytes into a live buffer.
+            let n = unsafe { libc::read(client.fd.as_raw_fd(), buf.as_mut_ptr().cast(), room) };
+            match Errno::result(n) {
+                Ok(0) => return Read::Closed,
+                Ok(n) => client.input.extend_from_slice(&buf[..n as usize]),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Read::Pending,
+                Err(_) => return Read::Closed,
+            }
+            let end = client.input.iter().position(|&b| b == b'\n');
+            let whole = end.is_some() || client.input.len() >= REQUEST_MAX;
+            if let (Some(refusal), true) = (&client.refusal, whole) {
+                return Read::Request(Err(refusal.clone()));
+            }
+            if let Some(end) = end {
+                let line = String::from_utf8_lossy(&client.input[..end]).into_owned();
+                return Read::Request(Request::parse(line.strip_suffix('\r').unwrap_or(&line)));
+            }
+            if client.input.len() >= REQUEST_MAX {
+                return Read::Request(Err(format!("the request is longer than {REQUEST_MAX} bytes")));
+            }
+        }
+    }
+
+    /// Sends `answer` to connection `id` as far as it takes it now; true
+    /// once all of it is out (the connection is then closed).
+    pub fn answer(&mut self, id: ClientId, answer: String) -> bool {
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.output = answer.into_bytes();
+            client.sent = 0;
+        }
+        self.write(id)
+    }
+
+    /// Connection `id` takes more: true once its answer is all out (the
+    /// connection is then closed).
+    pub fn write(&mut self, id: ClientId) -> bool {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return true;
+        };
+        while client.sent < client.output.len() {
+            let rest = &client.output[client.sent..];
+            // SAFETY: send(2) reads `rest.len()` bytes of a live slice.
+            let n = unsafe {
+                libc::send(
+                    client.fd.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            match Errno::result(n) {
+                Ok(n) => client.sent += n as usize,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return false,
+                Err(_) => break, // the client has gone
+            }
+        }
+        self.clients.remove(&id);
+        true
+    }
+
+    /// Whether connection `id` has an answer waiting to go out.
+    pub fn answering(&self, id: ClientId) -> bool {
+        self.clients
+            .get(&id)
+            .is_some_and(|client| !client.output.is_empty())
+    }
+
+    pub fn close(&mut self, id: ClientId) {
+        self.clients.remove(&id);
+    }
+}
+
+impl Drop for Server {
+    /// Removes the socket file, if it is still ours.
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == self.identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+fn socket() -> Result<OwnedFd, String> {
+    // SAFETY: socket(2) with constant arguments.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    let fd = Errno::result(fd).map_err(|e| e.desc().to_string())?;
+    // SAFETY: socket just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether something accepts connections at `path` (a live server, not a
+/// stale file).
+fn connects(path: &Path) -> bool {
+    let (Ok(address), Ok(probe)) = (sockaddr(path), socket()) else {
+        return false;
+    };
+    // SAFETY: connect with a live sockaddr_un of the length given.
+    let rc = unsafe { libc::connect(probe.as_raw_fd(), (&raw const address.0).cast(), address.1) };
+    rc == 0 || Errno::last() == Errno::EAGAIN || Errno::last() == Errno::EINPROGRESS
+}
+
+/// The sockaddr_un for `path`, and its length.
+pub(super) fn sockaddr(path: &Path) -> Result<(libc::sockaddr_un, libc::socklen_t), String> {
+    // SAFETY: a zeroed sockaddr_un is valid.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes =
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| "the path contains a NUL byte".to_string())?;
+    let bytes = bytes.as_bytes_with_nul();
+    if bytes.len() > address.sun_path.len() {
+        return Err(format!(
+            "the path is longer than {} bytes",
+            address.sun_path.len() - 1
+        ));
+    }
+    for (slot, &byte) in address.sun_path.iter_mut().zip(bytes) {
+        *slot = byte as libc::c_char;
+    }
+    let length = std::mem::size_of::<libc::sa_family_t>() + bytes.len();
+    Ok((address, length as libc::socklen_t))
+}
+
+/// The uid of the process at the other end of `fd`.
+fn peer_uid(fd: &OwnedFd) -> Option<u32> {
+    // SAFETY: a zeroed ucred is valid storage for getsockopt's answer.
+    let mut credentials: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut length = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `length` bytes into `credentials`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut credentials).cast(),
+            &mut length,
+        )
+    };
+    (rc == 0).then_some(credentials.uid)
+}
+
+/// One non-blocking send, whatever it takes, before a close.
+fn send_now(fd: &OwnedFd, bytes: &[u8]) {
+    // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
+    unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+}

@@ -1,0 +1,379 @@
+//! The control socket with rinit as PID 1: `rinit status` (table, JSON,
+//! names, exit codes as a health probe), `rinit signal`, the socket's own
+//! guarantees (mode 0600, peer uid checked, stale file replaced, a socket
+//! that cannot be made costs one warning), and clients that misbehave:
+//! garbage, a stall, a flood, a disconnect mid-request.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A directory with `rinit.toml` (`[rinit] control_socket` in it, then
+/// `programs`); returns (dir, config, socket).
+fn setup(tag: &str, programs: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let socket = dir.join("rinit.sock");
+    let config = dir.join("rinit.toml");
+    let text = format!(
+        "[rinit]\ncontrol_socket = {:?}\n{programs}",
+        socket.to_str().unwrap()
+    );
+    std::fs::write(&config, text).unwrap();
+    (dir, config, socket)
+}
+
+/// rinit as PID 1 on `config`, once its socket answers.
+fn start(config: &Path, socket: &Path) -> Running {
+    let running = Running::start(pid1(&["-c", config.to_str().unwrap()]));
+    let deadline = Instant::now() + PATIENCE;
+    while UnixStream::connect(socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no control socket at {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running
+}
+
+/// `rinit ARGS -c CONFIG` as a client.
+fn client(config: &Path, args: &[&str]) -> Finished {
+    let mut all = args.to_vec();
+    all.extend(["-c", config.to_str().unwrap()]);
+    run(plain(&all))
+}
+
+/// Until `status NAME` shows `state` (polling the socket, as a probe would).
+fn wait_for_state(config: &Path, name: &str, state: &str) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let done = client(config, &["status", name]);
+        if done
+            .out
+            .get(1)
+            .is_some_and(|row| row.split_whitespace().nth(1) == Some(state))
+        {
+            return done.out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never {state}: {:?} {:?}",
+            done.out,
+            done.err
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stop(running: Running) -> Finished {
+    send(running.rinit_pid(), libc::SIGTERM);
+    running.finish()
+}
+
+#[test]
+fn status_shows_every_instance_for_people_and_for_tools() {
+    let (_dir, config, socket) = setup(
+        "status",
+        &format!(
+            "[program.web]\ncommand = {}\ncritical = true\n[program.worker]\ncommand = \"sleep 1000\"\ninstances = 2\n\
+             [program.flaky]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\nrestart_delay = \"1h\"\n",
+            format_args!("[{:?}, \"serve\", \"web\"]", probe_str())
+        ),
+    );
+    let mut running = start(&config, &socket);
+    running.expect_out_eq("web ready");
+    wait_for_state(&config, "flaky", "backoff");
+    let done = client(&config, &["status"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(done.out[0], "NAME      STATE    PID  UPTIME  RESTARTS  LAST EXIT");
+    let rows: Vec<Vec<&str>> = done.out[1..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(names, ["web", "worker.0", "worker.1", "flaky"]);
+    assert_eq!(&rows[0][1..2], ["ready"]);
+    assert!(rows[0][2].parse::<i32>().is_ok(), "{:?}", rows[0]);
+    assert_eq!(rows[3], ["flaky", "backoff", "-", "-", "1", "exit", "code", "3"]);
+    // JSON, and a program's name, one instance, and NAME:*.
+    let done = client(&config, &["status", "--json", "worker:*", "web"]);
+    let json: serde_json::Value = serde_json::from_str(&done.out.concat()).unwrap();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "worker.0", "worker.1"], "plan order");
+    assert_eq!(json[0]["critical"], true);
+    assert_eq!(json[0]["ready"], true);
+    assert!(json[0]["pid"].is_i64() && json[0]["uptime_ms"].is_u64(), "{json}");
+    assert_eq!(json[1]["last_exit"], serde_json::Value::Null);
+    let done = client(&config, &["status", "worker.1"]);
+    assert_eq!(done.out.len(), 2, "{:?}", done.out);
+    // An unknown name: exit 1 and why; -q: nothing on stdout.
+    let done = client(&config, &["status", "nope"]);
+    assert_eq!(
+        (done.code(), done.err),
+        (
+            1,
+            vec!["rinit: no program or instance named \"nope\"".to_string()]
+        )
+    );
+    let done = client(&config, &["status", "-q"]);
+    assert_eq!((done.code(), done.out.len()), (0, 0));
+    stop(running);
+}
+
+#[test]
+fn status_exit_code_says_whether_every_critical_program_is_up() {
+    // db is critical and notify: "running" until it says READY=1 (when
+    // DIR/go exists); web, critical, waits for it ("starting").
+    let (dir, config, socket) = setup(
+        "status-exit",
+        &format!(
+            "[program.db]\ncommand = [\"python3\", \"-c\", {:?}]\ntype = \"notify\"\ncritical = true\n\
+             [program.web]\ncommand = \"sleep 1000\"\nafter = [\"db\"]\ncritical = true\n\
+             [program.migrate]\ncommand = \"true\"\ntype = \"oneshot\"\ncritical = true\n",
+            "import os,socket,time\nwhile not os.path.exists('go'): time.sleep(0.02)\n\
+             a=os.environ['NOTIFY_SOCKET']; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'READY=1', '\\0'+a[1:])\n\
+             time.sleep(1000)"
+        ),
+    );
+    let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
+    cmd.current_dir(&dir);
+    let running = Running::start(cmd);
+    let deadline = Instant::now() + PATIENCE;
+    while UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_for_state(&config, "migrate", "done");
+    let done = client(&config, &["status"]);
+    let states: Vec<&str> = done.out[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(states, ["running", "starting", "done"], "{:?}", done.out);
+    assert_eq!(done.code(), 1, "a critical program is not up");
+    // Only the named ones count.
+    assert_eq!(client(&config, &["status", "-q", "migrate"]).code(), 0);
+    assert_eq!(client(&config, &["status", "-q", "web"]).code(), 1);
+    std::fs::write(dir.join("go"), "").unwrap();
+    wait_for_state(&config, "web", "ready");
+    assert_eq!(client(&config, &["status", "-q"]).code(), 0);
+    stop(running);
+}
+
+#[test]
+fn signal_reaches_the_named_instances_only() {
+    let probe = probe_str();
+    let (_dir, config, socket) = setup(
+        "signal",
+        &format!("[program.w]\ncommand = [{probe:?}, \"serve\", \"w\"]\ninstances = 2\n"),
+    );
+    let mut running = start(&config, &socket);
+    running.expect_out_all(&["w ready", "w ready"]);
+    let done = client(&config, &["signal", "USR1", "w.1"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(
+        done.out[0].starts_with("sent SIGUSR1 to w.1 (pid "),
+        "{:?}",
+        done.out
+    );
+    running.expect_out_eq("w got SIGUSR1");
+    let done = client(&config, &["signal", "NOPE", "w"]);
+    assert_eq!(done.code(), 1);
+    assert!(
+        done.err[0].starts_with("rinit: unknown signal \"NOPE\""),
+        "{:?}",
+        done.err
+    );
+    // The other instance got nothing.
+    let finished = stop(running);
+    let usr1 = finished.out.iter().filter(|l| *l == "w got SIGUSR1").count();
+    assert_eq!(usr1, 1, "{:?}", finished.out);
+}
+
+#[test]
+fn the_socket_is_0600_checks_its_peer_and_goes_away_with_rinit() {
+    let (dir, config, socket) = setup("socket", "[program.a]\ncommand = \"sleep 1000\"\n");
+    // A stale socket file of an earlier run is replaced.
+    let stale = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    drop(stale);
+    assert!(socket.exists());
+    let running = start(&config, &socket);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // uid 65534: the file refuses it...
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join("client");
+    std::fs::create_dir(&copy).unwrap();
+    copy_binaries_to(&copy);
+    let as_nobody = |config: &Path| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(copy.join("rinit"))
+            .args(["status", "-c"])
+            .arg(config);
+        run(cmd)
+    };
+    let done = as_nobody(&config);
+    assert_eq!(done.code(), 3, "{:?}", done.err);
+    assert!(done.err[0].ends_with(": Permission denied"), "{:?}", done.err);
+    // ... and so does rinit, by the peer's uid, when the file would not.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let done = as_nobody(&config);
+    assert_eq!(
+        (done.code(), done.err),
+        (
+            1,
+            vec!["rinit: permission denied: only root and uid 0 may use this socket".to_string()]
+        )
+    );
+    // A second rinit on the same socket leaves the first one's alone.
+    let second = run(plain(&["-c", config.to_str().unwrap(), "--", "true"]));
+    assert!(
+        second
+            .err
+            .iter()
+            .any(|l| l.contains("another process is listening on it; running without it")),
+        "{:?}",
+        second.err
+    );
+    assert_eq!(
+        client(&config, &["status", "-q"]).code(),
+        0,
+        "the first rinit still answers"
+    );
+    stop(running);
+    assert!(!socket.exists(), "the socket file outlived rinit");
+}
+
+#[test]
+fn a_socket_that_cannot_be_made_costs_one_warning() {
+    let (dir, config, _) = setup(
+        "no-socket",
+        "[program.a]\ncommand = [\"sh\", \"-c\", \"echo a up\"]\n",
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let missing = dir.join("missing/rinit.sock");
+    std::fs::write(
+        &config,
+        text.replacen(
+            &format!("{:?}", dir.join("rinit.sock").to_str().unwrap()),
+            &format!("{:?}", missing.to_str().unwrap()),
+            1,
+        ),
+    )
+    .unwrap();
+    let done = run(pid1(&["-c", config.to_str().unwrap()]));
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_has_line(&done.out, "a up");
+    let warnings: Vec<&String> = done.err.iter().filter(|l| l.contains("control socket")).collect();
+    assert_eq!(
+        warnings,
+        [&format!(
+            "rinit: control socket {}: No such file or directory; running without it \
+             (rinit status and the like cannot reach this rinit)",
+            missing.display()
+        )]
+    );
+    let done = client(&config, &["status"]);
+    assert_eq!(done.code(), 3, "{:?}", done.err);
+}
+
+/// `rinit status` still answers, within `limit`.
+#[track_caller]
+fn answers_within(config: &Path, limit: Duration) {
+    let asked = Instant::now();
+    let done = client(config, &["status", "-q"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(asked.elapsed() < limit, "status took {:?}", asked.elapsed());
+}
+
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+#[test]
+fn misbehaving_clients_cost_rinit_nothing() {
+    let (_dir, config, socket) = setup("bad-clients", "[program.a]\ncommand = \"sleep 1000\"\n");
+    let running = start(&config, &socket);
+    let rinit = running.rinit_pid();
+    let fds = open_fds(rinit);
+    let answer = |stream: &mut UnixStream| {
+        let mut text = String::new();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let _ = stream.read_to_string(&mut text);
+        text
+    };
+    // Garbage, and a line past the size cap: an error, then the end.
+    let mut garbage = UnixStream::connect(&socket).unwrap();
+    garbage.write_all(b"\x00\xff GET / HTTP/1.1\r\n").unwrap();
+    assert_eq!(
+        answer(&mut garbage),
+        "rinit/1 error a request starts with rinit/1\n"
+    );
+    let mut long = UnixStream::connect(&socket).unwrap();
+    let _ = long.write_all(&vec![b'x'; 10_000]);
+    assert_eq!(
+        answer(&mut long),
+        "rinit/1 error the request is longer than 4096 bytes\n"
+    );
+    // A stall: connected, half a request, nothing more. Others are served
+    // meanwhile, and rinit closes it at its deadline.
+    let mut stalled = UnixStream::connect(&socket).unwrap();
+    stalled.write_all(b"rinit/1 sta").unwrap();
+    answers_within(&config, Duration::from_millis(500));
+    let closed_at = Instant::now();
+    assert_eq!(answer(&mut stalled), "");
+    let waited = closed_at.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "a stalled client was held {waited:?}"
+    );
+    // A flood: 100 connections held open. Past 16 they are turned away at
+    // once; when they go, rinit serves again.
+    let flood: Vec<UnixStream> = (0..100).map(|_| UnixStream::connect(&socket).unwrap()).collect();
+    let mut turned_away = UnixStream::connect(&socket).unwrap();
+    turned_away.write_all(b"rinit/1 status\n").unwrap();
+    let busy = answer(&mut turned_away);
+    assert!(
+        busy.is_empty() || busy.starts_with("rinit/1 error busy"),
+        "{busy:?}"
+    );
+    drop(flood);
+    let deadline = Instant::now() + PATIENCE;
+    while client(&config, &["status", "-q"]).code() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "rinit did not serve again after the flood"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A disconnect in the middle of a request.
+    let mut gone = UnixStream::connect(&socket).unwrap();
+    gone.write_all(b"rinit/1 status we").unwrap();
+    drop(gone);
+    answers_within(&config, Duration::from_millis(500));
+    // Every connection's descriptor is given back.
+    let deadline = Instant::now() + PATIENCE;
+    while open_fds(rinit) > fds {
+        assert!(
+            Instant::now() < deadline,
+            "descriptors: {} before, {} after",
+            fds,
+            open_fds(rinit)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let done = stop(running);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
