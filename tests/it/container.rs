@@ -68,6 +68,38 @@ impl Container {
         (Container { id, bundle }, cmd)
     }
 
+    /// A tmpfs on /run owned by `uid` (`docker run --tmpfs /run:uid=UID`;
+    /// runc gives a tmpfs the mode of the directory it covers, 0755 here).
+    fn with_tmpfs_run(&self, uid: u32) {
+        let path = self.bundle.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/run", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev", format!("uid={uid}"), format!("gid={uid}")]
+        }));
+        std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    }
+
+    /// `docker exec --user UID CT ARGS`.
+    fn exec(&self, uid: u32, args: &[&str]) -> Finished {
+        let mut cmd = Command::new("runc");
+        cmd.args(["exec", "--user", &format!("{uid}:{uid}"), &self.id])
+            .args(args);
+        run(cmd)
+    }
+
+    /// Puts `text` in the bundle as rinit.toml, for `-c CONFIG`.
+    fn configure(&self, text: &str) {
+        let config_path = self.bundle.join("bin/rinit.toml");
+        std::fs::write(&config_path, text).unwrap();
+        let json_path = self.bundle.join("config.json");
+        let json = std::fs::read_to_string(&json_path)
+            .unwrap()
+            .replace("\"CONFIG\"", &format!("{:?}", config_path.to_string_lossy()));
+        std::fs::write(&json_path, json).unwrap();
+    }
+
     fn kill(&self, signal: &str) {
         let status = Command::new("runc")
             .args(["kill", &self.id, signal])
@@ -197,6 +229,64 @@ fn supervisor_mode_as_uid_1000_on_a_read_only_root() {
         done.err[1..]
             .iter()
             .all(|l| !l.contains("warn") && !l.contains("cannot")),
+        "{:?}",
+        done.err
+    );
+}
+
+#[test]
+fn status_as_uid_1000_on_a_read_only_root_with_a_tmpfs_run() {
+    // `docker run --read-only --tmpfs /run --user 1000` and `docker exec CT
+    // rinit status` as the HEALTHCHECK does.
+    let (container, mut cmd) = Container::new(1000, &["-c", "CONFIG"]);
+    container.with_tmpfs_run(1000);
+    let bin = container.bundle.join("bin");
+    let probe = bin.join("probe").to_string_lossy().into_owned();
+    container.configure(&format!(
+        "[program.web]\ncommand = [{probe:?}, \"serve\", \"web\"]\ncritical = true\n\
+         [program.late]\ncommand = \"sleep 1000\"\ntype = \"notify\"\n"
+    ));
+    cmd.current_dir("/");
+    let mut running = Running::start(cmd);
+    running.expect_out_eq("web ready");
+    let rinit = bin.join("rinit").to_string_lossy().into_owned();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let status = loop {
+        let status = container.exec(
+            1000,
+            &[&rinit, "status", "-c", bin.join("rinit.toml").to_str().unwrap()],
+        );
+        if status.code() != 3 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if status.code() != 0 {
+        container.kill("KILL");
+        let done = running.finish();
+        panic!("status: {:?} {:?}; rinit: {:?}", status.out, status.err, done.err);
+    }
+    let rows: Vec<Vec<&str>> = status.out[1..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!((rows[0][0], rows[0][1]), ("web", "ready"), "{:?}", status.out);
+    assert_eq!(
+        (rows[1][0], rows[1][1]),
+        ("late", "running"),
+        "not critical: no failure"
+    );
+    // Another user of the container is refused (the socket is 0600).
+    let other = container.exec(
+        1001,
+        &[&rinit, "status", "-c", bin.join("rinit.toml").to_str().unwrap()],
+    );
+    assert_eq!(other.code(), 3, "{:?}", other.err);
+    container.kill("TERM");
+    let done = running.finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(
+        !done.err.iter().any(|l| l.contains("control socket")),
         "{:?}",
         done.err
     );
