@@ -703,6 +703,72 @@ def sup_output(workdir, size, rounds):
     return values
 
 
+def sup_control(workdir, rounds, idle_seconds):
+    """`rinit status` against `supervisorctl status`, each on its supervisor's unix socket with
+    2 programs: the whole command (process start included), and for rinit the request alone
+    (one connect, request and answer from Python). Then rinit's wake-ups while its socket is open."""
+    rdir = tempfile.mkdtemp(prefix="rinit-ctl-", dir=workdir)
+    rsock = os.path.join(rdir, "rinit.sock")
+    rconf = os.path.join(rdir, "rinit.toml")
+    with open(rconf, "w") as f:
+        f.write('[rinit]\ncontrol_socket = "%s"\n[program.a]\ncommand = %s\n[program.b]\ncommand = %s\n'
+                % (rsock, json.dumps(SLEEP), json.dumps(SLEEP)))
+    sdir = tempfile.mkdtemp(prefix="supervisord-ctl-", dir=workdir)
+    ssock = os.path.join(sdir, "supervisor.sock")
+    sconf = os.path.join(sdir, "supervisord.conf")
+    with open(sconf, "w") as f:
+        f.write("[supervisord]\nnodaemon=true\nlogfile=/dev/null\nlogfile_maxbytes=0\npidfile=%s/pid\n"
+                "[unix_http_server]\nfile=%s\n[rpcinterface:supervisor]\n"
+                "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+                "[supervisorctl]\nserverurl=unix://%s\n" % (sdir, ssock, ssock))
+        for name in ("a", "b"):
+            f.write("[program:%s]\ncommand=%s\nstartsecs=0\n" % (name, shlex.join(SLEEP)))
+    procs = [subprocess.Popen(NS + argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for argv in ([RINIT, "-c", rconf], ["supervisord", "-c", sconf])]
+    try:
+        commands = {"rinit": [RINIT, "status", "-q", "-c", rconf], "supervisord": ["supervisorctl", "-c", sconf, "status"]}
+        for name, argv in commands.items():
+            deadline = time.perf_counter() + 30
+            while subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("%s: status never succeeded" % name)
+                time.sleep(0.05)
+        samples = {k: [] for k in commands}
+        raw = []
+        order = list(commands)
+        for _ in range(rounds):
+            random.shuffle(order)
+            for name in order:
+                begin = time.perf_counter()
+                subprocess.run(commands[name], stdout=subprocess.DEVNULL, check=True)
+                samples[name].append(time.perf_counter() - begin)
+            import socket
+            begin = time.perf_counter()
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.connect(rsock)
+                conn.sendall(b"rinit/1 status\n")
+                while conn.recv(65536):
+                    pass
+            raw.append(time.perf_counter() - begin)
+        values = {k: median_ms(v) for k, v in samples.items()}
+        sup_table("status round trip: the whole `rinit status` / `supervisorctl status` command, 2 programs, median of %d"
+                  % rounds, "ms", values, "%.2f")
+        print("  rinit / supervisord: %.3fx" % (values["rinit"] / values["supervisord"]))
+        print("  the request alone (connect, rinit/1 status, answer): %.3f ms" % median_ms(raw))
+        print("  goal rinit status <= 2 ms: %s" % verdict(values["rinit"] <= 2))
+        pid1 = children(procs[0].pid)[0]
+        before = status_fields(pid1, ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))
+        time.sleep(idle_seconds)
+        after = status_fields(pid1, ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))
+        switches = sum(after.values()) - sum(before.values())
+        print("  rinit's context switches over %d s with its control socket open and nobody connected: %d (goal 0: %s)"
+              % (idle_seconds, switches, "met" if switches == 0 else "NOT MET"))
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def validation(workdir, rounds):
     """`rinit check` on large configurations: validation must be linear."""
     programs = os.path.join(workdir, "programs.toml")
@@ -738,6 +804,7 @@ def supervisor_mode(quick):
             many["supervisord"] = 100  # ~20 s at 1000
         sup_many(workdir, many, 60)
         sup_output(workdir, 20000000 if quick else 200000000, 1 if quick else 7)
+        sup_control(workdir, 5 if quick else 50, 2 if quick else 10)
         validation(workdir, 1 if quick else 5)
     finally:
         cleanup(workdir)
