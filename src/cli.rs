@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::duration;
-use crate::control::Request;
+use crate::control::{Change, Request};
 use crate::log::Level;
 use crate::pid1::signals;
 
@@ -18,6 +18,7 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit check [-c PATH]                    validate a configuration, print the start plan
        rinit status [--json] [-q] [NAME...]     ask the running rinit (control socket) how its programs are
        rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
+       rinit start|stop|restart [--no-wait] NAME...  and wait until they are up (or down)
 
 As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
 exit code (128+N after signal N). The configuration is -c PATH, else
@@ -250,7 +251,7 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
         checked.log_level = checked.log_level.shifted(verbosity);
         return Ok(Some(Invocation::Check(checked)));
     }
-    if first == "status" || first == "signal" {
+    if ["status", "signal", "start", "stop", "restart"].contains(&first.as_str()) {
         let rest = options.command.split_off(1);
         return control(&first, rest, options.config.clone()).map(|o| Some(Invocation::Control(o)));
     }
@@ -269,13 +270,14 @@ fn control(
     args: Vec<OsString>,
     mut config: Option<PathBuf>,
 ) -> Result<crate::control::client::Options, String> {
-    let (mut json, mut quiet, mut words) = (false, false, Vec::new());
+    let (mut json, mut quiet, mut wait, mut words) = (false, false, true, Vec::new());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy().into_owned();
         match text.as_str() {
             "--json" if command == "status" => json = true,
             "-q" if command == "status" => quiet = true,
+            "--no-wait" if command != "status" && command != "signal" => wait = false,
             "-c" | "--config" => config = Some(PathBuf::from(value_of(&mut args, &text)?)),
             flag if flag.starts_with('-') && flag.len() > 1 && !words.is_empty() && command == "signal" => {
                 words.push(text)
@@ -290,6 +292,26 @@ fn control(
     }
     let request = match command {
         "status" => Request::Status(words),
+        "start" | "stop" | "restart" if words.is_empty() => {
+            return Err(format!(
+                "usage: rinit {command} [--no-wait] NAME... (NAME: a program, NAME.I, or NAME:*)"
+            ));
+        }
+        "start" => Request::Change {
+            change: Change::Start,
+            names: words,
+            wait,
+        },
+        "stop" => Request::Change {
+            change: Change::Stop,
+            names: words,
+            wait,
+        },
+        "restart" => Request::Change {
+            change: Change::Restart,
+            names: words,
+            wait,
+        },
         _ => match words.split_first() {
             Some((signal, names)) if !names.is_empty() => Request::Signal(signal.clone(), names.to_vec()),
             _ => {
@@ -408,9 +430,6 @@ mod tests {
             .unwrap_err()
             .starts_with("-p: unknown signal"));
         assert!(run(&[]).unwrap().command.is_empty());
-        assert!(run(&["-v", "restart", "web"])
-            .unwrap_err()
-            .contains("not in this version yet"));
         assert!(matches!(
             parse(["status", "--json", "web"].map(OsString::from).to_vec(), no_env()),
             Ok(Invocation::Control(crate::control::client::Options {

@@ -48,7 +48,13 @@ pub fn run(options: &Options) -> i32 {
             return EXIT_UNREACHABLE;
         }
     };
-    let answer = match exchange(&path, &options.request) {
+    // start, stop and restart wait as long as rinit gives them (their
+    // ready_timeout and stop_timeout); the rest answers at once.
+    let patience = match options.request {
+        Request::Change { wait: true, .. } => Duration::from_secs(3600),
+        _ => PATIENCE,
+    };
+    let answer = match exchange(&path, &options.request, patience) {
         Ok(answer) => answer,
         Err(why) => {
             error!("cannot reach rinit at {}: {why}", path.display());
@@ -58,6 +64,9 @@ pub fn run(options: &Options) -> i32 {
     let mut lines = answer.lines();
     let head = lines.next().unwrap_or("");
     if let Some(why) = head.strip_prefix(&format!("{VERSION} error ")) {
+        for line in lines {
+            crate::log::write_all(1, format!("{line}\n").as_bytes());
+        }
         error!("{why}");
         return EXIT_FAILED;
     }
@@ -83,7 +92,7 @@ pub fn run(options: &Options) -> i32 {
                 0
             }
         }
-        Request::Signal(..) => {
+        Request::Signal(..) | Request::Change { .. } => {
             for line in lines {
                 crate::log::write_all(1, format!("{line}\n").as_bytes());
             }
@@ -94,7 +103,7 @@ pub fn run(options: &Options) -> i32 {
 
 /// Sends `request` to the socket at `path`; the whole answer. (Raw calls,
 /// not std's UnixStream: they cost the static binary far less.)
-fn exchange(path: &Path, request: &Request) -> Result<String, String> {
+fn exchange(path: &Path, request: &Request, patience: Duration) -> Result<String, String> {
     let (address, length) = super::server::sockaddr(path)?;
     // SAFETY: socket(2) with constant arguments.
     let fd = Errno::result(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
@@ -102,7 +111,7 @@ fn exchange(path: &Path, request: &Request) -> Result<String, String> {
     // SAFETY: socket just returned this descriptor; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let patience = libc::timeval {
-        tv_sec: PATIENCE.as_secs() as libc::time_t,
+        tv_sec: patience.as_secs() as libc::time_t,
         tv_usec: 0,
     };
     for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {

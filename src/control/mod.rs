@@ -20,13 +20,44 @@ pub enum Request {
     Status(Vec<String>),
     /// `signal SIG NAME...`
     Signal(String, Vec<String>),
+    /// `start|stop|restart [--no-wait] NAME...`: with `wait`, the answer
+    /// comes once the targets are up (or down), or their time is out.
+    Change {
+        change: Change,
+        names: Vec<String>,
+        wait: bool,
+    },
+}
+
+/// What `start`, `stop` and `restart` ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Change {
+    pub fn word(self) -> &'static str {
+        match self {
+            Change::Start => "start",
+            Change::Stop => "stop",
+            Change::Restart => "restart",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Change> {
+        [Change::Start, Change::Stop, Change::Restart]
+            .into_iter()
+            .find(|c| c.word() == word)
+    }
 }
 
 impl Request {
     /// The names it targets.
     pub fn names(&self) -> &[String] {
         match self {
-            Request::Status(names) | Request::Signal(_, names) => names,
+            Request::Status(names) | Request::Signal(_, names) | Request::Change { names, .. } => names,
         }
     }
 
@@ -38,6 +69,10 @@ impl Request {
                 .collect::<Vec<_>>(),
             Request::Signal(signal, names) => ["signal", signal.as_str()]
                 .into_iter()
+                .chain(names.iter().map(String::as_str))
+                .collect(),
+            Request::Change { change, names, wait } => std::iter::once(change.word())
+                .chain((!wait).then_some("--no-wait"))
                 .chain(names.iter().map(String::as_str))
                 .collect(),
         };
@@ -74,7 +109,17 @@ impl Request {
                 }
                 _ => Err("signal needs a signal and at least one name".into()),
             },
-            other => Err(format!("unknown command {}", quoted(other))),
+            word => match Change::parse(word) {
+                Some(change) => {
+                    let wait = args.first().map(String::as_str) != Some("--no-wait");
+                    let names = args[usize::from(!wait)..].to_vec();
+                    if names.is_empty() {
+                        return Err(format!("{word} needs at least one name"));
+                    }
+                    Ok(Request::Change { change, names, wait })
+                }
+                None => Err(format!("unknown command {}", quoted(word))),
+            },
         }
     }
 }
@@ -145,6 +190,16 @@ mod tests {
             Request::Status(vec![]),
             Request::Status(vec!["web".into(), "worker.1".into()]),
             Request::Signal("HUP".into(), vec!["web".into()]),
+            Request::Change {
+                change: Change::Restart,
+                names: vec!["web".into()],
+                wait: true,
+            },
+            Request::Change {
+                change: Change::Stop,
+                names: vec!["a".into(), "b".into()],
+                wait: false,
+            },
         ] {
             let line = request.line();
             assert_eq!(Request::parse(line.trim_end_matches('\n')), Ok(request));
@@ -156,6 +211,10 @@ mod tests {
         assert_eq!(
             Request::parse("rinit/9 status"),
             Err("protocol \"rinit/9\" is not spoken here: this rinit speaks rinit/1".into())
+        );
+        assert_eq!(
+            Request::parse("rinit/1 start --no-wait"),
+            Err("start needs at least one name".into())
         );
         assert_eq!(
             Request::parse("rinit/1 reboot"),

@@ -26,6 +26,11 @@ pub const DEADLINE: Duration = Duration::from_secs(2);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ClientId(u64);
 
+impl ClientId {
+    /// No connection: a change started with `--no-wait`.
+    pub const NONE: ClientId = ClientId(u64::MAX);
+}
+
 struct Client {
     fd: OwnedFd,
     /// Another user's connection: whatever it asks, the answer is this

@@ -68,8 +68,9 @@ impl Instance {
             State::Backoff => self.backing_off(event, cx),
             State::Running(run) => self.running(run, event, cx),
             State::Stopping { child, why, killed } => self.stopping(child, why, killed, event, cx),
-            State::StoppingGroup { pgid, killed } => self.stopping_group(pgid, killed, event, cx),
-            ended => (ended, Vec::new()),
+            State::StoppingGroup { pgid, killed, why } => self.stopping_group(pgid, killed, why, event, cx),
+            State::Held => held(event, cx),
+            ended => self.ended_for_good(ended, event, cx),
         };
         self.state = next;
         actions
@@ -91,6 +92,7 @@ impl Instance {
             Event::Spawned { child, exec_failed } => self.started(child, exec_failed, cx),
             Event::SpawnFailed(why) => self.start_failed(why, cx),
             Event::ShutdownBegun | Event::Kill => (State::Stopped, Vec::new()),
+            Event::Stop(StopReason::Request) => (State::Held, Vec::new()),
             _ => (State::Waiting, Vec::new()),
         }
     }
@@ -101,6 +103,7 @@ impl Instance {
             Event::Spawned { child, exec_failed } => self.started(child, exec_failed, cx),
             Event::SpawnFailed(why) => self.start_failed(why, cx),
             Event::ShutdownBegun | Event::Kill => (State::Stopped, vec![Action::CancelTimer(Timer::Restart)]),
+            Event::Stop(StopReason::Request) => (State::Held, vec![Action::CancelTimer(Timer::Restart)]),
             _ => (State::Backoff, Vec::new()),
         }
     }
@@ -231,7 +234,9 @@ impl Instance {
                 drop(child); // reaped: never signalled again
                 self.last_exit = Some(status);
                 match why {
-                    StopReason::Shutdown => self.stopped(pgid, status, group_left, killed, cx),
+                    StopReason::Shutdown | StopReason::Request => {
+                        self.stopped(pgid, status, group_left, killed, why, cx)
+                    }
                     StopReason::ReadyTimeout => {
                         // A failed start: what it leaves in its group goes
                         // with it before the restart policy decides.
@@ -272,6 +277,7 @@ impl Instance {
         status: ExitStatus,
         group_left: bool,
         killed: bool,
+        why: StopReason,
         cx: &Context,
     ) -> (State, Vec<Action>) {
         self.last_outcome = Some(match status {
@@ -284,22 +290,24 @@ impl Instance {
         )];
         if !group_left {
             actions.push(Action::CancelTimer(Timer::StopTimeout));
-            return (State::Stopped, actions);
+            return (stopped_by(why), actions);
         }
         if !killed {
             actions.push(Action::SignalGroup(pgid, libc::SIGTERM));
             actions.push(Action::SignalGroup(pgid, libc::SIGCONT));
         }
-        (State::StoppingGroup { pgid, killed }, actions)
+        (State::StoppingGroup { pgid, killed, why }, actions)
     }
 
     fn stopping_group(
         &mut self,
         pgid: pid_t,
         killed: bool,
+        why: StopReason,
         event: Event,
         cx: &Context,
     ) -> (State, Vec<Action>) {
+        let same = |killed| State::StoppingGroup { pgid, killed, why };
         match event {
             Event::StopTimeout if !killed => {
                 // Its end was not clean after all.
@@ -313,19 +321,27 @@ impl Instance {
                     Action::Log(Level::Warn, message),
                     Action::SignalGroup(pgid, libc::SIGKILL),
                 ];
-                (State::StoppingGroup { pgid, killed: true }, actions)
+                (same(true), actions)
             }
-            Event::GroupEmpty => (State::Stopped, vec![Action::CancelTimer(Timer::StopTimeout)]),
-            Event::Kill => (
-                State::StoppingGroup { pgid, killed: true },
-                vec![Action::SignalGroup(pgid, libc::SIGKILL)],
-            ),
+            Event::GroupEmpty => (stopped_by(why), vec![Action::CancelTimer(Timer::StopTimeout)]),
+            Event::Kill => (same(true), vec![Action::SignalGroup(pgid, libc::SIGKILL)]),
             // The main process is gone; only `stop_group` reaches the rest.
-            Event::Forward(signo) if cx.config.stop_group => (
-                State::StoppingGroup { pgid, killed },
-                vec![Action::SignalGroup(pgid, signo)],
-            ),
-            _ => (State::StoppingGroup { pgid, killed }, Vec::new()),
+            Event::Forward(signo) if cx.config.stop_group => {
+                (same(killed), vec![Action::SignalGroup(pgid, signo)])
+            }
+            _ => (same(killed), Vec::new()),
+        }
+    }
+
+    /// An instance that has ended (stopped, exited, done, failed): only
+    /// `rinit start` brings it back, outside a shutdown, with a fresh backoff.
+    fn ended_for_good(&mut self, state: State, event: Event, cx: &Context) -> (State, Vec<Action>) {
+        match event {
+            Event::Start if !cx.shutting_down => {
+                self.backoff = Backoff::new(cx.config);
+                (State::Waiting, Vec::new())
+            }
+            _ => (state, Vec::new()),
         }
     }
 
@@ -385,6 +401,24 @@ impl Instance {
         actions.push(Action::Log(level, message));
         actions.push(Action::EndedForGood);
         next
+    }
+}
+
+/// A held instance (`rinit stop`): `rinit start` brings it back (it then
+/// waits for what it comes after); a shutdown makes it stopped for good.
+fn held(event: Event, cx: &Context) -> (State, Vec<Action>) {
+    match event {
+        Event::Start if !cx.shutting_down => (State::Waiting, Vec::new()),
+        Event::ShutdownBegun | Event::Kill => (State::Stopped, Vec::new()),
+        _ => (State::Held, Vec::new()),
+    }
+}
+
+/// Where a stop ends: held down after `rinit stop`, stopped otherwise.
+fn stopped_by(why: StopReason) -> State {
+    match why {
+        StopReason::Request => State::Held,
+        StopReason::Shutdown | StopReason::ReadyTimeout => State::Stopped,
     }
 }
 
@@ -478,6 +512,11 @@ mod tests {
             why,
             killed,
         };
+        let group = |killed, why| State::StoppingGroup {
+            pgid: PID,
+            killed,
+            why,
+        };
         vec![
             ("waiting", State::Waiting),
             ("running", running(false)),
@@ -486,20 +525,11 @@ mod tests {
             ("stopping", stopping(StopReason::Shutdown, false)),
             ("stopping-late", stopping(StopReason::ReadyTimeout, false)),
             ("stopping-killed", stopping(StopReason::Shutdown, true)),
-            (
-                "group",
-                State::StoppingGroup {
-                    pgid: PID,
-                    killed: false,
-                },
-            ),
-            (
-                "group-killed",
-                State::StoppingGroup {
-                    pgid: PID,
-                    killed: true,
-                },
-            ),
+            ("stopping-held", stopping(StopReason::Request, false)),
+            ("group", group(false, StopReason::Shutdown)),
+            ("group-killed", group(true, StopReason::Shutdown)),
+            ("group-held", group(false, StopReason::Request)),
+            ("held", State::Held),
             ("stopped", State::Stopped),
             ("exited", State::Exited),
             ("done", State::Done),
@@ -560,6 +590,8 @@ mod tests {
             ("group-empty", Box::new(|| Event::GroupEmpty)),
             ("stop", Box::new(|| Event::Stop(StopReason::Shutdown))),
             ("stop-late", Box::new(|| Event::Stop(StopReason::ReadyTimeout))),
+            ("stop-held", Box::new(|| Event::Stop(StopReason::Request))),
+            ("start", Box::new(|| Event::Start)),
             ("kill", Box::new(|| Event::Kill)),
             ("forward-hup", Box::new(|| Event::Forward(libc::SIGHUP))),
             ("shutdown", Box::new(|| Event::ShutdownBegun)),
@@ -589,7 +621,8 @@ mod tests {
             .collect();
         let name = match &instance.state {
             State::Stopping { why, killed, .. } => format!("stopping({why:?}, killed {killed})"),
-            State::StoppingGroup { killed, .. } => format!("group(killed {killed})"),
+            State::StoppingGroup { killed, why, .. } => format!("group({why:?}, killed {killed})"),
+            State::Held => "held".to_string(),
             other => other.name().to_string(),
         };
         format!("{name}: {}", actions.join(", "))

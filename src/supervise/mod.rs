@@ -118,6 +118,10 @@ struct Supervisor<'a> {
     output: Option<Output>,
     /// The control socket, when it could be opened.
     control: Option<Server>,
+    /// The `start`, `stop` and `restart` requests under way.
+    pending: Vec<control::Pending>,
+    /// Instances a `stop` or `restart` wants down, once their dependents are.
+    stop_wanted: Vec<bool>,
     null: OwnedFd,
     own_uid: u32,
     phase: Phase,
@@ -193,6 +197,7 @@ impl<'a> Supervisor<'a> {
                 dependents[dependency.0].push(ProgramId(index));
             }
         }
+        let stop_wanted = vec![false; members.len()];
         let output = plan
             .programs
             .iter()
@@ -208,6 +213,8 @@ impl<'a> Supervisor<'a> {
             owners: HashMap::new(),
             output,
             control: None,
+            pending: Vec::new(),
+            stop_wanted,
             null,
             own_uid: nix::unistd::geteuid().as_raw(),
             phase: Phase::Running,
@@ -328,7 +335,10 @@ impl<'a> Supervisor<'a> {
     /// what nothing running depends on any more; notices the end.
     fn advance(&mut self) {
         if self.phase == Phase::Running {
+            self.move_changes_along();
             self.start_what_can_start();
+            // What started just now may be what a change waits for.
+            self.move_changes_along();
             if self.phase == Phase::Running && self.members.iter().all(|m| m.instance.state.is_final()) {
                 info!("every program has ended");
                 self.begin_shutdown();

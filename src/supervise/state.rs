@@ -28,9 +28,16 @@ pub enum State {
     },
     /// Stopping in a shutdown: its main process has ended, others of its
     /// process group have not (yet). Shown as "stopping".
-    StoppingGroup { pgid: pid_t, killed: bool },
+    StoppingGroup {
+        pgid: pid_t,
+        killed: bool,
+        why: StopReason,
+    },
     /// Stopped by rinit, or never started because rinit is shutting down.
     Stopped,
+    /// Stopped by `rinit stop`: down until `rinit start`, whatever its
+    /// restart policy; shown as "stopped". Not an end: rinit runs on.
+    Held,
     /// Ended for good: the restart policy said no.
     Exited,
     /// A oneshot that completed cleanly.
@@ -56,6 +63,8 @@ pub enum StopReason {
     Shutdown,
     /// It missed `ready_timeout`: the restart policy decides, as for a failure.
     ReadyTimeout,
+    /// `rinit stop`: held down until `rinit start`.
+    Request,
 }
 
 /// What happens to an instance.
@@ -91,6 +100,8 @@ pub enum Event {
     Forward(c_int),
     /// rinit's shutdown has begun: nothing new starts.
     ShutdownBegun,
+    /// `rinit start`: it may run again, once what it comes after is ready.
+    Start,
 }
 
 /// The timers an instance owns.
@@ -128,7 +139,7 @@ impl State {
             State::Running(Run { ready: true, .. }) => "ready",
             State::Backoff => "backoff",
             State::Stopping { .. } | State::StoppingGroup { .. } => "stopping",
-            State::Stopped => "stopped",
+            State::Stopped | State::Held => "stopped",
             State::Exited => "exited",
             State::Done => "done",
             State::Failed => "failed",

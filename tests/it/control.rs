@@ -377,3 +377,122 @@ fn misbehaving_clients_cost_rinit_nothing() {
     let done = stop(running);
     assert_eq!(done.code(), 0, "{:?}", done.err);
 }
+
+/// The pid `status NAME` shows.
+fn pid_of(config: &Path, name: &str) -> Option<i32> {
+    let done = client(config, &["status", name]);
+    done.out.get(1)?.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[test]
+fn stop_holds_a_program_down_start_brings_it_back_and_restart_gives_a_new_pid() {
+    let probe = probe_str();
+    let (_dir, config, socket) = setup(
+        "changes",
+        &format!(
+            "[program.db]\ncommand = [{probe:?}, \"serve\", \"db\"]\nrestart = \"always\"\nrestart_delay = \"0\"\n\
+             [program.web]\ncommand = [{probe:?}, \"serve\", \"web\"]\nafter = [\"db\"]\nrestart = \"always\"\n\
+             [program.other]\ncommand = \"sleep 1000\"\n"
+        ),
+    );
+    let mut running = start(&config, &socket);
+    running.expect_out_all(&["db ready", "web ready"]);
+    // Stopping db stops web first, and says so.
+    let done = client(&config, &["stop", "db"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        done.out,
+        [
+            "also stopping web: it comes after db",
+            "db: stopped",
+            "web: stopped"
+        ]
+    );
+    let order: Vec<&String> = running
+        .out_seen
+        .iter()
+        .filter(|l| l.ends_with("got SIGTERM"))
+        .collect();
+    assert!(order.is_empty() || order[0] == "web got SIGTERM", "{order:?}");
+    running.expect_out_all(&["web got SIGTERM", "db got SIGTERM"]);
+    let web_at = running
+        .out_seen
+        .iter()
+        .position(|l| l == "web got SIGTERM")
+        .unwrap();
+    let db_at = running
+        .out_seen
+        .iter()
+        .position(|l| l == "db got SIGTERM")
+        .unwrap();
+    assert!(
+        web_at < db_at,
+        "web stops before what it comes after: {:?}",
+        running.out_seen
+    );
+    // restart = "always" does not bring it back: it stays down.
+    std::thread::sleep(Duration::from_millis(300));
+    let done = client(&config, &["status", "db", "web", "other"]);
+    let states: Vec<&str> = done.out[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(states, ["stopped", "stopped", "ready"], "{:?}", done.out);
+    // start waits until they are up.
+    let done = client(&config, &["start", "db", "web"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(
+        done.out[0].starts_with("db: ready (pid ") && done.out[1].starts_with("web: ready (pid "),
+        "{:?}",
+        done.out
+    );
+    // restart: a new pid.
+    let before = pid_of(&config, "web").unwrap();
+    let done = client(&config, &["restart", "web"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let after = pid_of(&config, "web").unwrap();
+    assert_ne!(before, after);
+    assert_eq!(done.out, [format!("web: ready (pid {after})")]);
+    // --no-wait answers at once.
+    let done = client(&config, &["stop", "--no-wait", "other"]);
+    assert_eq!(
+        (done.code(), done.out.clone()),
+        (0, vec!["stopping other".to_string()])
+    );
+    wait_for_state(&config, "other", "stopped");
+    let done = stop(running);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
+
+#[test]
+fn a_start_that_fails_or_runs_out_of_time_says_so() {
+    let (_dir, config, socket) = setup(
+        "change-fails",
+        "[program.broken]\ncommand = [\"sh\", \"-c\", \"exit 4\"]\ntype = \"oneshot\"\n\
+         [program.slow]\ncommand = \"sleep 1000\"\ntype = \"notify\"\nready_timeout = \"300ms\"\nrestart = \"no\"\n\
+         [program.keep]\ncommand = \"sleep 1000\"\n",
+    );
+    let running = start(&config, &socket);
+    // A simple program is up once started (systemd's Type=simple); a
+    // oneshot once it has completed: this one fails.
+    wait_for_state(&config, "broken", "failed");
+    let done = client(&config, &["start", "broken"]);
+    assert_eq!(done.code(), 1, "{:?}", done.out);
+    assert_eq!(done.err, ["rinit: start failed: broken is failed"]);
+    assert_eq!(done.out, ["broken: failed"]);
+    wait_for_state(&config, "slow", "exited");
+    let asked = Instant::now();
+    let done = client(&config, &["start", "slow"]);
+    assert_eq!(done.code(), 1, "{:?}", done.out);
+    assert_eq!(done.err, ["rinit: start failed: slow is exited"]);
+    assert!(asked.elapsed() < Duration::from_secs(5), "{:?}", asked.elapsed());
+    let done = client(&config, &["restart", "nope"]);
+    assert_eq!(
+        (done.code(), done.err),
+        (
+            1,
+            vec!["rinit: no program or instance named \"nope\"".to_string()]
+        )
+    );
+    stop(running);
+}
