@@ -30,6 +30,14 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
     for program in &plan.programs {
         describe_program(&mut text, plan, program);
     }
+    for group in &plan.groups {
+        let members: Vec<&str> = group
+            .programs
+            .iter()
+            .map(|&p| plan.programs[p.0].name.as_str())
+            .collect();
+        let _ = writeln!(text, "group {}: {}", group.name, members.join(" "));
+    }
     text
 }
 
@@ -75,7 +83,12 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
         Some(dir) => log::escape_controls(dir.display().to_string()),
         None => "rinit's starting directory".into(),
     };
-    let critical = if program.critical { ", critical" } else { "" };
+    let critical = match (program.critical, program.autostart) {
+        (true, true) => ", critical",
+        (true, false) => ", critical, manual (autostart = false)",
+        (false, true) => "",
+        (false, false) => ", manual (autostart = false)",
+    };
     let _ = writeln!(
         text,
         "    type {kind}, after {after}, user {user}, directory {directory}, restart {}{critical}",

@@ -11,9 +11,17 @@ pub struct ConfigError {
     file: String,
     /// 1-based line and column.
     at: Option<(usize, usize)>,
-    program: Option<String>,
+    /// The table it is in: "program NAME" or "group NAME".
+    table: Option<String>,
     key: Option<String>,
     message: String,
+}
+
+impl ConfigError {
+    /// Names the `[group.NAME]` the error is in.
+    pub(super) fn set_group(&mut self, name: &str) {
+        self.table = Some(format!("group {name}"));
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -22,8 +30,8 @@ impl fmt::Display for ConfigError {
         if let Some((line, column)) = self.at {
             write!(f, ":{line}:{column}")?;
         }
-        if let Some(program) = &self.program {
-            write!(f, ": program {program}")?;
+        if let Some(table) = &self.table {
+            write!(f, ": {table}")?;
         }
         if let Some(key) = &self.key {
             write!(f, ": key {key}")?;
@@ -51,7 +59,7 @@ impl<'a> Source<'a> {
         ConfigError {
             file: file.to_string(),
             at: None,
-            program: None,
+            table: None,
             key: None,
             message,
         }
@@ -67,7 +75,7 @@ impl<'a> Source<'a> {
         ConfigError {
             file: self.file.clone(),
             at: offset.map(|offset| self.line_column(offset)),
-            program: program.map(str::to_string),
+            table: program.map(|name| format!("program {name}")),
             key: key.map(str::to_string),
             message,
         }

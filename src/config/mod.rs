@@ -59,6 +59,14 @@ pub mod defaults {
     pub const CONTROL_SOCKET: &str = "/run/rinit.sock";
 }
 
+/// `[group.NAME] programs = [...]`.
+#[derive(Debug)]
+pub struct Group {
+    pub name: String,
+    /// In start order.
+    pub programs: Vec<ProgramId>,
+}
+
 /// A program's place in `Plan::programs` (start order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProgramId(pub usize);
@@ -121,6 +129,8 @@ pub struct Plan {
     pub control_socket: Option<PathBuf>,
     /// In start order: every program comes after the programs it waits for.
     pub programs: Vec<Program>,
+    /// `[group.NAME]`: names for sets of programs, for the control commands.
+    pub groups: Vec<Group>,
 }
 
 #[derive(Debug)]
@@ -157,6 +167,8 @@ pub struct Program {
     /// The command given on rinit's command line: keeps rinit's stdin and
     /// takes the terminal's foreground.
     pub is_main: bool,
+    /// false: declared, held down until `rinit start` (`autostart = false`).
+    pub autostart: bool,
 }
 
 #[derive(Debug)]
@@ -202,6 +214,7 @@ impl Program {
             ready_timeout: defaults::READY_TIMEOUT,
             output: Output::Inherit,
             is_main: false,
+            autostart: true,
         }
     }
 }

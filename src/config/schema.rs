@@ -24,6 +24,14 @@ pub(super) struct RawFile {
     pub(super) env: BTreeMap<Spanned<String>, String>,
     #[serde(default)]
     pub(super) program: BTreeMap<Spanned<String>, Spanned<RawProgram>>,
+    #[serde(default)]
+    pub(super) group: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGroup {
+    pub(super) programs: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -64,6 +72,7 @@ pub(super) struct RawProgram {
     pub(super) ready_timeout: Option<DurationValue>,
     pub(super) output: Option<Output>,
     pub(super) instances: Option<Spanned<u32>>,
+    pub(super) autostart: Option<bool>,
 }
 
 #[derive(Deserialize)]

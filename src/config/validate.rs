@@ -14,9 +14,11 @@ use toml::Spanned;
 
 use super::environment::Env;
 use super::error::{ConfigError, Source};
-use super::schema::{RawFile, RawProgram};
+use super::schema::{RawFile, RawGroup, RawProgram};
 use super::users::{self, Account};
-use super::{defaults, env_file, input, order, Kind, Output, Plan, Program, ProgramId, Ready, Restart};
+use super::{
+    defaults, env_file, input, order, Group, Kind, Output, Plan, Program, ProgramId, Ready, Restart,
+};
 use super::{MAIN, MAX_INSTANCES, NAME_MAX};
 use crate::log;
 
@@ -106,6 +108,7 @@ pub(super) fn validate(
         after_of.push(after);
     }
     let mut programs = order::in_start_order(source, programs, &after_of)?;
+    let groups = groups(source, raw.group, &programs)?;
     if let Some(command) = main_command {
         let after = (0..programs.len()).map(ProgramId).collect();
         programs.push(main_program(command, shared.env, after));
@@ -117,6 +120,7 @@ pub(super) fn validate(
             .map_or(defaults::SHUTDOWN_TIMEOUT, |d| d.0),
         control_socket,
         programs,
+        groups,
     })
 }
 
@@ -186,6 +190,7 @@ fn program(
         ready_timeout,
         output: raw.output.unwrap_or(shared.default_output),
         is_main: false,
+        autostart: raw.autostart.unwrap_or(true),
     };
     Ok((program, (after, after_offset)))
 }
@@ -406,6 +411,59 @@ fn tcp_address(address: &Spanned<String>, at: &At) -> Result<SocketAddr, ConfigE
         );
         at(address.span().start, "ready", message)
     })
+}
+
+/// `[group.NAME]` tables: names unlike any program's, naming programs.
+fn groups(
+    source: &Source,
+    raw: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
+    programs: &[Program],
+) -> Result<Vec<Group>, ConfigError> {
+    let position: HashMap<&str, usize> = programs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let mut groups = Vec::with_capacity(raw.len());
+    for (name, group) in raw {
+        let (offset, name) = (name.span().start, name.into_inner());
+        let at = |offset: usize, key: Option<&str>, message: String| {
+            let mut error = source.error(Some(offset), None, key, message);
+            error.set_group(&name);
+            error
+        };
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if name.is_empty() || name.len() > NAME_MAX || !name.chars().all(allowed) {
+            return Err(at(
+                offset,
+                None,
+                format!("a group name has 1 to {NAME_MAX} letters, digits, '_' and '-'"),
+            ));
+        }
+        if position.contains_key(name.as_str()) {
+            let message = format!(
+                "the group and the program {name:?} share a name: groups and programs share one namespace"
+            );
+            return Err(at(offset, None, message));
+        }
+        let mut members = Vec::new();
+        for program in &group.get_ref().programs {
+            match position.get(program.get_ref().as_str()) {
+                Some(&p) => members.push(ProgramId(p)),
+                None => {
+                    let message = format!("no program named {:?} (group {name:?})", program.get_ref());
+                    return Err(at(program.span().start, Some("programs"), message));
+                }
+            }
+        }
+        members.sort();
+        members.dedup();
+        groups.push(Group {
+            name,
+            programs: members,
+        });
+    }
+    Ok(groups)
 }
 
 /// The command given on rinit's command line, as the critical program

@@ -348,7 +348,8 @@ impl Supervisor<'_> {
     }
 
     /// The instances `names` stand for, in plan order: all of them for no
-    /// name; a program's for its name (or NAME:*); one for NAME.I.
+    /// name; a group's programs' for its name; a program's for its name;
+    /// either with NAME:*; one for NAME.I.
     fn targets(&self, names: &[String]) -> Result<Vec<InstanceId>, String> {
         if names.is_empty() {
             return Ok((0..self.members.len()).map(InstanceId).collect());
@@ -356,12 +357,18 @@ impl Supervisor<'_> {
         let mut chosen = vec![false; self.members.len()];
         for name in names {
             let program = name.strip_suffix(":*").unwrap_or(name);
+            let by_group = self.plan.groups.iter().find(|g| g.name == program);
             let by_program = self.plan.programs.iter().position(|p| p.name == program);
             let by_instance = self.members.iter().position(|m| m.instance.name == *name);
-            match (by_program, by_instance) {
-                (Some(p), _) => self.of_program[p].clone().for_each(|i| chosen[i] = true),
-                (None, Some(i)) => chosen[i] = true,
-                (None, None) => return Err(format!("no program or instance named {name:?}")),
+            match (by_group, by_program, by_instance) {
+                (Some(group), _, _) => {
+                    for p in &group.programs {
+                        self.of_program[p.0].clone().for_each(|i| chosen[i] = true);
+                    }
+                }
+                (None, Some(p), _) => self.of_program[p].clone().for_each(|i| chosen[i] = true),
+                (None, None, Some(i)) => chosen[i] = true,
+                (None, None, None) => return Err(format!("no program, instance or group named {name:?}")),
             }
         }
         Ok((0..chosen.len()).filter(|&i| chosen[i]).map(InstanceId).collect())

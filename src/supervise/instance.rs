@@ -44,7 +44,12 @@ impl Instance {
     pub fn new(name: String, config: &Program) -> Instance {
         Instance {
             name,
-            state: State::Waiting,
+            // Not started until `rinit start` with `autostart = false`.
+            state: if config.autostart {
+                State::Waiting
+            } else {
+                State::Held
+            },
             last_exit: None,
             last_outcome: None,
             times_ready: 0,

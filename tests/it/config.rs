@@ -187,13 +187,13 @@ fn unknown_top_level_key() {
     let (dir, file) = assert_check_error(
         "top-key",
         &format!("bogus = 1\n{MARKER}"),
-        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`",
+        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`, `group`",
     );
     assert_refused_at_start(
         &dir,
         &file,
         &[],
-        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`",
+        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`, `group`",
     );
 }
 
@@ -1290,4 +1290,40 @@ fn the_configuration_can_come_from_standard_input() {
         (done.code(), done.err),
         (2, vec!["rinit: <stdin>:2:11: program a: key command: invalid type: integer `5`, expected a command: a string, or an array of strings".to_string()])
     );
+}
+
+#[test]
+fn groups_share_the_programs_namespace_and_name_known_programs() {
+    assert_check_error(
+        "group-clash",
+        "[program.web]\ncommand = \"x\"\n[group.web]\nprograms = [\"web\"]\n",
+        ":3:8: group web: the group and the program \"web\" share a name: groups and programs share one namespace",
+    );
+    assert_check_error(
+        "group-unknown",
+        "[program.web]\ncommand = \"x\"\n[group.app]\nprograms = [\"web\", \"nope\"]\n",
+        ":4:20: group app: key programs: no program named \"nope\" (group \"app\")",
+    );
+    assert_check_error(
+        "group-key",
+        "[program.web]\ncommand = \"x\"\n[group.app]\nprogram = [\"web\"]\n",
+        ":4:1: key program: unknown field `program`, expected `programs`",
+    );
+}
+
+#[test]
+fn check_lists_groups_and_manual_programs() {
+    let (_dir, file) = config(
+        "check-groups",
+        "[program.web]\ncommand = \"true\"\n[program.tools]\ncommand = \"true\"\nautostart = false\n\
+         [group.all]\nprograms = [\"tools\", \"web\"]\n",
+    );
+    let done = check(&file);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert!(
+        done.out[5].ends_with(", restart on-failure, manual (autostart = false)"),
+        "{:?}",
+        done.out
+    );
+    assert_eq!(done.out.last().map(String::as_str), Some("group all: web tools"));
 }

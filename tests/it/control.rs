@@ -122,7 +122,7 @@ fn status_shows_every_instance_for_people_and_for_tools() {
         (done.code(), done.err),
         (
             1,
-            vec!["rinit: no program or instance named \"nope\"".to_string()]
+            vec!["rinit: no program, instance or group named \"nope\"".to_string()]
         )
     );
     let done = client(&config, &["status", "-q"]);
@@ -491,8 +491,60 @@ fn a_start_that_fails_or_runs_out_of_time_says_so() {
         (done.code(), done.err),
         (
             1,
-            vec!["rinit: no program or instance named \"nope\"".to_string()]
+            vec!["rinit: no program, instance or group named \"nope\"".to_string()]
         )
     );
+    stop(running);
+}
+
+#[test]
+fn groups_name_several_programs_and_manual_programs_wait_for_start() {
+    let (_dir, config, socket) = setup(
+        "groups",
+        "[program.web]\ncommand = \"sleep 1000\"\n[program.worker]\ncommand = \"sleep 1000\"\nafter = [\"web\"]\n\
+         [program.other]\ncommand = \"sleep 1000\"\n\
+         [program.manual]\ncommand = \"sleep 1000\"\nautostart = false\n\
+         [program.needs]\ncommand = \"sleep 1000\"\nafter = [\"manual\"]\n\
+         [group.app]\nprograms = [\"worker\", \"web\"]\n",
+    );
+    let running = start(&config, &socket);
+    wait_for_state(&config, "worker", "ready");
+    // Declared, not started: shown as stopped; what comes after it waits.
+    let done = client(&config, &["status", "manual", "needs"]);
+    let states: Vec<&str> = done.out[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(states, ["stopped", "starting"], "{:?}", done.out);
+    // status of a group: its members only, in start order.
+    let done = client(&config, &["status", "app"]);
+    let names: Vec<&str> = done.out[1..]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "worker"]);
+    // restart of a group: both members get new pids, the others keep theirs.
+    let before: Vec<Option<i32>> = ["web", "worker", "other"]
+        .iter()
+        .map(|n| pid_of(&config, n))
+        .collect();
+    let done = client(&config, &["restart", "app"]);
+    assert_eq!(done.code(), 0, "{:?} {:?}", done.out, done.err);
+    let after: Vec<Option<i32>> = ["web", "worker", "other"]
+        .iter()
+        .map(|n| pid_of(&config, n))
+        .collect();
+    assert_ne!(before[0], after[0]);
+    assert_ne!(before[1], after[1]);
+    assert_eq!(before[2], after[2], "other is not in the group");
+    // supervisord's spelling.
+    let done = client(&config, &["stop", "app:*"]);
+    assert_eq!(done.out, ["web: stopped", "worker: stopped"], "{:?}", done.err);
+    let done = client(&config, &["start", "app:*"]);
+    assert_eq!(done.code(), 0, "{:?} {:?}", done.out, done.err);
+    // A manual program starts on request; what waits for it follows.
+    let done = client(&config, &["start", "manual"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    wait_for_state(&config, "needs", "ready");
     stop(running);
 }

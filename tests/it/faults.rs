@@ -186,12 +186,35 @@ fn a_reader_that_comes_back_learns_how_many_lines_were_dropped() {
     let config = dir.join("rinit.toml");
     std::fs::write(
         &config,
-        "[program.crash]\ncommand = [\"sh\", \"-c\", \"exit 1\"]\nrestart_delay = \"0\"\nstart_limit_burst = 0\n",
+        "[program.crash]\ncommand = [\"sh\", \"-c\", \"exit 1\"]\nrestart_delay = \"0\"\nstart_limit_burst = 0\n\
+         instances = 4\n",
     )
     .unwrap();
     let mut pid1 = Pid1::start(&config, Stdio::null(), Stdio::piped());
     let stderr = pid1.0.stderr.take().unwrap();
-    // 64 KiB of pipe and 64 KiB of queue hold about 2,000 of its lines.
+    // 64 KiB of pipe and 64 KiB of queue hold about 2,000 of its lines:
+    // once the pipe is full, the queue fills behind it within a second or
+    // two, and lines are dropped.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int: the bytes waiting in our pipe.
+        unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&stderr),
+                libc::FIONREAD,
+                &mut queued,
+            )
+        };
+        if queued > 65536 - 4096 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rinit's stderr never filled ({queued} bytes)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(Duration::from_secs(3));
     let lines = std::sync::mpsc::channel();
     std::thread::spawn(move || {
