@@ -57,6 +57,10 @@ pub mod defaults {
     pub const START_LIMIT_BURST: u32 = 5;
     pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
     pub const CONTROL_SOCKET: &str = "/run/rinit.sock";
+    /// `health`: Docker HEALTHCHECK's defaults.
+    pub const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+    pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const HEALTH_RETRIES: u32 = 3;
 }
 
 /// `[group.NAME] programs = [...]`.
@@ -169,13 +173,37 @@ pub struct Program {
     pub is_main: bool,
     /// false: declared, held down until `rinit start` (`autostart = false`).
     pub autostart: bool,
+    /// `health`: checked while it runs; unhealthy means stopped and restarted.
+    pub health: Option<Health>,
 }
 
 #[derive(Debug)]
 pub enum Ready {
     Tcp(SocketAddr),
+    Http(HttpTarget),
     Command(Vec<String>),
     File(PathBuf),
+}
+
+/// `http = "IP:PORT/path"`: a GET to `path` on `address`.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    pub address: SocketAddr,
+    /// Starts with '/'.
+    pub path: String,
+}
+
+/// `health = { ... }`: a liveness check, Docker HEALTHCHECK's meanings.
+#[derive(Debug)]
+pub struct Health {
+    /// Tcp, Http or Command.
+    pub check: Ready,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Failures in a row that make it unhealthy.
+    pub retries: u32,
+    /// Failures this soon after a start do not count.
+    pub start_period: Duration,
 }
 
 impl Program {
@@ -215,6 +243,7 @@ impl Program {
             output: Output::Inherit,
             is_main: false,
             autostart: true,
+            health: None,
         }
     }
 }

@@ -73,6 +73,19 @@ pub(super) struct RawProgram {
     pub(super) output: Option<Output>,
     pub(super) instances: Option<Spanned<u32>>,
     pub(super) autostart: Option<bool>,
+    pub(super) health: Option<Spanned<RawHealth>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub(super) tcp: Option<Spanned<String>>,
+    pub(super) http: Option<Spanned<String>>,
+    pub(super) command: Option<Spanned<CommandValue>>,
+    pub(super) interval: Option<DurationValue>,
+    pub(super) timeout: Option<DurationValue>,
+    pub(super) retries: Option<Spanned<u32>>,
+    pub(super) start_period: Option<DurationValue>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +94,7 @@ pub(super) struct RawReady {
     pub(super) tcp: Option<Spanned<String>>,
     pub(super) command: Option<Spanned<CommandValue>>,
     pub(super) file: Option<String>,
+    pub(super) http: Option<Spanned<String>>,
 }
 
 /// "250ms", "1m30s", or a number of seconds (integer or float).

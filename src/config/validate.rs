@@ -14,10 +14,11 @@ use toml::Spanned;
 
 use super::environment::Env;
 use super::error::{ConfigError, Source};
-use super::schema::{RawFile, RawGroup, RawProgram};
+use super::schema::{CommandValue, RawFile, RawGroup, RawProgram};
 use super::users::{self, Account};
 use super::{
-    defaults, env_file, input, order, Group, Kind, Output, Plan, Program, ProgramId, Ready, Restart,
+    defaults, env_file, input, order, Group, Health, HttpTarget, Kind, Output, Plan, Program, ProgramId,
+    Ready, Restart,
 };
 use super::{MAIN, MAX_INSTANCES, NAME_MAX};
 use crate::log;
@@ -160,6 +161,7 @@ fn program(
     // A relative ready file is the program's: in its directory.
     let program_dir = directory.clone().or_else(|| shared.current_dir.clone());
     let (ready, ready_timeout) = ready_check(&raw, program_dir.as_deref(), &at)?;
+    let health = health_check(&raw, &at)?;
     let instances = instances(&raw, &at)?;
     let kind = raw.kind;
     let program = Program {
@@ -191,6 +193,7 @@ fn program(
         output: raw.output.unwrap_or(shared.default_output),
         is_main: false,
         autostart: raw.autostart.unwrap_or(true),
+        health,
     };
     Ok((program, (after, after_offset)))
 }
@@ -377,25 +380,108 @@ fn ready_check(
         return Err(at(offset, "ready", message));
     }
     let ready = spanned.get_ref();
-    let check = match (&ready.tcp, &ready.command, &ready.file) {
-        (Some(address), None, None) => Ready::Tcp(tcp_address(address, at)?),
-        (None, Some(command), None) => Ready::Command(
-            command
-                .get_ref()
-                .words()
-                .map_err(|e| at(command.span().start, "ready", format!("command: {e}")))?,
-        ),
-        (None, None, Some(file)) => Ready::File(match dir {
+    let check = match (&ready.tcp, &ready.http, &ready.command, &ready.file) {
+        (None, None, None, Some(file)) => Ready::File(match dir {
             Some(dir) => dir.join(file),
             None => PathBuf::from(file),
         }),
+        (tcp, http, command, None) => match check_of(tcp, http, command, "ready", at)? {
+            Some(check) => check,
+            None => {
+                let message = "expected exactly one of tcp, http, command or file, \
+                               e.g. ready = { tcp = \"127.0.0.1:8000\" }";
+                return Err(at(offset, "ready", message.into()));
+            }
+        },
         _ => {
-            let message =
-                "expected exactly one of tcp, command or file, e.g. ready = { tcp = \"127.0.0.1:8000\" }";
+            let message = "expected exactly one of tcp, http, command or file, e.g. ready = { tcp = \"127.0.0.1:8000\" }";
             return Err(at(offset, "ready", message.into()));
         }
     };
     Ok((Some(check), ready_timeout))
+}
+
+/// The one check of `tcp`, `http` and `command` that is given; None when
+/// not exactly one is.
+fn check_of(
+    tcp: &Option<Spanned<String>>,
+    http: &Option<Spanned<String>>,
+    command: &Option<Spanned<CommandValue>>,
+    key: &str,
+    at: &At,
+) -> Result<Option<Ready>, ConfigError> {
+    Ok(Some(match (tcp, http, command) {
+        (Some(address), None, None) => Ready::Tcp(tcp_address(address, at)?),
+        (None, Some(target), None) => Ready::Http(http_target(target, key, at)?),
+        (None, None, Some(command)) => Ready::Command(
+            command
+                .get_ref()
+                .words()
+                .map_err(|e| at(command.span().start, key, format!("command: {e}")))?,
+        ),
+        _ => return Ok(None),
+    }))
+}
+
+/// `http = "IP:PORT/path"` (or `localhost:PORT/path`; the path defaults to /).
+fn http_target(target: &Spanned<String>, key: &str, at: &At) -> Result<HttpTarget, ConfigError> {
+    let text = target.get_ref();
+    let (address, path) = match text.find('/') {
+        Some(slash) => (&text[..slash], &text[slash..]),
+        None => (text.as_str(), "/"),
+    };
+    let parsed = match address.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
+        None => address.parse::<SocketAddr>(),
+    };
+    let bad_path = path.bytes().any(|b| !b.is_ascii_graphic());
+    match parsed {
+        Ok(address) if !bad_path => Ok(HttpTarget { address, path: path.to_string() }),
+        _ => Err(at(
+            target.span().start,
+            key,
+            format!(
+                "http: {text:?} is not IP:PORT/path, e.g. \"127.0.0.1:8000/healthz\" (no host names: rinit has no DNS)"
+            ),
+        )),
+    }
+}
+
+/// `health = { tcp | http | command, interval, timeout, retries, start_period }`.
+fn health_check(raw: &RawProgram, at: &At) -> Result<Option<Health>, ConfigError> {
+    let Some(spanned) = &raw.health else {
+        return Ok(None);
+    };
+    let offset = spanned.span().start;
+    if raw.kind == Kind::Oneshot {
+        return Err(at(
+            offset,
+            "health",
+            "a oneshot program cannot have a health check".into(),
+        ));
+    }
+    let health = spanned.get_ref();
+    let Some(check) = check_of(&health.tcp, &health.http, &health.command, "health", at)? else {
+        let message = "expected exactly one of tcp, http or command, e.g. health = { http = \"127.0.0.1:8000/healthz\" }";
+        return Err(at(offset, "health", message.into()));
+    };
+    let retries = match &health.retries {
+        Some(retries) if *retries.get_ref() == 0 => {
+            return Err(at(retries.span().start, "health", "retries: at least 1".into()))
+        }
+        Some(retries) => *retries.get_ref(),
+        None => defaults::HEALTH_RETRIES,
+    };
+    Ok(Some(Health {
+        check,
+        interval: health
+            .interval
+            .as_ref()
+            .map_or(defaults::HEALTH_INTERVAL, |d| d.0),
+        timeout: health.timeout.as_ref().map_or(defaults::HEALTH_TIMEOUT, |d| d.0),
+        retries,
+        start_period: health.start_period.as_ref().map_or(Duration::ZERO, |d| d.0),
+    }))
 }
 
 /// `ready = { tcp = "IP:PORT" }`, with `localhost:PORT` for 127.0.0.1.

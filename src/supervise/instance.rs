@@ -172,6 +172,15 @@ impl Instance {
                 (next, actions)
             }
             Event::Stop(why) => stop(&self.name, run.child, why, cx.config),
+            Event::Unhealthy(failures) => {
+                let message = format!(
+                    "{} is unhealthy: its health check failed {failures} times in a row: stopping it",
+                    self.name
+                );
+                let (next, mut actions) = stop(&self.name, run.child, StopReason::Unhealthy, cx.config);
+                actions.insert(0, Action::Log(Level::Warn, message));
+                (next, actions)
+            }
             Event::Kill => {
                 let kill = Action::SignalGroup(run.child.pid(), libc::SIGKILL);
                 let why = StopReason::Shutdown;
@@ -242,14 +251,18 @@ impl Instance {
                     StopReason::Shutdown | StopReason::Request => {
                         self.stopped(pgid, status, group_left, killed, why, cx)
                     }
-                    StopReason::ReadyTimeout => {
-                        // A failed start: what it leaves in its group goes
-                        // with it before the restart policy decides.
+                    // A failed start, or a failed check: what it leaves in
+                    // its group goes with it before the restart policy decides.
+                    StopReason::ReadyTimeout | StopReason::Unhealthy => {
                         let mut actions = vec![Action::CancelTimer(Timer::StopTimeout)];
                         if group_left {
                             actions.push(Action::SignalGroup(pgid, libc::SIGKILL));
                         }
-                        let next = self.ended(status, Outcome::Timeout, None, cx, &mut actions);
+                        let outcome = match why {
+                            StopReason::Unhealthy => Outcome::Unhealthy,
+                            _ => Outcome::Timeout,
+                        };
+                        let next = self.ended(status, outcome, None, cx, &mut actions);
                         (next, actions)
                     }
                 }
@@ -295,7 +308,7 @@ impl Instance {
         )];
         if !group_left {
             actions.push(Action::CancelTimer(Timer::StopTimeout));
-            return (stopped_by(why), actions);
+            return (stopped_by(why, cx), actions);
         }
         if !killed {
             actions.push(Action::SignalGroup(pgid, libc::SIGTERM));
@@ -328,7 +341,7 @@ impl Instance {
                 ];
                 (same(true), actions)
             }
-            Event::GroupEmpty => (stopped_by(why), vec![Action::CancelTimer(Timer::StopTimeout)]),
+            Event::GroupEmpty => (stopped_by(why, cx), vec![Action::CancelTimer(Timer::StopTimeout)]),
             Event::Kill => (same(true), vec![Action::SignalGroup(pgid, libc::SIGKILL)]),
             // The main process is gone; only `stop_group` reaches the rest.
             Event::Forward(signo) if cx.config.stop_group => {
@@ -419,11 +432,12 @@ fn held(event: Event, cx: &Context) -> (State, Vec<Action>) {
     }
 }
 
-/// Where a stop ends: held down after `rinit stop`, stopped otherwise.
-fn stopped_by(why: StopReason) -> State {
+/// Where a stop ends: held down after `rinit stop` (unless rinit is
+/// shutting down), stopped otherwise.
+fn stopped_by(why: StopReason, cx: &Context) -> State {
     match why {
-        StopReason::Request => State::Held,
-        StopReason::Shutdown | StopReason::ReadyTimeout => State::Stopped,
+        StopReason::Request if !cx.shutting_down => State::Held,
+        _ => State::Stopped,
     }
 }
 
@@ -531,6 +545,7 @@ mod tests {
             ("stopping-late", stopping(StopReason::ReadyTimeout, false)),
             ("stopping-killed", stopping(StopReason::Shutdown, true)),
             ("stopping-held", stopping(StopReason::Request, false)),
+            ("stopping-unhealthy", stopping(StopReason::Unhealthy, false)),
             ("group", group(false, StopReason::Shutdown)),
             ("group-killed", group(true, StopReason::Shutdown)),
             ("group-held", group(false, StopReason::Request)),
@@ -597,6 +612,7 @@ mod tests {
             ("stop-late", Box::new(|| Event::Stop(StopReason::ReadyTimeout))),
             ("stop-held", Box::new(|| Event::Stop(StopReason::Request))),
             ("start", Box::new(|| Event::Start)),
+            ("unhealthy", Box::new(|| Event::Unhealthy(3))),
             ("kill", Box::new(|| Event::Kill)),
             ("forward-hup", Box::new(|| Event::Forward(libc::SIGHUP))),
             ("shutdown", Box::new(|| Event::ShutdownBegun)),

@@ -63,7 +63,17 @@ impl Supervisor<'_> {
                 Event::SpawnFailed(err.to_string())
             }
         };
+        let started = matches!(
+            event,
+            Event::Spawned {
+                exec_failed: false,
+                ..
+            }
+        );
         self.deliver(i, event);
+        if started {
+            self.watch_health(i);
+        }
     }
 
     /// Where instance `i`'s stdout and stderr go: rinit's own (inherit),

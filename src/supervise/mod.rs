@@ -6,10 +6,12 @@
 //! orderly shutdown (shutdown.rs) and prefixed output (output.rs).
 
 mod control;
+mod health;
 mod instance;
 mod launch;
 mod output;
 mod policy;
+mod probe;
 mod ready;
 mod shutdown;
 mod state;
@@ -31,7 +33,8 @@ use crate::pid1::reaper::ExitStatus;
 use crate::pid1::spawn::{self, Child};
 use instance::{Action, Context, Event, Instance, State, Timer};
 use output::{Output, StreamId, Watch};
-use ready::{Connect, NotifySocket};
+use probe::Probe;
+use ready::NotifySocket;
 
 /// An instance's place in `Supervisor::members`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,7 +48,12 @@ pub enum Key {
     /// Time for the next `ready` check.
     Check(InstanceId),
     Notify(InstanceId),
-    Connect(InstanceId),
+    /// A `ready` tcp or http try can take its next step.
+    Probe(InstanceId),
+    /// Time for a `health` check, or the end of one.
+    Health(InstanceId),
+    /// A `health` tcp or http check can take its next step.
+    HealthProbe(InstanceId),
     Output(Watch),
     /// The control socket has a connection waiting.
     ControlListener,
@@ -87,6 +95,8 @@ enum Phase {
 enum Owner {
     Program(InstanceId),
     Check(InstanceId),
+    /// A `health` command.
+    Health(InstanceId),
 }
 
 /// An instance, and what the supervisor holds for it while it runs.
@@ -97,8 +107,10 @@ struct Member {
     instance: Instance,
     /// Its sd_notify socket (`type = "notify"`), made at the first start.
     notify: Option<NotifySocket>,
-    /// A `ready = { tcp }` connection in progress.
-    connecting: Option<Connect>,
+    /// A `ready` tcp or http try under way.
+    probing: Option<Probe>,
+    /// Its `health` checks, while it runs.
+    health: Option<health::Watch>,
     /// A `ready = { command }` check running.
     checking: Option<Child>,
     /// Its output streams, when `output = "prefix"`.
@@ -154,7 +166,7 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
         // abandons its readiness): a reaped pid is never signalled.
         let owners = &supervisor.owners;
         batch.sort_by_key(|event| match event {
-            LoopEvent::Exited(pid, _) => !matches!(owners.get(pid), Some(Owner::Check(_))),
+            LoopEvent::Exited(pid, _) => !matches!(owners.get(pid), Some(Owner::Check(_) | Owner::Health(_))),
             _ => true,
         });
         for event in batch.drain(..) {
@@ -187,7 +199,8 @@ impl<'a> Supervisor<'a> {
                     number: program.instances.map(|_| number as u32),
                     instance: Instance::new(name, program),
                     notify: None,
-                    connecting: None,
+                    probing: None,
+                    health: None,
                     checking: None,
                     streams: None,
                 });
@@ -229,14 +242,17 @@ impl<'a> Supervisor<'a> {
             LoopEvent::Exited(pid, status) => match self.owners.remove(&pid) {
                 Some(Owner::Program(i)) => self.on_exit(i, status),
                 Some(Owner::Check(i)) => self.on_check_exit(i, pid, status),
+                Some(Owner::Health(i)) => self.on_health_exit(i, pid, status),
                 None => debug!("reaped pid {pid} ({status})"),
             },
             LoopEvent::Timer(Key::Instance(i, Timer::Restart)) => self.deliver(i, Event::RestartDue),
             LoopEvent::Timer(Key::Instance(i, Timer::StopTimeout)) => self.deliver(i, Event::StopTimeout),
             LoopEvent::Timer(Key::ReadyTimeout(i)) => self.deliver(i, Event::ReadyTimeout),
-            LoopEvent::Timer(Key::Check(i)) => self.check(i),
+            LoopEvent::Timer(Key::Check(i)) => self.on_check_timer(i),
             LoopEvent::Ready(Key::Notify(i)) => self.on_notify(i),
-            LoopEvent::Ready(Key::Connect(i)) => self.on_connected(i),
+            LoopEvent::Ready(Key::Probe(i)) => self.on_probe(i),
+            LoopEvent::Timer(Key::Health(i)) => self.on_health_timer(i),
+            LoopEvent::Ready(Key::HealthProbe(i)) => self.on_health_probe(i),
             LoopEvent::Ready(Key::Output(watch)) => {
                 if let Some(output) = &mut self.output {
                     output.on_ready(watch);
@@ -266,6 +282,7 @@ impl<'a> Supervisor<'a> {
                 output.drain(id);
             }
         }
+        self.abandon_health(i);
         let member = &self.members[i.0];
         let config = &self.plan.programs[member.program.0];
         if config.is_main {

@@ -23,6 +23,8 @@ pub enum Outcome {
     Forwarded,
     /// Missed `ready_timeout` (systemd's "timeout").
     Timeout,
+    /// Stopped for failing its `health` check (systemd's "watchdog").
+    Unhealthy,
     /// Stopped by rinit (shutdown) and died of its stop signal: clean, and
     /// never restarted.
     Stopped,
@@ -70,7 +72,7 @@ pub fn restarts(policy: Restart, outcome: Outcome) -> bool {
         Restart::No => false,
         Restart::OnSuccess => outcome == Clean,
         Restart::OnFailure => outcome != Clean,
-        Restart::OnAbnormal => matches!(outcome, UncleanSignal | Forwarded | Timeout),
+        Restart::OnAbnormal => matches!(outcome, UncleanSignal | Forwarded | Timeout | Unhealthy),
         Restart::OnAbort => matches!(outcome, UncleanSignal | Forwarded),
         Restart::Always => true,
     }

@@ -5,15 +5,14 @@
 //! goes to the instance's gate as `Ready`.
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::libc::{self, pid_t};
-use nix::poll::PollFlags;
 
 use super::instance::{Event, Run, State};
+use super::probe::{Probe, Step};
 use super::{InstanceId, Key, Owner, Supervisor};
 use crate::config::Ready;
 use crate::pid1::reaper::ExitStatus;
@@ -21,6 +20,8 @@ use crate::pid1::spawn::Child;
 
 /// How often a `ready` check is tried until it passes or `ready_timeout` ends.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one tcp or http try of a `ready` check may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A datagram socket in the abstract namespace (no file on disk, so a
 /// read-only root is no obstacle), named by the kernel (autobind), which a
@@ -167,65 +168,6 @@ fn take_control(message: &libc::msghdr) -> Option<libc::ucred> {
     credentials
 }
 
-/// A TCP connection attempt in progress.
-pub struct Connect(OwnedFd);
-
-pub enum Attempt {
-    Connected,
-    Pending(Connect),
-    Refused,
-}
-
-impl Connect {
-    /// Starts a non-blocking connect to `address`.
-    pub fn start(address: &SocketAddr) -> Attempt {
-        let (family, storage, len) = sockaddr(address);
-        // SAFETY: socket(2) with constant arguments.
-        let fd = unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
-        if fd < 0 {
-            return Attempt::Refused;
-        }
-        // SAFETY: socket just returned this descriptor; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: `storage` holds a sockaddr of `len` bytes.
-        let rc = unsafe { libc::connect(fd.as_raw_fd(), (&raw const storage).cast(), len) };
-        if rc == 0 {
-            Attempt::Connected
-        } else if Errno::last() == Errno::EINPROGRESS {
-            Attempt::Pending(Connect(fd))
-        } else {
-            Attempt::Refused
-        }
-    }
-
-    pub fn raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-
-    /// The descriptor became writable: did the connection succeed?
-    pub fn succeeded(&self) -> bool {
-        let mut error: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt writes an int into `error`.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.0.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&raw mut error).cast(),
-                &mut len,
-            )
-        };
-        rc == 0 && error == 0
-    }
-}
-
 impl Supervisor<'_> {
     /// Instance `i` has started and is not ready yet: its ready_timeout
     /// runs, and its check (if it has one) is tried at once.
@@ -243,11 +185,22 @@ impl Supervisor<'_> {
     pub(super) fn abandon_readiness(&mut self, i: InstanceId) {
         self.events.cancel_timer(Key::ReadyTimeout(i));
         self.events.cancel_timer(Key::Check(i));
-        self.events.unwatch(Key::Connect(i));
+        self.events.unwatch(Key::Probe(i));
         let member = &mut self.members[i.0];
-        member.connecting = None;
+        member.probing = None;
         if let Some(check) = member.checking.take() {
             let _ = check.signal_group(libc::SIGKILL);
+        }
+    }
+
+    /// Time for instance `i`'s `ready` check: a try, or (a tcp or http try
+    /// still under way) the end of that one, and the next in a moment.
+    pub(super) fn on_check_timer(&mut self, i: InstanceId) {
+        if self.members[i.0].probing.take().is_some() {
+            self.events.unwatch(Key::Probe(i));
+            self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
+        } else {
+            self.check(i);
         }
     }
 
@@ -263,14 +216,15 @@ impl Supervisor<'_> {
         match &program.ready {
             Some(Ready::File(path)) if path.exists() => self.deliver(i, Event::Ready),
             Some(Ready::File(_)) => self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL),
-            Some(Ready::Tcp(address)) => match Connect::start(address) {
-                Attempt::Connected => self.deliver(i, Event::Ready),
-                Attempt::Pending(connect) => {
-                    self.events
-                        .watch(connect.raw_fd(), PollFlags::POLLOUT, Key::Connect(i));
-                    self.members[i.0].connecting = Some(connect);
+            Some(check @ (Ready::Tcp(_) | Ready::Http(_))) => match Probe::start(check) {
+                Some(Step::Wait(probe, flags)) => {
+                    self.events.watch(probe.raw_fd(), flags, Key::Probe(i));
+                    self.members[i.0].probing = Some(probe);
+                    // This try's time: past it, the next one.
+                    self.events.set_timer_after(Key::Check(i), PROBE_TIMEOUT);
                 }
-                Attempt::Refused => self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL),
+                Some(Step::Passed) => self.deliver(i, Event::Ready),
+                Some(Step::Failed) | None => self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL),
             },
             Some(Ready::Command(words)) => self.start_check_command(i, words),
             None => {}
@@ -315,13 +269,24 @@ impl Supervisor<'_> {
         }
     }
 
-    /// A `ready = { tcp }` connection attempt has an answer.
-    pub(super) fn on_connected(&mut self, i: InstanceId) {
-        self.events.unwatch(Key::Connect(i));
-        if let Some(connect) = self.members[i.0].connecting.take() {
-            if connect.succeeded() {
+    /// A `ready` tcp or http try can take its next step.
+    pub(super) fn on_probe(&mut self, i: InstanceId) {
+        let Some(probe) = self.members[i.0].probing.take() else {
+            self.events.unwatch(Key::Probe(i));
+            return;
+        };
+        match probe.step() {
+            Step::Wait(probe, flags) => {
+                self.events.watch(probe.raw_fd(), flags, Key::Probe(i));
+                self.members[i.0].probing = Some(probe);
+            }
+            Step::Passed => {
+                self.events.unwatch(Key::Probe(i));
+                self.events.cancel_timer(Key::Check(i));
                 self.deliver(i, Event::Ready);
-            } else {
+            }
+            Step::Failed => {
+                self.events.unwatch(Key::Probe(i));
                 self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
             }
         }
@@ -342,32 +307,6 @@ impl Supervisor<'_> {
             .is_some_and(|socket| socket.ready_received(main_pid, &member.instance.name));
         if ready {
             self.deliver(i, Event::Ready);
-        }
-    }
-}
-
-fn sockaddr(address: &SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match address {
-        SocketAddr::V4(v4) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let sin = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in>() };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = v4.port().to_be();
-            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
-            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            (libc::AF_INET, storage, len)
-        }
-        SocketAddr::V6(v6) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in6>() };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = v6.port().to_be();
-            sin6.sin6_addr.s6_addr = v6.ip().octets();
-            sin6.sin6_scope_id = v6.scope_id();
-            let len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            (libc::AF_INET6, storage, len)
         }
     }
 }

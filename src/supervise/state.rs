@@ -65,6 +65,8 @@ pub enum StopReason {
     ReadyTimeout,
     /// `rinit stop`: held down until `rinit start`.
     Request,
+    /// Its `health` check failed `retries` times in a row: an unclean end.
+    Unhealthy,
 }
 
 /// What happens to an instance.
@@ -102,6 +104,8 @@ pub enum Event {
     ShutdownBegun,
     /// `rinit start`: it may run again, once what it comes after is ready.
     Start,
+    /// Its `health` check failed this many times in a row.
+    Unhealthy(u32),
 }
 
 /// The timers an instance owns.
@@ -138,6 +142,10 @@ impl State {
             State::Running(Run { ready: false, .. }) => "running",
             State::Running(Run { ready: true, .. }) => "ready",
             State::Backoff => "backoff",
+            State::Stopping {
+                why: StopReason::Unhealthy,
+                ..
+            } => "unhealthy",
             State::Stopping { .. } | State::StoppingGroup { .. } => "stopping",
             State::Stopped | State::Held => "stopped",
             State::Exited => "exited",

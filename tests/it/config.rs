@@ -495,12 +495,12 @@ fn bad_ready_checks() {
         ),
         (
             "ready = { file = \"/x\", tcp = \"127.0.0.1:1\" }",
-            ":3:9: program a: key ready: expected exactly one of tcp, command or file, \
+            ":3:9: program a: key ready: expected exactly one of tcp, http, command or file, \
              e.g. ready = { tcp = \"127.0.0.1:8000\" }",
         ),
         (
             "ready = {}",
-            ":3:9: program a: key ready: expected exactly one of tcp, command or file, \
+            ":3:9: program a: key ready: expected exactly one of tcp, http, command or file, \
              e.g. ready = { tcp = \"127.0.0.1:8000\" }",
         ),
         (
@@ -512,6 +512,25 @@ fn bad_ready_checks() {
             "ready = { tcp = \"db.example:5432\" }",
             ":3:17: program a: key ready: tcp: \"db.example:5432\" is not an address: expected IP:PORT, \
              e.g. \"127.0.0.1:8000\" or \"[::1]:8000\"",
+        ),
+        (
+            "ready = { http = \"web.example:80/healthz\" }",
+            ":3:18: program a: key ready: http: \"web.example:80/healthz\" is not IP:PORT/path, \
+             e.g. \"127.0.0.1:8000/healthz\" (no host names: rinit has no DNS)",
+        ),
+        (
+            "health = { tcp = \"127.0.0.1:1\", http = \"127.0.0.1:1/\" }",
+            ":3:10: program a: key health: expected exactly one of tcp, http or command, \
+             e.g. health = { http = \"127.0.0.1:8000/healthz\" }",
+        ),
+        (
+            "health = { command = \"true\", retries = 0 }",
+            ":3:40: program a: key health: retries: at least 1",
+        ),
+        (
+            "health = { command = \"true\", every = \"1s\" }",
+            ":3:30: program a: key health: unknown field `every`, expected one of `tcp`, `http`, `command`, \
+             `interval`, `timeout`, `retries`, `start_period`",
         ),
     ];
     for (lines, rest) in cases {

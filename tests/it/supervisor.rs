@@ -1179,3 +1179,104 @@ fn what_a_program_stopped_for_its_ready_timeout_leaves_in_its_group_goes_too() {
     });
     assert!(!left, "the program's child survived its stop: {:?}", done.out);
 }
+
+/// A port for this test process's `n`th server.
+fn port(n: u16) -> u16 {
+    30000 + (std::process::id() % 10000) as u16 * 3 % 30000 + n
+}
+
+/// A real HTTP server (python's http.server) on `port`: 200, or 500 once
+/// the file `fail` exists.
+fn http_server(port: u16, fail: &Path) -> String {
+    let script = format!(
+        "import http.server, os\n\
+         class H(http.server.BaseHTTPRequestHandler):\n    \
+         def do_GET(self):\n        \
+         self.send_response(500 if os.path.exists({fail:?}) else 200); self.end_headers(); self.wfile.write(b'x')\n    \
+         def log_message(self, *args): pass\n\
+         print('serving', flush=True)\n\
+         http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()"
+    );
+    format!("[\"python3\", \"-c\", {script:?}]")
+}
+
+#[test]
+fn an_http_ready_check_waits_for_a_2xx_and_outlasts_a_server_that_never_answers() {
+    let dir = temp_dir("http-ready");
+    let (good, silent) = (port(1), port(2));
+    let silent_server = format!(
+        "import socket,time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {silent})); s.listen(); kept=[]\nprint('silent listening', flush=True)\n\
+         while True: kept.append(s.accept())"
+    );
+    let text = format!(
+        "[program.web]\ncommand = {}\nready = {{ http = \"127.0.0.1:{good}/healthz\" }}\n\
+         [program.after]\ncommand = {}\nafter = [\"web\"]\n\
+         [program.silent]\ncommand = [\"python3\", \"-c\", {silent_server:?}]\n\
+         ready = {{ http = \"localhost:{silent}\" }}\nready_timeout = \"2500ms\"\nrestart = \"no\"\n",
+        http_server(good, &dir.join("fail")),
+        sh("echo after started; exec sleep 100"),
+    );
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_all(&["serving", "after started", "silent listening"]);
+    running.expect_err(|l| l == "rinit: web is ready", "web ready");
+    // The silent server accepts every try and answers none: each try ends at
+    // its own timeout, and rinit goes on (web stayed served meanwhile).
+    running.expect_err(
+        |l| l == "rinit: silent was not ready within 2.5s (ready_timeout): stopping it",
+        "silent's ready_timeout",
+    );
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert!(
+        !done.err.iter().any(|l| l == "rinit: silent is ready"),
+        "{:?}",
+        done.err
+    );
+}
+
+#[test]
+fn a_failing_health_check_restarts_the_program() {
+    let dir = temp_dir("health");
+    let web = port(3);
+    let fail = dir.join("fail");
+    let text = format!(
+        "[program.web]\ncommand = {}\n\
+         health = {{ http = \"127.0.0.1:{web}/\", interval = \"200ms\", timeout = \"1s\", retries = 2 }}\n\
+         restart_delay = \"0\"\n\
+         [program.probe]\ncommand = [\"sh\", \"-c\", \"exit 0\"]\ntype = \"oneshot\"\n\
+         health = {{ command = \"true\" }}\n",
+        http_server(web, &fail)
+    );
+    let done = run(plain(&["check", "-c", config(&dir, &text).to_str().unwrap()]));
+    assert_eq!(
+        done.err,
+        [format!(
+            "rinit: {}/rinit.toml:8:10: program probe: key health: a oneshot program cannot have a health check",
+            dir.display()
+        )]
+    );
+    let text = text.replace("type = \"oneshot\"\nhealth = { command = \"true\" }\n", "");
+    let mut running = start(&config(&dir, &text), &[]);
+    running.expect_out_eq("serving");
+    // Healthy checks come and go; nothing happens.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!running.err_seen.iter().any(|l| l.contains("unhealthy")));
+    // The endpoint starts answering 500: two failures in a row, then the
+    // stop (its stop signal), and the restart as an unclean end.
+    std::fs::write(&fail, "").unwrap();
+    running.expect_err(
+        |l| l == "rinit: web is unhealthy: its health check failed 2 times in a row: stopping it",
+        "web found unhealthy",
+    );
+    running.expect_err(
+        |l| l.starts_with("rinit: web ended (SIGTERM); restarting in "),
+        "web restarted",
+    );
+    std::fs::remove_file(&fail).unwrap();
+    running.out_seen.clear();
+    running.expect_out_eq("serving");
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+}
