@@ -756,6 +756,18 @@ def sup_control(workdir, rounds, idle_seconds):
         print("  rinit / supervisord: %.3fx" % (values["rinit"] / values["supervisord"]))
         print("  the request alone (connect, rinit/1 status, answer): %.3f ms" % median_ms(raw))
         print("  goal rinit status <= 2 ms: %s" % verdict(values["rinit"] <= 2))
+        restart = {"rinit": [RINIT, "restart", "-c", rconf, "a"], "supervisord": ["supervisorctl", "-c", sconf, "restart", "a"]}
+        samples = {k: [] for k in restart}
+        for _ in range(max(3, rounds // 5)):
+            random.shuffle(order)
+            for name in order:
+                begin = time.perf_counter()
+                subprocess.run(restart[name], stdout=subprocess.DEVNULL, check=True)
+                samples[name].append(time.perf_counter() - begin)
+        values = {k: median_ms(v) for k, v in samples.items()}
+        sup_table("restart of one program until it runs again (`rinit restart a` / `supervisorctl restart a`), median of %d"
+                  % len(samples["rinit"]), "ms", values, "%.2f")
+        print("  rinit / supervisord: %.3fx" % (values["rinit"] / values["supervisord"]))
         pid1 = children(procs[0].pid)[0]
         before = status_fields(pid1, ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))
         time.sleep(idle_seconds)
@@ -767,6 +779,47 @@ def sup_control(workdir, rounds, idle_seconds):
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def sup_health(workdir, seconds):
+    """rinit with 100 programs, each with `health = { http = ..., interval = "1s" }` against one
+    local HTTP server: rinit's CPU time and wake-ups per check."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    rdir = tempfile.mkdtemp(prefix="rinit-health-", dir=workdir)
+    rconf = os.path.join(rdir, "rinit.toml")
+    with open(rconf, "w") as f:
+        f.write('[rinit]\ncontrol_socket = ""\n')
+        for i in range(100):
+            f.write('[program.p%d]\ncommand = %s\nhealth = { http = "127.0.0.1:%d/", interval = "1s", timeout = "1s" }\n'
+                    % (i, json.dumps(SLEEP), port))
+    proc = subprocess.Popen(NS + [RINIT, "-c", rconf], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)
+        pid1 = children(proc.pid)[0]
+        keys = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+        def cpu():
+            with open("/proc/%d/stat" % pid1) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        before, cpu_before = status_fields(pid1, keys), cpu()
+        time.sleep(seconds)
+        after, cpu_after = status_fields(pid1, keys), cpu()
+        checks = 100 * seconds
+        switches = sum(after.values()) - sum(before.values())
+        print("\n-- 100 programs, an http health check each every second, over %d s (about %d checks)" % (seconds, checks))
+        print("  rinit's CPU: %.3f s (%.1f us a check); wake-ups: %d (%.2f a check)"
+              % (cpu_after - cpu_before, 1e6 * (cpu_after - cpu_before) / checks, switches, switches / checks))
+    finally:
+        proc.kill()
+        proc.wait()
+        server.kill()
+        server.wait()
 
 
 def validation(workdir, rounds):
@@ -805,6 +858,7 @@ def supervisor_mode(quick):
         sup_many(workdir, many, 60)
         sup_output(workdir, 20000000 if quick else 200000000, 1 if quick else 7)
         sup_control(workdir, 5 if quick else 50, 2 if quick else 10)
+        sup_health(workdir, 3 if quick else 10)
         validation(workdir, 1 if quick else 5)
     finally:
         cleanup(workdir)

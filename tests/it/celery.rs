@@ -22,11 +22,17 @@ use crate::common::*;
 /// The Celery app with the `nap` task; copied into each test's directory.
 const TASKS_PY: &str = include_str!("celery/tasks.py");
 
-/// How long each task sleeps. Celery 5.7 exits about 2 s after its last task
-/// has finished, and `main` gets SIGKILL 7 s after its SIGTERM (its
-/// stop_timeout cannot be configured): a longer nap would leave that form of
-/// the test little margin on a busy machine.
-const NAP_SECONDS: &str = "3";
+/// How long each task sleeps, by form: 4 s as a program (stop_timeout 15 s).
+/// As `main`, 3 s: Celery 5.7 takes about 1 s to act on SIGTERM and exits
+/// about 2 s after its last task, and `main` gets SIGKILL 7 s after its
+/// SIGTERM (its stop_timeout cannot be configured): 4 s would leave that form
+/// well under a second of margin on a busy machine.
+fn nap_seconds(form: &Form) -> &'static str {
+    match form {
+        Form::Program => "4",
+        Form::Main => "3",
+    }
+}
 
 /// Upper bound for rinit's exit after the SIGTERM.
 const BOUND: Duration = Duration::from_secs(15);
@@ -78,6 +84,7 @@ enum Form {
 
 /// The whole scenario; `port` must differ between tests, which run in parallel.
 fn tasks_survive_docker_stop(form: Form, port: u16, tag: &str) {
+    let nap = nap_seconds(&form);
     let python = python_with_celery();
     require_redis_server();
     require_free_port(port);
@@ -148,7 +155,7 @@ fn tasks_survive_docker_stop(form: Form, port: u16, tag: &str) {
     let mut running = Running::start(cmd);
 
     running.expect_err(|l| l == "rinit: redis is ready", "\"rinit: redis is ready\"");
-    enqueue(&python, &dir, &url);
+    enqueue(&python, &dir, &url, nap);
     if !both_run_within_patience(&dir) {
         let _ = running.child.kill();
         let done = running.finish();
@@ -165,7 +172,7 @@ fn tasks_survive_docker_stop(form: Form, port: u16, tag: &str) {
     for name in ["a", "b"] {
         assert!(
             !done_file(&dir, name).exists(),
-            "task {name} finished before the test sent SIGTERM: the machine was too slow for a {NAP_SECONDS} s task"
+            "task {name} finished before the test sent SIGTERM: the machine was too slow for a {nap} s task"
         );
     }
 
@@ -205,14 +212,14 @@ fn done_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("done-{name}"))
 }
 
-/// Sends tasks `nap("a", DIR, NAP_SECONDS)` and `nap("b", …)` to the test's redis.
-fn enqueue(python: &str, dir: &Path, url: &str) {
+/// Sends tasks `nap("a", DIR, nap)` and `nap("b", …)` to the test's redis.
+fn enqueue(python: &str, dir: &Path, url: &str, nap: &str) {
     let out = Command::new(python)
         .args([
             "-c",
             "import sys, tasks\nfor name in 'ab': tasks.nap.delay(name, sys.argv[1], float(sys.argv[2]))",
             dir.to_str().unwrap(),
-            NAP_SECONDS,
+            nap,
         ])
         .current_dir(dir)
         .env("PYTHONPATH", dir)

@@ -548,3 +548,47 @@ fn groups_name_several_programs_and_manual_programs_wait_for_start() {
     wait_for_state(&config, "needs", "ready");
     stop(running);
 }
+
+#[test]
+fn status_exit_code_for_a_critical_program_in_backoff_stopped_or_unhealthy() {
+    let (dir, config, socket) = setup(
+        "status-states",
+        "[program.flaky]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\ncritical = true\nrestart_delay = \"1h\"\n\
+         [program.held]\ncommand = \"sleep 1000\"\ncritical = true\n\
+         [program.sick]\ncommand = [\"sh\", \"-c\", \"trap '' USR1; exec sleep 1000\"]\ncritical = true\n\
+         stop_signal = \"USR1\"\nstop_timeout = \"2s\"\n\
+         health = { command = [\"test\", \"!\", \"-e\", \"sick\"], interval = \"100ms\", retries = 1 }\n",
+    );
+    let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
+    cmd.current_dir(&dir);
+    let running = Running::start(cmd);
+    let deadline = Instant::now() + PATIENCE;
+    while UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_for_state(&config, "held", "ready");
+    wait_for_state(&config, "flaky", "backoff");
+    assert_eq!(client(&config, &["status", "-q", "held"]).code(), 0);
+    assert_eq!(
+        client(&config, &["status", "-q", "flaky"]).code(),
+        1,
+        "backoff is not up"
+    );
+    assert_eq!(client(&config, &["stop", "held"]).code(), 0);
+    assert_eq!(
+        client(&config, &["status", "-q", "held"]).code(),
+        1,
+        "stopped is not up"
+    );
+    // sick's check fails once: it is unhealthy, and (its stop signal
+    // ignored) stays so for its 2 s stop_timeout while the probe looks.
+    std::fs::write(dir.join("sick"), "").unwrap();
+    wait_for_state(&config, "sick", "unhealthy");
+    assert_eq!(
+        client(&config, &["status", "-q", "sick"]).code(),
+        1,
+        "unhealthy is not up"
+    );
+    stop(running);
+}
