@@ -41,7 +41,8 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
     text
 }
 
-/// A program's two lines: its name and command, then the rest.
+/// A program's two lines: its name and command, then the rest. Over 50
+/// lines: each part of the second line, in the order it is printed.
 fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
     use std::fmt::Write as _;
     let name = &program.name;

@@ -7,6 +7,7 @@
 //! words, users, bounded input files — and the environment layers live here
 //! too.
 
+mod checks;
 mod describe;
 pub mod duration;
 pub mod env_file;

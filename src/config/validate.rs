@@ -6,20 +6,17 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
 
+use super::checks;
 use super::environment::Env;
 use super::error::{ConfigError, Source};
-use super::schema::{CommandValue, RawFile, RawGroup, RawProgram};
+use super::schema::{RawFile, RawGroup, RawProgram};
 use super::users::{self, Account};
-use super::{
-    defaults, env_file, input, order, Group, Health, HttpTarget, Kind, Output, Plan, Program, ProgramId,
-    Ready, Restart,
-};
+use super::{defaults, env_file, input, order, Group, Kind, Output, Plan, Program, ProgramId, Restart};
 use super::{MAIN, MAX_INSTANCES, NAME_MAX};
 use crate::log;
 
@@ -70,8 +67,10 @@ impl<'a> Shared<'a> {
 }
 
 /// Builds an error at an offset in the text, for one program's key.
-type At<'a> = dyn Fn(usize, &str, String) -> ConfigError + 'a;
+pub(super) type At<'a> = dyn Fn(usize, &str, String) -> ConfigError + 'a;
 
+/// Over 50 lines: the whole sequence, from the raw file to the plan, in the
+/// order the errors are found.
 pub(super) fn validate(
     source: &Source,
     raw: RawFile,
@@ -160,8 +159,8 @@ fn program(
     let env = environment(shared, &name, &mut raw, user.as_ref(), &at)?;
     // A relative ready file is the program's: in its directory.
     let program_dir = directory.clone().or_else(|| shared.current_dir.clone());
-    let (ready, ready_timeout) = ready_check(&raw, program_dir.as_deref(), &at)?;
-    let health = health_check(&raw, &at)?;
+    let (ready, ready_timeout) = checks::ready_check(&raw, program_dir.as_deref(), &at)?;
+    let health = checks::health_check(&raw, &at)?;
     let instances = instances(&raw, &at)?;
     let kind = raw.kind;
     let program = Program {
@@ -355,151 +354,9 @@ fn instances(raw: &RawProgram, at: &At) -> Result<Option<u32>, ConfigError> {
     }
 }
 
-/// `ready` and `ready_timeout`: a check only a simple program can have.
-fn ready_check(
-    raw: &RawProgram,
-    dir: Option<&Path>,
-    at: &At,
-) -> Result<(Option<Ready>, Duration), ConfigError> {
-    let ready_timeout = raw
-        .ready_timeout
-        .as_ref()
-        .map_or(defaults::READY_TIMEOUT, |d| d.0);
-    let Some(spanned) = &raw.ready else {
-        return Ok((None, ready_timeout));
-    };
-    let offset = spanned.span().start;
-    if raw.kind != Kind::Simple {
-        let kind = if raw.kind == Kind::Notify {
-            "notify"
-        } else {
-            "oneshot"
-        };
-        let message =
-            format!("a {kind} program cannot have a ready check (type = \"{kind}\" says when it is ready)");
-        return Err(at(offset, "ready", message));
-    }
-    let ready = spanned.get_ref();
-    let check = match (&ready.tcp, &ready.http, &ready.command, &ready.file) {
-        (None, None, None, Some(file)) => Ready::File(match dir {
-            Some(dir) => dir.join(file),
-            None => PathBuf::from(file),
-        }),
-        (tcp, http, command, None) => match check_of(tcp, http, command, "ready", at)? {
-            Some(check) => check,
-            None => {
-                let message = "expected exactly one of tcp, http, command or file, \
-                               e.g. ready = { tcp = \"127.0.0.1:8000\" }";
-                return Err(at(offset, "ready", message.into()));
-            }
-        },
-        _ => {
-            let message = "expected exactly one of tcp, http, command or file, e.g. ready = { tcp = \"127.0.0.1:8000\" }";
-            return Err(at(offset, "ready", message.into()));
-        }
-    };
-    Ok((Some(check), ready_timeout))
-}
-
-/// The one check of `tcp`, `http` and `command` that is given; None when
-/// not exactly one is.
-fn check_of(
-    tcp: &Option<Spanned<String>>,
-    http: &Option<Spanned<String>>,
-    command: &Option<Spanned<CommandValue>>,
-    key: &str,
-    at: &At,
-) -> Result<Option<Ready>, ConfigError> {
-    Ok(Some(match (tcp, http, command) {
-        (Some(address), None, None) => Ready::Tcp(tcp_address(address, at)?),
-        (None, Some(target), None) => Ready::Http(http_target(target, key, at)?),
-        (None, None, Some(command)) => Ready::Command(
-            command
-                .get_ref()
-                .words()
-                .map_err(|e| at(command.span().start, key, format!("command: {e}")))?,
-        ),
-        _ => return Ok(None),
-    }))
-}
-
-/// `http = "IP:PORT/path"` (or `localhost:PORT/path`; the path defaults to /).
-fn http_target(target: &Spanned<String>, key: &str, at: &At) -> Result<HttpTarget, ConfigError> {
-    let text = target.get_ref();
-    let (address, path) = match text.find('/') {
-        Some(slash) => (&text[..slash], &text[slash..]),
-        None => (text.as_str(), "/"),
-    };
-    let parsed = match address.strip_prefix("localhost:") {
-        Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
-        None => address.parse::<SocketAddr>(),
-    };
-    let bad_path = path.bytes().any(|b| !b.is_ascii_graphic());
-    match parsed {
-        Ok(address) if !bad_path => Ok(HttpTarget { address, path: path.to_string() }),
-        _ => Err(at(
-            target.span().start,
-            key,
-            format!(
-                "http: {text:?} is not IP:PORT/path, e.g. \"127.0.0.1:8000/healthz\" (no host names: rinit has no DNS)"
-            ),
-        )),
-    }
-}
-
-/// `health = { tcp | http | command, interval, timeout, retries, start_period }`.
-fn health_check(raw: &RawProgram, at: &At) -> Result<Option<Health>, ConfigError> {
-    let Some(spanned) = &raw.health else {
-        return Ok(None);
-    };
-    let offset = spanned.span().start;
-    if raw.kind == Kind::Oneshot {
-        return Err(at(
-            offset,
-            "health",
-            "a oneshot program cannot have a health check".into(),
-        ));
-    }
-    let health = spanned.get_ref();
-    let Some(check) = check_of(&health.tcp, &health.http, &health.command, "health", at)? else {
-        let message = "expected exactly one of tcp, http or command, e.g. health = { http = \"127.0.0.1:8000/healthz\" }";
-        return Err(at(offset, "health", message.into()));
-    };
-    let retries = match &health.retries {
-        Some(retries) if *retries.get_ref() == 0 => {
-            return Err(at(retries.span().start, "health", "retries: at least 1".into()))
-        }
-        Some(retries) => *retries.get_ref(),
-        None => defaults::HEALTH_RETRIES,
-    };
-    Ok(Some(Health {
-        check,
-        interval: health
-            .interval
-            .as_ref()
-            .map_or(defaults::HEALTH_INTERVAL, |d| d.0),
-        timeout: health.timeout.as_ref().map_or(defaults::HEALTH_TIMEOUT, |d| d.0),
-        retries,
-        start_period: health.start_period.as_ref().map_or(Duration::ZERO, |d| d.0),
-    }))
-}
-
-/// `ready = { tcp = "IP:PORT" }`, with `localhost:PORT` for 127.0.0.1.
-fn tcp_address(address: &Spanned<String>, at: &At) -> Result<SocketAddr, ConfigError> {
-    let text = address.get_ref();
-    let parsed = match text.strip_prefix("localhost:") {
-        Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
-        None => text.parse::<SocketAddr>(),
-    };
-    parsed.map_err(|_| {
-        let message = format!(
-            "tcp: {text:?} is not an address: expected IP:PORT, e.g. \"127.0.0.1:8000\" or \"[::1]:8000\""
-        );
-        at(address.span().start, "ready", message)
-    })
-}
-
 /// `[group.NAME]` tables: names unlike any program's, naming programs.
+/// Over 50 lines: every error it can give, each naming the group and the
+/// program.
 fn groups(
     source: &Source,
     raw: BTreeMap<Spanned<String>, Spanned<RawGroup>>,

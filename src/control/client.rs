@@ -74,6 +74,11 @@ pub fn run(options: &Options) -> i32 {
         error!("unexpected answer from rinit at {}: {head:?}", path.display());
         return EXIT_FAILED;
     }
+    print_answer(options, lines)
+}
+
+/// Prints an `ok` answer's lines as the request wants them; the exit code.
+fn print_answer<'a>(options: &Options, lines: impl Iterator<Item = &'a str>) -> i32 {
     match &options.request {
         Request::Status(_) => {
             let statuses: Vec<InstanceStatus> = lines.filter_map(InstanceStatus::from_line).collect();

@@ -107,8 +107,9 @@ impl Server {
     }
 
     /// Takes every waiting connection: the ones to serve, by id. Over
-    /// `CLIENTS_MAX`, or from another user, a connection is closed at once
-    /// (the latter told why).
+    /// `CLIENTS_MAX`, a connection is closed at once; another user's is
+    /// served only its refusal. Over 50 lines: accept4's loop with its
+    /// checks in the order they apply.
     pub fn accept(&mut self) -> Vec<ClientId> {
         let mut accepted = Vec::new();
         loop {

@@ -126,7 +126,8 @@ impl Supervisor<'_> {
     }
 
     /// `start`, `stop` or `restart` of `names`: begun now; answered now with
-    /// `--no-wait`, else (None) once done or out of time.
+    /// `--no-wait`, else (None) once done or out of time. Over 50 lines: the
+    /// targets, their time bound and the first step, for all three.
     fn change(&mut self, id: ClientId, change: Change, names: &[String], wait: bool) -> Option<String> {
         if self.phase != super::Phase::Running {
             return Some(format!("{VERSION} error rinit is shutting down\n"));

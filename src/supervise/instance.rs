@@ -7,9 +7,10 @@
 
 use std::time::Instant;
 
-use nix::libc::{self, c_int, pid_t};
+use nix::libc::{self, pid_t};
 
 use super::policy::{self, Backoff, Outcome, RestartPlan, Signals};
+use super::state::{signal, stop};
 pub use super::state::{Action, Event, Run, State, StopReason, Timer};
 use crate::config::{Kind, Program};
 use crate::log::Level;
@@ -148,6 +149,7 @@ impl Instance {
         (next, actions)
     }
 
+    // Over 50 lines: the whole table of a running instance in one match.
     fn running(&mut self, mut run: Run, event: Event, cx: &Context) -> (State, Vec<Action>) {
         match event {
             Event::Exited { status, .. } => {
@@ -449,54 +451,6 @@ fn ended_state(config: &Program) -> State {
     } else {
         State::Exited
     }
-}
-
-/// `signo` to the main process, or to its whole group with `group`.
-fn signal(group: bool, pgid: pid_t, signo: c_int) -> Action {
-    if group {
-        Action::SignalGroup(pgid, signo)
-    } else {
-        Action::SignalMain(signo)
-    }
-}
-
-/// Asks a running instance to stop: its stop signal to its main process
-/// (which stops the rest its own way: a celery worker finishes its pool's
-/// tasks), or to its group with `stop_group`; SIGCONT after it, as a
-/// stopped (SIGSTOP) process acts on nothing else; SIGKILL to the group when
-/// stop_timeout runs out, or at once with stop_timeout = 0.
-fn stop(name: &str, child: Child, why: StopReason, config: &Program) -> (State, Vec<Action>) {
-    let pgid = child.pid();
-    let mut actions = vec![Action::AbandonReadiness];
-    if config.stop_timeout.is_zero() {
-        actions.push(Action::SignalGroup(pgid, libc::SIGKILL));
-        return (
-            State::Stopping {
-                child,
-                why,
-                killed: true,
-            },
-            actions,
-        );
-    }
-    actions.push(Action::Log(
-        Level::Debug,
-        format!(
-            "stopping {name} with {}",
-            crate::pid1::signals::name(config.stop_signal)
-        ),
-    ));
-    actions.push(signal(config.stop_group, pgid, config.stop_signal));
-    actions.push(signal(config.stop_group, pgid, libc::SIGCONT));
-    actions.push(Action::SetTimer(Timer::StopTimeout, config.stop_timeout));
-    (
-        State::Stopping {
-            child,
-            why,
-            killed: false,
-        },
-        actions,
-    )
 }
 
 #[cfg(test)]

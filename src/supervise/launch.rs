@@ -17,7 +17,9 @@ use crate::config::{environment, Kind, Output as OutputMode};
 use crate::pid1::spawn::{Command, Credentials, SpawnError, WorkDir};
 
 impl Supervisor<'_> {
-    /// Starts instance `i` and tells its gate how that went.
+    /// Starts instance `i` and tells its gate how that went. Over 50 lines:
+    /// a start's one sequence — environment, notify socket, stdio, command,
+    /// spawn, the gate, the health checks.
     pub(super) fn spawn(&mut self, i: InstanceId) {
         let program = &self.plan.programs[self.members[i.0].program.0];
         let mut env = self.environment(i);

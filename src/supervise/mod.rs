@@ -182,6 +182,8 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
 }
 
 impl<'a> Supervisor<'a> {
+    /// Over 50 lines: one member per instance, each program's range and
+    /// dependents, and every field in one literal.
     fn new(
         plan: &'a Plan,
         settings: &'a Settings,

@@ -1,12 +1,14 @@
 //! The vocabulary of an instance's gate (instance.rs): the states it can be
 //! in, the events that happen to it, the timers it owns, and the actions the
-//! supervisor carries out for it.
+//! supervisor carries out for it, with the one sequence of actions several
+//! transitions share: a stop.
 
 use std::time::{Duration, Instant};
 
-use nix::libc::{c_int, pid_t};
+use nix::libc::{self, c_int, pid_t};
 
 use super::policy::Signals;
+use crate::config::Program;
 use crate::log::Level;
 use crate::pid1::reaper::ExitStatus;
 use crate::pid1::spawn::Child;
@@ -180,4 +182,52 @@ impl State {
             _ => None,
         }
     }
+}
+
+/// `signo` to the main process, or to its whole group with `group`.
+pub(super) fn signal(group: bool, pgid: pid_t, signo: c_int) -> Action {
+    if group {
+        Action::SignalGroup(pgid, signo)
+    } else {
+        Action::SignalMain(signo)
+    }
+}
+
+/// Asks a running instance to stop: its stop signal to its main process
+/// (which stops the rest its own way: a celery worker finishes its pool's
+/// tasks), or to its group with `stop_group`; SIGCONT after it, as a
+/// stopped (SIGSTOP) process acts on nothing else; SIGKILL to the group when
+/// stop_timeout runs out, or at once with stop_timeout = 0.
+pub(super) fn stop(name: &str, child: Child, why: StopReason, config: &Program) -> (State, Vec<Action>) {
+    let pgid = child.pid();
+    let mut actions = vec![Action::AbandonReadiness];
+    if config.stop_timeout.is_zero() {
+        actions.push(Action::SignalGroup(pgid, libc::SIGKILL));
+        return (
+            State::Stopping {
+                child,
+                why,
+                killed: true,
+            },
+            actions,
+        );
+    }
+    actions.push(Action::Log(
+        Level::Debug,
+        format!(
+            "stopping {name} with {}",
+            crate::pid1::signals::name(config.stop_signal)
+        ),
+    ));
+    actions.push(signal(config.stop_group, pgid, config.stop_signal));
+    actions.push(signal(config.stop_group, pgid, libc::SIGCONT));
+    actions.push(Action::SetTimer(Timer::StopTimeout, config.stop_timeout));
+    (
+        State::Stopping {
+            child,
+            why,
+            killed: false,
+        },
+        actions,
+    )
 }
