@@ -71,12 +71,21 @@ pub enum Invocation {
     Version,
 }
 
-/// What the environment says, before flags override it.
+/// What the environment says, before flags override it: rinit's own
+/// variables, and tini's, honoured so that rinit drops in where tini was
+/// (rinit's win when both are set).
+#[derive(Default)]
 pub struct Environment {
     pub subreaper: Option<OsString>,
     pub grace: Option<OsString>,
     pub log: Option<OsString>,
     pub config: Option<OsString>,
+    /// TINI_SUBREAPER: any value, as tini reads it.
+    pub tini_subreaper: Option<OsString>,
+    /// TINI_KILL_PROCESS_GROUP: any value means -g.
+    pub tini_group: Option<OsString>,
+    /// TINI_VERBOSITY: 0 to 3.
+    pub tini_verbosity: Option<OsString>,
 }
 
 impl Environment {
@@ -86,6 +95,9 @@ impl Environment {
             grace: std::env::var_os("RINIT_GRACE"),
             log: std::env::var_os("RINIT_LOG"),
             config: std::env::var_os("RINIT_CONFIG"),
+            tini_subreaper: std::env::var_os("TINI_SUBREAPER"),
+            tini_group: std::env::var_os("TINI_KILL_PROCESS_GROUP"),
+            tini_verbosity: std::env::var_os("TINI_VERBOSITY"),
         }
     }
 }
@@ -135,19 +147,29 @@ fn from_environment(env: &Environment) -> Result<Options, String> {
         Some(text) => duration::parse(&text.to_string_lossy()).map_err(|e| format!("RINIT_GRACE: {e}"))?,
         None => Duration::from_secs(5),
     };
-    let log_level = match &env.log {
-        Some(text) => Level::parse(&text.to_string_lossy()).ok_or_else(|| {
+    let log_level = match (&env.log, &env.tini_verbosity) {
+        (Some(text), _) => Level::parse(&text.to_string_lossy()).ok_or_else(|| {
             format!(
                 "RINIT_LOG: unknown level {:?}: expected debug, info, warn or error",
                 text.to_string_lossy()
             )
         })?,
-        None => Level::Info,
+        // tini's levels 0-3 onto rinit's error, warn, info, debug.
+        (None, Some(text)) => match text.to_str().and_then(|t| t.parse::<i32>().ok()) {
+            Some(level @ 0..=3) => Level::Error.shifted(level),
+            _ => {
+                return Err(format!(
+                    "TINI_VERBOSITY: {:?} is not a level: expected 0, 1, 2 or 3",
+                    text.to_string_lossy()
+                ))
+            }
+        },
+        (None, None) => Level::Info,
     };
     Ok(Options {
         config: env.config.clone().filter(|c| !c.is_empty()).map(PathBuf::from),
-        subreaper: env.subreaper.as_ref().is_some_and(|v| !v.is_empty()),
-        group: false,
+        subreaper: env.subreaper.as_ref().is_some_and(|v| !v.is_empty()) || env.tini_subreaper.is_some(),
+        group: env.tini_group.is_some(),
         success_codes: Vec::new(),
         grace,
         parent_death_signal: None,
@@ -340,10 +362,8 @@ fn control(
 /// the subcommand's own flags.
 fn env_after_flags(options: &Options) -> Environment {
     Environment {
-        subreaper: None,
-        grace: None,
-        log: None,
         config: options.config.as_ref().map(|path| path.clone().into_os_string()),
+        ..Environment::default()
     }
 }
 
@@ -359,12 +379,41 @@ mod tests {
     use std::path::Path;
 
     fn no_env() -> Environment {
-        Environment {
-            subreaper: None,
-            grace: None,
-            log: None,
-            config: None,
-        }
+        Environment::default()
+    }
+
+    #[test]
+    fn tinis_variables_stand_in_for_its_flags() {
+        let tini = |name: &str, value: &str| {
+            let mut env = no_env();
+            let value = Some(OsString::from(value));
+            match name {
+                "TINI_SUBREAPER" => env.tini_subreaper = value,
+                "TINI_KILL_PROCESS_GROUP" => env.tini_group = value,
+                _ => env.tini_verbosity = value,
+            }
+            parse(vec!["true".into()], env)
+        };
+        let options = |invocation: Result<Invocation, String>| match invocation {
+            Ok(Invocation::Run(options)) => options,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            options(tini("TINI_KILL_PROCESS_GROUP", "")).group,
+            "any value, as tini"
+        );
+        assert!(options(tini("TINI_SUBREAPER", "1")).subreaper);
+        assert_eq!(options(tini("TINI_VERBOSITY", "3")).log_level, Level::Debug);
+        assert_eq!(options(tini("TINI_VERBOSITY", "0")).log_level, Level::Error);
+        assert_eq!(
+            tini("TINI_VERBOSITY", "loud").unwrap_err(),
+            "TINI_VERBOSITY: \"loud\" is not a level: expected 0, 1, 2 or 3"
+        );
+        // rinit's own name wins.
+        let mut env = no_env();
+        env.tini_verbosity = Some("3".into());
+        env.log = Some("error".into());
+        assert_eq!(options(parse(vec!["true".into()], env)).log_level, Level::Error);
     }
 
     fn run(args: &[&str]) -> Result<Options, String> {
@@ -400,7 +449,7 @@ mod tests {
             subreaper: Some("1".into()),
             grace: Some("2s".into()),
             log: Some("warn".into()),
-            config: None,
+            ..Environment::default()
         };
         let Ok(Invocation::Run(o)) = parse(["-t", "3s", "-v", "true"].map(OsString::from).to_vec(), env)
         else {

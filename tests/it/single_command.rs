@@ -354,9 +354,15 @@ fn sigpipe_raised_by_rinits_own_write_is_not_forwarded() {
 #[test]
 fn g_signals_the_whole_process_group() {
     let probe = probe_str();
-    for group in [true, false] {
-        let args: &[&str] = if group { &["-g", "--"] } else { &["--"] };
+    // -g, tini's TINI_KILL_PROCESS_GROUP (any value) standing in for it, or neither.
+    for (group, flag, variable) in [(true, true, false), (true, false, true), (false, false, false)] {
+        let args: &[&str] = if flag { &["-g", "--"] } else { &["--"] };
         let mut cmd = pid1(args);
+        if variable {
+            cmd.env("TINI_KILL_PROCESS_GROUP", "");
+        } else {
+            cmd.env_remove("TINI_KILL_PROCESS_GROUP");
+        }
         cmd.args([probe.as_str(), "group-signals"]);
         let mut running = Running::start(cmd);
         running.expect_out_all(&["ready", "grandchild ready"]);
