@@ -128,6 +128,18 @@ impl<'a> Source<'a> {
         };
         // The key is the last dotted part.
         let key = full_key.map(|k| unquote(k.rsplit('.').next().unwrap_or(k)));
+        // supervisord's `[program:web]` or `[group:app]`: say what rinit's is.
+        let table = line
+            .trim_start()
+            .strip_prefix('[')
+            .and_then(|rest| rest.split_once(':'));
+        let message = match table {
+            Some((kind @ ("program" | "group"), rest)) => {
+                let name = rest.split(']').next().unwrap_or(rest);
+                format!("{message} (supervisord's [{kind}:{name}] is [{kind}.{name}] here)")
+            }
+            _ => message,
+        };
         self.error(Some(span.start), program.as_deref(), key.as_deref(), message)
     }
 }

@@ -1346,3 +1346,19 @@ fn check_lists_groups_and_manual_programs() {
     );
     assert_eq!(done.out.last().map(String::as_str), Some("group all: web tools"));
 }
+
+#[test]
+fn supervisords_table_syntax_gets_a_hint() {
+    assert_check_error(
+        "supervisord-syntax",
+        "[program:web]\ncommand = \"x\"\n",
+        ":1:9: invalid unquoted key, expected letters, numbers, `-`, `_` \
+         (supervisord's [program:web] is [program.web] here)",
+    );
+    assert_check_error(
+        "supervisord-group",
+        "[program.web]\ncommand = \"x\"\n[group:app]\nprograms = [\"web\"]\n",
+        ":3:7: invalid unquoted key, expected letters, numbers, `-`, `_` \
+         (supervisord's [group:app] is [group.app] here)",
+    );
+}
