@@ -217,7 +217,18 @@ fn check(options: &cli::Options) -> i32 {
     match config::load(&path, std::env::vars_os().collect(), None) {
         Ok(plan) => {
             log::write_all(1, config::describe(&path, &plan).as_bytes());
-            0
+            let (errors, warnings) = config::audit(&path, &plan);
+            for warning in &warnings {
+                warn!("{warning}");
+            }
+            for error in &errors {
+                error!("{error}");
+            }
+            if errors.is_empty() {
+                0
+            } else {
+                EXIT_USAGE
+            }
         }
         Err(err) => {
             error!("{err}");

@@ -38,6 +38,13 @@ impl Env {
         self.own.push((key.into(), value.into()));
     }
 
+    /// The value `key` will have (before `extra`), without merging.
+    pub fn get(&self, key: &str) -> Option<&OsStr> {
+        let own = self.own.iter().rev().find(|(k, _)| k == key);
+        own.or_else(|| self.shared.iter().find(|(k, _)| k == key))
+            .map(|(_, v)| v.as_os_str())
+    }
+
     /// The variables the program starts with: the shared ones, its own, then
     /// `extra` (RINIT_PROGRAM and the like), each name once.
     pub fn resolve(&self, extra: &[(&str, &str)]) -> Vars {

@@ -7,6 +7,7 @@
 //! words, users, bounded input files — and the environment layers live here
 //! too.
 
+mod audit;
 mod checks;
 mod describe;
 pub mod duration;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use nix::libc::c_int;
 use serde::Deserialize;
 
+pub use audit::audit;
 pub use describe::describe;
 use environment::Env;
 pub use error::ConfigError;

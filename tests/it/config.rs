@@ -30,6 +30,20 @@ fn check(file: &Path) -> Finished {
     run(plain(&["check", "-c", path_str(file)]))
 }
 
+/// A folder of stand-in executables named `names` (each `exit 0`), for the
+/// commands a configuration names, and the PATH that finds them first.
+fn stubs(dir: &Path, names: &[&str]) -> String {
+    let bin = dir.join("stubs");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in names {
+        let path = bin.join(name);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!("{}:/usr/bin:/bin", bin.display())
+}
+
 /// The one line rinit prints for a configuration error in `file`; `rest`
 /// follows the file name (":LINE:COL: program …").
 fn error_line(file: &Path, rest: &str) -> String {
@@ -631,7 +645,7 @@ fn program_names_with_a_dot_or_a_space() {
 
 #[test]
 fn a_program_named_main_beside_a_command() {
-    let (dir, file) = config("main", &format!("{MARKER}[program.main]\ncommand = \"x\"\n"));
+    let (dir, file) = config("main", &format!("{MARKER}[program.main]\ncommand = \"true\"\n"));
     // Without a command on the command line, `main` is an ordinary name.
     let done = check(&file);
     assert_eq!(done.code(), 0, "{:?}", done.err);
@@ -758,7 +772,9 @@ command = ["migrate", "--yes"]
 type = "oneshot"
 "#,
     );
-    let done = check(&file);
+    let mut cmd = plain(&["check", "-c", path_str(&file)]);
+    cmd.env("PATH", stubs(&dir, &["server", "db-server", "migrate"]));
+    let done = run(cmd);
     assert_eq!(done.code(), 0, "{:?}", done.err);
     assert!(done.err.is_empty(), "{:?}", done.err);
     // Start order: db and migrate wait for nothing, worker for db, web for
@@ -807,6 +823,10 @@ fn check_accepts_the_example_configuration() {
         false,
     );
     cmd.arg(&srv).arg(rinit()).arg(&example);
+    cmd.env(
+        "PATH",
+        stubs(&dir, &["python", "gunicorn", "celery", "redis-server"]),
+    );
     let done = run(cmd);
     assert_eq!(done.code(), 0, "{:?}", done.err);
     assert!(done.err.is_empty(), "{:?}", done.err);
@@ -1360,5 +1380,67 @@ fn supervisords_table_syntax_gets_a_hint() {
         "[program.web]\ncommand = \"x\"\n[group:app]\nprograms = [\"web\"]\n",
         ":3:7: invalid unquoted key, expected letters, numbers, `-`, `_` \
          (supervisord's [group:app] is [group.app] here)",
+    );
+}
+
+#[test]
+fn check_reports_commands_it_cannot_run_and_stop_signals_that_stop_nothing() {
+    let (dir, file) = config(
+        "audit",
+        "[program.gone]\ncommand = \"/nonexistent/server\"\n\
+         [program.plain]\ncommand = \"@DIR@/data.txt\"\n\
+         [program.lost]\ncommand = \"no-such-command-anywhere --x\"\nenv = { PATH = \"/usr/bin:/bin\" }\n\
+         [program.frozen]\ncommand = \"sleep 1\"\nstop_signal = \"STOP\"\n",
+    );
+    std::fs::write(dir.join("data.txt"), "").unwrap();
+    let done = check(&file);
+    let at = |name: &str, rest: &str| format!("rinit: {}: program {name}: {rest}", file.display());
+    assert_eq!(done.code(), 2);
+    assert_eq!(
+        done.err,
+        [
+            at(
+                "gone",
+                "key command: \"/nonexistent/server\": No such file or directory"
+            ),
+            at(
+                "plain",
+                &format!("key command: \"{}/data.txt\": is not executable", dir.display())
+            ),
+            at(
+                "lost",
+                "key command: \"no-such-command-anywhere\": command not found in PATH (/usr/bin:/bin)"
+            ),
+            at(
+                "frozen",
+                "key stop_signal: SIGSTOP stops nothing: the program would only get SIGKILL at stop_timeout"
+            ),
+        ]
+    );
+    // The plan is printed all the same.
+    assert_eq!(
+        done.out.first().map(String::as_str),
+        Some(&*format!("{}: 4 programs, in start order:", file.display()))
+    );
+}
+
+#[test]
+fn check_warns_when_a_stop_timeout_cannot_fit_in_shutdown_timeout() {
+    let (_dir, file) = config(
+        "audit-stop-timeout",
+        "[rinit]\nshutdown_timeout = \"9s\"\n\
+         [program.db]\ncommand = \"sleep 1\"\nstop_timeout = \"9s\"\n\
+         [program.web]\ncommand = \"sleep 1\"\nafter = [\"db\"]\nstop_timeout = \"7s\"\n\
+         [program.slow]\ncommand = \"sleep 1\"\nstop_timeout = \"1m\"\n",
+    );
+    let done = check(&file);
+    assert_eq!(done.code(), 0, "a warning, not an error: {:?}", done.err);
+    assert_eq!(
+        done.err,
+        [format!(
+            "rinit: {}: program slow: key stop_timeout: 60s is longer than shutdown_timeout (9s): \
+             a shutdown sends SIGKILL before it runs out",
+            file.display()
+        )]
     );
 }
