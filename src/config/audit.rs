@@ -1,16 +1,17 @@
 //! What `rinit check` finds beyond a valid file, looking at the machine it
 //! runs on: a command that cannot be found or run, a `stop_signal` that
-//! stops nothing (errors), and a `stop_timeout` longer than
-//! `shutdown_timeout` (a warning). rinit itself reports a missing command
+//! stops nothing (errors), and `stop_timeout`s that, one after another along
+//! the shutdown order, cannot fit in `shutdown_timeout` (a warning). rinit itself reports a missing command
 //! per program when it starts it.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::libc;
 
-use super::{label, Plan, Program};
+use super::{label, Kind, Plan, Program};
 use crate::pid1::signals;
 
 /// Signals that stop no process: a `stop_signal` of these only waits for
@@ -51,18 +52,7 @@ pub fn audit(path: &Path, plan: &Plan) -> (Vec<String>, Vec<String>) {
             ));
         }
     }
-    let warnings = plan
-        .programs
-        .iter()
-        .filter(|p| p.stop_timeout > plan.shutdown_timeout)
-        .map(|p| {
-            format!(
-                "{file}: program {}: key stop_timeout: {:?} is longer than shutdown_timeout ({:?}): \
-                 a shutdown sends SIGKILL before it runs out",
-                p.name, p.stop_timeout, plan.shutdown_timeout
-            )
-        })
-        .collect();
+    let warnings = shutdown_warning(&file, plan).into_iter().collect();
     (errors, warnings)
 }
 
@@ -98,4 +88,58 @@ fn executable(path: &Path) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(err) => Err(crate::log::io_error_text(&err)),
     }
+}
+
+/// At most this many names of a chain in the warning.
+const SHOWN: usize = 8;
+
+/// The longest chain of `stop_timeout`s along the shutdown order (what comes
+/// after a program stops before it), when it is longer than
+/// `shutdown_timeout`. Oneshots are left out: by a shutdown they have
+/// normally ended, and a program that has ended takes no time to stop.
+fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
+    // Dependencies come first in the plan: the longest chain ending at each
+    // program, over what it comes after, as its total and its predecessor.
+    let mut longest: Vec<(Duration, Option<usize>)> = Vec::with_capacity(plan.programs.len());
+    for program in &plan.programs {
+        let before = program.after.iter().map(|d| d.0).max_by_key(|&d| longest[d].0);
+        let total = before.map_or(Duration::ZERO, |d| longest[d].0);
+        let own = if program.kind == Kind::Oneshot {
+            Duration::ZERO
+        } else {
+            program.stop_timeout
+        };
+        longest.push((total + own, before));
+    }
+    let last = (0..longest.len()).max_by_key(|&p| longest[p].0)?;
+    let total = longest[last].0;
+    if total <= plan.shutdown_timeout {
+        return None;
+    }
+    // In shutdown order: from the last to start back to the first.
+    let mut chain = vec![last];
+    let mut at = last;
+    while let Some(before) = longest[at].1 {
+        chain.push(before);
+        at = before;
+    }
+    let chain: Vec<&Program> = chain
+        .into_iter()
+        .map(|p| &plan.programs[p])
+        .filter(|p| p.kind != Kind::Oneshot)
+        .collect();
+    let mut names: Vec<String> = chain
+        .iter()
+        .take(SHOWN)
+        .map(|p| format!("{} {:?}", p.name, p.stop_timeout))
+        .collect();
+    if chain.len() > SHOWN {
+        names.push(format!("{} more", chain.len() - SHOWN));
+    }
+    Some(format!(
+        "{file}: the stop_timeouts of {}, stopped one after another, add up to {total:?}, more than \
+         shutdown_timeout ({:?}): a slow stop there ends in SIGKILL to everything",
+        names.join(", "),
+        plan.shutdown_timeout
+    ))
 }

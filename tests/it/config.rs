@@ -1425,22 +1425,33 @@ fn check_reports_commands_it_cannot_run_and_stop_signals_that_stop_nothing() {
 }
 
 #[test]
-fn check_warns_when_a_stop_timeout_cannot_fit_in_shutdown_timeout() {
+fn check_warns_when_stop_timeouts_cannot_fit_in_shutdown_timeout() {
+    // web waits for migrate (a oneshot: ended by a shutdown) and db; side
+    // stops beside them. Stopped in order: web (6 s), then db (5 s).
     let (_dir, file) = config(
-        "audit-stop-timeout",
+        "audit-chain",
         "[rinit]\nshutdown_timeout = \"9s\"\n\
-         [program.db]\ncommand = \"sleep 1\"\nstop_timeout = \"9s\"\n\
-         [program.web]\ncommand = \"sleep 1\"\nafter = [\"db\"]\nstop_timeout = \"7s\"\n\
-         [program.slow]\ncommand = \"sleep 1\"\nstop_timeout = \"1m\"\n",
+         [program.db]\ncommand = \"sleep 1\"\nstop_timeout = \"5s\"\n\
+         [program.migrate]\ncommand = \"true\"\ntype = \"oneshot\"\nafter = [\"db\"]\nstop_timeout = \"1m\"\n\
+         [program.web]\ncommand = \"sleep 1\"\nafter = [\"migrate\"]\nstop_timeout = \"6s\"\n\
+         [program.side]\ncommand = \"sleep 1\"\nstop_timeout = \"8s\"\n",
     );
     let done = check(&file);
     assert_eq!(done.code(), 0, "a warning, not an error: {:?}", done.err);
     assert_eq!(
         done.err,
         [format!(
-            "rinit: {}: program slow: key stop_timeout: 60s is longer than shutdown_timeout (9s): \
-             a shutdown sends SIGKILL before it runs out",
+            "rinit: {}: the stop_timeouts of web 6s, db 5s, stopped one after another, add up to 11s, \
+             more than shutdown_timeout (9s): a slow stop there ends in SIGKILL to everything",
             file.display()
         )]
     );
+    // Within shutdown_timeout: nothing to say.
+    let (_dir, file) = config(
+        "audit-chain-fits",
+        "[program.db]\ncommand = \"sleep 1\"\nstop_timeout = \"4s\"\n\
+         [program.web]\ncommand = \"sleep 1\"\nafter = [\"db\"]\nstop_timeout = \"5s\"\n",
+    );
+    let done = check(&file);
+    assert_eq!((done.code(), done.err.len()), (0, 0), "{:?}", done.err);
 }
