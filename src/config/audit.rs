@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::libc;
 
 use super::{label, Kind, Plan, Program};
-use crate::pid1::signals;
+use crate::pid1::{signals, spawn};
 
 /// Signals that stop no process: a `stop_signal` of these only waits for
 /// the SIGKILL.
@@ -68,7 +68,7 @@ fn runnable(program: &Program) -> Result<(), String> {
         return executable(&path).map_err(|why| format!("{name:?}: {why}"));
     }
     let path_value = program.env.get("PATH").map_or_else(
-        || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        || spawn::DEFAULT_PATH.to_string(),
         |v| v.to_string_lossy().into_owned(),
     );
     let found = path_value

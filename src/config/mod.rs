@@ -166,6 +166,8 @@ pub struct Program {
     /// The stop signal (and forwarded signals) go to the whole process
     /// group, not only the main process (supervisord's stopasgroup).
     pub stop_group: bool,
+    /// The file mode creation mask the program starts with (None: rinit's).
+    pub umask: Option<u32>,
     pub stop_timeout: Duration,
     pub critical: bool,
     pub ready: Option<Ready>,
@@ -239,6 +241,7 @@ impl Program {
             success_exit_codes: vec![0],
             stop_signal: nix::libc::SIGTERM,
             stop_group: false,
+            umask: None,
             stop_timeout: defaults::STOP_TIMEOUT,
             critical: false,
             ready: None,

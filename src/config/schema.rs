@@ -53,6 +53,7 @@ pub(super) struct RawProgram {
     pub(super) user: Option<Spanned<String>>,
     pub(super) group: Option<Spanned<String>>,
     pub(super) directory: Option<Spanned<String>>,
+    pub(super) umask: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) env: BTreeMap<Spanned<String>, String>,
     pub(super) env_file: Option<Spanned<String>>,

@@ -162,6 +162,7 @@ fn program(
     let (ready, ready_timeout) = checks::ready_check(&raw, program_dir.as_deref(), &at)?;
     let health = checks::health_check(&raw, &at)?;
     let instances = instances(&raw, &at)?;
+    let umask = umask(&raw, &at)?;
     let kind = raw.kind;
     let program = Program {
         name,
@@ -185,6 +186,7 @@ fn program(
         success_exit_codes: raw.success_exit_codes.unwrap_or_else(|| vec![0]),
         stop_signal: raw.stop_signal.map_or(nix::libc::SIGTERM, |s| s.0),
         stop_group: raw.stop_group,
+        umask,
         stop_timeout: raw.stop_timeout.map_or(defaults::STOP_TIMEOUT, |d| d.0),
         critical: raw.critical,
         ready,
@@ -195,6 +197,26 @@ fn program(
         health,
     };
     Ok((program, (after, after_offset)))
+}
+
+/// `umask = "022"`: one to four octal digits, at most 0777.
+fn umask(raw: &RawProgram, at: &At) -> Result<Option<u32>, ConfigError> {
+    let Some(text) = &raw.umask else { return Ok(None) };
+    let digits = text.get_ref();
+    match u32::from_str_radix(digits, 8) {
+        Ok(mask)
+            if (1..=4).contains(&digits.len())
+                && mask <= 0o777
+                && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(Some(mask))
+        }
+        _ => Err(at(
+            text.span().start,
+            "umask",
+            format!("{digits:?} is not a umask: expected octal digits up to \"0777\", as in \"022\""),
+        )),
+    }
 }
 
 fn check_name(shared: &Shared, name: &Spanned<String>) -> Result<(), ConfigError> {

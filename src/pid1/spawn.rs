@@ -10,7 +10,6 @@
 //! runnable), as shells do.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::fmt;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
@@ -20,6 +19,7 @@ use nix::libc::{self, c_char, c_int};
 
 pub use super::child::{group_alive, signal_group, Child};
 use super::signals;
+pub use super::spawn_error::{Failure, SpawnError};
 
 /// Where the child starts.
 pub enum WorkDir {
@@ -54,9 +54,11 @@ pub struct Command {
     stdio: [Option<RawFd>; 3],
     /// The open-files limit to give the child back, when rinit raised its own.
     open_files: Option<libc::rlimit64>,
+    /// The file mode creation mask the child gets (None: rinit's).
+    umask: Option<libc::mode_t>,
 }
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl Command {
     /// `args[0]` is looked up in the PATH of `env` when it has no slash.
@@ -107,6 +109,7 @@ impl Command {
             credentials: None,
             stdio: [None; 3],
             open_files: None,
+            umask: None,
         })
     }
 
@@ -128,6 +131,11 @@ impl Command {
     /// The RLIMIT_NOFILE the child gets (rinit's own was raised).
     pub fn open_files_limit(mut self, limit: Option<libc::rlimit64>) -> Command {
         self.open_files = limit;
+        self
+    }
+
+    pub fn umask(mut self, mask: Option<libc::mode_t>) -> Command {
+        self.umask = mask;
         self
     }
 
@@ -161,6 +169,7 @@ impl Command {
             groups_read_back: groups_read_back.as_mut_ptr(),
             stdio: self.stdio,
             open_files: self.open_files.as_ref(),
+            umask: self.umask,
             report: report_write.as_raw_fd(),
         };
         let stack = ChildStack::map()?;
@@ -271,6 +280,7 @@ struct ChildSide<'a> {
     groups_read_back: *mut libc::gid_t,
     stdio: [Option<RawFd>; 3],
     open_files: Option<&'a libc::rlimit64>,
+    umask: Option<libc::mode_t>,
     report: RawFd,
 }
 
@@ -304,6 +314,9 @@ impl ChildSide<'_> {
                     limit as *const libc::rlimit64,
                     std::ptr::null_mut::<libc::rlimit64>(),
                 );
+            }
+            if let Some(mask) = self.umask {
+                libc::umask(mask);
             }
             // Raw system calls, not glibc's setuid family: those would try to
             // synchronise the credentials of rinit's threads, whose memory
@@ -394,103 +407,6 @@ impl ChildSide<'_> {
         unsafe {
             libc::write(self.report, report.as_ptr().cast(), report.len());
             libc::_exit(code)
-        }
-    }
-}
-
-/// What went wrong in the child before the command could run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// execve failed.
-    Exec = 0,
-    /// The file exists but its "#!" interpreter does not.
-    Interpreter = 1,
-    /// The starting directory could not be entered.
-    Directory = 2,
-    /// The switch to the configured user failed.
-    User = 3,
-    /// After the switch, the ids the kernel reports are not the configured ones.
-    Identity = 4,
-}
-
-impl Failure {
-    pub(super) fn from_raw(raw: i32) -> Failure {
-        match raw {
-            1 => Failure::Interpreter,
-            2 => Failure::Directory,
-            3 => Failure::User,
-            4 => Failure::Identity,
-            _ => Failure::Exec,
-        }
-    }
-}
-
-#[derive(Debug)]
-pub enum SpawnError {
-    /// The command line cannot be turned into an exec call.
-    Invalid(String),
-    /// A system call rinit needed failed.
-    Os(&'static str, Errno),
-    /// The child could not run the command; it exited 127 or 126.
-    Exec {
-        program: String,
-        failure: Failure,
-        errno: Errno,
-        searched_path: Option<String>,
-    },
-}
-
-impl SpawnError {
-    /// rinit's exit code when this stops it from starting the command: 2 for
-    /// a command line that cannot be run, 1 for a failed system call. (A child
-    /// that could not exec reports 127/126 through its own exit status.)
-    pub fn exit_code(&self) -> c_int {
-        match self {
-            SpawnError::Invalid(_) => 2,
-            SpawnError::Os(..) | SpawnError::Exec { .. } => 1,
-        }
-    }
-}
-
-impl fmt::Display for SpawnError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            SpawnError::Invalid(what) => write!(f, "cannot run the command: {what}"),
-            SpawnError::Os(call, errno) => {
-                write!(f, "cannot start the command: {call} failed: {}", errno.desc())
-            }
-            SpawnError::Exec {
-                program,
-                failure,
-                errno,
-                searched_path,
-            } => match (failure, errno, searched_path) {
-                (Failure::Exec, Errno::ENOENT, Some(path)) => {
-                    write!(f, "cannot run {program:?}: command not found in PATH ({path})")
-                }
-                (Failure::Exec, _, _) => write!(f, "cannot run {program:?}: {}", errno.desc()),
-                (Failure::Interpreter, _, _) => write!(
-                    f,
-                    "cannot run {program:?}: the interpreter on its \"#!\" line was not found \
-                     (a CRLF line ending can cause this too)"
-                ),
-                (Failure::Directory, _, _) => write!(
-                    f,
-                    "cannot run {program:?}: cannot enter the starting directory: {}",
-                    errno.desc()
-                ),
-                (Failure::User, _, _) => write!(
-                    f,
-                    "cannot run {program:?}: cannot switch to the configured user: {}",
-                    errno.desc()
-                ),
-                (Failure::Identity, _, _) => write!(
-                    f,
-                    "cannot run {program:?}: after the switch to the configured user, its real, \
-                     effective and saved uid and gid or its groups are not the configured ones; \
-                     not running it"
-                ),
-            },
         }
     }
 }

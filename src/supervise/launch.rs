@@ -140,7 +140,9 @@ impl Supervisor<'_> {
         env: Vec<(OsString, OsString)>,
     ) -> Result<Command, SpawnError> {
         let program = &self.plan.programs[self.members[i.0].program.0];
-        let mut command = Command::new(args, env)?.open_files_limit(self.settings.open_files);
+        let mut command = Command::new(args, env)?
+            .open_files_limit(self.settings.open_files)
+            .umask(program.umask);
         command = match &program.directory {
             Some(dir) => match CString::new(dir.as_os_str().as_bytes()) {
                 Ok(path) => command.work_dir(WorkDir::Path(path)),

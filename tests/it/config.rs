@@ -5,6 +5,7 @@
 //! Errors are checked with `rinit check -c FILE` (a plain process), and a
 //! handful again with rinit as a real PID 1 to see that nothing was started.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -563,6 +564,24 @@ fn instances_out_of_range() {
     }
 }
 
+#[test]
+fn bad_umasks() {
+    for value in ["999", "0o22", "", "00777", "+22", "1000"] {
+        assert_check_error(
+            "umask",
+            &format!("[program.a]\ncommand = \"x\"\numask = \"{value}\"\n"),
+            &format!(
+                ":3:9: program a: key umask: \"{value}\" is not a umask: expected octal digits up to \"0777\", as in \"022\""
+            ),
+        );
+    }
+    assert_check_error(
+        "umask-number",
+        "[program.a]\ncommand = \"x\"\numask = 22\n",
+        ":3:9: program a: key umask: invalid type: integer `22`, expected a string",
+    );
+}
+
 // --------------------------------------------- users, groups, directories
 
 #[test]
@@ -1116,6 +1135,35 @@ directory = "rel"
     assert_has_line(&done.out, &format!("absolute | cwd={}/abs", dir.display()));
     // A relative directory is relative to rinit's starting directory.
     assert_has_line(&done.out, &format!("relative | cwd={}/rel", start.display()));
+}
+
+#[test]
+fn a_program_starts_with_its_umask_or_rinits() {
+    let (_dir, file) = config(
+        "umask-run",
+        r#"[rinit]
+output = "prefix"
+
+[program.strict]
+command = ["grep", "Umask", "/proc/self/status"]
+umask = "077"
+
+[program.inherits]
+command = ["grep", "Umask", "/proc/self/status"]
+"#,
+    );
+    let mut cmd = pid1(&["-c", path_str(&file)]);
+    // SAFETY: umask is async-signal-safe; it sets the mask rinit starts with.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o002);
+            Ok(())
+        });
+    }
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_has_line(&done.out, "strict | Umask:\t0077");
+    assert_has_line(&done.out, "inherits | Umask:\t0002");
 }
 
 /// Runs `config` with rinit as uid 1000 (PID 1 of a new PID namespace:
