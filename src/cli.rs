@@ -33,8 +33,10 @@ options:
                 (default 5s; e.g. 500ms, 10s, 1m30s)
   -p SIGNAL     have the kernel send SIGNAL to rinit when its parent dies
   -v, -q        more / less of rinit's own logging
+  -w            warn of each process reaped that rinit did not start
   -h, --help    this help
   -V, --version the version
+  -l            the license
 
 environment: RINIT_CONFIG, RINIT_SUBREAPER, RINIT_GRACE=DURATION,
              RINIT_LOG=debug|info|warn|error
@@ -55,6 +57,8 @@ pub struct Options {
     pub grace: Duration,
     pub parent_death_signal: Option<i32>,
     pub log_level: Level,
+    /// `-w`: a warning for each process reaped that rinit did not start.
+    pub warn_reaped: bool,
     pub command: Vec<OsString>,
 }
 
@@ -69,6 +73,8 @@ pub enum Invocation {
     Control(crate::control::client::Options),
     Help,
     Version,
+    /// `-l`: the license.
+    License,
 }
 
 /// What the environment says, before flags override it: rinit's own
@@ -174,6 +180,7 @@ fn from_environment(env: &Environment) -> Result<Options, String> {
         grace,
         parent_death_signal: None,
         log_level,
+        warn_reaped: false,
         command: Vec::new(),
     })
 }
@@ -227,6 +234,8 @@ fn short_options(
         match flag {
             'h' => return Ok(Some(Invocation::Help)),
             'V' => return Ok(Some(Invocation::Version)),
+            'l' => return Ok(Some(Invocation::License)),
+            'w' => options.warn_reaped = true,
             's' => options.subreaper = true,
             'g' => options.group = true,
             'v' => *verbosity += 1,
@@ -380,6 +389,14 @@ mod tests {
 
     fn no_env() -> Environment {
         Environment::default()
+    }
+
+    #[test]
+    fn dash_w_and_dash_l_as_tini_has_them() {
+        assert!(run(&["-w", "true"]).unwrap().warn_reaped);
+        assert!(!run(&["true"]).unwrap().warn_reaped);
+        let license = parse(vec!["-l".into()], no_env());
+        assert!(matches!(license, Ok(Invocation::License)), "{license:?}");
     }
 
     #[test]

@@ -66,6 +66,10 @@ fn run() -> i32 {
             log::write_all(1, concat!("rinit ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
             return 0;
         }
+        Ok(Invocation::License) => {
+            log::write_all(1, include_str!("../LICENSE").as_bytes());
+            return 0;
+        }
         Err(message) => {
             error!("{message}");
             return EXIT_USAGE;
@@ -150,6 +154,7 @@ fn run_supervisor(
         grace: options.grace,
         success_codes: options.success_codes.clone(),
         open_files: raise_open_files_limit(),
+        warn_reaped: options.warn_reaped,
     };
     supervise::run(plan, &settings, &mut events)
 }

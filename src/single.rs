@@ -133,7 +133,7 @@ fn step(
             State::Done(status)
         }
         (state, Event::Exited(pid, status)) => {
-            debug!("reaped pid {pid} ({status})");
+            reaper::reaped_unknown(pid, status, options.warn_reaped);
             state
         }
         (state, _) => state,

@@ -12,7 +12,11 @@ use std::time::Duration;
 use nix::libc;
 
 use super::{label, Kind, Plan, Program};
-use crate::pid1::{signals, spawn};
+use crate::pid1::signals;
+
+/// The PATH a program without one gets, as spawn.rs searches it (config
+/// stays free of the rest of pid1, so that fuzz/ can build it alone).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Signals that stop no process: a `stop_signal` of these only waits for
 /// the SIGKILL.
@@ -67,10 +71,10 @@ fn runnable(program: &Program) -> Result<(), String> {
         };
         return executable(&path).map_err(|why| format!("{name:?}: {why}"));
     }
-    let path_value = program.env.get("PATH").map_or_else(
-        || spawn::DEFAULT_PATH.to_string(),
-        |v| v.to_string_lossy().into_owned(),
-    );
+    let path_value = program
+        .env
+        .get("PATH")
+        .map_or_else(|| DEFAULT_PATH.to_string(), |v| v.to_string_lossy().into_owned());
     let found = path_value
         .split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(&name));

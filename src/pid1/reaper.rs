@@ -57,6 +57,16 @@ pub fn reap_all(mut on_exit: impl FnMut(pid_t, ExitStatus)) {
     }
 }
 
+/// A pid rinit reaped without having started it: an orphan that ended (a
+/// daemon's grandchild, a `sh -c 'x &'`). With `-w`, as tini's, a warning.
+pub fn reaped_unknown(pid: pid_t, status: ExitStatus, warn: bool) {
+    if warn {
+        warn!("reaped pid {pid} ({status}), which rinit did not start");
+    } else {
+        debug!("reaped pid {pid} ({status})");
+    }
+}
+
 /// Whether rinit still has a child, running or unreaped (it reaps nothing).
 pub fn children_remain() -> bool {
     // SAFETY: a zeroed siginfo_t is valid storage for waitid's answer.

@@ -58,7 +58,7 @@ pub struct Command {
     umask: Option<libc::mode_t>,
 }
 
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl Command {
     /// `args[0]` is looked up in the PATH of `env` when it has no slash.

@@ -77,6 +77,8 @@ pub struct Settings {
     pub success_codes: Vec<u8>,
     /// The open-files limit rinit started with, when it raised its own.
     pub open_files: Option<libc::rlimit64>,
+    /// `-w`: a warning, not a debug line, for each pid reaped that rinit did not start.
+    pub warn_reaped: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -245,7 +247,7 @@ impl<'a> Supervisor<'a> {
                 Some(Owner::Program(i)) => self.on_exit(i, status),
                 Some(Owner::Check(i)) => self.on_check_exit(i, pid, status),
                 Some(Owner::Health(i)) => self.on_health_exit(i, pid, status),
-                None => debug!("reaped pid {pid} ({status})"),
+                None => crate::pid1::reaper::reaped_unknown(pid, status, self.settings.warn_reaped),
             },
             LoopEvent::Timer(Key::Instance(i, Timer::Restart)) => self.deliver(i, Event::RestartDue),
             LoopEvent::Timer(Key::Instance(i, Timer::StopTimeout)) => self.deliver(i, Event::StopTimeout),

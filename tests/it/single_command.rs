@@ -591,3 +591,55 @@ fn a_signal_racing_the_commands_exit_is_never_sent_to_a_reaped_pid() {
         );
     }
 }
+
+/// An orphan that exits 3 before COMMAND does: its writer end of a FIFO
+/// closes as it exits, and that EOF is what lets COMMAND (`cat`) end.
+fn orphan_then_exit(flags: &[&str]) -> (Finished, String) {
+    let dir = temp_dir("warn-reaped");
+    let fifo = dir.join("fifo");
+    let script = format!(
+        "mkfifo {f} && (sh -c 'echo orphan=$$; exec 4>{f}; exit 3' &) && exec cat {f}",
+        f = fifo.display()
+    );
+    let mut args = flags.to_vec();
+    args.extend(["--", "sh", "-c", &script]);
+    let done = run(pid1(&args));
+    let orphan = done
+        .out
+        .iter()
+        .find_map(|l| l.strip_prefix("orphan="))
+        .unwrap_or_else(|| panic!("no orphan pid in {:?}", done.out))
+        .to_string();
+    (done, orphan)
+}
+
+#[test]
+fn dash_w_warns_of_each_orphan_reaped() {
+    let (done, orphan) = orphan_then_exit(&["-w"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        done.err,
+        [format!(
+            "rinit: reaped pid {orphan} (exit code 3), which rinit did not start"
+        )]
+    );
+    // Without -w the same reap says nothing at the default level.
+    let (done, _) = orphan_then_exit(&[]);
+    assert_eq!((done.code(), done.err.len()), (0, 0), "{:?}", done.err);
+}
+
+#[test]
+fn dash_l_prints_the_license() {
+    let mut cmd = std::process::Command::new(rinit());
+    cmd.arg("-l");
+    let done = run(cmd);
+    assert_eq!(done.code(), 0);
+    assert_eq!(done.out.first().map(String::as_str), Some("MIT License"));
+    assert!(
+        done.out
+            .iter()
+            .any(|l| l.contains("Permission is hereby granted")),
+        "{:?}",
+        done.out
+    );
+}
