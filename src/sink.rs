@@ -8,6 +8,9 @@
 //! Writes to a pipe are at most PIPE_BUF bytes and end at a line's end, so no
 //! other writer of the same pipe (a program with `output = "inherit"`, or the
 //! other `Sink` on stderr) lands inside a line.
+//!
+//! Also `send_rest`, the same non-blocking send for sockets that answer
+//! or ask once (the control socket, http checks).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -260,6 +263,40 @@ fn poll_writable(fd: RawFd, millis: libc::c_int) -> libc::c_short {
         n if n < 0 && Errno::last() != Errno::EINTR => libc::POLLNVAL,
         _ => poll.revents,
     }
+}
+
+/// How far `send_rest` got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    All,
+    /// The socket is full: wait for POLLOUT and call again.
+    WouldBlock,
+    /// The peer is gone or the socket broken.
+    Failed,
+}
+
+/// Sends `bytes[*sent..]` on a socket without blocking and without SIGPIPE,
+/// advancing `sent` past what the kernel took.
+pub fn send_rest(fd: RawFd, bytes: &[u8], sent: &mut usize) -> Sent {
+    while *sent < bytes.len() {
+        let rest = &bytes[*sent..];
+        // SAFETY: send(2) reads `rest.len()` bytes of a live slice.
+        let n = unsafe {
+            libc::send(
+                fd,
+                rest.as_ptr().cast(),
+                rest.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        match Errno::result(n) {
+            Ok(n) => *sent += n as usize,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Sent::WouldBlock,
+            Err(_) => return Sent::Failed,
+        }
+    }
+    Sent::All
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use nix::errno::Errno;
 use nix::libc;
 
 use super::{Request, REQUEST_MAX, VERSION};
+use crate::sink::{self, Sent};
 
 /// The most connections served at once.
 pub const CLIENTS_MAX: usize = 16;
@@ -211,23 +212,9 @@ impl Server {
         let Some(client) = self.clients.get_mut(&id) else {
             return true;
         };
-        while client.sent < client.output.len() {
-            let rest = &client.output[client.sent..];
-            // SAFETY: send(2) reads `rest.len()` bytes of a live slice.
-            let n = unsafe {
-                libc::send(
-                    client.fd.as_raw_fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            match Errno::result(n) {
-                Ok(n) => client.sent += n as usize,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return false,
-                Err(_) => break, // the client has gone
-            }
+        // Sent::Failed: the client has gone.
+        if sink::send_rest(client.fd.as_raw_fd(), &client.output, &mut client.sent) == Sent::WouldBlock {
+            return false;
         }
         self.clients.remove(&id);
         true

@@ -6,8 +6,6 @@
 //! (`Event::Unhealthy`), which its restart policy then decides on. Timers
 //! only: a program without `health` costs nothing.
 
-use std::ffi::OsString;
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use nix::libc::{self, pid_t};
@@ -65,25 +63,18 @@ impl Supervisor<'_> {
         };
         self.events.set_timer_after(Key::Health(i), health.timeout);
         match &health.check {
-            Ready::Command(words) => {
-                let args: Vec<OsString> = words.iter().map(OsString::from).collect();
-                let null = self.null.as_raw_fd();
-                let spawned = self
-                    .command(i, &args, self.environment(i))
-                    .and_then(|command| command.stdio([Some(null), Some(null), Some(null)]).spawn());
-                match spawned {
-                    Ok(child) => {
-                        self.owners.insert(child.pid(), Owner::Health(i));
-                        if let Some(watch) = &mut self.members[i.0].health {
-                            watch.command = Some(child);
-                        }
-                    }
-                    Err(err) => {
-                        debug!("{}: health check: {err}", self.members[i.0].instance.name);
-                        self.health_result(i, false);
+            Ready::Command(words) => match self.spawn_check(i, words) {
+                Ok(child) => {
+                    self.owners.insert(child.pid(), Owner::Health(i));
+                    if let Some(watch) = &mut self.members[i.0].health {
+                        watch.command = Some(child);
                     }
                 }
-            }
+                Err(err) => {
+                    debug!("{}: health check: {err}", self.members[i.0].instance.name);
+                    self.health_result(i, false);
+                }
+            },
             check => match Probe::start(check) {
                 Some(Step::Wait(probe, flags)) => {
                     self.events.watch(probe.raw_fd(), flags, Key::HealthProbe(i));

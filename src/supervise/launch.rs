@@ -14,7 +14,7 @@ use super::output::Pipes;
 use super::ready::NotifySocket;
 use super::{InstanceId, Key, Owner, Supervisor};
 use crate::config::{environment, Kind, Output as OutputMode};
-use crate::pid1::spawn::{Command, Credentials, SpawnError, WorkDir};
+use crate::pid1::spawn::{Child, Command, Credentials, SpawnError, WorkDir};
 
 impl Supervisor<'_> {
     /// Starts instance `i` and tells its gate how that went. Over 50 lines:
@@ -161,6 +161,16 @@ impl Supervisor<'_> {
             });
         }
         Ok(command)
+    }
+
+    /// A `ready` or `health` command of instance `i`: as the program (its
+    /// user, directory and environment), with /dev/null as 0, 1 and 2.
+    pub(super) fn spawn_check(&self, i: InstanceId, words: &[String]) -> Result<Child, SpawnError> {
+        let args: Vec<OsString> = words.iter().map(OsString::from).collect();
+        let null = self.null.as_raw_fd();
+        self.command(i, &args, self.environment(i))?
+            .stdio([Some(null), Some(null), Some(null)])
+            .spawn()
     }
 
     /// Instance `i`'s environment: its program's, then RINIT_PROGRAM and

@@ -12,6 +12,7 @@ use nix::libc;
 use nix::poll::PollFlags;
 
 use crate::config::Ready;
+use crate::sink::{self, Sent};
 
 /// The most of an answer read: its status line comes first.
 const RESPONSE_MAX: usize = 8 * 1024;
@@ -84,23 +85,10 @@ impl Probe {
             }
             http.connected = true;
         }
-        while http.sent < http.request.len() {
-            let rest = &http.request[http.sent..];
-            // SAFETY: send(2) reads `rest.len()` bytes of a live slice.
-            let n = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            match Errno::result(n) {
-                Ok(n) => http.sent += n as usize,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return Step::Wait(self, PollFlags::POLLOUT),
-                Err(_) => return Step::Failed,
-            }
+        match sink::send_rest(self.fd.as_raw_fd(), &http.request, &mut http.sent) {
+            Sent::All => {}
+            Sent::WouldBlock => return Step::Wait(self, PollFlags::POLLOUT),
+            Sent::Failed => return Step::Failed,
         }
         let mut buf = [0u8; 2048];
         loop {

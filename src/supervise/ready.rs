@@ -4,7 +4,6 @@
 //! `CHECK_INTERVAL` until one passes or `ready_timeout` ends. What they find
 //! goes to the instance's gate as `Ready`.
 
-use std::ffi::OsString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -232,12 +231,7 @@ impl Supervisor<'_> {
     }
 
     fn start_check_command(&mut self, i: InstanceId, words: &[String]) {
-        let args: Vec<OsString> = words.iter().map(OsString::from).collect();
-        let null = self.null.as_raw_fd();
-        let spawned = self
-            .command(i, &args, self.environment(i))
-            .and_then(|command| command.stdio([Some(null), Some(null), Some(null)]).spawn());
-        match spawned {
+        match self.spawn_check(i, words) {
             Ok(child) => {
                 self.owners.insert(child.pid(), Owner::Check(i));
                 self.members[i.0].checking = Some(child);
