@@ -26,9 +26,12 @@ fn setup(tag: &str, programs: &str) -> (PathBuf, PathBuf, PathBuf) {
     (dir, config, socket)
 }
 
-/// rinit as PID 1 on `config`, once its socket answers.
+/// rinit as PID 1 on `config`, started in the configuration's folder (where
+/// relative paths of its programs point), once its socket answers.
 fn start(config: &Path, socket: &Path) -> Running {
-    let running = Running::start(pid1(&["-c", config.to_str().unwrap()]));
+    let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
+    cmd.current_dir(config.parent().unwrap());
+    let running = Running::start(cmd);
     let deadline = Instant::now() + PATIENCE;
     while UnixStream::connect(socket).is_err() {
         assert!(
@@ -145,14 +148,7 @@ fn status_exit_code_says_whether_every_critical_program_is_up() {
              time.sleep(1000)"
         ),
     );
-    let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
-    cmd.current_dir(&dir);
-    let running = Running::start(cmd);
-    let deadline = Instant::now() + PATIENCE;
-    while UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let running = start(&config, &socket);
     wait_for_state(&config, "migrate", "done");
     let done = client(&config, &["status"]);
     let states: Vec<&str> = done.out[1..]
@@ -559,14 +555,7 @@ fn status_exit_code_for_a_critical_program_in_backoff_stopped_or_unhealthy() {
          stop_signal = \"USR1\"\nstop_timeout = \"2s\"\n\
          health = { command = [\"test\", \"!\", \"-e\", \"sick\"], interval = \"100ms\", retries = 1 }\n",
     );
-    let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
-    cmd.current_dir(&dir);
-    let running = Running::start(cmd);
-    let deadline = Instant::now() + PATIENCE;
-    while UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let running = start(&config, &socket);
     wait_for_state(&config, "held", "ready");
     wait_for_state(&config, "flaky", "backoff");
     assert_eq!(client(&config, &["status", "-q", "held"]).code(), 0);
