@@ -19,6 +19,7 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit status [--json] [-q] [NAME...]     ask the running rinit (control socket) how its programs are
        rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
        rinit start|stop|restart [--no-wait] NAME...  and wait until they are up (or down)
+       rinit help [SUBCOMMAND]                  this help, or a subcommand's (also SUBCOMMAND --help)
 
 As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
 exit code (128+N after signal N). The configuration is -c PATH, else
@@ -71,7 +72,9 @@ pub enum Invocation {
     Check(Options),
     /// `rinit status` or `rinit signal`: a request on the control socket.
     Control(crate::control::client::Options),
-    Help,
+    /// `--help`, `rinit help` (USAGE), `rinit help SUBCOMMAND` or `rinit
+    /// SUBCOMMAND --help`: the text to print.
+    Help(&'static str),
     Version,
     /// `-l`: the license.
     License,
@@ -109,6 +112,57 @@ impl Environment {
 }
 
 const SUBCOMMANDS: [&str; 6] = ["check", "status", "start", "stop", "restart", "signal"];
+
+/// Each subcommand's usage, for `rinit help SUBCOMMAND` and `--help`.
+fn usage_of(subcommand: &str) -> Option<&'static str> {
+    Some(match subcommand {
+        "check" => {
+            "\
+usage: rinit check [-c PATH]
+
+Reads the configuration (-c PATH, else $RINIT_CONFIG, else /etc/rinit.toml)
+as rinit would, and looks at this machine: every command can be found and
+run, every user exists, every stop signal can stop its program. Prints the
+start plan on stdout and exits 0; else prints each error (FILE:LINE:COL:
+program NAME: key KEY: what is wrong) and exits 2. Warns when the
+stop_timeouts along the shutdown order add up to more than shutdown_timeout.
+Run it in the image: RUN [\"/sbin/rinit\", \"check\"].
+"
+        }
+        "status" => {
+            "\
+usage: rinit status [--json] [-q] [-c PATH] [NAME...]
+
+Asks the running rinit, through its control socket, how its programs are:
+one line each (name, state, pid, uptime, restarts, last exit), or JSON.
+NAME is a program, NAME.I or a group (NAME:* too). -q prints nothing.
+Exit codes: 0 every critical program is up; 1 one is not (a HEALTHCHECK or a
+Kubernetes exec probe fails); 3 no rinit answers on the socket.
+"
+        }
+        "start" | "stop" | "restart" => {
+            "\
+usage: rinit start|stop|restart [--no-wait] [-c PATH] NAME...
+
+Starts, stops or restarts programs of the running rinit (NAME: a program,
+NAME.I, or a group, also NAME:*) in dependency order, and waits until they
+are ready (at most their ready_timeout) or stopped (their stop_timeout);
+--no-wait returns at once. A program stopped with rinit stop stays down
+until rinit start. Exit codes: 0 done; 1 it failed; 3 no rinit answers.
+"
+        }
+        "signal" => {
+            "\
+usage: rinit signal SIGNAL [-c PATH] NAME...
+
+Sends SIGNAL (HUP, SIGHUP or a number) to the main process of each named
+program of the running rinit (its whole process group with stop_group).
+Exit codes: 0 sent; 1 it failed; 3 no rinit answers.
+"
+        }
+        _ => return None,
+    })
+}
 
 /// Parses everything after argv[0].
 pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String> {
@@ -196,7 +250,7 @@ fn long_option(
         None => (long, None),
     };
     match name {
-        "help" => return Ok(Some(Invocation::Help)),
+        "help" => return Ok(Some(Invocation::Help(USAGE))),
         "version" => return Ok(Some(Invocation::Version)),
         "config" => {
             let value = match inline {
@@ -232,7 +286,7 @@ fn short_options(
             }
         };
         match flag {
-            'h' => return Ok(Some(Invocation::Help)),
+            'h' => return Ok(Some(Invocation::Help(USAGE))),
             'V' => return Ok(Some(Invocation::Version)),
             'l' => return Ok(Some(Invocation::License)),
             'w' => options.warn_reaped = true,
@@ -268,6 +322,22 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
         return Ok(None);
     };
     let first = first.to_string_lossy().into_owned();
+    if first == "help" {
+        return match options.command.get(1).map(|s| s.to_string_lossy()) {
+            None => Ok(Some(Invocation::Help(USAGE))),
+            Some(name) => match usage_of(&name) {
+                Some(usage) => Ok(Some(Invocation::Help(usage))),
+                None => Err(format!("rinit help: no subcommand {name:?} (see rinit --help)")),
+            },
+        };
+    }
+    let asks_help = options.command[1..]
+        .iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "--help" || arg == "-h");
+    if let (true, Some(usage)) = (asks_help, usage_of(&first)) {
+        return Ok(Some(Invocation::Help(usage)));
+    }
     if first == "check" {
         let rest = options.command.split_off(1);
         let Invocation::Run(mut checked) = parse(rest, env_after_flags(options))? else {
@@ -526,5 +596,37 @@ mod tests {
             [OsString::from("status")]
         );
         assert_eq!(run(&["--", ""]).unwrap_err(), "the command name is empty");
+    }
+
+    #[test]
+    fn help_for_rinit_and_for_each_subcommand() {
+        let parsed = |args: &[&str]| parse(args.iter().map(OsString::from).collect(), no_env());
+        assert!(matches!(parsed(&["help"]), Ok(Invocation::Help(USAGE))));
+        for name in ["check", "status", "start", "stop", "restart", "signal"] {
+            for args in [
+                vec!["help", name],
+                vec![name, "--help"],
+                vec![name, "-h"],
+                vec![name, "-c", "x", "--help"],
+            ] {
+                match parsed(&args) {
+                    Ok(Invocation::Help(usage)) => assert!(
+                        usage.starts_with("usage: rinit ") && usage.contains(name),
+                        "{args:?}: {usage}"
+                    ),
+                    other => panic!("{args:?}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            parsed(&["help", "frobnicate"]).unwrap_err(),
+            "rinit help: no subcommand \"frobnicate\" (see rinit --help)"
+        );
+        // After `--`, and for a command that is not rinit's, --help is the command's.
+        assert!(matches!(
+            parsed(&["--", "check", "--help"]),
+            Ok(Invocation::Run(_))
+        ));
+        assert!(matches!(parsed(&["ls", "--help"]), Ok(Invocation::Run(_))));
     }
 }

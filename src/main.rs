@@ -58,8 +58,8 @@ fn run() -> i32 {
             return check(&options);
         }
         Ok(Invocation::Control(options)) => return control::client::run(&options),
-        Ok(Invocation::Help) => {
-            log::write_all(1, cli::USAGE.as_bytes());
+        Ok(Invocation::Help(usage)) => {
+            log::write_all(1, usage.as_bytes());
             return 0;
         }
         Ok(Invocation::Version) => {

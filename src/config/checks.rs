@@ -41,8 +41,8 @@ pub(super) fn ready_check(
     let ready = spanned.get_ref();
     let check = match (&ready.tcp, &ready.http, &ready.command, &ready.file) {
         (None, None, None, Some(file)) => Ready::File(match dir {
-            Some(dir) => dir.join(file),
-            None => PathBuf::from(file),
+            Some(dir) => dir.join(file.get_ref()),
+            None => PathBuf::from(file.get_ref()),
         }),
         (tcp, http, command, None) => match check_of(tcp, http, command, "ready", at)? {
             Some(check) => check,

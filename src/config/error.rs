@@ -91,10 +91,12 @@ impl<'a> Source<'a> {
     /// A serde error carries a position and a message, not the program or the
     /// key: they are read back from the text around the position.
     pub(super) fn toml_error(&self, err: toml::de::Error) -> ConfigError {
-        let message = err.message().trim_end().replace('\n', " ");
-        let Some(span) = err.span() else {
+        let message = in_users_words(err.message().trim_end().replace('\n', " "));
+        let Some(mut span) = err.span() else {
             return self.error(None, None, None, message);
         };
+        let (message, start) = self.real_cause(message, span.start);
+        span.start = start;
         let before = self.text.get(..span.start).unwrap_or("");
         let unquote = |name: &str| {
             name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
@@ -128,18 +130,166 @@ impl<'a> Source<'a> {
         };
         // The key is the last dotted part.
         let key = full_key.map(|k| unquote(k.rsplit('.').next().unwrap_or(k)));
-        // supervisord's `[program:web]` or `[group:app]`: say what rinit's is.
-        let table = line
-            .trim_start()
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once(':'));
-        let message = match table {
-            Some((kind @ ("program" | "group"), rest)) => {
-                let name = rest.split(']').next().unwrap_or(rest);
-                format!("{message} (supervisord's [{kind}:{name}] is [{kind}.{name}] here)")
-            }
-            _ => message,
-        };
+        let message = supervisord_table(line).unwrap_or(message);
         self.error(Some(span.start), program.as_deref(), key.as_deref(), message)
+    }
+
+    /// toml reports a string left open where it gives up, further on
+    /// ("unclosed inline table"): the message and offset for the string.
+    fn real_cause(&self, message: String, offset: usize) -> (String, usize) {
+        let misplaced = [
+            "unclosed",
+            "missing comma",
+            "invalid basic string",
+            "invalid literal string",
+            "expected newline",
+        ];
+        if !misplaced.iter().any(|m| message.contains(m)) {
+            return (message, offset);
+        }
+        match self.open_string_before(offset) {
+            Some(start) => (
+                "this string is not closed: a `\"` is missing before the end of the line".to_string(),
+                start,
+            ),
+            None => (message, offset),
+        }
+    }
+
+    /// Where a basic or literal string opens and is not closed, on the line
+    /// of `offset` or the line before it.
+    fn open_string_before(&self, offset: usize) -> Option<usize> {
+        let before = self.text.get(..offset)?;
+        let this_line = before.rfind('\n').map_or(0, |i| i + 1);
+        let previous_line = before[..this_line.saturating_sub(1)]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        [previous_line, this_line].into_iter().find_map(|start| {
+            let line = self.text[start..].lines().next().unwrap_or("");
+            open_string(line).map(|at| start + at)
+        })
+    }
+}
+
+/// supervisord's `[program:web]` or `[group:app]` on `line`: what rinit's is.
+fn supervisord_table(line: &str) -> Option<String> {
+    let (kind, rest) = line.trim_start().strip_prefix('[')?.split_once(':')?;
+    let name = rest.split(']').next().unwrap_or(rest);
+    matches!(kind, "program" | "group")
+        .then(|| format!("TOML tables use a dot: [{kind}.{name}] (supervisord's [{kind}:{name}])"))
+}
+
+/// Where an unclosed string starts in one line (not a multi-line string).
+fn open_string(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => return None,
+            quote @ (b'"' | b'\'') => {
+                if line[i..].starts_with("\"\"\"") || line[i..].starts_with("\'\'\'") {
+                    return None;
+                }
+                let start = i;
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return Some(start),
+                        Some(b'\\') if quote == b'"' => i += 2,
+                        Some(&b) if b == quote => break,
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// serde's and toml's wording, made the configuration's: key names for
+/// fields, with a guess at a misspelt one; no Rust type names.
+fn in_users_words(message: String) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let closest = known
+            .iter()
+            .map(|name| (edit_distance(key, name), *name))
+            .min()
+            .filter(|(distance, _)| *distance <= (key.len() / 3).clamp(1, 3));
+        return match closest {
+            Some((_, name)) => format!("unknown key `{key}`: did you mean `{name}`?"),
+            None => format!(
+                "unknown key `{key}`{}",
+                expected.replacen(", expected", ": expected", 1)
+            ),
+        };
+    }
+    let mut message = message;
+    for (rust, user) in [
+        ("expected u8", "expected a number from 0 to 255"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("invalid type: sequence", "invalid type: array"),
+        ("invalid type: map", "invalid type: table"),
+    ] {
+        message = message.replace(rust, user);
+    }
+    message
+}
+
+/// Levenshtein distance: the fewest one-letter changes from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_gets_the_closest_name() {
+        let message = |m: &str| in_users_words(m.to_string());
+        assert_eq!(
+            message("unknown field `stop_timout`, expected one of `stop_signal`, `stop_timeout`"),
+            "unknown key `stop_timout`: did you mean `stop_timeout`?"
+        );
+        assert_eq!(
+            message("unknown field `zzz`, expected one of `rinit`, `env`"),
+            "unknown key `zzz`: expected one of `rinit`, `env`"
+        );
+        assert_eq!(
+            message("unknown field `program`, expected `programs`"),
+            "unknown key `program`: did you mean `programs`?"
+        );
+        assert_eq!(edit_distance("comand", "command"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("restart", "restart"), 0);
+    }
+
+    #[test]
+    fn an_open_string_is_found_and_closed_ones_are_not() {
+        assert_eq!(open_string(r#"ready = { tcp = "127.0.0.1:80 }"#), Some(16));
+        assert_eq!(open_string(r#"a = "x\" # "b"#), None);
+        assert_eq!(open_string(r#"a = "say \"hi\"""#), None);
+        assert_eq!(open_string("a = 'it\\'"), None);
+        assert_eq!(open_string("a = \"\"\"start of many lines"), None);
+        assert_eq!(open_string("a = ['x', 'y]"), Some(10));
     }
 }

@@ -3,7 +3,8 @@
 //! key into a typed `Plan` (validate.rs), with the start order (order.rs),
 //! before anything is started; errors name the file, line and column, the
 //! program and the key (error.rs). `rinit check` prints the plan
-//! (describe.rs). The readers of the pieces — durations, env files, shell
+//! (describe.rs). `${VAR}`s expand from each program's environment
+//! (expand.rs). The readers of the pieces — durations, env files, shell
 //! words, users, bounded input files — and the environment layers live here
 //! too.
 
@@ -12,8 +13,10 @@ mod checks;
 mod describe;
 pub mod duration;
 pub mod env_file;
+mod env_keys;
 pub mod environment;
 mod error;
+pub mod expand;
 pub mod input;
 mod order;
 mod schema;
@@ -78,8 +81,7 @@ pub struct Group {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProgramId(pub usize);
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kind {
     /// Ready once exec'd (or when its `ready` check passes).
     #[default]
@@ -91,8 +93,7 @@ pub enum Kind {
 }
 
 /// systemd's Restart= values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Restart {
     No,
     OnSuccess,
@@ -105,19 +106,14 @@ pub enum Restart {
 impl Restart {
     /// As written in the configuration.
     pub fn name(self) -> &'static str {
-        match self {
-            Restart::No => "no",
-            Restart::OnSuccess => "on-success",
-            Restart::OnFailure => "on-failure",
-            Restart::OnAbnormal => "on-abnormal",
-            Restart::OnAbort => "on-abort",
-            Restart::Always => "always",
-        }
+        RESTARTS
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map_or("?", |(name, _)| name)
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Output {
     /// The program writes to rinit's own stdout and stderr.
     #[default]
@@ -126,6 +122,44 @@ pub enum Output {
     Prefix,
     /// /dev/null.
     Null,
+}
+
+/// The values of `type`, `restart` and `output`, as written.
+const KINDS: &[(&str, Kind)] = &[
+    ("simple", Kind::Simple),
+    ("notify", Kind::Notify),
+    ("oneshot", Kind::Oneshot),
+];
+const RESTARTS: &[(&str, Restart)] = &[
+    ("no", Restart::No),
+    ("on-success", Restart::OnSuccess),
+    ("on-failure", Restart::OnFailure),
+    ("on-abnormal", Restart::OnAbnormal),
+    ("on-abort", Restart::OnAbort),
+    ("always", Restart::Always),
+];
+const OUTPUTS: &[(&str, Output)] = &[
+    ("inherit", Output::Inherit),
+    ("prefix", Output::Prefix),
+    ("null", Output::Null),
+];
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        schema::one_of(deserializer, KINDS)
+    }
+}
+
+impl<'de> Deserialize<'de> for Restart {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        schema::one_of(deserializer, RESTARTS)
+    }
+}
+
+impl<'de> Deserialize<'de> for Output {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        schema::one_of(deserializer, OUTPUTS)
+    }
 }
 
 /// The validated configuration, ready to run.
@@ -145,8 +179,12 @@ pub struct Program {
     pub name: String,
     /// Some(N) when `instances` was given: the instances are NAME.0 … NAME.N-1.
     pub instances: Option<u32>,
-    /// OsStrings: `main`'s arguments need not be UTF-8.
+    /// OsStrings: `main`'s arguments need not be UTF-8. Expanded (with
+    /// RINIT_INSTANCE=0 where `command_template` is kept).
     pub command: Vec<OsString>,
+    /// The command's words before expansion, when they use ${RINIT_INSTANCE}:
+    /// expanded again for each instance at its start.
+    pub command_template: Option<Vec<String>>,
     pub kind: Kind,
     /// The programs it comes after, all before it in `Plan::programs`.
     pub after: Vec<ProgramId>,
@@ -228,6 +266,7 @@ impl Program {
             name: name.into(),
             instances: None,
             command: vec!["true".into()],
+            command_template: None,
             kind: Kind::Simple,
             after: Vec::new(),
             user: None,

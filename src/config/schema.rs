@@ -29,13 +29,16 @@ pub(super) struct RawFile {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table: programs = [\"web\", \"worker\"]")]
 pub(super) struct RawGroup {
     pub(super) programs: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [rinit] shutdown_timeout = \"9s\" …"
+)]
 pub(super) struct RawRinit {
     pub(super) shutdown_timeout: Option<DurationValue>,
     pub(super) output: Option<Output>,
@@ -43,7 +46,7 @@ pub(super) struct RawRinit {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table: [program.NAME] command = \"…\" …")]
 pub(super) struct RawProgram {
     pub(super) command: Option<Spanned<CommandValue>>,
     #[serde(rename = "type", default)]
@@ -72,13 +75,16 @@ pub(super) struct RawProgram {
     pub(super) ready: Option<Spanned<RawReady>>,
     pub(super) ready_timeout: Option<DurationValue>,
     pub(super) output: Option<Output>,
-    pub(super) instances: Option<Spanned<u32>>,
+    pub(super) instances: Option<Spanned<InstancesValue>>,
     pub(super) autostart: Option<bool>,
     pub(super) health: Option<Spanned<RawHealth>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: { http = \"127.0.0.1:8000/healthz\" }, { tcp = \"127.0.0.1:8000\" } or { command = [\"…\"] }, with interval, timeout, retries and start_period"
+)]
 pub(super) struct RawHealth {
     pub(super) tcp: Option<Spanned<String>>,
     pub(super) http: Option<Spanned<String>>,
@@ -90,12 +96,68 @@ pub(super) struct RawHealth {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: { tcp = \"127.0.0.1:8000\" }, { http = \"127.0.0.1:8000/healthz\" }, { command = [\"…\"] } or { file = \"/path\" }"
+)]
 pub(super) struct RawReady {
     pub(super) tcp: Option<Spanned<String>>,
     pub(super) command: Option<Spanned<CommandValue>>,
-    pub(super) file: Option<String>,
+    pub(super) file: Option<Spanned<String>>,
     pub(super) http: Option<Spanned<String>>,
+}
+
+/// One of the names in `choices` (`restart`, `type`, `output`), or an
+/// error that lists them.
+pub(super) fn one_of<'de, D: Deserializer<'de>, T: Copy + 'static>(
+    deserializer: D,
+    choices: &'static [(&'static str, T)],
+) -> Result<T, D::Error> {
+    struct V<T: 'static>(&'static [(&'static str, T)]);
+    impl<T: Copy> V<T> {
+        fn names(&self) -> String {
+            let names: Vec<String> = self.0.iter().map(|(name, _)| format!("{name:?}")).collect();
+            names.join(", ")
+        }
+    }
+    impl<T: Copy> Visitor<'_> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "one of {}", self.names())
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            match self.0.iter().find(|(name, _)| *name == text) {
+                Some((_, value)) => Ok(*value),
+                None => Err(E::custom(format!("{text:?} is not one of {}", self.names()))),
+            }
+        }
+    }
+    deserializer.deserialize_any(V(choices))
+}
+
+/// `instances`: a number, or a string that expands to one.
+pub(super) enum InstancesValue {
+    Count(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for InstancesValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = InstancesValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of instances, or a string such as \"${WORKERS:-2}\"")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<InstancesValue, E> {
+                Ok(InstancesValue::Count(n))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<InstancesValue, E> {
+                Ok(InstancesValue::Text(text.to_string()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// "250ms", "1m30s", or a number of seconds (integer or float).

@@ -12,11 +12,13 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::checks;
+use super::env_keys;
 use super::environment::Env;
 use super::error::{ConfigError, Source};
-use super::schema::{RawFile, RawGroup, RawProgram};
+use super::expand;
+use super::schema::{InstancesValue, RawFile, RawGroup, RawProgram};
 use super::users::{self, Account};
-use super::{defaults, env_file, input, order, Group, Kind, Output, Plan, Program, ProgramId, Restart};
+use super::{defaults, order, Group, Kind, Output, Plan, Program, ProgramId, Restart};
 use super::{MAIN, MAX_INSTANCES, NAME_MAX};
 use crate::log;
 
@@ -90,7 +92,12 @@ pub(super) fn validate(
     // Declaration order, for start-order ties (the table itself is sorted by name).
     let mut declared: Vec<_> = raw.program.into_iter().collect();
     declared.sort_by_key(|(name, _)| name.span().start);
-    let file_env = checked_env(source, None, raw.env)?;
+    // `[env]` values see rinit's own environment.
+    let inherited = |name: &str| {
+        let value = inherited_env.iter().find(|(key, _)| key == name);
+        value.map(|(_, value)| value.to_string_lossy().into_owned())
+    };
+    let file_env = env_keys::checked_env(source, None, raw.env, &inherited)?;
     let mut shared = Shared::new(
         source,
         &declared,
@@ -139,24 +146,37 @@ fn program(
         shared.source.error(Some(offset), Some(&name), Some(key), message)
     };
     let mut raw = spanned.into_inner();
+    if raw.command.is_none() {
+        return Err(at(
+            program_offset,
+            "command",
+            "missing: every program needs a command".into(),
+        ));
+    }
+    let after = after_names(shared, &name, &raw, &at)?;
+    let after_offset = raw.after.first().map_or(program_offset, |a| a.span().start);
+    let file_vars = env_keys::env_file(shared.base_dir, &raw, &at)?;
+    env_keys::expand_user(&mut raw, &shared.env, &file_vars, &at)?;
+    let user = account(shared, &raw, &at)?;
+    let layers = env_keys::Layers {
+        source: shared.source,
+        shared: &shared.env,
+        set_in_file_env: &shared.set_in_file_env,
+    };
+    let env = env_keys::environment(&layers, &name, &mut raw, user.as_ref(), file_vars)?;
+    let final_env = |key: &str| match key {
+        "RINIT_PROGRAM" => Some(name.clone()),
+        _ => env.get(key).map(|v| v.to_string_lossy().into_owned()),
+    };
+    let command_template = expand::program_keys(&mut raw, &final_env, &at)?;
     let command = match &raw.command {
-        None => {
-            return Err(at(
-                program_offset,
-                "command",
-                "missing: every program needs a command".into(),
-            ))
-        }
         Some(command) => command
             .get_ref()
             .words()
             .map_err(|e| at(command.span().start, "command", e))?,
+        None => Vec::new(),
     };
-    let after = after_names(shared, &name, &raw, &at)?;
-    let after_offset = raw.after.first().map_or(program_offset, |a| a.span().start);
-    let user = account(shared, &raw, &at)?;
     let directory = directory(shared, &raw, &at)?;
-    let env = environment(shared, &name, &mut raw, user.as_ref(), &at)?;
     // A relative ready file is the program's: in its directory.
     let program_dir = directory.clone().or_else(|| shared.current_dir.clone());
     let (ready, ready_timeout) = checks::ready_check(&raw, program_dir.as_deref(), &at)?;
@@ -168,6 +188,7 @@ fn program(
         name,
         instances,
         command: command.into_iter().map(OsString::from).collect(),
+        command_template,
         kind,
         after: Vec::new(), // set once the order is known
         user,
@@ -321,58 +342,17 @@ fn directory(shared: &Shared, raw: &RawProgram, at: &At) -> Result<Option<PathBu
     }
 }
 
-/// The program's environment. Lowest to highest: rinit's environment, the
-/// user's HOME/USER/LOGNAME, [env] (those two shared), env_file, env.
-fn environment(
-    shared: &Shared,
-    name: &str,
-    raw: &mut RawProgram,
-    user: Option<&Account>,
-    at: &At,
-) -> Result<Env, ConfigError> {
-    let mut env = shared.env.clone();
-    if let Some(account) = user {
-        for (key, value) in [
-            ("HOME", &account.user.home),
-            ("USER", &account.user.name),
-            ("LOGNAME", &account.user.name),
-        ] {
-            if !shared.set_in_file_env.contains(key) {
-                env.set(key, value);
-            }
-        }
-    }
-    if let Some(env_file) = &raw.env_file {
-        let path = shared.base_dir.join(env_file.get_ref());
-        let offset = env_file.span().start;
-        let text = input::read_text(&path).map_err(|why| {
-            at(
-                offset,
-                "env_file",
-                format!("cannot read {}: {why}", path.display()),
-            )
-        })?;
-        let pairs = env_file::parse(&text)
-            .map_err(|err| at(offset, "env_file", format!("{}: {err}", path.display())))?;
-        for (key, value) in &pairs {
-            env.set(key, value);
-        }
-    }
-    for (key, value) in &checked_env(shared.source, Some(name), std::mem::take(&mut raw.env))? {
-        env.set(key, value);
-    }
-    Ok(env)
-}
-
 fn instances(raw: &RawProgram, at: &At) -> Result<Option<u32>, ConfigError> {
     match &raw.instances {
         None => Ok(None),
-        Some(count) if (1..=MAX_INSTANCES).contains(count.get_ref()) => Ok(Some(*count.get_ref())),
-        Some(count) => Err(at(
-            count.span().start,
-            "instances",
-            format!("must be from 1 to {MAX_INSTANCES}"),
-        )),
+        Some(count) => match count.get_ref() {
+            InstancesValue::Count(n) if (1..=i64::from(MAX_INSTANCES)).contains(n) => Ok(Some(*n as u32)),
+            _ => Err(at(
+                count.span().start,
+                "instances",
+                format!("must be from 1 to {MAX_INSTANCES}"),
+            )),
+        },
     }
 }
 
@@ -448,27 +428,4 @@ fn main_program(command: &[OsString], env: Env, after: Vec<ProgramId>) -> Progra
         is_main: true,
         ..Program::with_defaults(MAIN)
     }
-}
-
-/// An `env` table with its names and values checked: what execve can pass.
-fn checked_env(
-    source: &Source,
-    program: Option<&str>,
-    table: BTreeMap<Spanned<String>, String>,
-) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut checked = Vec::with_capacity(table.len());
-    for (key, value) in table {
-        let problem = if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) {
-            Some(format!("invalid variable name {:?}", key.get_ref()))
-        } else if value.contains('\0') {
-            Some(format!("the value of {} contains a NUL byte", key.get_ref()))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(source.error(Some(key.span().start), program, Some("env"), problem));
-        }
-        checked.push((key.into_inner(), value));
-    }
-    Ok(checked)
 }

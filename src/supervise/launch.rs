@@ -3,6 +3,7 @@
 //! with `output = "prefix"`, its notify socket with `type = "notify"`) —
 //! then the spawn, whose result goes back to the instance's gate.
 
+use std::borrow::Cow;
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -13,7 +14,7 @@ use super::instance::Event;
 use super::output::Pipes;
 use super::ready::NotifySocket;
 use super::{InstanceId, Key, Owner, Supervisor};
-use crate::config::{environment, Kind, Output as OutputMode};
+use crate::config::{environment, expand, Kind, Output as OutputMode, Program};
 use crate::pid1::spawn::{Child, Command, Credentials, SpawnError, WorkDir};
 
 impl Supervisor<'_> {
@@ -30,7 +31,8 @@ impl Supervisor<'_> {
         }
         let (pipes, [out, err]) = self.output_fds(i);
         let stdin = (!program.is_main).then(|| self.null.as_raw_fd());
-        let started = self.command(i, &program.command, env).and_then(|command| {
+        let args = instance_command(program, &env);
+        let started = self.command(i, &args, env).and_then(|command| {
             let command = command
                 .stdio([stdin, out, err])
                 .foreground(program.is_main && self.settings.foreground);
@@ -77,7 +79,31 @@ impl Supervisor<'_> {
             self.watch_health(i);
         }
     }
+}
 
+/// The program's command, or, when it uses ${RINIT_INSTANCE}, its words
+/// expanded again in this instance's environment `env`.
+fn instance_command<'a>(program: &'a Program, env: &[(OsString, OsString)]) -> Cow<'a, [OsString]> {
+    let Some(words) = &program.command_template else {
+        return Cow::Borrowed(&program.command);
+    };
+    let lookup = |name: &str| {
+        let value = env.iter().find(|(key, _)| key == name);
+        value.map(|(_, value)| value.to_string_lossy().into_owned())
+    };
+    let expanded: Result<Vec<OsString>, String> = words
+        .iter()
+        .map(|word| expand::expand(word, &mut |name| lookup(name)).map(OsString::from))
+        .collect();
+    // The same words expanded in the same environment when the configuration
+    // was checked; only RINIT_INSTANCE differs.
+    match expanded {
+        Ok(args) => Cow::Owned(args),
+        Err(_) => Cow::Borrowed(&program.command),
+    }
+}
+
+impl Supervisor<'_> {
     /// Where instance `i`'s stdout and stderr go: rinit's own (inherit),
     /// /dev/null, or new pipes (prefix), which the caller keeps open until
     /// the child has its copies.

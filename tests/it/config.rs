@@ -184,17 +184,125 @@ fn the_marker_program_runs_when_the_configuration_is_valid() {
 
 #[test]
 fn toml_syntax_error() {
+    let open = "this string is not closed: a `\"` is missing before the end of the line";
     let (dir, file) = assert_check_error(
         "syntax",
         &format!("{MARKER}[program.a]\ncommand = \"x\n"),
-        ":5:13: program a: key command: invalid basic string, expected `\"`",
+        &format!(":5:11: program a: key command: {open}"),
     );
     assert_refused_at_start(
         &dir,
         &file,
         &[],
-        ":5:13: program a: key command: invalid basic string, expected `\"`",
+        &format!(":5:11: program a: key command: {open}"),
     );
+    // toml itself gives up further on ("unclosed inline table", "unclosed
+    // array", "missing comma"): the message points at the string instead.
+    for (text, rest) in [
+        (
+            "[program.a]\ncommand = \"x\"\nready = { tcp = \"127.0.0.1:80 }\n",
+            ":3:17: program a: key ready",
+        ),
+        (
+            "[program.a]\ncommand = [\"a\", \"b]\n",
+            ":2:17: program a: key command",
+        ),
+        (
+            "[program.a]\nenv = { A = \"1 }\ncommand = \"x\"\n",
+            ":2:13: program a: key env",
+        ),
+        ("[rinit]\nshutdown_timeout = '1s\n", ":2:20: key shutdown_timeout"),
+    ] {
+        assert_check_error("syntax", text, &format!("{rest}: {open}"));
+    }
+    // A real syntax error elsewhere is left as toml says it.
+    assert_check_error(
+        "syntax",
+        "[program.a]\ncommand = \"x\" \"y\"\n",
+        ":2:15: program a: key command: unexpected key or value, expected newline, `#`",
+    );
+}
+
+#[test]
+fn a_misspelt_key_gets_a_suggestion() {
+    for (key, known) in [
+        ("stop_timout", "stop_timeout"),
+        ("comand", "command"),
+        ("restart_dely", "restart_delay"),
+    ] {
+        assert_check_error(
+            "misspelt",
+            &format!("[program.a]\ncommand = \"x\"\n{key} = 1\n"),
+            &format!(":3:1: program a: key {key}: unknown key `{key}`: did you mean `{known}`?"),
+        );
+    }
+    assert_check_error(
+        "misspelt",
+        "[rinit]\nshutdown_timout = 1\n",
+        ":2:1: key shutdown_timout: unknown key `shutdown_timout`: did you mean `shutdown_timeout`?",
+    );
+    assert_check_error(
+        "misspelt",
+        "[programs.a]\ncommand = \"x\"\n",
+        ":1:2: unknown key `programs`: did you mean `program`?",
+    );
+}
+
+#[test]
+fn no_message_names_a_rust_type() {
+    // A wrong type or value for every key that has one: the messages say
+    // what to write, in the configuration's words.
+    let values = [
+        "command = 1",
+        "type = 1",
+        "after = 1",
+        "user = 1",
+        "group = 1",
+        "directory = 1",
+        "umask = 1",
+        "env = 1",
+        "env_file = 1",
+        "restart = 1",
+        "restart_delay = true",
+        "restart_max_delay = []",
+        "start_limit_burst = -1",
+        "start_limit_burst = \"5\"",
+        "start_limit_interval = {}",
+        "success_exit_codes = [-1]",
+        "success_exit_codes = \"0\"",
+        "stop_signal = true",
+        "stop_group = 1",
+        "stop_timeout = []",
+        "critical = 1",
+        "ready = 1",
+        "ready = \"127.0.0.1:80\"",
+        "ready = { tcp = 1 }",
+        "ready_timeout = true",
+        "output = 1",
+        "instances = 1.5",
+        "instances = -1",
+        "autostart = 1",
+        "health = []",
+        "health = { tcp = \"1.2.3.4:5\", retries = -1 }",
+        "health = { tcp = \"1.2.3.4:5\", interval = true }",
+        "env = { A = 1 }",
+    ];
+    let rust = [
+        "u8", "u16", "u32", "u64", "i64", "usize", "f64", "Raw", "struct", "enum", "sequence", "map",
+        "variant", "field",
+    ];
+    for value in values {
+        let (_, file) = config("rust-words", &format!("[program.a]\ncommand = \"x\"\n{value}\n"));
+        let done = check(&file);
+        assert_eq!(done.code(), 2, "{value}: {:?}", done.err);
+        let message = done.err.join("\n");
+        for word in rust {
+            let named = message
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == word || (word == "Raw" && w.starts_with("Raw")));
+            assert!(!named, "{value}: {word:?} in {message}");
+        }
+    }
 }
 
 #[test]
@@ -202,13 +310,13 @@ fn unknown_top_level_key() {
     let (dir, file) = assert_check_error(
         "top-key",
         &format!("bogus = 1\n{MARKER}"),
-        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`, `group`",
+        ":1:1: key bogus: unknown key `bogus`: expected one of `rinit`, `env`, `program`, `group`",
     );
     assert_refused_at_start(
         &dir,
         &file,
         &[],
-        ":1:1: key bogus: unknown field `bogus`, expected one of `rinit`, `env`, `program`, `group`",
+        ":1:1: key bogus: unknown key `bogus`: expected one of `rinit`, `env`, `program`, `group`",
     );
 }
 
@@ -217,22 +325,23 @@ fn unknown_key_in_rinit_table() {
     assert_check_error(
         "rinit-key",
         "[rinit]\nshutdown_timeout = \"5s\"\nbogus = 1\n\n[program.a]\ncommand = \"x\"\n",
-        ":3:1: key bogus: unknown field `bogus`, expected one of `shutdown_timeout`, `output`, \
+        ":3:1: key bogus: unknown key `bogus`: expected one of `shutdown_timeout`, `output`, \
          `control_socket`",
     );
 }
 
 #[test]
 fn unknown_program_key_lists_the_expected_keys() {
-    let (_, file) = config("program-key", "[program.a]\ncommand = \"x\"\ncomand = \"x\"\n");
+    // Too far from every key for a guess.
+    let (_, file) = config("program-key", "[program.a]\ncommand = \"x\"\nnonsense = \"x\"\n");
     let done = check(&file);
     assert_eq!(done.code(), 2);
     assert!(done.out.is_empty(), "{:?}", done.out);
     assert_eq!(done.err.len(), 1, "{:?}", done.err);
-    let prefix = error_line(&file, ":3:1: program a: key comand: unknown field `comand`");
+    let prefix = error_line(&file, ":3:1: program a: key nonsense: unknown key `nonsense`");
     assert!(done.err[0].starts_with(&prefix), "{:?}", done.err);
     let listed = &done.err[0][prefix.len()..];
-    assert!(listed.starts_with(", expected one of `command`, "), "{listed}");
+    assert!(listed.starts_with(": expected one of `command`, "), "{listed}");
     for key in ["`env_file`", "`stop_signal`", "`instances`", "`ready_timeout`"] {
         assert!(listed.contains(key), "{key} not listed: {listed}");
     }
@@ -253,8 +362,9 @@ fn wrong_types() {
             ":2:17: program a: key command: invalid type: integer `1`, expected a string",
         ),
         (
-            "[program.a]\ncommand = \"x\"\ninstances = \"2\"\n",
-            ":3:13: program a: key instances: invalid type: string \"2\", expected u32",
+            "[program.a]\ncommand = \"x\"\ninstances = true\n",
+            ":3:13: program a: key instances: invalid type: boolean `true`, expected a number of instances, \
+             or a string such as \"${WORKERS:-2}\"",
         ),
         (
             "[program.a]\ncommand = \"x\"\ncritical = \"yes\"\n",
@@ -262,11 +372,11 @@ fn wrong_types() {
         ),
         (
             "[program.a]\ncommand = \"x\"\nafter = \"b\"\n",
-            ":3:9: program a: key after: invalid type: string \"b\", expected a sequence",
+            ":3:9: program a: key after: invalid type: string \"b\", expected an array",
         ),
         (
             "[program.a]\ncommand = \"x\"\nsuccess_exit_codes = [0, 256]\n",
-            ":3:26: program a: key success_exit_codes: invalid value: integer `256`, expected u8",
+            ":3:26: program a: key success_exit_codes: invalid value: integer `256`, expected a number from 0 to 255",
         ),
         (
             "[env]\nX = 1\n\n[program.a]\ncommand = \"x\"\n",
@@ -279,13 +389,13 @@ fn wrong_types() {
     let (dir, file) = assert_check_error(
         "types",
         &format!("{MARKER}[program.a]\ncommand = \"x\"\nsuccess_exit_codes = [256]\n"),
-        ":6:23: program a: key success_exit_codes: invalid value: integer `256`, expected u8",
+        ":6:23: program a: key success_exit_codes: invalid value: integer `256`, expected a number from 0 to 255",
     );
     assert_refused_at_start(
         &dir,
         &file,
         &[],
-        ":6:23: program a: key success_exit_codes: invalid value: integer `256`, expected u8",
+        ":6:23: program a: key success_exit_codes: invalid value: integer `256`, expected a number from 0 to 255",
     );
 }
 
@@ -469,18 +579,21 @@ fn bad_restart_type_and_output_values() {
     let cases = [
         (
             "restart = \"sometimes\"",
-            ":3:11: program a: key restart: unknown variant `sometimes`, expected one of `no`, \
-             `on-success`, `on-failure`, `on-abnormal`, `on-abort`, `always`",
+            ":3:11: program a: key restart: \"sometimes\" is not one of \"no\", \"on-success\", \
+             \"on-failure\", \"on-abnormal\", \"on-abort\", \"always\"",
+        ),
+        (
+            "restart = true",
+            ":3:11: program a: key restart: invalid type: boolean `true`, expected one of \"no\", \
+             \"on-success\", \"on-failure\", \"on-abnormal\", \"on-abort\", \"always\"",
         ),
         (
             "type = \"forking\"",
-            ":3:8: program a: key type: unknown variant `forking`, expected one of `simple`, `notify`, \
-             `oneshot`",
+            ":3:8: program a: key type: \"forking\" is not one of \"simple\", \"notify\", \"oneshot\"",
         ),
         (
             "output = \"file\"",
-            ":3:10: program a: key output: unknown variant `file`, expected one of `inherit`, \
-             `prefix`, `null`",
+            ":3:10: program a: key output: \"file\" is not one of \"inherit\", \"prefix\", \"null\"",
         ),
     ];
     for (line, rest) in cases {
@@ -489,7 +602,7 @@ fn bad_restart_type_and_output_values() {
     assert_check_error(
         "enum",
         "[rinit]\noutput = \"syslog\"\n[program.a]\ncommand = \"x\"\n",
-        ":2:10: key output: unknown variant `syslog`, expected one of `inherit`, `prefix`, `null`",
+        ":2:10: key output: \"syslog\" is not one of \"inherit\", \"prefix\", \"null\"",
     );
 }
 
@@ -544,7 +657,7 @@ fn bad_ready_checks() {
         ),
         (
             "health = { command = \"true\", every = \"1s\" }",
-            ":3:30: program a: key health: unknown field `every`, expected one of `tcp`, `http`, `command`, \
+            ":3:30: program a: key health: unknown key `every`: expected one of `tcp`, `http`, `command`, \
              `interval`, `timeout`, `retries`, `start_period`",
         ),
     ];
@@ -861,8 +974,8 @@ fn check_accepts_the_example_configuration() {
     let migrate = position("migrate: python manage.py migrate --noinput");
     let web = position("web: gunicorn app.wsgi -b 0.0.0.0:8000 --workers 4");
     let worker = position(
-        "worker (instances worker.0 to worker.1): sh -c 'exec celery -A app worker -l info \
-         --concurrency 2 -n worker$RINIT_INSTANCE@%h'",
+        "worker (instances worker.0 to worker.1): celery -A app worker -l info \
+         --concurrency 2 -n worker0@%h",
     );
     assert!(redis < web && migrate < web && redis < worker, "{:?}", done.out);
     assert!(
@@ -1394,7 +1507,7 @@ fn groups_share_the_programs_namespace_and_name_known_programs() {
     assert_check_error(
         "group-key",
         "[program.web]\ncommand = \"x\"\n[group.app]\nprogram = [\"web\"]\n",
-        ":4:1: key program: unknown field `program`, expected `programs`",
+        ":4:1: key program: unknown key `program`: did you mean `programs`?",
     );
 }
 
@@ -1420,14 +1533,12 @@ fn supervisords_table_syntax_gets_a_hint() {
     assert_check_error(
         "supervisord-syntax",
         "[program:web]\ncommand = \"x\"\n",
-        ":1:9: invalid unquoted key, expected letters, numbers, `-`, `_` \
-         (supervisord's [program:web] is [program.web] here)",
+        ":1:9: TOML tables use a dot: [program.web] (supervisord's [program:web])",
     );
     assert_check_error(
         "supervisord-group",
         "[program.web]\ncommand = \"x\"\n[group:app]\nprograms = [\"web\"]\n",
-        ":3:7: invalid unquoted key, expected letters, numbers, `-`, `_` \
-         (supervisord's [group:app] is [group.app] here)",
+        ":3:7: TOML tables use a dot: [group.app] (supervisord's [group:app])",
     );
 }
 
@@ -1502,4 +1613,177 @@ fn check_warns_when_stop_timeouts_cannot_fit_in_shutdown_timeout() {
     );
     let done = check(&file);
     assert_eq!((done.code(), done.err.len()), (0, 0), "{:?}", done.err);
+}
+
+// --------------------------------------------------------------- expansion
+
+#[test]
+fn variables_expand_from_each_programs_own_environment() {
+    // ${NAME} and ${NAME:-default} from rinit's environment, [env] (itself
+    // expanded from rinit's), env_file (taken literally) and env; each value
+    // one argument; $${ a literal ${; $HOME left to the shell; a string
+    // `instances`; ${RINIT_INSTANCE} per instance in `command` only.
+    let (dir, file) = config(
+        "expand",
+        r#"[env]
+BASE = "/opt/${APP}"
+
+[program.dump]
+command = ["sh", "-c", "printf '%s|' \"$@\" \"$HOME\" \"$(pwd)\" > @DIR@/out.$RINIT_INSTANCE", "sh",
+           "${BASE}", "${X}", "${Y}", "${UNSET_IN_TEST:-two words}", "$${BASE}", "$BASE", "${RINIT_PROGRAM}-${RINIT_INSTANCE}"]
+instances = "${WORKERS:-5}"
+user = "${RUN_AS:-root}"
+directory = "${WORKDIR}/sub"
+env_file = "dump.env"
+env = { Y = "${X}+${UNSET_IN_TEST:-dflt}" }
+"#,
+    );
+    std::fs::write(dir.join("dump.env"), "X=lit${APP}\n").unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let mut cmd = pid1(&["-c", path_str(&file)]);
+    cmd.env_clear().current_dir("/").envs([
+        ("PATH", "/usr/bin:/bin"),
+        ("APP", "shop"),
+        ("WORKERS", "2"),
+        ("WORKDIR", path_str(&dir)),
+    ]);
+    let done = run(cmd);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    for instance in ["0", "1"] {
+        let out = std::fs::read_to_string(dir.join(format!("out.{instance}"))).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "/opt/shop|lit${{APP}}|lit${{APP}}+dflt|two words|${{BASE}}|$BASE|dump-{instance}|{}|{}/sub|",
+                root_home(),
+                dir.display()
+            ),
+            "instance {instance}"
+        );
+    }
+    assert!(
+        !dir.join("out.2").exists(),
+        "instances = \"${{WORKERS:-5}}\" made more than 2"
+    );
+}
+
+#[test]
+fn a_variable_that_is_not_set_is_a_configuration_error_naming_it() {
+    let unset = "${RINIT_TEST_UNSET} is not set (rinit's environment, [env], env_file or env); \
+                 give it a default with ${RINIT_TEST_UNSET:-value}";
+    let (dir, file) = assert_check_error(
+        "expand-unset",
+        &format!("{MARKER}[program.a]\ncommand = \"run --db ${{RINIT_TEST_UNSET}}\"\n"),
+        &format!(":5:11: program a: key command: {unset}"),
+    );
+    assert_refused_at_start(
+        &dir,
+        &file,
+        &[],
+        &format!(":5:11: program a: key command: {unset}"),
+    );
+    assert_check_error(
+        "expand-env",
+        "[env]\nURL = \"${RINIT_TEST_UNSET}\"\n\n[program.a]\ncommand = \"true\"\n",
+        &format!(":2:1: key env: URL: {unset}"),
+    );
+    assert_check_error(
+        "expand-message",
+        "[program.a]\ncommand = \"true\"\ndirectory = \"${RINIT_TEST_UNSET:?the app's folder}\"\n",
+        ":3:13: program a: key directory: RINIT_TEST_UNSET is not set: the app's folder",
+    );
+    assert_check_error(
+        "expand-ready",
+        "[program.a]\ncommand = \"true\"\nready = { tcp = \"127.0.0.1:${RINIT_TEST_UNSET}\" }\n",
+        &format!(":3:17: program a: key ready: {unset}"),
+    );
+}
+
+#[test]
+fn malformed_variables_and_misplaced_rinit_instance_are_refused() {
+    let cases = [
+        (
+            "command = \"run ${PORT\"",
+            ":2:11: program a: key command: \"${PORT\" has a `${` without its `}` (write `$${` for a literal `${`)",
+        ),
+        (
+            "command = \"run ${PORT-80}\"",
+            ":2:11: program a: key command: \"${PORT-80}\" is not a variable: expected ${NAME}, \
+             ${NAME:-default} or ${NAME:?message} (write $${ for a literal ${)",
+        ),
+        (
+            "command = \"true\"\ninstances = 2\ndirectory = \"/srv/${RINIT_INSTANCE}\"",
+            ":4:13: program a: key directory: RINIT_INSTANCE differs from one instance to the next: \
+             only `command` can use ${RINIT_INSTANCE} (the program also finds it in its environment)",
+        ),
+        (
+            "command = \"true\"\ninstances = \"${RINIT_TEST_UNSET:-many}\"",
+            ":3:13: program a: key instances: \"${RINIT_TEST_UNSET:-many}\" does not expand to a whole \
+             number of instances (from 1 to 1000)",
+        ),
+        (
+            "command = \"true\"\ninstances = \"${RINIT_TEST_UNSET:-0}\"",
+            ":3:13: program a: key instances: must be from 1 to 1000",
+        ),
+        (
+            "command = \"run ${RINIT_INSTANCE}\"",
+            ":2:11: program a: key command: ${RINIT_INSTANCE} is not set (rinit's environment, [env], \
+             env_file or env); give it a default with ${RINIT_INSTANCE:-value}",
+        ),
+    ];
+    for (program, rest) in cases {
+        assert_check_error("expand-bad", &format!("[program.a]\n{program}\n"), rest);
+    }
+}
+
+#[test]
+fn an_expansion_error_never_shows_a_value() {
+    let (_dir, file) = config(
+        "expand-secret",
+        "[program.a]\ncommand = \"true\"\ninstances = \"${SECRET}\"\n",
+    );
+    let mut cmd = plain(&["check", "-c", path_str(&file)]);
+    cmd.env("SECRET", "hunter2");
+    let done = run(cmd);
+    assert_eq!(
+        (done.code(), done.err),
+        (
+            2,
+            vec![error_line(
+                &file,
+                ":3:13: program a: key instances: \"${SECRET}\" does not expand to a whole number of \
+                 instances (from 1 to 1000)"
+            )]
+        )
+    );
+}
+
+#[test]
+fn help_is_there_for_rinit_and_each_subcommand() {
+    for args in [
+        &["help"][..],
+        &["--help"],
+        &["check", "--help"],
+        &["help", "check"],
+        &["status", "-h"],
+        &["signal", "--help"],
+    ] {
+        let done = run(plain(args));
+        assert_eq!((done.code(), done.err.len()), (0, 0), "{args:?}: {:?}", done.err);
+        assert!(
+            done.out[0].starts_with("usage: rinit"),
+            "{args:?}: {:?}",
+            done.out
+        );
+    }
+    let check = run(plain(&["check", "--help"]));
+    assert_eq!(check.out[0], "usage: rinit check [-c PATH]");
+    let unknown = run(plain(&["help", "chekc"]));
+    assert_eq!(
+        (unknown.code(), unknown.err),
+        (
+            2,
+            vec!["rinit: rinit help: no subcommand \"chekc\" (see rinit --help)".to_string()]
+        )
+    );
 }

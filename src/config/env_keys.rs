@@ -1,0 +1,141 @@
+//! The keys that make a program's environment, checked and expanded:
+//! `[env]` (its values see rinit's environment), `env_file` (taken
+//! literally), `env` (its values see the layers below), HOME, USER and
+//! LOGNAME from `user`; and the expansion of `user` and `group`, which come
+//! before HOME is known.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::env_file;
+use super::environment::Env;
+use super::error::{ConfigError, Source};
+use super::expand::{self, Lookup};
+use super::input;
+use super::schema::RawProgram;
+use super::users::Account;
+use super::validate::At;
+
+/// Variables in the order they are set.
+pub(super) type Vars = Vec<(String, String)>;
+
+/// What every program's environment starts from.
+pub(super) struct Layers<'a> {
+    pub(super) source: &'a Source<'a>,
+    /// rinit's environment (less NOTIFY_SOCKET), then `[env]`.
+    pub(super) shared: &'a Env,
+    /// The names `[env]` sets: HOME, USER and LOGNAME from `user` go under them.
+    pub(super) set_in_file_env: &'a HashSet<String>,
+}
+
+/// Expands `user` and `group`, from rinit's environment, `[env]` (in
+/// `shared`) and `env_file` (`env` may use HOME, which comes from `user`).
+pub(super) fn expand_user(
+    raw: &mut RawProgram,
+    shared: &Env,
+    file_vars: &Vars,
+    at: &At,
+) -> Result<(), ConfigError> {
+    let below_user = |key: &str| {
+        let from_file = file_vars.iter().rev().find(|(k, _)| k == key);
+        from_file
+            .map(|(_, value)| value.clone())
+            .or_else(|| shared.get(key).map(|v| v.to_string_lossy().into_owned()))
+    };
+    for (value, key) in [(&mut raw.user, "user"), (&mut raw.group, "group")] {
+        if let Some(value) = value {
+            let offset = value.span().start;
+            expand::key(value.get_mut(), offset, key, &below_user, at)?;
+        }
+    }
+    Ok(())
+}
+
+/// `env_file`'s variables, in the file's order (taken literally, as
+/// Docker's --env-file does).
+pub(super) fn env_file(base_dir: &Path, raw: &RawProgram, at: &At) -> Result<Vars, ConfigError> {
+    let Some(env_file) = &raw.env_file else {
+        return Ok(Vec::new());
+    };
+    let path = base_dir.join(env_file.get_ref());
+    let offset = env_file.span().start;
+    let text = input::read_text(&path).map_err(|why| {
+        at(
+            offset,
+            "env_file",
+            format!("cannot read {}: {why}", path.display()),
+        )
+    })?;
+    env_file::parse(&text).map_err(|err| at(offset, "env_file", format!("{}: {err}", path.display())))
+}
+
+/// The program's environment. Lowest to highest: rinit's environment, the
+/// user's HOME/USER/LOGNAME, [env] (those two shared), env_file, env.
+/// `env` values see the layers below them.
+pub(super) fn environment(
+    shared: &Layers,
+    name: &str,
+    raw: &mut RawProgram,
+    user: Option<&Account>,
+    file_vars: Vars,
+) -> Result<Env, ConfigError> {
+    let mut env = shared.shared.clone();
+    if let Some(account) = user {
+        for (key, value) in [
+            ("HOME", &account.user.home),
+            ("USER", &account.user.name),
+            ("LOGNAME", &account.user.name),
+        ] {
+            if !shared.set_in_file_env.contains(key) {
+                env.set(key, value);
+            }
+        }
+    }
+    for (key, value) in &file_vars {
+        env.set(key, value);
+    }
+    let below = |key: &str| match key {
+        "RINIT_PROGRAM" => Some(name.to_string()),
+        _ => env.get(key).map(|v| v.to_string_lossy().into_owned()),
+    };
+    let own = checked_env(shared.source, Some(name), std::mem::take(&mut raw.env), &below)?;
+    for (key, value) in &own {
+        env.set(key, value);
+    }
+    Ok(env)
+}
+
+/// An `env` table with its names and values checked: what execve can pass.
+pub(super) fn checked_env(
+    source: &Source,
+    program: Option<&str>,
+    table: BTreeMap<Spanned<String>, String>,
+    lookup: &Lookup,
+) -> Result<Vars, ConfigError> {
+    let mut checked = Vec::with_capacity(table.len());
+    for (key, mut value) in table {
+        let problem = if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) {
+            Some(format!("invalid variable name {:?}", key.get_ref()))
+        } else if value.contains('\0') {
+            Some(format!("the value of {} contains a NUL byte", key.get_ref()))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(source.error(Some(key.span().start), program, Some("env"), problem));
+        }
+        let at = |offset: usize, name: &str, why: String| {
+            source.error(
+                Some(offset),
+                program,
+                Some(name),
+                format!("{}: {why}", key.get_ref()),
+            )
+        };
+        expand::key(&mut value, key.span().start, "env", lookup, &at)?;
+        checked.push((key.into_inner(), value));
+    }
+    Ok(checked)
+}
