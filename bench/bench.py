@@ -29,7 +29,7 @@ RINIT = os.path.join(TARGET, "rinit")
 PROBE = os.path.join(TARGET, "examples", "probe")
 NS = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 SIZE_GOAL = 1 << 20
-SIZE_BUDGET = 1572864  # .ci/run: 1.5 MiB since the control socket
+SIZE_BUDGET = 1677721  # .ci/run: 1.6 MiB since ${VAR} expansion, import and http
 QUICK = False  # --quick: too few rounds to judge a goal on timing
 
 PEERS = {
@@ -231,7 +231,7 @@ def sizes():
     for name, value in values.items():
         print("  %-12s %8d  %s" % (name, value, kinds[name]))
     print("  rinit goal <= %d (1 MiB): %s" % (SIZE_GOAL, "met" if values["rinit"] <= SIZE_GOAL else "NOT MET (%.2f MiB)" % (values["rinit"] / SIZE_GOAL)))
-    print("  rinit budget since serde + toml <= %d (1.5 MiB, checked by .ci/run): %s" % (
+    print("  rinit budget <= %d (1.6 MiB, checked by .ci/run): %s" % (
         SIZE_BUDGET, "within" if values["rinit"] <= SIZE_BUDGET else "OVER"))
 
 

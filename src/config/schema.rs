@@ -108,31 +108,38 @@ pub(super) struct RawReady {
 }
 
 /// One of the names in `choices` (`restart`, `type`, `output`), or an
-/// error that lists them.
+/// error that lists them. One visitor type for all of them: each visitor
+/// type costs a copy of toml's deserializer in the binary.
 pub(super) fn one_of<'de, D: Deserializer<'de>, T: Copy + 'static>(
     deserializer: D,
     choices: &'static [(&'static str, T)],
 ) -> Result<T, D::Error> {
-    struct V<T: 'static>(&'static [(&'static str, T)]);
-    impl<T: Copy> V<T> {
-        fn names(&self) -> String {
-            let names: Vec<String> = self.0.iter().map(|(name, _)| format!("{name:?}")).collect();
-            names.join(", ")
+    let names = choices.iter().map(|(name, _)| *name).collect();
+    let index = deserializer.deserialize_any(NameVisitor(names))?;
+    Ok(choices[index].1)
+}
+
+/// A name from a list: its index in the list.
+struct NameVisitor(Vec<&'static str>);
+
+impl NameVisitor {
+    fn names(&self) -> String {
+        let names: Vec<String> = self.0.iter().map(|name| format!("{name:?}")).collect();
+        names.join(", ")
+    }
+}
+
+impl Visitor<'_> for NameVisitor {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "one of {}", self.names())
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<usize, E> {
+        match self.0.iter().position(|name| *name == text) {
+            Some(index) => Ok(index),
+            None => Err(E::custom(format!("{text:?} is not one of {}", self.names()))),
         }
     }
-    impl<T: Copy> Visitor<'_> for V<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            write!(f, "one of {}", self.names())
-        }
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
-            match self.0.iter().find(|(name, _)| *name == text) {
-                Some((_, value)) => Ok(*value),
-                None => Err(E::custom(format!("{text:?} is not one of {}", self.names()))),
-            }
-        }
-    }
-    deserializer.deserialize_any(V(choices))
 }
 
 /// `instances`: a number, or a string that expands to one.
