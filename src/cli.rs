@@ -19,6 +19,7 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit status [--json] [-q] [NAME...]     ask the running rinit (control socket) how its programs are
        rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
        rinit start|stop|restart [--no-wait] NAME...  and wait until they are up (or down)
+       rinit import FILE...                     print a supervisord.conf, systemd units or a Procfile as rinit TOML
        rinit help [SUBCOMMAND]                  this help, or a subcommand's (also SUBCOMMAND --help)
 
 As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
@@ -72,6 +73,8 @@ pub enum Invocation {
     Check(Options),
     /// `rinit status` or `rinit signal`: a request on the control socket.
     Control(crate::control::client::Options),
+    /// `rinit import FILE...`: other supervisors' configurations as rinit TOML.
+    Import(Vec<PathBuf>),
     /// `--help`, `rinit help` (USAGE), `rinit help SUBCOMMAND` or `rinit
     /// SUBCOMMAND --help`: the text to print.
     Help(&'static str),
@@ -111,7 +114,7 @@ impl Environment {
     }
 }
 
-const SUBCOMMANDS: [&str; 6] = ["check", "status", "start", "stop", "restart", "signal"];
+const SUBCOMMANDS: [&str; 7] = ["check", "status", "start", "stop", "restart", "signal", "import"];
 
 /// Each subcommand's usage, for `rinit help SUBCOMMAND` and `--help`.
 fn usage_of(subcommand: &str) -> Option<&'static str> {
@@ -158,6 +161,17 @@ usage: rinit signal SIGNAL [-c PATH] NAME...
 Sends SIGNAL (HUP, SIGHUP or a number) to the main process of each named
 program of the running rinit (its whole process group with stop_group).
 Exit codes: 0 sent; 1 it failed; 3 no rinit answers.
+"
+        }
+        "import" => {
+            "\
+usage: rinit import FILE...
+
+Prints rinit TOML for a supervisord configuration (its [include] files too),
+systemd .service and .target units given together, or a Procfile, told apart
+by name and content. What has no rinit equivalent becomes a comment
+'# rinit import: ...' at its program. Check the result: rinit check -c FILE.
+Exit codes: 0 printed; 2 a file cannot be read or understood.
 "
         }
         _ => return None,
@@ -355,6 +369,24 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
     if ["status", "signal", "start", "stop", "restart"].contains(&first.as_str()) {
         let rest = options.command.split_off(1);
         return control(&first, rest, options.config.clone()).map(|o| Some(Invocation::Control(o)));
+    }
+    if first == "import" {
+        let files = options.command.split_off(1);
+        let flag = files
+            .iter()
+            .map(|f| f.to_string_lossy())
+            .find(|f| f.starts_with('-') && f.len() > 1);
+        if let Some(flag) = flag {
+            return Err(format!(
+                "rinit import: unknown option '{flag}' (usage: rinit import FILE...)"
+            ));
+        }
+        if files.is_empty() {
+            return Err("usage: rinit import FILE... (a supervisord.conf, systemd .service and .target units, or a Procfile)".into());
+        }
+        return Ok(Some(Invocation::Import(
+            files.into_iter().map(PathBuf::from).collect(),
+        )));
     }
     if SUBCOMMANDS.contains(&first.as_ref()) {
         return Err(format!(
@@ -596,13 +628,24 @@ mod tests {
             [OsString::from("status")]
         );
         assert_eq!(run(&["--", ""]).unwrap_err(), "the command name is empty");
+        assert!(matches!(
+            parse(["import", "a.service", "b"].map(OsString::from).to_vec(), no_env()),
+            Ok(Invocation::Import(files)) if files == [Path::new("a.service"), Path::new("b")]
+        ));
+        assert_eq!(
+            parse(["import", "-x"].map(OsString::from).to_vec(), no_env()).unwrap_err(),
+            "rinit import: unknown option '-x' (usage: rinit import FILE...)"
+        );
+        assert!(parse(vec!["import".into()], no_env())
+            .unwrap_err()
+            .starts_with("usage: rinit import FILE..."));
     }
 
     #[test]
     fn help_for_rinit_and_for_each_subcommand() {
         let parsed = |args: &[&str]| parse(args.iter().map(OsString::from).collect(), no_env());
         assert!(matches!(parsed(&["help"]), Ok(Invocation::Help(USAGE))));
-        for name in ["check", "status", "start", "stop", "restart", "signal"] {
+        for name in ["check", "status", "start", "stop", "restart", "signal", "import"] {
             for args in [
                 vec!["help", name],
                 vec![name, "--help"],

@@ -16,6 +16,7 @@ mod log;
 mod cli;
 mod config;
 mod control;
+mod import;
 mod pid1;
 mod single;
 mod sink;
@@ -58,6 +59,7 @@ fn run() -> i32 {
             return check(&options);
         }
         Ok(Invocation::Control(options)) => return control::client::run(&options),
+        Ok(Invocation::Import(files)) => return import::run(&files),
         Ok(Invocation::Help(usage)) => {
             log::write_all(1, usage.as_bytes());
             return 0;

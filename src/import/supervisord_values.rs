@@ -1,0 +1,219 @@
+//! The value syntax of supervisord configurations: `%(name)s` expansions,
+//! `environment=KEY="value",...` lists, booleans, and the `*`/`?` globs of
+//! `[include] files`.
+
+use std::fmt::Write;
+
+use super::{comment, literal};
+
+/// What `%(name)s` expands to in one program.
+pub struct Context<'a> {
+    pub program: &'a str,
+    pub group: &'a str,
+    pub here: &'a str,
+    pub numprocs: &'a str,
+    /// Whether the program becomes `instances` (else process_num is 0).
+    pub instances: bool,
+}
+
+/// `value` with supervisord's expansions done as rinit can: `%(ENV_X)s` →
+/// `${X}`, `%(process_num)d` → `${RINIT_INSTANCE}`, names and folders
+/// literally, `%%` → `%`. Notes go to `notes`; a literal `${` becomes `$${`.
+/// Over 50 lines: the scan and the table of names read best together.
+pub fn expand(value: &str, ctx: &Context, notes: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&literal(&rest[..at]));
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('%') {
+            out.push('%');
+            rest = after;
+            continue;
+        }
+        let close = rest.find(')').filter(|_| rest.starts_with('('));
+        let Some(close) = close else {
+            out.push('%');
+            continue;
+        };
+        let name = &rest[1..close];
+        let tail = &rest[close + 1..];
+        let spec_len = tail
+            .char_indices()
+            .find(|&(_, c)| !matches!(c, '0'..='9' | '-' | '#' | ' ' | '+' | '.'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let spec = &tail[..spec_len];
+        let whole = &rest[..close + 1 + spec_len];
+        rest = &rest[whole.len()..];
+        match name {
+            "program_name" => out.push_str(&literal(ctx.program)),
+            "group_name" => out.push_str(&literal(ctx.group)),
+            "here" => out.push_str(&literal(ctx.here)),
+            "numprocs" => out.push_str(ctx.numprocs),
+            "process_num" if ctx.instances => {
+                out.push_str("${RINIT_INSTANCE}");
+                if spec.len() > 1 {
+                    notes.push(comment(&format!(
+                        "%{whole}: ${{RINIT_INSTANCE}} is not zero-padded"
+                    )));
+                }
+            }
+            "process_num" => out.push('0'),
+            "host_node_name" => {
+                out.push_str("${HOSTNAME}");
+                notes.push(comment(
+                    "%(host_node_name)s became ${HOSTNAME}, which Docker sets",
+                ));
+            }
+            _ => match name.strip_prefix("ENV_") {
+                Some(var) => {
+                    let _ = write!(out, "${{{var}}}");
+                }
+                None => {
+                    notes.push(comment(&format!("%{whole} left as it is: no rinit equivalent")));
+                    out.push('%');
+                    out.push_str(whole);
+                }
+            },
+        }
+    }
+    out.push_str(&literal(rest));
+    out
+}
+
+/// `KEY="value",KEY2=value2` (quotes, `"` or `'`, allow commas in a value).
+pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=').ok_or("expected KEY=value")?;
+        let key = key.trim();
+        if key.is_empty() || key.contains([',', '"', '\'']) {
+            return Err(format!("{key:?} is not a variable name"));
+        }
+        let after = after.trim_start();
+        let (value, after) = match after.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let end = after[1..].find(q).ok_or("a quote is not closed")? + 1;
+                (&after[1..end], after[end + 1..].trim_start())
+            }
+            _ => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim(), &after[end..])
+            }
+        };
+        pairs.push((key.to_string(), value.to_string()));
+        rest = match after.strip_prefix(',') {
+            Some(more) => more.trim_start(),
+            None if after.is_empty() => after,
+            None => return Err(format!("expected ',' after the value of {key}")),
+        };
+    }
+    Ok(pairs)
+}
+
+/// supervisord's booleans.
+pub fn boolean(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters and
+/// `?` any one.
+pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(instances: bool) -> Context<'static> {
+        Context {
+            program: "worker",
+            group: "app",
+            here: "/etc/sv",
+            numprocs: "2",
+            instances,
+        }
+    }
+
+    #[test]
+    fn import_expands_supervisord_percent_forms() {
+        let mut notes = Vec::new();
+        let text =
+            "celery -n %(program_name)s_%(process_num)02d@%%h --dir %(here)s/x %(ENV_HOME)s ${LIT} 50%";
+        assert_eq!(
+            expand(text, &ctx(true), &mut notes),
+            "celery -n worker_${RINIT_INSTANCE}@%h --dir /etc/sv/x ${HOME} $${LIT} 50%"
+        );
+        assert_eq!(
+            notes,
+            ["# rinit import: %(process_num)02d: ${RINIT_INSTANCE} is not zero-padded"]
+        );
+        notes.clear();
+        assert_eq!(
+            expand(
+                "%(process_num)d %(group_name)s %(numprocs)d",
+                &ctx(false),
+                &mut notes
+            ),
+            "0 app 2"
+        );
+        assert_eq!(expand("%(bogus)s", &ctx(false), &mut notes), "%(bogus)s");
+        assert_eq!(
+            notes,
+            ["# rinit import: %(bogus)s left as it is: no rinit equivalent"]
+        );
+    }
+
+    #[test]
+    fn import_reads_supervisord_environment() {
+        let pairs = |t: &str| {
+            environment(t).map(|p| p.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            pairs("A=\"1\",B='x, \"y\"',C=plain ,\n D=\"\"").unwrap(),
+            ["A=1", "B=x, \"y\"", "C=plain", "D="]
+        );
+        assert_eq!(pairs("").unwrap(), Vec::<String>::new());
+        assert_eq!(pairs("A=\"1").unwrap_err(), "a quote is not closed");
+        assert_eq!(
+            pairs("A=\"1\" B=2").unwrap_err(),
+            "expected ',' after the value of A"
+        );
+        assert_eq!(pairs("novalue").unwrap_err(), "expected KEY=value");
+    }
+
+    #[test]
+    fn import_glob_matches() {
+        let m = |p: &str, n: &str| glob_match(p.as_bytes(), n.as_bytes());
+        assert!(m("*.conf", "web.conf") && m("*", "x") && m("w?b*", "web.conf") && m("a*b*c", "aXbYbc"));
+        assert!(!m("*.conf", "web.ini") && !m("?", "") && !m("a*b", "ac"));
+    }
+}
