@@ -117,6 +117,7 @@ impl Environment {
 const SUBCOMMANDS: [&str; 7] = ["check", "status", "start", "stop", "restart", "signal", "import"];
 
 /// Each subcommand's usage, for `rinit help SUBCOMMAND` and `--help`.
+/// Over 50 lines: one text per subcommand, side by side.
 fn usage_of(subcommand: &str) -> Option<&'static str> {
     Some(match subcommand {
         "check" => {
@@ -371,22 +372,7 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
         return control(&first, rest, options.config.clone()).map(|o| Some(Invocation::Control(o)));
     }
     if first == "import" {
-        let files = options.command.split_off(1);
-        let flag = files
-            .iter()
-            .map(|f| f.to_string_lossy())
-            .find(|f| f.starts_with('-') && f.len() > 1);
-        if let Some(flag) = flag {
-            return Err(format!(
-                "rinit import: unknown option '{flag}' (usage: rinit import FILE...)"
-            ));
-        }
-        if files.is_empty() {
-            return Err("usage: rinit import FILE... (a supervisord.conf, systemd .service and .target units, or a Procfile)".into());
-        }
-        return Ok(Some(Invocation::Import(
-            files.into_iter().map(PathBuf::from).collect(),
-        )));
+        return import(options.command.split_off(1)).map(Some);
     }
     if SUBCOMMANDS.contains(&first.as_ref()) {
         return Err(format!(
@@ -395,6 +381,26 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
         ));
     }
     Ok(None)
+}
+
+/// `import FILE...`: no options, at least one file.
+fn import(files: Vec<OsString>) -> Result<Invocation, String> {
+    let flag = files
+        .iter()
+        .map(|f| f.to_string_lossy())
+        .find(|f| f.starts_with('-') && f.len() > 1);
+    if let Some(flag) = flag {
+        return Err(format!(
+            "rinit import: unknown option '{flag}' (usage: rinit import FILE...)"
+        ));
+    }
+    if files.is_empty() {
+        return Err(
+            "usage: rinit import FILE... (a supervisord.conf, systemd .service and .target units, or a Procfile)"
+                .into(),
+        );
+    }
+    Ok(Invocation::Import(files.into_iter().map(PathBuf::from).collect()))
 }
 
 /// `status [--json] [-q] [-c PATH] [NAME...]`, `signal [-c PATH] SIG NAME...`

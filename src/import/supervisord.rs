@@ -170,6 +170,7 @@ fn program(
         here: &here,
         numprocs,
         instances: numprocs != "1",
+        command: false,
     };
     let mut seen = Seen {
         name: p.name.clone(),
@@ -178,7 +179,13 @@ fn program(
     };
     for entry in &section.entries {
         let value = match EXPANDED.contains(&entry.key.as_str()) {
-            true => expand(&entry.value, &ctx, &mut p.lines),
+            true => {
+                let ctx = Context {
+                    command: entry.key == "command",
+                    ..ctx
+                };
+                expand(&entry.value, &ctx, &mut p.lines)
+            }
             false => entry.value.clone(),
         };
         let bad = |what: &str| {
@@ -433,6 +440,7 @@ fn supervisord(section: &Section, source: &Source, import: &mut Import) -> Resul
             here: &here,
             numprocs: "1",
             instances: false,
+            command: false,
         };
         let value = expand(&entry.value, &ctx, &mut import.notes);
         let pairs =

@@ -14,6 +14,8 @@ pub struct Context<'a> {
     pub numprocs: &'a str,
     /// Whether the program becomes `instances` (else process_num is 0).
     pub instances: bool,
+    /// Whether this is `command`, the only key `${RINIT_INSTANCE}` may be in.
+    pub command: bool,
 }
 
 /// `value` with supervisord's expansions done as rinit can: `%(ENV_X)s` →
@@ -50,6 +52,13 @@ pub fn expand(value: &str, ctx: &Context, notes: &mut Vec<String>) -> String {
             "group_name" => out.push_str(&literal(ctx.group)),
             "here" => out.push_str(&literal(ctx.here)),
             "numprocs" => out.push_str(ctx.numprocs),
+            "process_num" if ctx.instances && !ctx.command => {
+                notes.push(comment(&format!(
+                    "%{whole} left as it is: only command can hold ${{RINIT_INSTANCE}}; the program finds RINIT_INSTANCE in its environment"
+                )));
+                out.push('%');
+                out.push_str(whole);
+            }
             "process_num" if ctx.instances => {
                 out.push_str("${RINIT_INSTANCE}");
                 if spec.len() > 1 {
@@ -160,6 +169,7 @@ mod tests {
             here: "/etc/sv",
             numprocs: "2",
             instances,
+            command: true,
         }
     }
 
@@ -186,10 +196,16 @@ mod tests {
             "0 app 2"
         );
         assert_eq!(expand("%(bogus)s", &ctx(false), &mut notes), "%(bogus)s");
+        let env = Context {
+            command: false,
+            ..ctx(true)
+        };
+        assert_eq!(expand("w%(process_num)d", &env, &mut notes), "w%(process_num)d");
         assert_eq!(
-            notes,
-            ["# rinit import: %(bogus)s left as it is: no rinit equivalent"]
+            notes[0],
+            "# rinit import: %(bogus)s left as it is: no rinit equivalent"
         );
+        assert!(notes[1].starts_with("# rinit import: %(process_num)d left as it is: only command"));
     }
 
     #[test]
