@@ -52,6 +52,12 @@ impl Program {
         self.lines.push(comment(text));
     }
 
+    /// `# rinit import: KEY=VALUE dropped: WHY`.
+    #[inline(never)]
+    pub fn dropped(&mut self, key: &str, value: &str, why: &str) {
+        self.note(&format!("{key}={value} dropped: {why}"));
+    }
+
     /// An `env` variable (supervisord and systemd: the later value wins).
     pub fn env(&mut self, key: &str, value: String) {
         self.env.retain(|(k, _)| k != key);
@@ -222,7 +228,7 @@ pub fn comment(text: &str) -> String {
     let mut line = String::from("# rinit import: ");
     for c in text.chars() {
         if c.is_control() && c != '\t' {
-            let _ = write!(line, "{}", c.escape_default());
+            let _ = write!(line, "\\u{{{:x}}}", c as u32);
         } else {
             line.push(c);
         }
@@ -271,6 +277,12 @@ fn key(text: &str) -> String {
 /// At most the first 60 characters of `text`, for a message.
 pub fn clip(text: &str) -> &str {
     text.char_indices().nth(60).map_or(text, |(i, _)| &text[..i])
+}
+
+/// A TOML array of exit codes.
+pub fn codes(codes: &[u8]) -> String {
+    let codes: Vec<String> = codes.iter().map(u8::to_string).collect();
+    format!("[{}]", codes.join(", "))
 }
 
 /// A TOML array of strings.
@@ -324,7 +336,7 @@ mod tests {
         assert_eq!(quote("héllo"), "\"héllo\"");
         assert_eq!(key("A_B-1"), "A_B-1");
         assert_eq!(key("a.b"), "\"a.b\"");
-        assert_eq!(comment("two\nlines"), "# rinit import: two\\nlines");
+        assert_eq!(comment("two\nlines"), "# rinit import: two\\u{a}lines");
         assert_eq!(literal("echo ${HOME} $$x"), "echo $${HOME} $$x");
         assert_eq!(
             braces("a $PORT ${X} $1 $ $$ $$HOME", false),

@@ -131,7 +131,14 @@ fn matches(pattern: &Path) -> Vec<PathBuf> {
         .filter(|e| glob_match(wanted, e.file_name().as_encoded_bytes()) && e.path().is_file())
         .map(|e| e.path())
         .collect();
-    found.sort();
+    // Insertion sort: a folder of config files is short, and it costs no code.
+    for i in 1..found.len() {
+        let mut j = i;
+        while j > 0 && found[j - 1].as_os_str() > found[j].as_os_str() {
+            found.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     found
 }
 
@@ -227,7 +234,7 @@ fn group_of<'a>(program: &'a str, all: &'a [Source]) -> &'a str {
 /// single table. Err is what is wrong with the value.
 fn option(p: &mut Program, entry: &Entry, value: &str, section: &Section) -> Result<(), String> {
     let (key, raw) = (entry.key.as_str(), entry.value.as_str());
-    let drop = |p: &mut Program, why: &str| p.note(&format!("{key}={raw} dropped: {why}"));
+    let drop = |p: &mut Program, why: &str| p.dropped(key, raw, why);
     let flag = || boolean(raw).ok_or("expected true or false");
     match key {
         "command" => p.text("command", value),
@@ -259,7 +266,7 @@ fn option(p: &mut Program, entry: &Entry, value: &str, section: &Section) -> Res
         "exitcodes" => {
             let codes: Result<Vec<u8>, _> = raw.split(',').map(|c| c.trim().parse::<u8>()).collect();
             let codes = codes.map_err(|_| "expected numbers 0-255 separated by commas")?;
-            p.set("success_exit_codes", format!("{codes:?}"));
+            p.set("success_exit_codes", super::codes(&codes));
         }
         "startsecs" | "startretries" if key == "startretries" && section.get("startsecs").is_some() => {}
         "startsecs" | "startretries" => start_limit(p, section)?,
@@ -350,25 +357,22 @@ fn start_limit(p: &mut Program, section: &Section) -> Result<(), String> {
 /// `priority` → `after`: each autostarted program after those of the next
 /// lower priority, when there is more than one level.
 fn priorities(seen: &[Seen], programs: &mut [Program], notes: &mut Vec<String>) {
-    let mut levels: Vec<i64> = seen.iter().filter(|s| s.autostart).map(|s| s.priority).collect();
-    levels.sort_unstable();
-    levels.dedup();
-    if levels.len() < 2 {
-        return;
-    }
+    let started = || seen.iter().filter(|s| s.autostart);
+    let mut ordered = false;
     for (program, me) in programs.iter_mut().zip(seen).filter(|(_, s)| s.autostart) {
-        let Some(&lower) = levels.iter().rev().find(|&&l| l < me.priority) else {
+        let Some(lower) = started().map(|s| s.priority).filter(|&l| l < me.priority).max() else {
             continue;
         };
-        let names = seen
-            .iter()
-            .filter(|s| s.autostart && s.priority == lower)
-            .map(|s| s.name.clone());
-        program.after.extend(names);
+        program
+            .after
+            .extend(started().filter(|s| s.priority == lower).map(|s| s.name.clone()));
+        ordered = true;
     }
-    notes.push(comment(
-        "priority became after: each program waits for those of the next lower priority to be ready",
-    ));
+    if ordered {
+        notes.push(comment(
+            "priority became after: each program waits for those of the next lower priority to be ready",
+        ));
+    }
 }
 
 /// `[group:x] programs=a,b` → `[group.x] programs = [...]`.

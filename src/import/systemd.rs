@@ -123,7 +123,7 @@ fn unit_option(p: &mut Program, entry: &Entry, unit: &Unit, units: &[Unit]) {
 fn service_option(p: &mut Program, entry: &Entry, unit: &Unit) -> Result<(), String> {
     let (key, value) = (entry.key.as_str(), entry.value.as_str());
     let names = UnitName { full: &unit.full };
-    let drop = |p: &mut Program, why: &str| p.note(&format!("{key}={value} dropped: {why}"));
+    let drop = |p: &mut Program, why: &str| p.dropped(key, value, why);
     let notify = matches!(unit.get("Type"), Some("notify" | "notify-reload"));
     match key {
         "ExecStart" if value.is_empty() => {}
@@ -188,7 +188,7 @@ fn service_option(p: &mut Program, entry: &Entry, unit: &Unit) -> Result<(), Str
                     Err(_) => p.note(&format!("SuccessExitStatus {word} dropped: rinit takes exit codes only")),
                 }
             }
-            p.set("success_exit_codes", format!("{codes:?}"));
+            p.set("success_exit_codes", super::codes(&codes));
         }
         "KillSignal" => p.text("stop_signal", value),
         "KillMode" if value == "control-group" => p.set("stop_group", "true".into()),

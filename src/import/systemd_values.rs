@@ -18,7 +18,9 @@ pub fn span(text: &str) -> Option<String> {
             .unwrap_or(rest.len());
         let (number, after) = rest.split_at(number_len);
         let after = after.trim_start();
-        let unit_len = after.find(|c: char| !c.is_alphabetic()).unwrap_or(after.len());
+        let unit_len = after
+            .find(|c: char| !(c.is_ascii_alphabetic() || c == 'µ'))
+            .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let unit_ms: u64 = match unit {
             "" | "s" | "sec" | "second" | "seconds" => 1000,
