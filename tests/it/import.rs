@@ -198,7 +198,8 @@ fn runs(case: &Case) {
         let states = status(case, &dir, config);
         let up = |(name, state, _): &(String, String, u64)| match case.manual.contains(&name.as_str()) {
             true => state == "stopped",
-            false => ["running", "ready", "done"].contains(&state.as_str()),
+            // Not "running": a notify program is up once it has said so.
+            false => state == "ready" || state == "done",
         };
         if !states.is_empty() && states.iter().all(up) {
             let names: Vec<&str> = states.iter().map(|s| s.0.as_str()).collect();
