@@ -100,6 +100,27 @@ impl Import {
         self.notes.push(comment(text));
     }
 
+    /// Adds a program (or, with `group`, a group) unless its name is taken:
+    /// a TOML table may appear only once.
+    pub fn add(&mut self, program: Program, group: bool, file: &str) -> Result<(), String> {
+        if self
+            .programs
+            .iter()
+            .chain(&self.groups)
+            .any(|p| p.name == program.name)
+        {
+            return Err(format!(
+                "{file}: a second program or group named {}",
+                program.name
+            ));
+        }
+        match group {
+            true => self.groups.push(program),
+            false => self.programs.push(program),
+        }
+        Ok(())
+    }
+
     pub fn program(&mut self, name: &str) -> Option<&mut Program> {
         self.programs.iter_mut().find(|p| p.name == name)
     }

@@ -40,7 +40,7 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
                 .note("Heroku runs release once before the other processes start: a oneshot they come after");
             release = Some(program.name.clone());
         }
-        import.programs.push(program);
+        import.add(program, false, &format!("{}:{}", path.display(), i + 1))?;
     }
     if let Some(release) = release {
         for program in import.programs[first..].iter_mut().filter(|p| p.name != release) {

@@ -46,7 +46,7 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
             let (kind, raw) = section.name.split_once(':').unwrap_or((&section.name, ""));
             match kind {
                 "program" => seen.push(program(raw, section, source, &sources, import)?),
-                "group" => groups.push((raw, section)),
+                "group" => groups.push((raw, section, &source.file)),
                 "eventlistener" => listener(raw, section, import, &mut critical),
                 "supervisord" => supervisord(section, source, import)?,
                 "include" => {}
@@ -57,8 +57,8 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
             }
         }
     }
-    for (raw, section) in groups {
-        group(raw, section, import);
+    for (raw, section, file) in groups {
+        group(raw, section, file, import)?;
     }
     priorities(&seen, &mut import.programs[first..], &mut import.notes);
     for (listener, watched) in critical {
@@ -162,12 +162,6 @@ fn program(
 ) -> Result<Seen, String> {
     let mut notes = Vec::new();
     let mut p = Program::new(name(raw, &mut notes));
-    if import.program(&p.name).is_some() {
-        return Err(format!(
-            "{}: [program:{raw}]: a second program named {}",
-            source.file, p.name
-        ));
-    }
     p.lines = notes;
     let numprocs = section.get("numprocs").unwrap_or("1");
     let here = source.here.to_string_lossy();
@@ -213,7 +207,7 @@ fn program(
     if !seen.autostart {
         p.set("autostart", "false".into());
     }
-    import.programs.push(p);
+    import.add(p, false, &source.file)?;
     Ok(seen)
 }
 
@@ -376,7 +370,7 @@ fn priorities(seen: &[Seen], programs: &mut [Program], notes: &mut Vec<String>) 
 }
 
 /// `[group:x] programs=a,b` → `[group.x] programs = [...]`.
-fn group(raw: &str, section: &Section, import: &mut Import) {
+fn group(raw: &str, section: &Section, file: &str, import: &mut Import) -> Result<(), String> {
     let mut notes = Vec::new();
     let mut g = Program::new(name(raw, &mut notes));
     g.lines = notes;
@@ -400,7 +394,7 @@ fn group(raw: &str, section: &Section, import: &mut Import) {
         }
     }
     g.set("programs", list(&members));
-    import.groups.push(g);
+    import.add(g, true, file)
 }
 
 /// `[eventlistener:x]`: one that acts on PROCESS_STATE_FATAL (crashmail,

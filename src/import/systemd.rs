@@ -56,11 +56,11 @@ pub fn import(files: &[(PathBuf, String)], import: &mut Import) -> Result<(), St
     }
     for unit in units.iter().filter(|u| !u.target) {
         let program = service(unit, &units)?;
-        import.programs.push(program);
+        import.add(program, false, &unit.file)?;
     }
     for unit in units.iter().filter(|u| u.target) {
         let group = target(unit, &units, import);
-        import.groups.push(group);
+        import.add(group, true, &unit.file)?;
     }
     Ok(())
 }

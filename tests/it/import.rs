@@ -288,7 +288,7 @@ type BadCase = (
 
 #[test]
 fn import_bad_input_is_one_line_naming_the_file() {
-    let cases: [BadCase; 7] = [
+    let cases: [BadCase; 9] = [
         (&[], &["missing.conf"], "rinit: missing.conf: cannot read it: No such file or directory"),
         (
             &[("notes.txt", "hello world\n")],
@@ -315,6 +315,16 @@ fn import_bad_input_is_one_line_naming_the_file() {
             &[("web.service", "[Service]\nType=simple\n")],
             &["web.service"],
             "rinit: web.service: no ExecStart=: rinit needs the command to run",
+        ),
+        (
+            &[("Procfile", "web: gunicorn app\nweb: bin/web\n")],
+            &["Procfile"],
+            "rinit: Procfile:2: a second program or group named web",
+        ),
+        (
+            &[("supervisord.conf", "[program:web]\ncommand=a\n[group:web]\nprograms=web\n")],
+            &["supervisord.conf"],
+            "rinit: supervisord.conf: a second program or group named web",
         ),
         (
             &[("Procfile", "web: gunicorn app\nworker celery\n")],
