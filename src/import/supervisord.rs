@@ -204,6 +204,9 @@ fn program(
         }
         option(&mut p, entry, &value, section).map_err(|e| bad(&e))?;
     }
+    if section.get("command").is_none() {
+        return Err(format!("{}: [program:{raw}] has no command=", source.file));
+    }
     if !seen.autostart {
         p.set("autostart", "false".into());
     }

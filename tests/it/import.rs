@@ -288,7 +288,7 @@ type BadCase = (
 
 #[test]
 fn import_bad_input_is_one_line_naming_the_file() {
-    let cases: [BadCase; 9] = [
+    let cases: [BadCase; 10] = [
         (&[], &["missing.conf"], "rinit: missing.conf: cannot read it: No such file or directory"),
         (
             &[("notes.txt", "hello world\n")],
@@ -310,6 +310,11 @@ fn import_bad_input_is_one_line_naming_the_file() {
             &[("supervisord.conf", "[program:web]\ncommand=sleep 1\nenvironment=A=\"1\n")],
             &["supervisord.conf"],
             "rinit: supervisord.conf:3: environment: a quote is not closed, not \"A=\\\"1\"",
+        ),
+        (
+            &[("supervisord.conf", "[program:web]\nuser=www-data\n")],
+            &["supervisord.conf"],
+            "rinit: supervisord.conf: [program:web] has no command=",
         ),
         (
             &[("web.service", "[Service]\nType=simple\n")],
