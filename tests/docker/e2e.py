@@ -23,6 +23,7 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -127,9 +128,23 @@ class Engine:
         except OSError:
             return ""
 
+    def cmd(self, *args):
+        return [self.docker_bin, *args]
+
+    def import_tar(self, path, tag, *changes):
+        """docker import of the tarball at `path` as `tag`, with `-c` changes."""
+        argv = ["import"]
+        for change in changes:
+            argv += ["-c", change]
+        with open(path, "rb") as f:
+            r = subprocess.run(self.cmd(*argv, "-", tag), stdin=f, env=self.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=120)
+        if r.returncode != 0:
+            raise Failure(f"{self.docker_bin} import of {tag} failed: {r.stdout}")
+
     def run(self, *args, check=True, timeout=60, input=None):
         """docker ARGS...: stdout and stderr together in .stdout."""
-        r = subprocess.run([self.docker_bin, *args], env=self.env, input=input,
+        r = subprocess.run(self.cmd(*args), env=self.env, input=input,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=timeout, text=True, errors="replace")
         if check and r.returncode != 0:
@@ -155,6 +170,61 @@ class Engine:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class Podman(Engine):
+    """podman with every path of its own under `root`: storage, run and
+    temporary directories, and a containers.conf of its own (no network
+    namespace setup, ulimits the host's hard limits allow)."""
+
+    def __init__(self, root, podman):
+        self.root = root
+        self.docker_bin = podman
+        self.proc = None
+        self.existed = [path for path in self.OUTSIDE if os.path.exists(path)]
+        os.makedirs(root)
+
+        def at_most(limit, value):
+            hard = resource.getrlimit(limit)[1]
+            return value if hard == resource.RLIM_INFINITY else min(value, hard)
+        nofile = at_most(resource.RLIMIT_NOFILE, 1024)
+        nproc = at_most(resource.RLIMIT_NPROC, 4096)
+        conf = os.path.join(root, "containers.conf")
+        with open(conf, "w") as f:
+            f.write("[containers]\n"
+                    f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+                    'netns = "none"\n'
+                    "[network]\n"
+                    f'network_config_dir = "{root}/networks"\n'
+                    "[engine]\n"
+                    'cgroup_manager = "cgroupfs"\n'
+                    'events_logger = "file"\n')
+        storage = os.path.join(root, "storage.conf")
+        with open(storage, "w") as f:
+            f.write(f'[storage]\ndriver = "overlay"\ngraphroot = "{root}/root"\nrunroot = "{root}/run"\n')
+        self.env = dict(os.environ, CONTAINERS_CONF=conf, CONTAINERS_STORAGE_CONF=storage,
+                        XDG_RUNTIME_DIR=os.path.join(root, "xdg"))
+        os.makedirs(self.env["XDG_RUNTIME_DIR"])
+        r = self.run("version", "--format", "{{.Client.Version}}", check=False, timeout=30)
+        if r.returncode != 0:
+            raise SetupError(f"podman does not run: {r.stdout}")
+        self.version = r.stdout.strip()
+
+    def cmd(self, *args):
+        return [self.docker_bin, "--root", os.path.join(self.root, "root"),
+                "--runroot", os.path.join(self.root, "run"), "--tmpdir", os.path.join(self.root, "tmp"),
+                *args]
+
+    # What podman makes outside its own directories: removed after it
+    # unless it was there before.
+    OUTSIDE = ("/run/containers", "/var/lib/containers", "/etc/containers/networks")
+
+    def stop(self):
+        self.run("rm", "-f", "-a", check=False, timeout=60)
+        self.run("rmi", "-f", "-a", check=False, timeout=60)
+        for path in self.OUTSIDE:
+            if path not in self.existed:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------
@@ -473,12 +543,10 @@ class Suite:
     def setup_images(self):
         base = os.path.join(self.work, "base.tar")
         busybox_tar(base, self.args.busybox, rinit=self.args.rinit)
-        with open(base, "rb") as f:
-            r = subprocess.run([self.engine.docker_bin, "import", "-", f"{PREFIX}/base"], stdin=f,
-                               env=self.engine.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, timeout=60)
-        if r.returncode != 0:
-            raise SetupError(f"docker import of the base image failed: {r.stdout}")
+        try:
+            self.engine.import_tar(base, f"{PREFIX}/base")
+        except Failure as e:
+            raise SetupError(str(e))
         for tag, config, extra in [
             ("supervised", SUPERVISED, ""),
             ("stubborn", STUBBORN, ""),
@@ -548,7 +616,7 @@ class Suite:
             self.engine.run("kill", "-s", "HUP", ct)
             self.wait_log(ct, r"^hupper \| got HUP$", timeout=5, count=n)
         # The others ignore SIGHUP: nothing ended, so the stop is clean.
-        took = self.timed_stop(ct)
+        self.engine.run("stop", ct)
         code = self.exit_code(ct)
         if code != 0 or "SIGHUP" in self.logs(ct):
             raise Failure(f"after SIGHUP and docker stop: exit code {code} (expected 0); logs:\n{self.logs(ct)}")
@@ -648,6 +716,22 @@ class Suite:
         if code != 0 or took >= 2:
             raise Failure(f"docker stop: exit code {code} after {took:.2f}s, expected 0 within 2 s")
 
+    def t_tmpfs_run_is_roots(self):
+        """A plain --tmpfs /run over the image's /run (root's, 0755) is
+        root's, 0755 too: rinit as uid 1000 cannot make its socket there, says
+        so once (Permission denied) and runs on. What docs/docker.md says,
+        and why it says `--tmpfs /run:uid=1000`."""
+        ct = self.run_detached(f"{PREFIX}/supervised", "--read-only", "--user", "1000",
+                               "--cap-drop", "ALL", "--tmpfs", "/run")
+        self.wait_log(ct, r"^ticker \| tick$", count=2, timeout=10)
+        mode = self.engine.out("exec", ct, "stat", "-c", "%a %u", "/run").strip()
+        warnings = re.findall(r"^rinit: control socket /run/rinit\.sock: Permission denied; running without it",
+                              self.logs(ct), re.M)
+        if mode != "755 0" or len(warnings) != 1:
+            raise Failure(f"expected /run root's with mode 755 and one 'Permission denied' warning, saw "
+                          f"mode {mode!r} and logs:\n{self.logs(ct)}")
+        self.engine.run("rm", "-f", ct)
+
     # -- under Docker's own init
 
     def t_docker_init(self):
@@ -697,12 +781,7 @@ class Suite:
         try:
             bare = os.path.join(self.work, "bare.tar")
             busybox_tar(bare, self.args.busybox)
-            with open(bare, "rb") as f:
-                r = subprocess.run([engine.docker_bin, "import", "-", f"{PREFIX}/bare"], stdin=f,
-                                   env=engine.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, timeout=60)
-            if r.returncode != 0:
-                raise Failure(f"docker import on the second engine failed: {r.stdout}")
+            engine.import_tar(bare, f"{PREFIX}/bare")
 
             def once(*command):
                 ct = self.name("initpath")
@@ -750,7 +829,7 @@ class Suite:
             return state != "starting"
         wait_for("health status other than starting", settled, 15, 0.2)
         r = self.status(ct, "web")
-        if seen[-1] != "unhealthy" or "running" not in r.stdout or r.returncode != 1:
+        if seen[-1] != "unhealthy" or not re.search(r"^web\s+running\s", r.stdout, re.M) or r.returncode != 1:
             raise Failure(f"expected unhealthy with web running but not ready (status exit 1): health "
                           f"{seen[-1]}, status exit {r.returncode}:\n{r.stdout}")
         self.engine.run("rm", "-f", ct)
@@ -783,14 +862,9 @@ class Suite:
         rootfs = os.path.join(self.work, "python.tar")
         python_rootfs(rootfs, self.work, self.args.busybox,
                       os.path.join(ROOT, "examples", "docker-app", "requirements.txt"))
-        with open(rootfs, "rb") as f:
-            r = subprocess.run([self.engine.docker_bin, "import",
-                                "-c", "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                "-c", "ENV LANG=C.UTF-8", "-c", 'CMD ["python3"]',
-                                "-", "python:3.11-slim-bookworm"], stdin=f, env=self.engine.env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
-        if r.returncode != 0:
-            raise Failure(f"docker import of the stand-in python image failed: {r.stdout}")
+        self.engine.import_tar(rootfs, "python:3.11-slim-bookworm",
+                               "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+                               "ENV LANG=C.UTF-8", 'CMD ["python3"]')
         context = os.path.join(self.work, "ctx-example")
         os.makedirs(os.path.join(context, "examples"))
         shutil.copytree(os.path.join(ROOT, "examples", "docker-app"),
@@ -838,6 +912,92 @@ class Suite:
         if code != 0 or took >= 10:
             raise Failure(f"docker stop: expected exit code 0 within Docker's 10 s, saw {code} after "
                           f"{took:.2f}s; logs:\n{self.logs(ct)[-2000:]}")
+        self.example_built = True
+
+    def t_dockerfile_example_read_only(self):
+        """The same image as Dockerfile.example's comment says to run it
+        read-only: a tmpfs /run for uid 10001 and a tmpfs /tmp."""
+        if not getattr(self, "example_built", False):
+            raise Failure("no image: dockerfile_example failed")
+        ct = self.run_detached(f"{PREFIX}/example", "--read-only", "--tmpfs", "/run:uid=10001",
+                               "--tmpfs", "/tmp", "--cap-drop", "ALL", "--health-interval", "1s")
+        seen = []
+
+        def healthy():
+            state = self.health(ct)
+            seen.append(state)
+            return state == "healthy"
+        try:
+            wait_for("health status healthy", healthy, 60, 0.3)
+        except Failure as e:
+            raise Failure(f"{e}: saw {sorted(set(seen))}; logs:\n{self.logs(ct)[-3000:]}")
+        self.wait_ready(ct, ["web", "worker"], timeout=30)
+        took = self.timed_stop(ct)
+        code = self.exit_code(ct)
+        if code != 0 or took >= 10:
+            raise Failure(f"docker stop: expected exit code 0 within Docker's 10 s, saw {code} after "
+                          f"{took:.2f}s; logs:\n{self.logs(ct)[-2000:]}")
+
+    # -- podman
+
+    def t_podman(self):
+        """The same images and a few of the checks with podman: the programs
+        up, SIGHUP forwarded, a fast clean stop, the healthcheck (run by hand:
+        podman runs them from systemd timers, which a test host may not
+        have), and exit codes in single-command mode."""
+        if shutil.which("podman") is None:
+            raise Failure("podman not found (apt-get install podman), or run with --no-podman")
+        pm = Podman(os.path.join(self.work, "podman"), shutil.which("podman"))
+        self.podman = pm
+        try:
+            pm.import_tar(os.path.join(self.work, "base.tar"), f"{PREFIX}/base")
+            for tag, config, check in [("supervised", SUPERVISED, "--retries=3"),
+                                       ("never-ready", NEVER_READY, "--retries=1")]:
+                context = os.path.join(self.work, f"pctx-{tag}")
+                os.makedirs(context)
+                with open(os.path.join(context, "rinit.toml"), "w") as f:
+                    f.write(config)
+                with open(os.path.join(context, "Containerfile"), "w") as f:
+                    f.write(f'FROM {PREFIX}/base\nCOPY rinit.toml /etc/rinit.toml\nRUN ["/sbin/rinit", "check"]\n'
+                            f'HEALTHCHECK --interval=1s {check} CMD ["/sbin/rinit", "status", "-q"]\n'
+                            'CMD ["/sbin/rinit"]\n')
+                # The docker format keeps HEALTHCHECK (OCI images have none).
+                pm.run("build", "--format", "docker", "--network", "none", "-t", f"{PREFIX}/{tag}", context,
+                       timeout=120)
+            ct = self.name("podman")
+            pm.run("run", "-d", "--name", ct, f"{PREFIX}/supervised")
+            self.wait_ready(ct, ["ticker", "hupper", "quiet"], engine=pm)
+            health = pm.run("healthcheck", "run", ct, check=False)
+            if health.returncode != 0:
+                raise Failure(f"podman healthcheck run: expected 0 (healthy), saw {health.returncode}: "
+                              f"{health.stdout}")
+            self.wait_log(ct, r"^hupper \| waiting for signals$", engine=pm)
+            pm.run("kill", "-s", "HUP", ct)
+            self.wait_log(ct, r"^hupper \| got HUP$", timeout=5, engine=pm)
+            took = self.timed_stop(ct, engine=pm)
+            code = self.exit_code(ct, engine=pm)
+            if code != 0 or took >= 2:
+                raise Failure(f"podman stop: expected exit code 0 within 2 s, saw {code} after {took:.2f}s")
+            ct = self.name("podman")
+            pm.run("run", "-d", "--name", ct, f"{PREFIX}/never-ready")
+            wait_for("rinit status showing web running (not ready)",
+                     lambda: re.search(r"^web\s+running\s", self.status(ct, "web", engine=pm).stdout, re.M), 10)
+            health = pm.run("healthcheck", "run", ct, check=False)
+            if health.returncode != 1 or "unhealthy" not in health.stdout:
+                raise Failure(f"podman healthcheck run with web not ready: expected 1 and unhealthy, saw "
+                              f"{health.returncode}: {health.stdout}")
+            pm.run("rm", "-f", ct)
+            for command, expected in ((["sh", "-c", "exit 7"], 7), (["sh", "-c", "kill -TERM $$"], 143),
+                                      (["no-such-command"], 127)):
+                r = pm.run("run", "--rm", "--entrypoint", '["/sbin/rinit", "--"]', f"{PREFIX}/base", *command,
+                           check=False)
+                if r.returncode != expected:
+                    raise Failure(f"podman run {command}: expected exit code {expected}, saw {r.returncode}: "
+                                  f"{r.stdout}")
+            if 'rinit: cannot run "no-such-command"' not in r.stdout:
+                raise Failure(f"expected rinit's message for a missing command, saw {r.stdout!r}")
+        finally:
+            pm.stop()
 
 
 def parse_stat(text):
@@ -860,6 +1020,7 @@ def main():
     parser.add_argument("--rinit", required=True, help="the static rinit binary")
     parser.add_argument("--busybox", default="/bin/busybox", help="a static busybox (busybox-static)")
     parser.add_argument("--docker", default=shutil.which("docker"), help="the docker client")
+    parser.add_argument("--no-podman", action="store_true", help="skip the podman checks")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the build output and logs of Dockerfile.example's container")
     args = parser.parse_args()
@@ -883,6 +1044,7 @@ def main():
     work = tempfile.mkdtemp(prefix="rinit-e2e.")
     suite = Suite(args, work)
     suite.second = None
+    suite.podman = None
     code = 0
     try:
         try:
@@ -905,14 +1067,16 @@ def main():
                 ("zombies_reaped", suite.t_zombies_reaped),
                 ("readonly_nonroot", suite.t_readonly_nonroot),
                 ("readonly_no_socket", suite.t_readonly_no_socket),
+                ("tmpfs_run_is_roots", suite.t_tmpfs_run_is_roots),
                 ("docker_init", suite.t_docker_init),
                 ("healthy", suite.t_healthy),
                 ("unhealthy", suite.t_unhealthy),
                 ("build_check_bad", suite.t_build_check_bad),
                 ("build_check_good", suite.t_build_check_good),
                 ("dockerfile_example", suite.t_dockerfile_example),
+                ("dockerfile_example_read_only", suite.t_dockerfile_example_read_only),
                 ("init_path", suite.t_init_path),
-            ]:
+            ] + ([] if args.no_podman else [("podman", suite.t_podman)]):
                 if name == "stop_fast" and not hasattr(suite, "supervised"):
                     suite.results.append((name, False, 0))
                     log("FAIL stop_fast: no container: supervisor_up failed")
@@ -922,7 +1086,7 @@ def main():
         log("interrupted: tearing down")
         code = 130
     finally:
-        for engine in (suite.second, suite.engine):
+        for engine in (suite.podman, suite.second, suite.engine):
             if engine is not None:
                 engine.stop()
         left = mounts_under(work)
