@@ -11,11 +11,15 @@ local stand-in for python:3.11-slim-bookworm assembled from the host's
 Python), runs each check as a named test, and tears everything down, also on
 Ctrl-C. A second, short-lived dockerd with a daemon.json setting
 "init-path" to rinit checks `docker run --init` with rinit as docker-init.
+Then podman (a private storage and containers.conf) runs a few of the checks
+on the same images, unless --no-podman.
 
 Exits 1 if any test failed, 2 if the engine or the images could not be set
-up. Needs root, dockerd (Debian's docker.io), the docker client,
-/bin/busybox from busybox-static, Debian's python3.11 and pip (for the
-example's packages, from PyPI). Python 3 standard library only.
+up, 130 when interrupted. Needs root, dockerd (Debian's docker.io), the
+docker client, /bin/busybox (busybox-static), podman, Debian's python3.11,
+useradd, groupadd and nologin (for the stand-in python image), and pip for
+the Python running this script (the example's requirements come from PyPI).
+Python 3 standard library only. docs/testing.md has more.
 """
 
 import argparse
@@ -74,10 +78,11 @@ class Engine:
         self.sock = os.path.join(root, "sock")
         self.proc = None
         os.makedirs(root)
-        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_BUILDKIT="0")
+        # The client too: this engine's socket, the legacy builder, no
+        # context or configuration of the host's.
+        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_BUILDKIT="0",
+                        DOCKER_CONFIG=os.path.join(root, "client"))
         self.env.pop("DOCKER_CONTEXT", None)
-        self.env.pop("DOCKER_CONFIG", None)
-        self.env["DOCKER_CONFIG"] = os.path.join(root, "client")
         args = [
             "dockerd",
             "--iptables=false",
@@ -88,17 +93,11 @@ class Engine:
             "--pidfile", os.path.join(root, "pid"),
             "-H", "unix://" + self.sock,
         ]
-        if daemon_config is not None:
-            path = os.path.join(root, "daemon.json")
-            with open(path, "w") as f:
-                json.dump(daemon_config, f)
-            args += ["--config-file", path]
-        else:
-            # An empty configuration: never the host's /etc/docker/daemon.json.
-            path = os.path.join(root, "daemon.json")
-            with open(path, "w") as f:
-                f.write("{}\n")
-            args += ["--config-file", path]
+        # Never the host's /etc/docker/daemon.json: this one, or an empty one.
+        path = os.path.join(root, "daemon.json")
+        with open(path, "w") as f:
+            json.dump(daemon_config or {}, f)
+        args += ["--config-file", path]
         self.log_path = os.path.join(root, "dockerd.log")
         dockerd = shutil.which("dockerd")
         if dockerd is None:
@@ -530,7 +529,7 @@ class Suite:
         start = time.monotonic()
         try:
             fn()
-        except Failure as e:
+        except (Failure, SetupError) as e:
             self.results.append((name, False, time.monotonic() - start))
             log(f"FAIL {name}: {e}")
         except subprocess.TimeoutExpired as e:
@@ -1086,6 +1085,7 @@ def main():
         log("interrupted: tearing down")
         code = 130
     finally:
+        teardown = time.monotonic()
         for engine in (suite.podman, suite.second, suite.engine):
             if engine is not None:
                 engine.stop()
@@ -1099,6 +1099,7 @@ def main():
         if os.path.exists(work):
             log(f"FAIL teardown: {work} could not be removed")
             code = code or 1
+        log(f"torn down in {time.monotonic() - teardown:.1f}s")
     failed = [name for name, ok, _ in suite.results if not ok]
     log(f"{len(suite.results) - len(failed)} passed, {len(failed)} failed"
         f"{': ' + ', '.join(failed) if failed else ''}; total {time.monotonic() - started:.1f}s")
