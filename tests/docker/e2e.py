@@ -92,6 +92,11 @@ class Engine:
             "--exec-root", os.path.join(root, "exec"),
             "--pidfile", os.path.join(root, "pid"),
             "-H", "unix://" + self.sock,
+            # Should dockerd find a system containerd and use it rather than
+            # start its own, these namespaces keep this engine's containers
+            # apart from any other dockerd's ("moby").
+            "--containerd-namespace", f"{PREFIX}-{os.getpid()}",
+            "--containerd-plugins-namespace", f"{PREFIX}-{os.getpid()}-plugins",
         ]
         # Never the host's /etc/docker/daemon.json: this one, or an empty one.
         path = os.path.join(root, "daemon.json")
@@ -163,6 +168,9 @@ class Engine:
                 self.run("rm", "-f", *ids, check=False, timeout=60)
         except subprocess.TimeoutExpired:
             pass
+        # The stand-in tagged python:3.11-slim-bookworm must not outlive the
+        # run (the data-root goes too, but a reused engine would keep it).
+        self.run("rmi", "-f", "python:3.11-slim-bookworm", check=False, timeout=60)
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=30)
