@@ -16,6 +16,7 @@ mod log;
 mod cli;
 mod config;
 mod control;
+mod http;
 mod import;
 mod pid1;
 mod single;

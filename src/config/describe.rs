@@ -22,9 +22,10 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
         .control_socket
         .as_ref()
         .map_or("off".into(), |p| p.display().to_string());
+    let http = plan.http.map(|a| format!(", http {a}")).unwrap_or_default();
     let _ = writeln!(
         text,
-        "(shutdown_timeout {:?}, control socket {socket})",
+        "(shutdown_timeout {:?}, control socket {socket}{http})",
         plan.shutdown_timeout
     );
     for program in &plan.programs {

@@ -168,6 +168,8 @@ pub struct Plan {
     pub shutdown_timeout: Duration,
     /// None when turned off with `control_socket = ""`.
     pub control_socket: Option<PathBuf>,
+    /// `http = "ADDR:PORT"`: where the read-only status page listens (None: off).
+    pub http: Option<SocketAddr>,
     /// In start order: every program comes after the programs it waits for.
     pub programs: Vec<Program>,
     /// `[group.NAME]`: names for sets of programs, for the control commands.

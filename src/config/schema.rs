@@ -43,6 +43,7 @@ pub(super) struct RawRinit {
     pub(super) shutdown_timeout: Option<DurationValue>,
     pub(super) output: Option<Output>,
     pub(super) control_socket: Option<String>,
+    pub(super) http: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -89,6 +90,7 @@ pub(super) fn validate(
         Some("") => None,
         path => Some(PathBuf::from(path.unwrap_or(defaults::CONTROL_SOCKET))),
     };
+    let http = http_address(source, raw.rinit.http.as_ref())?;
     // Declaration order, for start-order ties (the table itself is sorted by name).
     let mut declared: Vec<_> = raw.program.into_iter().collect();
     declared.sort_by_key(|(name, _)| name.span().start);
@@ -126,8 +128,28 @@ pub(super) fn validate(
             .shutdown_timeout
             .map_or(defaults::SHUTDOWN_TIMEOUT, |d| d.0),
         control_socket,
+        http,
         programs,
         groups,
+    })
+}
+
+/// `[rinit] http = "IP:PORT"` (or `localhost:PORT`); `""` is off.
+fn http_address(source: &Source, http: Option<&Spanned<String>>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = http.filter(|t| !t.get_ref().is_empty()) else {
+        return Ok(None);
+    };
+    let address = match text.get_ref().strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
+        None => text.get_ref().parse::<SocketAddr>(),
+    };
+    address.map(Some).map_err(|_| {
+        let message = format!(
+            "{:?} is not IP:PORT: expected e.g. \"127.0.0.1:9001\", \"0.0.0.0:9001\" or \"[::]:9001\" \
+             (no host names: rinit has no DNS), or \"\" for off",
+            text.get_ref()
+        );
+        source.error(Some(text.span().start), None, Some("http"), message)
     })
 }
 

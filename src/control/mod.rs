@@ -175,6 +175,52 @@ impl InstanceStatus {
     }
 }
 
+/// A run's length as people read it: 450ms, 12s, 5m07s, 3h04m, 2d03h.
+pub fn uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// The statuses as a JSON array, for tools.
+pub fn json(statuses: &[InstanceStatus]) -> String {
+    let string = |text: &str| {
+        let mut quoted = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => quoted += "\\\"",
+                '\\' => quoted += "\\\\",
+                c if (c as u32) < 0x20 => quoted += &format!("\\u{:04x}", c as u32),
+                c => quoted.push(c),
+            }
+        }
+        quoted + "\""
+    };
+    let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
+    let objects: Vec<String> = statuses
+        .iter()
+        .map(|s| {
+            format!(
+                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{}}}",
+                string(&s.name),
+                string(&s.state),
+                number(s.pid.map(|p| p.to_string())),
+                number(s.uptime_ms.map(|u| u.to_string())),
+                s.restarts,
+                s.last_exit.as_deref().map_or("null".into(), string),
+                s.critical,
+                s.ready
+            )
+        })
+        .collect();
+    format!("[{}]\n", objects.join(","))
+}
+
 /// `text` quoted for a message, control characters escaped.
 fn quoted(text: &str) -> String {
     format!("{text:?}")

@@ -375,7 +375,7 @@ impl Supervisor<'_> {
         Ok((0..chosen.len()).filter(|&i| chosen[i]).map(InstanceId).collect())
     }
 
-    fn status_of(&self, i: InstanceId, now: Instant) -> InstanceStatus {
+    pub(super) fn status_of(&self, i: InstanceId, now: Instant) -> InstanceStatus {
         let member = &self.members[i.0];
         let instance = &member.instance;
         let program = &self.plan.programs[member.program.0];

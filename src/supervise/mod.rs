@@ -7,6 +7,7 @@
 
 mod control;
 mod health;
+mod http;
 mod instance;
 mod launch;
 mod output;
@@ -27,6 +28,7 @@ use nix::sys::stat::Mode;
 
 use crate::config::{Output as OutputMode, Plan, ProgramId};
 use crate::control::server::{ClientId, Server};
+use crate::http::ConnectionId;
 use crate::log::{self, Level};
 use crate::pid1::event_loop::{Event as LoopEvent, EventLoop};
 use crate::pid1::reaper::ExitStatus;
@@ -60,6 +62,11 @@ pub enum Key {
     /// A control connection can be read or written.
     Control(ClientId),
     ControlDeadline(ClientId),
+    /// The HTTP server has a connection waiting.
+    HttpListener,
+    /// An HTTP connection can be read or written.
+    Http(ConnectionId),
+    HttpDeadline(ConnectionId),
     ShutdownDeadline,
     SweepOver,
     KillOver,
@@ -134,6 +141,9 @@ struct Supervisor<'a> {
     control: Option<Server>,
     /// The `start`, `stop` and `restart` requests under way.
     pending: Vec<control::Pending>,
+    /// The read-only HTTP server, when `http` is set and it could listen.
+    http: Option<crate::http::Server>,
+    counts: Counts,
     /// Instances a `stop` or `restart` wants down, once their dependents are.
     stop_wanted: Vec<bool>,
     null: OwnedFd,
@@ -141,6 +151,15 @@ struct Supervisor<'a> {
     phase: Phase,
     /// Set by main's or a critical program's end.
     exit_code: Option<c_int>,
+}
+
+/// What `/metrics` counts.
+struct Counts {
+    started: Instant,
+    /// Processes reaped.
+    reaped: u64,
+    /// Signals rinit received and passed on, one per program that got it.
+    forwarded: u64,
 }
 
 /// Runs the plan until everything has ended or been stopped; returns rinit's
@@ -155,6 +174,7 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
     };
     let mut supervisor = Supervisor::new(plan, settings, events, null);
     supervisor.open_control_socket();
+    supervisor.open_http();
     supervisor.advance();
     let mut batch = Vec::new();
     while supervisor.phase != Phase::Done {
@@ -171,6 +191,11 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
             LoopEvent::Exited(pid, _) => !matches!(owners.get(pid), Some(Owner::Check(_) | Owner::Health(_))),
             _ => true,
         });
+        let reaped = batch
+            .iter()
+            .filter(|e| matches!(e, LoopEvent::Exited(..)))
+            .count();
+        supervisor.counts.reaped += reaped as u64;
         for event in batch.drain(..) {
             supervisor.handle(event);
         }
@@ -231,6 +256,12 @@ impl<'a> Supervisor<'a> {
             output,
             control: None,
             pending: Vec::new(),
+            http: None,
+            counts: Counts {
+                started: Instant::now(),
+                reaped: 0,
+                forwarded: 0,
+            },
             stop_wanted,
             null,
             own_uid: nix::unistd::geteuid().as_raw(),
@@ -266,6 +297,9 @@ impl<'a> Supervisor<'a> {
             LoopEvent::Ready(Key::ControlListener) => self.on_control_listener(),
             LoopEvent::Ready(Key::Control(id)) => self.on_control_client(id),
             LoopEvent::Timer(Key::ControlDeadline(id)) => self.on_control_deadline(id),
+            LoopEvent::Ready(Key::HttpListener) => self.on_http_listener(),
+            LoopEvent::Ready(Key::Http(id)) => self.on_http_connection(id),
+            LoopEvent::Timer(Key::HttpDeadline(id)) => self.on_http_deadline(id),
             LoopEvent::Timer(Key::ShutdownDeadline) => self.on_shutdown_deadline(),
             LoopEvent::Timer(Key::SweepOver) => self.on_sweep_over(),
             LoopEvent::Timer(Key::KillOver) => {

@@ -35,6 +35,9 @@ impl Supervisor<'_> {
             return;
         }
         for i in (0..self.members.len()).map(InstanceId) {
+            if self.members[i.0].instance.state.child().is_some() {
+                self.counts.forwarded += 1;
+            }
             self.deliver(i, Event::Forward(signal.signo));
         }
     }

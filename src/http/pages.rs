@@ -1,0 +1,290 @@
+//! What the HTTP server answers, from a snapshot of the supervisor: `/` (a
+//! page for people that refreshes its table in place, no external assets),
+//! `/status` (the JSON of `rinit status --json`), `/readyz` and `/healthz`
+//! (`rinit status`'s meaning), `/livez`, and `/metrics` (Prometheus text
+//! exposition 0.0.4). Nothing here can change anything.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::control::{json, uptime, InstanceStatus};
+
+/// Every state `rinit status` shows, for the `rinit_program_state` series.
+pub const STATES: [&str; 10] = [
+    "starting",
+    "running",
+    "ready",
+    "backoff",
+    "stopping",
+    "stopped",
+    "exited",
+    "done",
+    "failed",
+    "unhealthy",
+];
+
+/// One instance as the pages show it.
+pub struct InstanceView {
+    pub status: InstanceStatus,
+    /// Its program's name (the `program` label).
+    pub program: String,
+    /// Its last exit as a number: the exit code, or 128+N after signal N.
+    pub last_exit_code: Option<i32>,
+}
+
+/// The supervisor as the pages show it.
+pub struct Snapshot {
+    pub instances: Vec<InstanceView>,
+    /// How long rinit has run.
+    pub uptime: Duration,
+    /// Processes reaped, children and orphans alike.
+    pub reaped: u64,
+    /// Signals passed on to programs (each program counted).
+    pub forwarded: u64,
+}
+
+/// An answer: status line, content type, body.
+pub struct Page {
+    pub status: &'static str,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// The page for `path`.
+pub fn page(path: &str, snapshot: &Snapshot) -> Page {
+    let ok = |content_type, body| Page {
+        status: "200 OK",
+        content_type,
+        body,
+    };
+    match path {
+        "/" => ok("text/html; charset=utf-8", html(snapshot)),
+        "/status" => ok("application/json", status_json(snapshot)),
+        "/readyz" | "/healthz" => probe(snapshot, |s| !s.critical || s.ready, "not ready"),
+        "/livez" => probe(
+            snapshot,
+            |s| !s.critical || !matches!(s.state.as_str(), "failed" | "unhealthy"),
+            "not live",
+        ),
+        "/metrics" => ok("text/plain; version=0.0.4; charset=utf-8", metrics(snapshot)),
+        _ => Page {
+            status: "404 Not Found",
+            content_type: TEXT,
+            body: "not found: try /, /status, /readyz, /livez or /metrics\n".into(),
+        },
+    }
+}
+
+fn status_json(snapshot: &Snapshot) -> String {
+    let statuses: Vec<InstanceStatus> = snapshot.instances.iter().map(|v| v.status.clone()).collect();
+    json(&statuses)
+}
+
+/// 200 "ok" when every instance passes `passes`, else 503 naming the others.
+fn probe(snapshot: &Snapshot, passes: impl Fn(&InstanceStatus) -> bool, what: &str) -> Page {
+    let failing: Vec<String> = snapshot
+        .instances
+        .iter()
+        .filter(|v| !passes(&v.status))
+        .map(|v| format!("{} ({})", v.status.name, v.status.state))
+        .collect();
+    match failing.is_empty() {
+        true => Page {
+            status: "200 OK",
+            content_type: TEXT,
+            body: "ok\n".into(),
+        },
+        false => Page {
+            status: "503 Service Unavailable",
+            content_type: TEXT,
+            body: format!("{what}: {}\n", failing.join(", ")),
+        },
+    }
+}
+
+/// rinit's own metrics: name, type, help.
+const OWN_FAMILIES: [(&str, &str, &str); 4] = [
+    ("rinit_build_info", "gauge", "rinit's version, as a label."),
+    ("rinit_uptime_seconds", "gauge", "How long rinit has run."),
+    (
+        "rinit_zombies_reaped_total",
+        "counter",
+        "Processes rinit has reaped, its programs' and orphans alike.",
+    ),
+    (
+        "rinit_signals_forwarded_total",
+        "counter",
+        "Signals rinit passed on to programs, one per program.",
+    ),
+];
+
+/// Each instance's metrics: name, type, help.
+const INSTANCE_FAMILIES: [(&str, &str, &str); 6] = [
+    (
+        "rinit_program_up",
+        "gauge",
+        "1 while the instance has a running process.",
+    ),
+    (
+        "rinit_program_ready",
+        "gauge",
+        "1 while the instance is ready (a oneshot: done), as rinit status counts it.",
+    ),
+    (
+        "rinit_program_state",
+        "gauge",
+        "1 for the instance's state, 0 for the others.",
+    ),
+    (
+        "rinit_program_restarts_total",
+        "counter",
+        "Times the instance was started again.",
+    ),
+    (
+        "rinit_program_last_exit_code",
+        "gauge",
+        "The instance's last exit: its code, or 128+N after signal N.",
+    ),
+    (
+        "rinit_program_uptime_seconds",
+        "gauge",
+        "How long the instance's current run has lasted (0 when down).",
+    ),
+];
+
+/// Prometheus's text format: rinit's own counts, then each instance's.
+fn metrics(snapshot: &Snapshot) -> String {
+    let mut text = String::with_capacity(300 * snapshot.instances.len() + 1024);
+    let values = [
+        format!("{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+        format!(" {:.3}", snapshot.uptime.as_secs_f64()),
+        format!(" {}", snapshot.reaped),
+        format!(" {}", snapshot.forwarded),
+    ];
+    for ((name, kind, help), value) in OWN_FAMILIES.into_iter().zip(values) {
+        let _ = write!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{value}\n"
+        );
+    }
+    for (name, kind, help) in INSTANCE_FAMILIES {
+        let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for view in &snapshot.instances {
+            let _ = sample(&mut text, name, view);
+        }
+    }
+    text
+}
+
+/// One instance's sample(s) of the family `name`.
+fn sample(text: &mut String, name: &str, view: &InstanceView) -> std::fmt::Result {
+    let s = &view.status;
+    let labels = format!(
+        "program=\"{}\",instance=\"{}\"",
+        label(&view.program),
+        label(&s.name)
+    );
+    match name {
+        "rinit_program_up" => writeln!(text, "{name}{{{labels}}} {}", u8::from(s.pid.is_some())),
+        "rinit_program_ready" => writeln!(text, "{name}{{{labels}}} {}", u8::from(s.ready)),
+        "rinit_program_state" => STATES.iter().try_for_each(|state| {
+            writeln!(
+                text,
+                "{name}{{{labels},state=\"{state}\"}} {}",
+                u8::from(s.state == *state)
+            )
+        }),
+        "rinit_program_restarts_total" => writeln!(text, "{name}{{{labels}}} {}", s.restarts),
+        "rinit_program_last_exit_code" => match view.last_exit_code {
+            Some(code) => writeln!(text, "{name}{{{labels}}} {code}"),
+            None => Ok(()),
+        },
+        _ => writeln!(
+            text,
+            "{name}{{{labels}}} {:.3}",
+            s.uptime_ms.unwrap_or(0) as f64 / 1000.0
+        ),
+    }
+}
+
+/// A label value: `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `text` for HTML.
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out += "&lt;",
+            '>' => out += "&gt;",
+            '&' => out += "&amp;",
+            '"' => out += "&quot;",
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The table's rows, as the page's script also makes them.
+fn rows(snapshot: &Snapshot) -> String {
+    let mut rows = String::new();
+    for view in &snapshot.instances {
+        let s = &view.status;
+        let _ = write!(
+            rows,
+            "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escaped(&s.name),
+            s.pid.map_or("-".into(), |p| p.to_string()),
+            s.uptime_ms.map_or("-".into(), uptime),
+            s.restarts,
+            escaped(s.last_exit.as_deref().unwrap_or("-")),
+            state = s.state,
+        );
+    }
+    rows
+}
+
+fn html(snapshot: &Snapshot) -> String {
+    PAGE.replace("@ROWS@", &rows(snapshot))
+        .replace("@VERSION@", env!("CARGO_PKG_VERSION"))
+}
+
+/// The status page: one table, refreshed from /status every 2 s by the
+/// script, which builds the rows as `rows` does.
+const PAGE: &str = r##"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>rinit</title>
+<noscript><meta http-equiv="refresh" content="5"></noscript>
+<style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}th,td{padding:.3em .9em;text-align:left;border-bottom:1px solid #ddd}
+th{font-weight:600}td:nth-child(n+3){font-variant-numeric:tabular-nums}
+tr.ready td:nth-child(2),tr.done td:nth-child(2),tr.running td:nth-child(2){color:#17803d}
+tr.failed td:nth-child(2),tr.unhealthy td:nth-child(2),tr.backoff td:nth-child(2){color:#c4261d;font-weight:600}
+#note{color:#777;margin-top:1em}
+</style></head><body>
+<h1>rinit</h1>
+<table><thead><tr><th>NAME</th><th>STATE</th><th>PID</th><th>UPTIME</th><th>RESTARTS</th><th>LAST EXIT</th></tr></thead>
+<tbody id="rows">@ROWS@</tbody></table>
+<p id="note">rinit @VERSION@ · read-only · <a href="/status">/status</a> · <a href="/metrics">/metrics</a></p>
+<script>
+function up(ms){var s=Math.floor(ms/1000);if(s<1)return ms+"ms";if(s<60)return s+"s";
+var p=function(n){return(n<10?"0":"")+n};if(s<3600)return Math.floor(s/60)+"m"+p(s%60)+"s";
+if(s<86400)return Math.floor(s/3600)+"h"+p(Math.floor(s%3600/60))+"m";return Math.floor(s/86400)+"d"+p(Math.floor(s%86400/3600))+"h"}
+function cell(tr,text){var td=document.createElement("td");td.textContent=text;tr.appendChild(td)}
+function refresh(){fetch("/status",{cache:"no-store"}).then(function(r){return r.json()}).then(function(list){
+var body=document.createElement("tbody");body.id="rows";list.forEach(function(s){var tr=document.createElement("tr");
+tr.className=s.state;cell(tr,s.name);cell(tr,s.state);cell(tr,s.pid==null?"-":s.pid);
+cell(tr,s.uptime_ms==null?"-":up(s.uptime_ms));cell(tr,s.restarts);cell(tr,s.last_exit==null?"-":s.last_exit);body.appendChild(tr)});
+document.getElementById("rows").replaceWith(body);document.getElementById("note").style.color="#777"}).catch(function(){
+document.getElementById("note").style.color="#c4261d"})}
+setInterval(refresh,2000);
+</script></body></html>
+"##;

@@ -1,0 +1,157 @@
+//! The HTTP server in supervisor mode: its descriptors in the event loop
+//! (the listener, each connection, each connection's deadline), and the
+//! snapshot of the instances its pages are made from. Nothing here changes
+//! an instance: the pages only read.
+
+use std::time::Instant;
+
+use nix::poll::PollFlags;
+
+use super::{InstanceId, Key, Supervisor};
+use crate::http::pages::{self, InstanceView, Snapshot};
+use crate::http::{self, ConnectionId, Read, Server, Written};
+use crate::pid1::reaper::ExitStatus;
+
+impl Supervisor<'_> {
+    /// Listens on `[rinit] http`; when it cannot, says so once and runs on.
+    pub(super) fn open_http(&mut self) {
+        let Some(address) = self.plan.http else { return };
+        match Server::bind(address) {
+            Ok(server) => {
+                self.events
+                    .watch(server.listener_fd(), PollFlags::POLLIN, Key::HttpListener);
+                self.http = Some(server);
+            }
+            Err(why) => warn!("http {address}: {why}; running without the status page"),
+        }
+    }
+
+    pub(super) fn on_http_listener(&mut self) {
+        let Some(server) = &mut self.http else { return };
+        let (accepted, closed) = server.accept();
+        for id in closed {
+            self.events.unwatch(Key::Http(id));
+            self.events.cancel_timer(Key::HttpDeadline(id));
+        }
+        for id in accepted {
+            if let Some(fd) = server.fd(id) {
+                self.events.watch(fd, PollFlags::POLLIN, Key::Http(id));
+                self.events.set_timer_after(Key::HttpDeadline(id), http::DEADLINE);
+            }
+        }
+    }
+
+    /// Connection `id` is readable (a request) or writable (its answer).
+    /// Over 50 lines: the loop over its requests, each kind of read with
+    /// its answer, and what to watch next.
+    pub(super) fn on_http_connection(&mut self, id: ConnectionId) {
+        let Some(server) = &mut self.http else { return };
+        let mut written = if server.answering(id) {
+            server.write(id)
+        } else {
+            Written::KeptAlive
+        };
+        // Requests already in (pipelined), or coming in: answered one by one.
+        while written == Written::KeptAlive {
+            let read = match self.http.as_mut() {
+                Some(server) => server.read(id),
+                None => return,
+            };
+            let (answer, keep_alive) = match read {
+                Read::Request(request) => {
+                    let page = pages::page(&request.path, &self.snapshot());
+                    let mut bytes = head(
+                        page.status,
+                        page.content_type,
+                        page.body.len(),
+                        request.keep_alive,
+                    );
+                    if !request.head_only {
+                        bytes.extend_from_slice(page.body.as_bytes());
+                    }
+                    (bytes, request.keep_alive)
+                }
+                Read::Bad(status) => {
+                    let body = format!("{status}\n");
+                    let mut bytes = head(status, "text/plain; charset=utf-8", body.len(), false);
+                    bytes.extend_from_slice(body.as_bytes());
+                    (bytes, false)
+                }
+                Read::Pending => break,
+                Read::Closed => {
+                    written = Written::Closed;
+                    break;
+                }
+            };
+            let Some(server) = &mut self.http else { return };
+            written = server.answer(id, answer, keep_alive);
+            if written == Written::KeptAlive {
+                // A new request has its own time.
+                self.events.set_timer_after(Key::HttpDeadline(id), http::DEADLINE);
+            }
+        }
+        let Some(server) = &mut self.http else { return };
+        match written {
+            Written::Closed => {
+                server.close(id);
+                self.events.unwatch(Key::Http(id));
+                self.events.cancel_timer(Key::HttpDeadline(id));
+            }
+            Written::Pending => self.watch_http(id, PollFlags::POLLOUT),
+            Written::KeptAlive => self.watch_http(id, PollFlags::POLLIN),
+        }
+    }
+
+    fn watch_http(&mut self, id: ConnectionId, flags: PollFlags) {
+        if let Some(fd) = self.http.as_ref().and_then(|server| server.fd(id)) {
+            self.events.watch(fd, flags, Key::Http(id));
+        }
+    }
+
+    /// Connection `id` ran out of time: closed.
+    pub(super) fn on_http_deadline(&mut self, id: ConnectionId) {
+        if let Some(server) = &mut self.http {
+            server.close(id);
+        }
+        self.events.unwatch(Key::Http(id));
+    }
+
+    /// The instances as the pages show them, now.
+    fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let instances = (0..self.members.len())
+            .map(|i| {
+                let member = &self.members[i];
+                InstanceView {
+                    status: self.status_of(InstanceId(i), now),
+                    program: self.plan.programs[member.program.0].name.clone(),
+                    last_exit_code: member.instance.last_exit.map(|status| match status {
+                        ExitStatus::Code(code) => code,
+                        ExitStatus::Signal(signo) => 128 + signo,
+                    }),
+                }
+            })
+            .collect();
+        Snapshot {
+            instances,
+            uptime: now.saturating_duration_since(self.counts.started),
+            reaped: self.counts.reaped,
+            forwarded: self.counts.forwarded,
+        }
+    }
+}
+
+/// An answer's head.
+fn head(status: &str, content_type: &str, length: usize, keep_alive: bool) -> Vec<u8> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n{}{}\r\n",
+        if status.starts_with("405") {
+            "Allow: GET, HEAD\r\n"
+        } else {
+            ""
+        },
+        if keep_alive { "" } else { "Connection: close\r\n" },
+    );
+    head.into_bytes()
+}
