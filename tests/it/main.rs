@@ -8,6 +8,7 @@ mod config;
 mod container;
 mod control;
 mod faults;
+mod http;
 mod import;
 mod single_command;
 mod supervisor;
