@@ -11,6 +11,8 @@ pub mod config;
 pub mod sink;
 #[path = "../../src/pid1/signals.rs"]
 pub mod signals;
+#[path = "../../src/http/request.rs"]
+pub mod http_request;
 /// The one piece of `pid1` the configuration needs: signal names.
 pub mod pid1 {
     pub use super::signals;

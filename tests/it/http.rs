@@ -712,7 +712,10 @@ fn bad_clients_leave_rinit_answering_and_its_descriptors_as_they_were() {
         .collect();
     answers_quickly(port, "1,000 idle connections");
     let open = descriptors(pid);
-    assert!(open <= baseline + 64, "{open} descriptors with 1,000 idle clients ({baseline} before)");
+    assert!(
+        open <= baseline + 64,
+        "{open} descriptors with 1,000 idle clients ({baseline} before)"
+    );
     drop(idle);
     descriptors_back_to(pid, baseline, "1,000 idle connections");
 
