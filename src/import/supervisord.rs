@@ -51,7 +51,7 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
                 "supervisord" => supervisord(section, source, import)?,
                 "include" => {}
                 "unix_http_server" | "inet_http_server" | "supervisorctl" | "rpcinterface" => import.note(
-                    &format!("[{}] dropped: rinit has no HTTP or XML-RPC interface; its control socket ([rinit] control_socket, default /run/rinit.sock) serves rinit status, signal, start, stop and restart", section.name),
+                    &format!("[{}] dropped: rinit's control socket ([rinit] control_socket, default /run/rinit.sock) serves rinit status, signal, start, stop and restart; [rinit] http = \"IP:PORT\" a read-only status page and metrics (no XML-RPC)", section.name),
                 ),
                 _ => import.note(&format!("[{}] dropped: no rinit equivalent", section.name)),
             }
