@@ -175,8 +175,12 @@ impl Instance {
             }
             Event::Stop(why) => stop(&self.name, run.child, why, cx.config),
             Event::Unhealthy(failures) => {
+                let times = match failures {
+                    1 => "once".to_string(),
+                    n => format!("{n} times in a row"),
+                };
                 let message = format!(
-                    "{} is unhealthy: its health check failed {failures} times in a row: stopping it",
+                    "{} is unhealthy: its health check failed {times}: stopping it",
                     self.name
                 );
                 let (next, mut actions) = stop(&self.name, run.child, StopReason::Unhealthy, cx.config);
