@@ -9,6 +9,7 @@ mod container;
 mod control;
 mod faults;
 mod import;
+mod page;
 mod single_command;
 mod supervisor;
 mod terminal;
