@@ -266,8 +266,8 @@ const PAGE: &str = r##"<!DOCTYPE html>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}th,td{padding:.3em .9em;text-align:left;border-bottom:1px solid #ddd}
 th{font-weight:600}td:nth-child(n+3){font-variant-numeric:tabular-nums}
-tr.ready td:nth-child(2),tr.done td:nth-child(2),tr.running td:nth-child(2){color:#17803d}
-tr.failed td:nth-child(2),tr.unhealthy td:nth-child(2),tr.backoff td:nth-child(2){color:#c4261d;font-weight:600}
+td:nth-child(2){color:var(--c);font-weight:var(--w)}.ready,.done{--c:#17803d}.running,.starting,.stopping{--c:#a15c00}
+.failed,.unhealthy,.backoff{--c:#c4261d;--w:600}
 #note{color:#777;margin-top:1em}
 </style></head><body>
 <h1>rinit</h1>

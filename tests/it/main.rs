@@ -10,6 +10,7 @@ mod control;
 mod faults;
 mod http;
 mod import;
+mod page;
 mod single_command;
 mod supervisor;
 mod terminal;
