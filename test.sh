@@ -22,9 +22,11 @@ apt-get update -qq
 # never-signal-a-reaped-pid test (tests/it/faults.rs); procps: ps; docker.io,
 # busybox-static and podman: the Docker (and podman) end-to-end tests, which
 # also use Debian's python3.11 and passwd/login (useradd, nologin) for their
-# stand-in Python image.
+# stand-in Python image; chromium, tesseract-ocr and fonts-dejavu-core: the
+# status page opened in a headless browser and its screenshot read back
+# (tests/it/page.rs).
 apt-get install -y -qq --no-install-recommends runc util-linux python3 redis-server strace procps \
-    docker.io busybox-static podman passwd login >/dev/null
+    docker.io busybox-static podman passwd login chromium tesseract-ocr fonts-dejavu-core >/dev/null
 # celery's redis transport needs its "redis" extra (kombu's redis support);
 # prometheus_client's parser reads /metrics in tests/it/http.rs.
 python3 -m pip install -q --root-user-action=ignore 'celery[redis]' prometheus_client
