@@ -169,23 +169,29 @@ fn metrics(snapshot: &Snapshot) -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{value}\n"
         );
     }
+    let labels: Vec<String> = snapshot
+        .instances
+        .iter()
+        .map(|v| {
+            format!(
+                "program=\"{}\",instance=\"{}\"",
+                label(&v.program),
+                label(&v.status.name)
+            )
+        })
+        .collect();
     for (name, kind, help) in INSTANCE_FAMILIES {
         let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
-        for view in &snapshot.instances {
-            let _ = sample(&mut text, name, view);
+        for (view, labels) in snapshot.instances.iter().zip(&labels) {
+            let _ = sample(&mut text, name, view, labels);
         }
     }
     text
 }
 
 /// One instance's sample(s) of the family `name`.
-fn sample(text: &mut String, name: &str, view: &InstanceView) -> std::fmt::Result {
+fn sample(text: &mut String, name: &str, view: &InstanceView, labels: &str) -> std::fmt::Result {
     let s = &view.status;
-    let labels = format!(
-        "program=\"{}\",instance=\"{}\"",
-        label(&view.program),
-        label(&s.name)
-    );
     match name {
         "rinit_program_up" => writeln!(text, "{name}{{{labels}}} {}", u8::from(s.pid.is_some())),
         "rinit_program_ready" => writeln!(text, "{name}{{{labels}}} {}", u8::from(s.ready)),
@@ -211,6 +217,9 @@ fn sample(text: &mut String, name: &str, view: &InstanceView) -> std::fmt::Resul
 
 /// A label value: `\`, `"` and newlines escaped.
 fn label(value: &str) -> String {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.to_string();
+    }
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -47,7 +47,12 @@ impl Supervisor<'_> {
     pub(super) fn on_http_connection(&mut self, id: ConnectionId) {
         let Some(server) = &mut self.http else { return };
         let mut written = if server.answering(id) {
-            server.write(id)
+            let written = server.write(id);
+            if written == Written::KeptAlive {
+                // The answer is all out: the next request has its own time.
+                self.events.set_timer_after(Key::HttpDeadline(id), http::DEADLINE);
+            }
+            written
         } else {
             Written::KeptAlive
         };

@@ -762,3 +762,52 @@ fn bad_clients_leave_rinit_answering_and_its_descriptors_as_they_were() {
     descriptors_back_to(pid, baseline, "a disconnect mid-answer");
     stop(rinit, 0);
 }
+
+#[test]
+fn an_answer_that_waited_for_its_reader_leaves_the_next_request_its_own_time() {
+    // Five pipelined /metrics answers of about 930 kB each (1,000
+    // instances) to a client with a small window that reads nothing for
+    // 3 s: more than the kernel's socket buffers hold (4 MiB at most), so the
+    // last answers wait for the reader. Read at 3 s, the connection has 5 s
+    // from then for its next request, not from when the requests came.
+    let (_dir, config, port) = setup(
+        "http-deadline",
+        "[program.many]\ncommand = \"sleep 1000\"\ninstances = 1000\n",
+    );
+    let rinit = start(&config, port);
+    wait_for_state(port, "many.999", "ready");
+    let mut client = small_window_client(port);
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    for _ in 0..5 {
+        client.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let mut bytes = Vec::new();
+    let mut answers = 0;
+    while answers < 5 {
+        match split_answer(&bytes) {
+            Some((answer, used)) => {
+                assert_eq!(answer.code, 200);
+                bytes.drain(..used);
+                answers += 1;
+            }
+            None => {
+                let mut buf = [0u8; 65536];
+                let n = client.read(&mut buf).unwrap();
+                assert!(n > 0, "closed after {answers} answers");
+                bytes.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    // 5.5 s after the requests, 2.5 s after the last answer went out.
+    std::thread::sleep(Duration::from_millis(2500));
+    client.write_all(b"GET /livez HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = [0u8; 4096];
+    let n = client.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "closed before its time: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    stop(rinit, 0);
+}
