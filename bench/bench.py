@@ -993,6 +993,7 @@ def sup_http(workdir, requests, blocks, idle_seconds, start_rounds):
         for sup in sups.values():
             if sup.wait_running(count, timeout=60, pause=0.05) is None:
                 raise RuntimeError("%s: %d programs not running within 60 s" % (sup.kind, count))
+        fresh = status_fields(sups["rinit"].pid1, ("VmRSS", "RssAnon"))  # before any request
         deadline = time.perf_counter() + 10
         while True:  # supervisord listens once it has started its programs
             try:
@@ -1079,8 +1080,12 @@ def sup_http(workdir, requests, blocks, idle_seconds, start_rounds):
         time.sleep(idle_seconds)
         after = {k: status_fields(p, keys) for k, p in pids.items()}
         switches = {k: sum(after[k].values()) - sum(before[k].values()) for k in pids}
+        memory = {k: status_fields(p, ("VmRSS", "RssAnon")) for k, p in pids.items()}
         print("  idle over %d s with the port open and no client: rinit %d context switches (goal 0: %s), supervisord %d"
               % (idle_seconds, switches["rinit"], "met" if switches["rinit"] == 0 else "NOT MET", switches["supervisord"]))
+        print("  then VmRSS / RssAnon: rinit %d / %d kB (%d / %d kB before its first request), supervisord %d / %d kB" % (
+            memory["rinit"]["VmRSS"], memory["rinit"]["RssAnon"], fresh["VmRSS"], fresh["RssAnon"],
+            memory["supervisord"]["VmRSS"], memory["supervisord"]["RssAnon"]))
     finally:
         for sup in sups.values():
             sup.close()
