@@ -4,7 +4,8 @@ applies) as PID 1 of a fresh PID namespace, side by side in one run, with many
 interleaved repetitions and medians. Prints one table per measure and rinit's
 ratio to the best peer. Then supervisor mode: rinit with a configuration file
 against supervisord (and s6-svscan when installed) for restart latency, start,
-idle cost, 1,000 programs and prefixed output, with rinit's ratio to each.
+idle cost, 1,000 programs and prefixed output, with rinit's ratio to each,
+and rinit's HTTP status page against supervisord's XML-RPC (also alone: --part http).
 Needs root (unshare), the release binary and the probe
 (cargo build --release --bins --examples). See docs/performance.md."""
 
