@@ -1021,7 +1021,6 @@ def sup_http(workdir, requests, blocks, idle_seconds, start_rounds):
             "xmlrpc": ("supervisord", proxy.supervisor.getAllProcessInfo),
             "raw": ("supervisord", lambda: clients["raw"].request(raw_rpc)[2]),
         }
-        labels = {"status": "rinit /status", "metrics": "rinit /metrics", "xmlrpc": "sup. xmlrpc.client", "raw": "sup. raw"}
         pids = {k: s.pid1 for k, s in sups.items()}
         sizes = {k: len(targets[k][1]()) for k in ("status", "metrics", "raw")}
         sizes["xmlrpc"] = sizes["raw"]
@@ -1029,49 +1028,10 @@ def sup_http(workdir, requests, blocks, idle_seconds, start_rounds):
             for _ in range(5):
                 call()
         opened = lambda: {k: (transport.connects if k == "xmlrpc" else clients[k].connects) for k in targets}
-        connects = opened()
-        samples = {k: [] for k in targets}
-        cpu = {k: [0.0, 0.0] for k in targets}  # ms: CPU-time clock, /proc/PID/stat
-        order = list(targets)
-        for _ in range(blocks):
-            random.shuffle(order)
-            for name in order:
-                server, call = targets[name]
-                pid = pids[server]
-                clock, ticks = cpu_clock(pid), cpu_ms(pid)
-                for _ in range(max(1, requests[server] // blocks)):
-                    begin = time.perf_counter()
-                    call()
-                    samples[name].append(time.perf_counter() - begin)
-                cpu[name][0] += cpu_clock(pid) - clock
-                cpu[name][1] += cpu_ms(pid) - ticks
-        connects = {k: v - connects[k] for k, v in opened().items()}
-        figures = {}
+        figures = http_timing(targets, pids, requests, blocks, opened)
         for name in targets:
-            ordered, done = sorted(samples[name]), len(samples[name])
-            figures[name] = {"n": done, "p50": 1e3 * ordered[done // 2], "p99": 1e3 * ordered[min(done - 1, int(done * 0.99))],
-                             "rate": done / sum(ordered), "cpu": 1e3 * cpu[name][0] / done, "ticks": 1e3 * cpu[name][1] / done,
-                             "bytes": sizes[name], "connects": connects[name]}
-        print("\n-- HTTP status: %d programs, sequential requests on one keep-alive connection each, in %d shuffled blocks"
-              % (count, blocks))
-        line = "  %-30s" + " %18s" * len(targets)
-        print(line % (("",) + tuple(labels[k] for k in targets)))
-        for title, key, fmt in (("requests", "n", "%d"), ("latency p50 (ms)", "p50", "%.3f"), ("latency p99 (ms)", "p99", "%.3f"),
-                                ("requests/s", "rate", "%.0f"), ("server CPU / 1,000 req (ms)", "cpu", "%.1f"),
-                                ("  same, /proc/PID/stat (ms)", "ticks", "%.0f"), ("answer body (bytes)", "bytes", "%d"),
-                                ("connections opened", "connects", "%d")):
-            print(line % ((title,) + tuple(fmt % figures[k][key] for k in targets)))
-        print("  (sup.: supervisor.getAllProcessInfo; xmlrpc.client: supervisord's client library, XML parsing included;"
-              " raw: the same POST through rinit's raw client)")
-        for name in ("status", "metrics"):
-            f, raw, rpc_ = figures[name], figures["raw"], figures["xmlrpc"]
-            print("  rinit %-8s / sup. raw: p50 %.3gx, p99 %.3gx, requests/s %.3gx, CPU %.3gx;  / sup. xmlrpc.client: p50 %.3gx, requests/s %.3gx"
-                  % ("/" + name, f["p50"] / raw["p50"], f["p99"] / raw["p99"], f["rate"] / raw["rate"], f["cpu"] / raw["cpu"],
-                     f["p50"] / rpc_["p50"], f["rate"] / rpc_["rate"]))
-        slowest = min(figures["status"]["rate"], figures["metrics"]["rate"])
-        print("  goal /metrics p50 <= 1 ms: %s (%.3f ms); rinit's requests/s >= 10x supervisord's (rinit's slower page"
-              " against sup. raw): %s (%.0fx)" % (verdict(figures["metrics"]["p50"] <= 1), figures["metrics"]["p50"],
-                                                  verdict(slowest >= 10 * figures["raw"]["rate"]), slowest / figures["raw"]["rate"]))
+            figures[name]["bytes"] = sizes[name]
+        http_table(figures, count, blocks)
         for c in clients.values():
             c.close()
         transport.close()
@@ -1092,6 +1052,62 @@ def sup_http(workdir, requests, blocks, idle_seconds, start_rounds):
             sup.close()
     http_startup(workdir, start_rounds)
     return figures, switches
+
+
+def http_timing(targets, pids, requests, blocks, opened):
+    """Runs targets[NAME] = (server, call) requests[server] times, in `blocks` blocks in shuffled
+    order; each call timed, and the server's CPU (pids[server]) over each block. `opened()`:
+    connections each target has opened so far."""
+    connects = opened()
+    samples = {k: [] for k in targets}
+    cpu = {k: [0.0, 0.0] for k in targets}  # ms: CPU-time clock, /proc/PID/stat
+    order = list(targets)
+    for _ in range(blocks):
+        random.shuffle(order)
+        for name in order:
+            server, call = targets[name]
+            pid = pids[server]
+            clock, ticks = cpu_clock(pid), cpu_ms(pid)
+            for _ in range(max(1, requests[server] // blocks)):
+                begin = time.perf_counter()
+                call()
+                samples[name].append(time.perf_counter() - begin)
+            cpu[name][0] += cpu_clock(pid) - clock
+            cpu[name][1] += cpu_ms(pid) - ticks
+    connects = {k: v - connects[k] for k, v in opened().items()}
+    figures = {}
+    for name in targets:
+        ordered, done = sorted(samples[name]), len(samples[name])
+        figures[name] = {"n": done, "p50": 1e3 * ordered[done // 2], "p99": 1e3 * ordered[min(done - 1, int(done * 0.99))],
+                         "rate": done / sum(ordered), "cpu": 1e3 * cpu[name][0] / done, "ticks": 1e3 * cpu[name][1] / done,
+                         "connects": connects[name]}
+    return figures
+
+
+def http_table(figures, count, blocks):
+    """sup_http's table, rinit's ratios to supervisord and the goals."""
+    labels = {"status": "rinit /status", "metrics": "rinit /metrics", "xmlrpc": "sup. xmlrpc.client", "raw": "sup. raw"}
+    targets = list(labels)
+    print("\n-- HTTP status: %d programs, sequential requests on one keep-alive connection each, in %d shuffled blocks"
+          % (count, blocks))
+    line = "  %-30s" + " %18s" * len(targets)
+    print(line % (("",) + tuple(labels[k] for k in targets)))
+    for title, key, fmt in (("requests", "n", "%d"), ("latency p50 (ms)", "p50", "%.3f"), ("latency p99 (ms)", "p99", "%.3f"),
+                            ("requests/s", "rate", "%.0f"), ("server CPU / 1,000 req (ms)", "cpu", "%.1f"),
+                            ("  same, /proc/PID/stat (ms)", "ticks", "%.0f"), ("answer body (bytes)", "bytes", "%d"),
+                            ("connections opened", "connects", "%d")):
+        print(line % ((title,) + tuple(fmt % figures[k][key] for k in targets)))
+    print("  (sup.: supervisor.getAllProcessInfo; xmlrpc.client: Python's XML-RPC client, XML parsing included;"
+          " raw: the same POST through rinit's raw client)")
+    for name in ("status", "metrics"):
+        f, raw, rpc_ = figures[name], figures["raw"], figures["xmlrpc"]
+        print("  rinit %-8s / sup. raw: p50 %.3gx, p99 %.3gx, requests/s %.3gx, CPU %.3gx;  / sup. xmlrpc.client: p50 %.3gx, requests/s %.3gx"
+              % ("/" + name, f["p50"] / raw["p50"], f["p99"] / raw["p99"], f["rate"] / raw["rate"], f["cpu"] / raw["cpu"],
+                 f["p50"] / rpc_["p50"], f["rate"] / rpc_["rate"]))
+    slowest = min(figures["status"]["rate"], figures["metrics"]["rate"])
+    print("  goal /metrics p50 <= 1 ms: %s (%.3f ms); rinit's requests/s >= 10x supervisord's (rinit's slower page"
+          " against sup. raw): %s (%.0fx)" % (verdict(figures["metrics"]["p50"] <= 1), figures["metrics"]["p50"],
+                                              verdict(slowest >= 10 * figures["raw"]["rate"]), slowest / figures["raw"]["rate"]))
 
 
 def http_part(workdir, quick):
