@@ -4,7 +4,8 @@ applies) as PID 1 of a fresh PID namespace, side by side in one run, with many
 interleaved repetitions and medians. Prints one table per measure and rinit's
 ratio to the best peer. Then supervisor mode: rinit with a configuration file
 against supervisord (and s6-svscan when installed) for restart latency, start,
-idle cost, 1,000 programs and prefixed output, with rinit's ratio to each.
+idle cost, 1,000 programs and prefixed output, with rinit's ratio to each,
+and rinit's HTTP status page against supervisord's XML-RPC (also alone: --part http).
 Needs root (unshare), the release binary and the probe
 (cargo build --release --bins --examples). See docs/performance.md."""
 
@@ -268,9 +269,12 @@ def comm(pid):
         return None
 
 
-def rinit_argv(workdir, programs, output):
-    """Every program restarts at once (restart_delay 0) and without start limit, like the peers' configurations."""
+def rinit_argv(workdir, programs, output, http=None):
+    """Every program restarts at once (restart_delay 0) and without start limit, like the peers'
+    configurations. `http`: a port for rinit's HTTP server on 127.0.0.1."""
     lines = ["[rinit]", 'control_socket = ""', 'output = "%s"' % output]
+    if http:
+        lines.append('http = "127.0.0.1:%d"' % http)
     for p in programs:
         lines += ["", "[program.%s]" % p.name, "command = %s" % json.dumps(p.argv),
                   'restart = "%s"' % ("always" if p.restart else "no"), 'restart_delay = "0"', "start_limit_burst = 0"]
@@ -282,12 +286,16 @@ def rinit_argv(workdir, programs, output):
     return [RINIT, "-c", path]
 
 
-def supervisord_argv(workdir, programs, output):
-    """autorestart=true, startsecs=0; output to /dev/null, or with output="stdout" to supervisord's stdout."""
+def supervisord_argv(workdir, programs, output, http=None):
+    """autorestart=true, startsecs=0; output to /dev/null, or with output="stdout" to supervisord's
+    stdout. `http`: a port for its XML-RPC interface on 127.0.0.1 ([inet_http_server], no password)."""
     logfile = "/dev/stdout" if output == "stdout" else "/dev/null"
     total = sum(p.instances for p in programs)
     lines = ["[supervisord]", "nodaemon=true", "logfile=/dev/null", "logfile_maxbytes=0",
              "pidfile=%s/supervisord.pid" % workdir, "childlogdir=%s" % workdir, "minfds=%d" % (1024 + 4 * total)]
+    if http:
+        lines += ["", "[inet_http_server]", "port=127.0.0.1:%d" % http, "", "[rpcinterface:supervisor]",
+                  "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface"]
     for p in programs:
         lines += ["", "[program:%s]" % p.name, "command=%s" % shlex.join(p.argv),
                   "autorestart=%s" % ("true" if p.restart else "false"), "startsecs=0",
@@ -301,7 +309,7 @@ def supervisord_argv(workdir, programs, output):
     return ["supervisord", "-c", path]
 
 
-def s6_argv(workdir, programs, output):
+def s6_argv(workdir, programs, output, http=None):
     """One service directory per program (per copy); the run script reports readiness on fd 3,
     without which s6-supervise always waits 1 s before a restart."""
     scan = os.path.join(workdir, "s6")
@@ -326,10 +334,10 @@ ARGV = {"rinit": rinit_argv, "supervisord": supervisord_argv, "s6": s6_argv}
 class Supervisor:
     """One supervisor as PID 1 of a fresh PID namespace, its configuration in a fresh folder of `workdir`."""
 
-    def __init__(self, kind, workdir, programs, output="inherit", stdout=subprocess.DEVNULL):
+    def __init__(self, kind, workdir, programs, output="inherit", stdout=subprocess.DEVNULL, http=None):
         self.kind = kind
         self.dir = tempfile.mkdtemp(prefix=kind + "-", dir=workdir)
-        argv = ARGV[kind](self.dir, programs, output)
+        argv = ARGV[kind](self.dir, programs, output, http)
         self.pid1 = None
         self.known = set()  # pids seen running the program (exec done)
         self.proc = subprocess.Popen(NS + argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.DEVNULL)
@@ -822,6 +830,315 @@ def sup_health(workdir, seconds):
         server.wait()
 
 
+# ---------------------------------------------------------------------------
+# The HTTP status page: rinit's `http` server against supervisord's XML-RPC.
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_ms(pid):
+    """utime + stime of `pid` from /proc/PID/stat, in ms (clock-tick resolution: 10 ms at 100 Hz)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1e3 / os.sysconf("SC_CLK_TCK")
+
+
+class HTTPClient:
+    """One HTTP/1.1 keep-alive connection on a raw socket, the least a client can do: sends a
+    request's bytes, reads the head and exactly Content-Length bytes of body (or to the close when
+    there is none), opens a new connection only when the server closed the last. Counts its connects.
+    Bytes past Content-Length when no other answer is due, or an answer that does not come within
+    5 s, are errors: they tell a wrong Content-Length."""
+
+    def __init__(self, port):
+        self.port, self.sock, self.buf, self.connects, self.reopened = port, None, bytearray(), 0, 0
+
+    def request(self, data, answers=1):
+        import socket
+        for retry in (True, False):
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.buf.clear()
+                self.connects += 1
+                retry = False
+            try:
+                self.sock.sendall(data)
+                if retry and not self.fill():  # a kept connection the server closed meanwhile: a new one, as clients do
+                    self.close()
+                    self.reopened += 1
+                    continue
+            except ConnectionError:
+                if not retry:
+                    raise
+                self.close()
+                self.reopened += 1
+                continue
+            break
+        got = [self.answer(data.startswith(b"HEAD ")) for _ in range(answers)]
+        if self.buf:
+            raise RuntimeError("port %d: %d bytes past the answer's Content-Length: %r" % (self.port, len(self.buf), bytes(self.buf[:80])))
+        return got[0] if answers == 1 else got
+
+    def fill(self):
+        chunk = self.sock.recv(1 << 18)
+        self.buf += chunk
+        return len(chunk)
+
+    def answer(self, head_only=False):
+        while (end := self.buf.find(b"\r\n\r\n")) < 0:
+            if not self.fill():
+                raise RuntimeError("port %d closed the connection before an answer's head" % self.port)
+        head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        del self.buf[:end + 4]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
+        if "content-length" in headers:
+            length = 0 if head_only else int(headers["content-length"])
+            while len(self.buf) < length:
+                if not self.fill():
+                    raise RuntimeError("port %d closed the connection %d bytes short of Content-Length %d"
+                                       % (self.port, length - len(self.buf), length))
+            close = headers.get("connection", "").lower() == "close" or (
+                head[0].startswith("HTTP/1.0") and headers.get("connection", "").lower() != "keep-alive")
+        else:
+            while self.fill():
+                pass
+            length, close = len(self.buf), True
+        body = bytes(self.buf[:length])
+        del self.buf[:length]
+        if close:
+            self.close()
+        return head[0], headers, body
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def xmlrpc_proxy(port):
+    """supervisord's own client library: xmlrpc.client, whose Transport keeps its HTTP/1.1
+    connection; `proxy.connects` counts the connections it opened."""
+    import xmlrpc.client
+
+    class Counting(xmlrpc.client.Transport):
+        connects = 0
+
+        def make_connection(self, host):
+            conn = super().make_connection(host)
+            if not getattr(conn, "counted", False):
+                connect = conn.connect
+                def counted():
+                    self.connects += 1
+                    connect()
+                conn.connect, conn.counted = counted, True
+            return conn
+
+    transport = Counting()
+    proxy = xmlrpc.client.ServerProxy("http://127.0.0.1:%d/RPC2" % port, transport=transport)
+    return proxy, transport
+
+
+def http_checks(client, count):
+    """What the timed loop relies on, checked once: /status is the JSON of `count` instances,
+    /metrics one rinit_program_up line per instance and a final newline, HEAD's Content-Length is
+    GET's, three pipelined requests get three answers, and HTTP/1.0 closes."""
+    status, headers, body = client.request(b"GET /status HTTP/1.1\r\nHost: bench\r\n\r\n")
+    if not status.endswith(" 200 OK") or len(json.loads(body)) != count:
+        raise RuntimeError("rinit GET /status: %s, %d bytes, not %d instances" % (status, len(body), count))
+    status, headers, body = client.request(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+    ups = [l for l in body.decode().split("\n") if l.startswith("rinit_program_up{")]
+    if not status.endswith(" 200 OK") or len(ups) != count or not body.endswith(b"\n"):
+        raise RuntimeError("rinit GET /metrics: %s, %d rinit_program_up lines, not %d" % (status, len(ups), count))
+    _, head_headers, head_body = client.request(b"HEAD /livez HTTP/1.1\r\nHost: bench\r\n\r\n")
+    _, get_headers, get_body = client.request(b"GET /livez HTTP/1.1\r\nHost: bench\r\n\r\n")
+    length = get_headers.get("content-length")
+    if head_body or head_headers.get("content-length") != length or length != str(len(get_body)):
+        raise RuntimeError("rinit HEAD /livez: Content-Length %s, GET's %s" % (head_headers.get("content-length"), get_headers.get("content-length")))
+    answers = client.request(b"GET /livez HTTP/1.1\r\nHost: bench\r\n\r\n" * 3, answers=3)
+    if [a[0] for a in answers] != ["HTTP/1.1 200 OK"] * 3:
+        raise RuntimeError("rinit, 3 pipelined requests: %r" % [a[0] for a in answers])
+    before = client.connects
+    client.request(b"GET /livez HTTP/1.0\r\n\r\n")
+    if client.sock is not None or client.connects != before:
+        raise RuntimeError("rinit did not close an HTTP/1.0 connection")
+
+
+def cpu_clock(pid):
+    """CPU time of process `pid` in ms from its CPU-time clock (clock_getcpuclockid: ns resolution)."""
+    return time.clock_gettime(((~pid) << 3) | 2) * 1e3
+
+
+def sup_http(workdir, requests, blocks, idle_seconds, start_rounds):
+    """rinit with `http` and supervisord with [inet_http_server] and its rpcinterface, each over the
+    same 100 `sleep` programs: sequential requests on one keep-alive connection each, GET /status and
+    GET /metrics against supervisor.getAllProcessInfo (through xmlrpc.client, and the same request's
+    bytes through the raw client rinit's requests use, which leaves out xmlrpc.client's own parsing).
+    requests["rinit"] of each of rinit's, requests["supervisord"] of each of supervisord's, in
+    `blocks` blocks run in random order so that machine noise hits all alike: latency p50/p99,
+    requests per second (requests / time spent in them), and the server's CPU time per 1,000
+    requests (PID 1's CPU-time clock, and utime + stime of /proc/PID/stat). Then rinit's wake-ups
+    idle with its port open and no client, and rinit's start with `http` on and off."""
+    import xmlrpc.client
+    count = 100
+    progs = [Prog("p%d" % i, SLEEP) for i in range(count)]
+    ports = {"rinit": free_port(), "supervisord": free_port()}
+    sups = {k: Supervisor(k, workdir, progs, http=ports[k]) for k in ("rinit", "supervisord")}
+    try:
+        for sup in sups.values():
+            sup.wait_exec()
+        for sup in sups.values():
+            if sup.wait_running(count, timeout=60, pause=0.05) is None:
+                raise RuntimeError("%s: %d programs not running within 60 s" % (sup.kind, count))
+        fresh = status_fields(sups["rinit"].pid1, ("VmRSS", "RssAnon"))  # before any request
+        deadline = time.perf_counter() + 10
+        while True:  # supervisord listens once it has started its programs
+            try:
+                proxy, transport = xmlrpc_proxy(ports["supervisord"])
+                infos = proxy.supervisor.getAllProcessInfo()
+                break
+            except (ConnectionError, OSError):
+                if time.perf_counter() > deadline:
+                    raise
+                time.sleep(0.05)
+        if len(infos) != count or any(i["statename"] != "RUNNING" for i in infos):
+            raise RuntimeError("supervisord getAllProcessInfo: %d processes, not %d running" % (len(infos), count))
+        clients = {"status": HTTPClient(ports["rinit"]), "metrics": HTTPClient(ports["rinit"]), "raw": HTTPClient(ports["supervisord"])}
+        http_checks(clients["status"], count)
+        rpc = xmlrpc.client.dumps((), "supervisor.getAllProcessInfo").encode()
+        raw_rpc = (b"POST /RPC2 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+                   % (ports["supervisord"], len(rpc))) + rpc
+        if len(xmlrpc.client.loads(clients["raw"].request(raw_rpc)[2])[0][0]) != count:
+            raise RuntimeError("supervisord, raw POST /RPC2: not %d processes" % count)
+        get = {k: b"GET /%s HTTP/1.1\r\nHost: bench\r\n\r\n" % k.encode() for k in ("status", "metrics")}
+        targets = {
+            "status": ("rinit", lambda: clients["status"].request(get["status"])[2]),
+            "metrics": ("rinit", lambda: clients["metrics"].request(get["metrics"])[2]),
+            "xmlrpc": ("supervisord", proxy.supervisor.getAllProcessInfo),
+            "raw": ("supervisord", lambda: clients["raw"].request(raw_rpc)[2]),
+        }
+        pids = {k: s.pid1 for k, s in sups.items()}
+        sizes = {k: len(targets[k][1]()) for k in ("status", "metrics", "raw")}
+        sizes["xmlrpc"] = sizes["raw"]
+        for _, call in targets.values():  # warm-up: connections open, caches and buffers grown
+            for _ in range(5):
+                call()
+        opened = lambda: {k: (transport.connects if k == "xmlrpc" else clients[k].connects) for k in targets}
+        figures = http_timing(targets, pids, requests, blocks, opened)
+        for name in targets:
+            figures[name]["bytes"] = sizes[name]
+        http_table(figures, count, blocks)
+        for c in clients.values():
+            c.close()
+        transport.close()
+        time.sleep(0.5)  # rinit sees the closes
+        keys = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+        before = {k: status_fields(p, keys) for k, p in pids.items()}
+        time.sleep(idle_seconds)
+        after = {k: status_fields(p, keys) for k, p in pids.items()}
+        switches = {k: sum(after[k].values()) - sum(before[k].values()) for k in pids}
+        memory = {k: status_fields(p, ("VmRSS", "RssAnon")) for k, p in pids.items()}
+        print("  idle over %d s with the port open and no client: rinit %d context switches (goal 0: %s), supervisord %d"
+              % (idle_seconds, switches["rinit"], "met" if switches["rinit"] == 0 else "NOT MET", switches["supervisord"]))
+        print("  then VmRSS / RssAnon: rinit %d / %d kB (%d / %d kB before its first request), supervisord %d / %d kB" % (
+            memory["rinit"]["VmRSS"], memory["rinit"]["RssAnon"], fresh["VmRSS"], fresh["RssAnon"],
+            memory["supervisord"]["VmRSS"], memory["supervisord"]["RssAnon"]))
+    finally:
+        for sup in sups.values():
+            sup.close()
+    http_startup(workdir, start_rounds)
+    return figures, switches
+
+
+def http_timing(targets, pids, requests, blocks, opened):
+    """Runs targets[NAME] = (server, call) requests[server] times, in `blocks` blocks in shuffled
+    order; each call timed, and the server's CPU (pids[server]) over each block. `opened()`:
+    connections each target has opened so far."""
+    connects = opened()
+    samples = {k: [] for k in targets}
+    cpu = {k: [0.0, 0.0] for k in targets}  # ms: CPU-time clock, /proc/PID/stat
+    order = list(targets)
+    for _ in range(blocks):
+        random.shuffle(order)
+        for name in order:
+            server, call = targets[name]
+            pid = pids[server]
+            clock, ticks = cpu_clock(pid), cpu_ms(pid)
+            for _ in range(max(1, requests[server] // blocks)):
+                begin = time.perf_counter()
+                call()
+                samples[name].append(time.perf_counter() - begin)
+            cpu[name][0] += cpu_clock(pid) - clock
+            cpu[name][1] += cpu_ms(pid) - ticks
+    connects = {k: v - connects[k] for k, v in opened().items()}
+    figures = {}
+    for name in targets:
+        ordered, done = sorted(samples[name]), len(samples[name])
+        figures[name] = {"n": done, "p50": 1e3 * ordered[done // 2], "p99": 1e3 * ordered[min(done - 1, int(done * 0.99))],
+                         "rate": done / sum(ordered), "cpu": 1e3 * cpu[name][0] / done, "ticks": 1e3 * cpu[name][1] / done,
+                         "connects": connects[name]}
+    return figures
+
+
+def http_table(figures, count, blocks):
+    """sup_http's table, rinit's ratios to supervisord and the goals."""
+    labels = {"status": "rinit /status", "metrics": "rinit /metrics", "xmlrpc": "sup. xmlrpc.client", "raw": "sup. raw"}
+    targets = list(labels)
+    print("\n-- HTTP status: %d programs, sequential requests on one keep-alive connection each, in %d shuffled blocks"
+          % (count, blocks))
+    line = "  %-30s" + " %18s" * len(targets)
+    print(line % (("",) + tuple(labels[k] for k in targets)))
+    for title, key, fmt in (("requests", "n", "%d"), ("latency p50 (ms)", "p50", "%.3f"), ("latency p99 (ms)", "p99", "%.3f"),
+                            ("requests/s", "rate", "%.0f"), ("server CPU / 1,000 req (ms)", "cpu", "%.1f"),
+                            ("  same, /proc/PID/stat (ms)", "ticks", "%.0f"), ("answer body (bytes)", "bytes", "%d"),
+                            ("connections opened", "connects", "%d")):
+        print(line % ((title,) + tuple(fmt % figures[k][key] for k in targets)))
+    print("  (sup.: supervisor.getAllProcessInfo; xmlrpc.client: Python's XML-RPC client, XML parsing included;"
+          " raw: the same POST through rinit's raw client)")
+    for name in ("status", "metrics"):
+        f, raw, rpc_ = figures[name], figures["raw"], figures["xmlrpc"]
+        print("  rinit %-8s / sup. raw: p50 %.3gx, p99 %.3gx, requests/s %.3gx, CPU %.3gx;  / sup. xmlrpc.client: p50 %.3gx, requests/s %.3gx"
+              % ("/" + name, f["p50"] / raw["p50"], f["p99"] / raw["p99"], f["rate"] / raw["rate"], f["cpu"] / raw["cpu"],
+                 f["p50"] / rpc_["p50"], f["rate"] / rpc_["rate"]))
+    slowest = min(figures["status"]["rate"], figures["metrics"]["rate"])
+    print("  goal /metrics p50 <= 1 ms: %s (%.3f ms); rinit's requests/s >= 10x supervisord's (rinit's slower page"
+          " against sup. raw): %s (%.0fx)" % (verdict(figures["metrics"]["p50"] <= 1), figures["metrics"]["p50"],
+                                              verdict(slowest >= 10 * figures["raw"]["rate"]), slowest / figures["raw"]["rate"]))
+
+
+def http_part(workdir, quick):
+    """supervisord answers getAllProcessInfo some 20 times a second: 2,000 of its requests alone
+    would take minutes, so it gets a tenth of rinit's."""
+    if quick:
+        return sup_http(workdir, {"rinit": 100, "supervisord": 10}, 2, 2, 5)
+    return sup_http(workdir, {"rinit": 2000, "supervisord": 200}, 10, 10, 50)
+
+
+def http_startup(workdir, rounds):
+    """rinit's start (exec to 2 programs running) with `http` off and on, interleaved."""
+    port = free_port()
+    samples = {"off": [], "on": []}
+    order = list(samples)
+    for _ in range(rounds):
+        random.shuffle(order)
+        for name in order:
+            sup = Supervisor("rinit", workdir, [Prog("a", SLEEP), Prog("b", SLEEP)], http=port if name == "on" else None)
+            begin = sup.wait_exec()
+            end = sup.wait_running(2, timeout=30)
+            sup.close()
+            if end is None:
+                raise RuntimeError("rinit, http %s: 2 programs not running within 30 s" % name)
+            samples[name].append(end - begin)
+    values = {k: median_ms(v) for k, v in samples.items()}
+    print("  rinit's start, exec to 2 programs running, median of %d: http off %.2f ms, on %.2f ms (%+.2f ms)"
+          % (rounds, values["off"], values["on"], values["on"] - values["off"]))
+    return values
+
+
 def validation(workdir, rounds):
     """`rinit check` on large configurations: validation must be linear."""
     programs = os.path.join(workdir, "programs.toml")
@@ -859,6 +1176,7 @@ def supervisor_mode(quick):
         sup_output(workdir, 20000000 if quick else 200000000, 1 if quick else 7)
         sup_control(workdir, 5 if quick else 50, 2 if quick else 10)
         sup_health(workdir, 3 if quick else 10)
+        http_part(workdir, quick)
         validation(workdir, 1 if quick else 5)
     finally:
         cleanup(workdir)
@@ -867,8 +1185,9 @@ def supervisor_mode(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few repetitions: checks the script works, figures are rough")
-    parser.add_argument("--part", choices=("all", "single", "supervisor"), default="all",
-                        help="single-command mode against tini and dumb-init, supervisor mode against supervisord and s6, or both (default)")
+    parser.add_argument("--part", choices=("all", "single", "supervisor", "http"), default="all",
+                        help="single-command mode against tini and dumb-init, supervisor mode against supervisord and s6, or both"
+                        " (default); http: only the HTTP status page against supervisord's XML-RPC (part of supervisor mode)")
     args = parser.parse_args()
     global QUICK
     QUICK = args.quick
@@ -892,6 +1211,12 @@ def main():
             idle(2 if args.quick else 10)
         if args.part in ("all", "supervisor"):
             supervisor_mode(args.quick)
+        if args.part == "http":
+            workdir = tempfile.mkdtemp(prefix="rinit-bench-http-")
+            try:
+                http_part(workdir, args.quick)
+            finally:
+                cleanup(workdir)
     finally:
         cleanup(None)
 
