@@ -269,7 +269,7 @@ fn html(snapshot: &Snapshot) -> String {
 /// script, which builds the rows as `rows` does.
 const PAGE: &str = r##"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>rinit</title>
+<title>rinit</title><link rel="icon" href="data:,">
 <noscript><meta http-equiv="refresh" content="5"></noscript>
 <style>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
