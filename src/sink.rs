@@ -10,9 +10,10 @@
 //! other `Sink` on stderr) lands inside a line.
 //!
 //! Also `send_rest`, the same non-blocking send for sockets that answer
-//! or ask once (the control socket, http checks).
+//! or ask once (the control socket, the HTTP server, http checks), and
+//! `accept`, the non-blocking accept both servers take connections with.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -273,6 +274,31 @@ pub enum Sent {
     WouldBlock,
     /// The peer is gone or the socket broken.
     Failed,
+}
+
+/// The next connection waiting on the non-blocking `listener` (itself
+/// non-blocking and close-on-exec); None when none waits, or when one cannot
+/// be taken now (EMFILE: at the next wake-up).
+pub fn accept(listener: RawFd) -> Option<OwnedFd> {
+    loop {
+        // SAFETY: accept4 on a listening socket, no address wanted.
+        let fd = unsafe {
+            libc::accept4(
+                listener,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: accept4 returned a new descriptor nobody else owns.
+            return Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        match Errno::last() {
+            Errno::EINTR | Errno::ECONNABORTED => continue,
+            _ => return None,
+        }
+    }
 }
 
 /// Sends `bytes[*sent..]` on a socket without blocking and without SIGPIPE,

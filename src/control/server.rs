@@ -109,28 +109,10 @@ impl Server {
 
     /// Takes every waiting connection: the ones to serve, by id. Over
     /// `CLIENTS_MAX`, a connection is closed at once; another user's is
-    /// served only its refusal. Over 50 lines: accept4's loop with its
-    /// checks in the order they apply.
+    /// served only its refusal.
     pub fn accept(&mut self) -> Vec<ClientId> {
         let mut accepted = Vec::new();
-        loop {
-            // SAFETY: accept4 on our listening socket, no address wanted.
-            let fd = unsafe {
-                libc::accept4(
-                    self.listener.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                match Errno::last() {
-                    Errno::EINTR | Errno::ECONNABORTED => continue,
-                    _ => return accepted, // EAGAIN, or EMFILE: try at the next wake-up
-                }
-            }
-            // SAFETY: accept4 returned a new descriptor nobody else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        while let Some(fd) = sink::accept(self.listener.as_raw_fd()) {
             let refusal = match peer_uid(&fd) {
                 Some(uid) if uid == 0 || uid == self.own_uid => None,
                 uid => {
@@ -162,6 +144,7 @@ impl Server {
             );
             accepted.push(id);
         }
+        accepted
     }
 
     /// Reads what connection `id` sent, up to its request line.

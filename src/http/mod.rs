@@ -10,7 +10,7 @@ pub mod pages;
 mod request;
 
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -107,22 +107,7 @@ impl Server {
     /// to make room for them.
     pub fn accept(&mut self) -> (Vec<ConnectionId>, Vec<ConnectionId>) {
         let (mut accepted, mut closed) = (Vec::new(), Vec::new());
-        loop {
-            // SAFETY: accept4 on our listening socket, no address wanted.
-            let fd = unsafe {
-                libc::accept4(
-                    self.listener.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                match Errno::last() {
-                    Errno::EINTR | Errno::ECONNABORTED => continue,
-                    _ => return (accepted, closed), // EAGAIN, or EMFILE: at the next wake-up
-                }
-            }
+        while let Some(fd) = sink::accept(self.listener.as_raw_fd()) {
             if self.connections.len() >= CONNECTIONS_MAX {
                 let (oldest, _) = self.connections.remove(0);
                 accepted.retain(|id| *id != oldest);
@@ -131,8 +116,7 @@ impl Server {
             let id = ConnectionId(self.next);
             self.next += 1;
             let connection = Connection {
-                // SAFETY: accept4 returned a new descriptor nobody else owns.
-                fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                fd,
                 input: Vec::new(),
                 output: Vec::new(),
                 sent: 0,
@@ -141,6 +125,7 @@ impl Server {
             self.connections.push((id, connection));
             accepted.push(id);
         }
+        (accepted, closed)
     }
 
     /// Reads what connection `id` sent, up to a whole request.
