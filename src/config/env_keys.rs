@@ -96,15 +96,26 @@ pub(super) fn environment(
     for (key, value) in &file_vars {
         env.set(key, value);
     }
-    let below = |key: &str| match key {
-        "RINIT_PROGRAM" => Some(name.to_string()),
-        _ => env.get(key).map(|v| v.to_string_lossy().into_owned()),
-    };
-    let own = checked_env(shared.source, Some(name), std::mem::take(&mut raw.env), &below)?;
+    // Each value sees the layers below `env`.
+    let own = checked_env(
+        shared.source,
+        Some(name),
+        std::mem::take(&mut raw.env),
+        &lookup(&env, name),
+    )?;
     for (key, value) in &own {
         env.set(key, value);
     }
     Ok(env)
+}
+
+/// Variables as program `name` sees them in `env`: its RINIT_PROGRAM, and
+/// the rest from `env`.
+pub(super) fn lookup<'a>(env: &'a Env, name: &'a str) -> impl Fn(&str) -> Option<String> + 'a {
+    move |key| match key {
+        "RINIT_PROGRAM" => Some(name.to_string()),
+        _ => env.get(key).map(|v| v.to_string_lossy().into_owned()),
+    }
 }
 
 /// An `env` table with its names and values checked: what execve can pass.

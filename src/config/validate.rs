@@ -186,11 +186,7 @@ fn program(
         set_in_file_env: &shared.set_in_file_env,
     };
     let env = env_keys::environment(&layers, &name, &mut raw, user.as_ref(), file_vars)?;
-    let final_env = |key: &str| match key {
-        "RINIT_PROGRAM" => Some(name.clone()),
-        _ => env.get(key).map(|v| v.to_string_lossy().into_owned()),
-    };
-    let command_template = expand::program_keys(&mut raw, &final_env, &at)?;
+    let command_template = expand::program_keys(&mut raw, &env_keys::lookup(&env, &name), &at)?;
     let command = match &raw.command {
         Some(command) => command
             .get_ref()
