@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// A port nobody listens on now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -56,10 +56,10 @@ fn start(config: &Path, port: u16) -> Running {
 
 /// An answer: status code, head lines, body.
 #[derive(Debug)]
-struct Answer {
-    code: u16,
+pub struct Answer {
+    pub code: u16,
     head: Vec<String>,
-    body: String,
+    pub body: String,
 }
 
 impl Answer {
@@ -122,7 +122,8 @@ fn request(port: u16, method: &str, path: &str) -> Answer {
     answer
 }
 
-fn get(port: u16, path: &str) -> Answer {
+/// `GET path` on a new connection.
+pub fn get(port: u16, path: &str) -> Answer {
     request(port, "GET", path)
 }
 

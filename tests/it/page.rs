@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::*;
+use crate::http::{free_port, get};
 
 /// The instances and the states they reach on their own; `cache` turns
 /// `ready` when its file appears, which the proxy makes happen between the
@@ -45,37 +46,15 @@ fn need(tool: &str, package: &str) {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET path` on `port`: (status line, body).
-fn get(port: u16, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
-
 /// `/status`, polled until every name in `want` has its state there.
 fn wait_for(port: u16, want: &[(&str, &str)]) -> Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let connected = TcpStream::connect(("127.0.0.1", port)).is_ok();
         if connected {
-            let (status, body) = get(port, "/status");
-            assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
-            let json: Value = serde_json::from_str(&body).unwrap();
+            let answer = get(port, "/status");
+            assert_eq!(answer.code, 200, "{answer:?}");
+            let json: Value = serde_json::from_str(&answer.body).unwrap();
             let states: Vec<(&str, &str)> = json
                 .as_array()
                 .unwrap()
