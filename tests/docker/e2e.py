@@ -531,6 +531,21 @@ class Suite:
     def health(self, ct):
         return self.engine.out("inspect", "-f", "{{.State.Health.Status}}", ct).strip()
 
+    def wait_healthy(self, ct, timeout, interval, detail):
+        """Polls ct's health until it is healthy; returns every state seen.
+        On failure the message adds detail() (status, logs)."""
+        seen = []
+
+        def healthy():
+            state = self.health(ct)
+            seen.append(state)
+            return state == "healthy"
+        try:
+            wait_for("health status healthy", healthy, timeout, interval)
+        except Failure as e:
+            raise Failure(f"{e}: saw {sorted(set(seen))}; {detail()}")
+        return seen
+
     # running
 
     def test(self, name, fn):
@@ -812,16 +827,7 @@ class Suite:
 
     def t_healthy(self):
         ct = self.run_detached(f"{PREFIX}/healthy")
-        seen = []
-
-        def healthy():
-            state = self.health(ct)
-            seen.append(state)
-            return state == "healthy"
-        try:
-            wait_for("health status healthy", healthy, 15, 0.2)
-        except Failure as e:
-            raise Failure(f"{e}: saw {sorted(set(seen))}; status:\n{self.status(ct).stdout}")
+        seen = self.wait_healthy(ct, 15, 0.2, lambda: f"status:\n{self.status(ct).stdout}")
         if "unhealthy" in seen:
             raise Failure(f"went through unhealthy on its way: {seen}")
         self.engine.run("rm", "-f", ct)
@@ -889,17 +895,7 @@ class Suite:
             if not re.search(rf"Requirement already satisfied: {package}==", r.stdout):
                 raise Failure(f"pip did not find {package} already installed:\n{r.stdout[-3000:]}")
         ct = self.run_detached(f"{PREFIX}/example", "--health-interval", "1s")
-        seen = []
-
-        def healthy():
-            state = self.health(ct)
-            seen.append(state)
-            return state == "healthy"
-        try:
-            wait_for("health status healthy", healthy, 60, 0.3)
-        except Failure as e:
-            raise Failure(f"{e}: saw {sorted(set(seen))}; status:\n{self.status(ct).stdout}\nlogs:\n"
-                          f"{self.logs(ct)[-3000:]}")
+        self.wait_healthy(ct, 60, 0.3, lambda: f"status:\n{self.status(ct).stdout}\nlogs:\n{self.logs(ct)[-3000:]}")
         r = self.wait_ready(ct, ["web", "worker"], timeout=30)
         user = self.engine.out("exec", ct, "sh", "-c", "id; cat /proc/1/comm").split()
         if user[:2] != ["uid=10001(app)", "gid=10001(app)"] or user[-1] != "rinit":
@@ -928,16 +924,7 @@ class Suite:
             raise Failure("no image: dockerfile_example failed")
         ct = self.run_detached(f"{PREFIX}/example", "--read-only", "--tmpfs", "/run:uid=10001",
                                "--tmpfs", "/tmp", "--cap-drop", "ALL", "--health-interval", "1s")
-        seen = []
-
-        def healthy():
-            state = self.health(ct)
-            seen.append(state)
-            return state == "healthy"
-        try:
-            wait_for("health status healthy", healthy, 60, 0.3)
-        except Failure as e:
-            raise Failure(f"{e}: saw {sorted(set(seen))}; logs:\n{self.logs(ct)[-3000:]}")
+        self.wait_healthy(ct, 60, 0.3, lambda: f"logs:\n{self.logs(ct)[-3000:]}")
         self.wait_ready(ct, ["web", "worker"], timeout=30)
         took = self.timed_stop(ct)
         code = self.exit_code(ct)
