@@ -22,6 +22,8 @@ use crate::sink::{self, Sent};
 
 /// The most connections served at once; one more closes the oldest.
 pub const CONNECTIONS_MAX: usize = 64;
+/// Connections the kernel queues for rinit to accept.
+const BACKLOG: libc::c_int = 4096;
 /// The longest request head (request line and headers).
 pub const REQUEST_MAX: usize = 8 * 1024;
 /// How long a connection has for a whole request (from its connect, or its
@@ -77,6 +79,13 @@ impl Server {
         listener
             .set_nonblocking(true)
             .map_err(|e| crate::log::io_error_text(&e))?;
+        // std listens with a backlog of 128: in a flood of connections, a
+        // full queue drops the newest client's SYN, which retries 1 s later.
+        // A longer queue keeps it, and one wake-up accepts the whole queue
+        // (the oldest connections closing to make room). listen(2) again
+        // only sets the new length, capped by net.core.somaxconn.
+        // SAFETY: listen on our own listening socket.
+        unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
         Ok(Server {
             listener: listener.into(),
             connections: Vec::new(),
