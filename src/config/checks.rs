@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::error::ConfigError;
 use super::schema::{CommandValue, RawProgram};
 use super::validate::At;
-use super::{defaults, Health, HttpTarget, Kind, Ready};
+use super::{defaults, Check, Health, HttpTarget, Kind, Ready};
 
 /// `ready` and `ready_timeout`: a check only a simple program can have.
 pub(super) fn ready_check(
@@ -45,7 +45,7 @@ pub(super) fn ready_check(
             None => PathBuf::from(file.get_ref()),
         }),
         (tcp, http, command, None) => match check_of(tcp, http, command, "ready", at)? {
-            Some(check) => check,
+            Some(check) => Ready::Check(check),
             None => {
                 let message = "expected exactly one of tcp, http, command or file, \
                                e.g. ready = { tcp = \"127.0.0.1:8000\" }";
@@ -68,11 +68,11 @@ fn check_of(
     command: &Option<Spanned<CommandValue>>,
     key: &str,
     at: &At,
-) -> Result<Option<Ready>, ConfigError> {
+) -> Result<Option<Check>, ConfigError> {
     Ok(Some(match (tcp, http, command) {
-        (Some(address), None, None) => Ready::Tcp(tcp_address(address, at)?),
-        (None, Some(target), None) => Ready::Http(http_target(target, key, at)?),
-        (None, None, Some(command)) => Ready::Command(
+        (Some(address), None, None) => Check::Tcp(tcp_address(address, key, at)?),
+        (None, Some(target), None) => Check::Http(http_target(target, key, at)?),
+        (None, None, Some(command)) => Check::Command(
             command
                 .get_ref()
                 .words()
@@ -143,8 +143,8 @@ pub(super) fn health_check(raw: &RawProgram, at: &At) -> Result<Option<Health>, 
     }))
 }
 
-/// `ready = { tcp = "IP:PORT" }`, with `localhost:PORT` for 127.0.0.1.
-fn tcp_address(address: &Spanned<String>, at: &At) -> Result<SocketAddr, ConfigError> {
+/// `tcp = "IP:PORT"` of `ready` or `health` (`key`), with `localhost:PORT` for 127.0.0.1.
+fn tcp_address(address: &Spanned<String>, key: &str, at: &At) -> Result<SocketAddr, ConfigError> {
     let text = address.get_ref();
     let parsed = match text.strip_prefix("localhost:") {
         Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
@@ -154,6 +154,6 @@ fn tcp_address(address: &Spanned<String>, at: &At) -> Result<SocketAddr, ConfigE
         let message = format!(
             "tcp: {text:?} is not an address: expected IP:PORT, e.g. \"127.0.0.1:8000\" or \"[::1]:8000\""
         );
-        at(address.span().start, "ready", message)
+        at(address.span().start, key, message)
     })
 }

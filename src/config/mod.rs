@@ -222,12 +222,20 @@ pub struct Program {
     pub health: Option<Health>,
 }
 
+/// `ready`: a check, or a file that appears.
 #[derive(Debug)]
 pub enum Ready {
+    Check(Check),
+    File(PathBuf),
+}
+
+/// What `ready` and `health` can try: a connection, a GET, or a command.
+/// (A file is only a `ready` check: the type rules it out for `health`.)
+#[derive(Debug)]
+pub enum Check {
     Tcp(SocketAddr),
     Http(HttpTarget),
     Command(Vec<String>),
-    File(PathBuf),
 }
 
 /// `http = "IP:PORT/path"`: a GET to `path` on `address`.
@@ -241,8 +249,7 @@ pub struct HttpTarget {
 /// `health = { ... }`: a liveness check, Docker HEALTHCHECK's meanings.
 #[derive(Debug)]
 pub struct Health {
-    /// Tcp, Http or Command.
-    pub check: Ready,
+    pub check: Check,
     pub interval: Duration,
     pub timeout: Duration,
     /// Failures in a row that make it unhealthy.

@@ -190,7 +190,7 @@ fn table(statuses: &[InstanceStatus]) -> String {
         .map(|s| {
             [
                 s.name.clone(),
-                s.state.clone(),
+                s.shown_state(),
                 s.pid.map_or("-".into(), |p| p.to_string()),
                 s.uptime_ms.map_or("-".into(), uptime),
                 s.restarts.to_string(),
@@ -226,6 +226,7 @@ mod tests {
         InstanceStatus {
             name: name.into(),
             state: state.into(),
+            want: if state == "stopped" { "down" } else { "up" }.into(),
             pid,
             uptime_ms,
             restarts: 0,
@@ -260,9 +261,9 @@ mod tests {
         web.critical = true;
         assert_eq!(
             json(&[web, status("a\"b", "stopped", None, None)]),
-            "[{\"name\":\"web\",\"state\":\"ready\",\"pid\":12,\"uptime_ms\":5,\"restarts\":0,\
+            "[{\"name\":\"web\",\"state\":\"ready\",\"want\":\"up\",\"pid\":12,\"uptime_ms\":5,\"restarts\":0,\
              \"last_exit\":\"exit code 1\",\"critical\":true,\"ready\":true},\
-             {\"name\":\"a\\\"b\",\"state\":\"stopped\",\"pid\":null,\"uptime_ms\":null,\"restarts\":0,\
+             {\"name\":\"a\\\"b\",\"state\":\"stopped\",\"want\":\"down\",\"pid\":null,\"uptime_ms\":null,\"restarts\":0,\
              \"last_exit\":null,\"critical\":false,\"ready\":false}]\n"
         );
     }

@@ -129,6 +129,8 @@ impl Request {
 pub struct InstanceStatus {
     pub name: String,
     pub state: String,
+    /// What the last control request wants of it: "up", "down" or "restart".
+    pub want: String,
     pub pid: Option<i32>,
     /// How long its current run has lasted, in milliseconds.
     pub uptime_ms: Option<u64>,
@@ -141,12 +143,31 @@ pub struct InstanceStatus {
 }
 
 impl InstanceStatus {
+    /// The state as people read it: with what it is wanted to be when that
+    /// is not where it is or heads ("stopping (want up)", "ready (want down)").
+    pub fn shown_state(&self) -> String {
+        let agrees = match self.want.as_str() {
+            "up" => !matches!(self.state.as_str(), "stopping" | "stopped"),
+            "down" => matches!(
+                self.state.as_str(),
+                "stopping" | "stopped" | "exited" | "done" | "failed"
+            ),
+            _ => false,
+        };
+        if agrees {
+            self.state.clone()
+        } else {
+            format!("{} (want {})", self.state, self.want)
+        }
+    }
+
     pub fn to_line(&self) -> String {
         let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             self.name,
             self.state,
+            self.want,
             or_dash(self.pid.map(|p| p.to_string())),
             or_dash(self.uptime_ms.map(|u| u.to_string())),
             self.restarts,
@@ -158,13 +179,14 @@ impl InstanceStatus {
 
     pub fn from_line(line: &str) -> Option<InstanceStatus> {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [name, state, pid, uptime, restarts, last_exit, critical, ready] = fields[..] else {
+        let [name, state, want, pid, uptime, restarts, last_exit, critical, ready] = fields[..] else {
             return None;
         };
         let dash = |text: &str| (text != "-").then(|| text.to_string());
         Some(InstanceStatus {
             name: name.into(),
             state: state.into(),
+            want: want.into(),
             pid: dash(pid).and_then(|p| p.parse().ok()),
             uptime_ms: dash(uptime).and_then(|u| u.parse().ok()),
             restarts: restarts.parse().ok()?,
@@ -206,9 +228,10 @@ pub fn json(statuses: &[InstanceStatus]) -> String {
         .iter()
         .map(|s| {
             format!(
-                "{{\"name\":{},\"state\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{}}}",
+                "{{\"name\":{},\"state\":{},\"want\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{}}}",
                 string(&s.name),
                 string(&s.state),
+                string(&s.want),
                 number(s.pid.map(|p| p.to_string())),
                 number(s.uptime_ms.map(|u| u.to_string())),
                 s.restarts,
@@ -285,6 +308,7 @@ mod tests {
         let status = InstanceStatus {
             name: "web".into(),
             state: "ready".into(),
+            want: "up".into(),
             pid: Some(12),
             uptime_ms: Some(3400),
             restarts: 2,
@@ -293,7 +317,7 @@ mod tests {
             ready: true,
         };
         let line = status.to_line();
-        assert_eq!(line, "web\tready\t12\t3400\t2\texit code 1\tcritical\tup\n");
+        assert_eq!(line, "web\tready\tup\t12\t3400\t2\texit code 1\tcritical\tup\n");
         assert_eq!(InstanceStatus::from_line(line.trim_end()), Some(status));
         assert_eq!(InstanceStatus::from_line("web\tready"), None);
     }

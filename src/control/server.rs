@@ -24,12 +24,15 @@ pub const CLIENTS_MAX: usize = 16;
 pub const DEADLINE: Duration = Duration::from_secs(2);
 
 /// A connection's id, for the event loop's keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientId(u64);
 
+#[cfg(test)]
 impl ClientId {
-    /// No connection: a change started with `--no-wait`.
-    pub const NONE: ClientId = ClientId(u64::MAX);
+    /// A client that is only a number, for the supervisor's tests.
+    pub fn for_tests(n: u64) -> ClientId {
+        ClientId(n)
+    }
 }
 
 struct Client {
@@ -208,6 +211,33 @@ impl Server {
         self.clients
             .get(&id)
             .is_some_and(|client| !client.output.is_empty())
+    }
+
+    /// Whether the client of connection `id`, which waits for its answer,
+    /// has hung up (or, against the protocol, sent more): it is then
+    /// closed. Reads nothing it keeps.
+    pub fn gone(&mut self, id: ClientId) -> bool {
+        let Some(client) = self.clients.get(&id) else {
+            return true;
+        };
+        let mut byte = 0u8;
+        // SAFETY: recv(2) of at most one byte into a live local, peeking.
+        let n = unsafe {
+            libc::recv(
+                client.fd.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        let gone = match Errno::result(n) {
+            Err(Errno::EAGAIN | Errno::EINTR) => false,
+            _ => true,
+        };
+        if gone {
+            self.clients.remove(&id);
+        }
+        gone
     }
 
     pub fn close(&mut self, id: ClientId) {

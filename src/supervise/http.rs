@@ -8,6 +8,23 @@ use std::time::Instant;
 use nix::poll::PollFlags;
 
 use super::{InstanceId, Key, Supervisor};
+
+/// The HTTP server's keys in the event loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpKey {
+    /// A connection is waiting.
+    Listener,
+    /// A connection can be read or written.
+    Connection(ConnectionId),
+    /// A connection's time is out.
+    Deadline(ConnectionId),
+}
+
+/// The read-only HTTP server, when `http` is set and it could listen.
+#[derive(Default)]
+pub struct Http {
+    server: Option<Server>,
+}
 use crate::http::pages::{self, InstanceView, Snapshot};
 use crate::http::{self, ConnectionId, Read, Server, Written};
 use crate::pid1::reaper::ExitStatus;
@@ -18,25 +35,40 @@ impl Supervisor<'_> {
         let Some(address) = self.plan.http else { return };
         match Server::bind(address) {
             Ok(server) => {
-                self.events
-                    .watch(server.listener_fd(), PollFlags::POLLIN, Key::HttpListener);
-                self.http = Some(server);
+                self.events.watch(
+                    server.listener_fd(),
+                    PollFlags::POLLIN,
+                    Key::Http(HttpKey::Listener),
+                );
+                self.http.server = Some(server);
             }
             Err(why) => warn!("http {address}: {why}; running without the status page"),
         }
     }
 
-    pub(super) fn on_http_listener(&mut self) {
-        let Some(server) = &mut self.http else { return };
+    pub(super) fn on_http(&mut self, key: HttpKey) {
+        match key {
+            HttpKey::Listener => self.on_http_listener(),
+            HttpKey::Connection(id) => self.on_http_connection(id),
+            HttpKey::Deadline(id) => self.on_http_deadline(id),
+        }
+    }
+
+    fn on_http_listener(&mut self) {
+        let Some(server) = &mut self.http.server else {
+            return;
+        };
         let (accepted, closed) = server.accept();
         for id in closed {
-            self.events.unwatch(Key::Http(id));
-            self.events.cancel_timer(Key::HttpDeadline(id));
+            self.events.unwatch(Key::Http(HttpKey::Connection(id)));
+            self.events.cancel_timer(Key::Http(HttpKey::Deadline(id)));
         }
         for id in accepted {
             if let Some(fd) = server.fd(id) {
-                self.events.watch(fd, PollFlags::POLLIN, Key::Http(id));
-                self.events.set_timer_after(Key::HttpDeadline(id), http::DEADLINE);
+                self.events
+                    .watch(fd, PollFlags::POLLIN, Key::Http(HttpKey::Connection(id)));
+                self.events
+                    .set_timer_after(Key::Http(HttpKey::Deadline(id)), http::DEADLINE);
             }
         }
     }
@@ -44,13 +76,16 @@ impl Supervisor<'_> {
     /// Connection `id` is readable (a request) or writable (its answer).
     /// Over 50 lines: the loop over its requests, each kind of read with
     /// its answer, and what to watch next.
-    pub(super) fn on_http_connection(&mut self, id: ConnectionId) {
-        let Some(server) = &mut self.http else { return };
+    fn on_http_connection(&mut self, id: ConnectionId) {
+        let Some(server) = &mut self.http.server else {
+            return;
+        };
         let mut written = if server.answering(id) {
             let written = server.write(id);
             if written == Written::KeptAlive {
                 // The answer is all out: the next request has its own time.
-                self.events.set_timer_after(Key::HttpDeadline(id), http::DEADLINE);
+                self.events
+                    .set_timer_after(Key::Http(HttpKey::Deadline(id)), http::DEADLINE);
             }
             written
         } else {
@@ -58,7 +93,7 @@ impl Supervisor<'_> {
         };
         // Requests already in (pipelined), or coming in: answered one by one.
         while written == Written::KeptAlive {
-            let read = match self.http.as_mut() {
+            let read = match self.http.server.as_mut() {
                 Some(server) => server.read(id),
                 None => return,
             };
@@ -88,19 +123,24 @@ impl Supervisor<'_> {
                     break;
                 }
             };
-            let Some(server) = &mut self.http else { return };
+            let Some(server) = &mut self.http.server else {
+                return;
+            };
             written = server.answer(id, answer, keep_alive);
             if written == Written::KeptAlive {
                 // A new request has its own time.
-                self.events.set_timer_after(Key::HttpDeadline(id), http::DEADLINE);
+                self.events
+                    .set_timer_after(Key::Http(HttpKey::Deadline(id)), http::DEADLINE);
             }
         }
-        let Some(server) = &mut self.http else { return };
+        let Some(server) = &mut self.http.server else {
+            return;
+        };
         match written {
             Written::Closed => {
                 server.close(id);
-                self.events.unwatch(Key::Http(id));
-                self.events.cancel_timer(Key::HttpDeadline(id));
+                self.events.unwatch(Key::Http(HttpKey::Connection(id)));
+                self.events.cancel_timer(Key::Http(HttpKey::Deadline(id)));
             }
             Written::Pending => self.watch_http(id, PollFlags::POLLOUT),
             Written::KeptAlive => self.watch_http(id, PollFlags::POLLIN),
@@ -108,29 +148,29 @@ impl Supervisor<'_> {
     }
 
     fn watch_http(&mut self, id: ConnectionId, flags: PollFlags) {
-        if let Some(fd) = self.http.as_ref().and_then(|server| server.fd(id)) {
-            self.events.watch(fd, flags, Key::Http(id));
+        if let Some(fd) = self.http.server.as_ref().and_then(|server| server.fd(id)) {
+            self.events.watch(fd, flags, Key::Http(HttpKey::Connection(id)));
         }
     }
 
     /// Connection `id` ran out of time: closed.
-    pub(super) fn on_http_deadline(&mut self, id: ConnectionId) {
-        if let Some(server) = &mut self.http {
+    fn on_http_deadline(&mut self, id: ConnectionId) {
+        if let Some(server) = &mut self.http.server {
             server.close(id);
         }
-        self.events.unwatch(Key::Http(id));
+        self.events.unwatch(Key::Http(HttpKey::Connection(id)));
     }
 
     /// The instances as the pages show them, now.
     fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
-        let instances = (0..self.members.len())
+        let instances = (0..self.fleet.members().len())
             .map(|i| {
-                let member = &self.members[i];
+                let member = &self.fleet.members()[i];
                 InstanceView {
-                    status: self.status_of(InstanceId(i), now),
+                    status: self.fleet.status_of(InstanceId(i), now),
                     program: self.plan.programs[member.program.0].name.clone(),
-                    last_exit_code: member.instance.last_exit.map(|status| match status {
+                    last_exit_code: member.instance.last_exit().map(|status| match status {
                         ExitStatus::Code(code) => code,
                         ExitStatus::Signal(signo) => 128 + signo,
                     }),
@@ -139,9 +179,9 @@ impl Supervisor<'_> {
             .collect();
         Snapshot {
             instances,
-            uptime: now.saturating_duration_since(self.counts.started),
-            reaped: self.counts.reaped,
-            forwarded: self.counts.forwarded,
+            uptime: now.saturating_duration_since(self.started),
+            reaped: self.reaped,
+            forwarded: self.fleet.forwarded(),
         }
     }
 }

@@ -20,9 +20,9 @@ use crate::pid1::spawn::{Child, Command, Credentials, SpawnError, WorkDir};
 impl Supervisor<'_> {
     /// Starts instance `i` and tells its gate how that went. Over 50 lines:
     /// a start's one sequence — environment, notify socket, stdio, command,
-    /// spawn, the gate, the health checks.
+    /// spawn, the gate.
     pub(super) fn spawn(&mut self, i: InstanceId) {
-        let program = &self.plan.programs[self.members[i.0].program.0];
+        let program = self.program_of(i);
         let mut env = self.environment(i);
         if program.kind == Kind::Notify {
             if let Some(address) = self.notify_socket(i) {
@@ -46,10 +46,10 @@ impl Supervisor<'_> {
         let streams = pipes.map(|(ids, _)| ids);
         let event = match started {
             Ok((child, failure)) => {
-                self.members[i.0].streams = streams;
+                self.io[i.0].streams = streams;
                 self.owners.insert(child.pid(), Owner::Program(i));
                 if let Some(failure) = &failure {
-                    error!("{}: {failure}", self.members[i.0].instance.name);
+                    error!("{}: {failure}", self.fleet.instance(i).name());
                 }
                 Event::Spawned {
                     child,
@@ -67,17 +67,8 @@ impl Supervisor<'_> {
                 Event::SpawnFailed(err.to_string())
             }
         };
-        let started = matches!(
-            event,
-            Event::Spawned {
-                exec_failed: false,
-                ..
-            }
-        );
-        self.deliver(i, event);
-        if started {
-            self.watch_health(i);
-        }
+        // Carried out by the caller's effect loop.
+        self.fleet.deliver(i, event);
     }
 }
 
@@ -103,12 +94,18 @@ fn instance_command<'a>(program: &'a Program, env: &[(OsString, OsString)]) -> C
     }
 }
 
-impl Supervisor<'_> {
+impl<'a> Supervisor<'a> {
+    /// Instance `i`'s program.
+    pub(super) fn program_of(&self, i: InstanceId) -> &'a Program {
+        let plan: &'a crate::config::Plan = self.plan;
+        &plan.programs[self.fleet.members()[i.0].program.0]
+    }
+
     /// Where instance `i`'s stdout and stderr go: rinit's own (inherit),
     /// /dev/null, or new pipes (prefix), which the caller keeps open until
     /// the child has its copies.
     fn output_fds(&mut self, i: InstanceId) -> (Option<Pipes>, [Option<RawFd>; 2]) {
-        match self.plan.programs[self.members[i.0].program.0].output {
+        match self.program_of(i).output {
             OutputMode::Inherit => (None, [None, None]),
             OutputMode::Null => (None, [Some(self.null.as_raw_fd()); 2]),
             OutputMode::Prefix => {
@@ -125,29 +122,29 @@ impl Supervisor<'_> {
     /// Instance `i`'s notify socket, made (and watched) at its first start
     /// and emptied of what an earlier run sent; its NOTIFY_SOCKET value.
     fn notify_socket(&mut self, i: InstanceId) -> Option<String> {
-        let member = &mut self.members[i.0];
-        if member.notify.is_none() {
+        let io = &mut self.io[i.0];
+        if io.notify.is_none() {
             match NotifySocket::new() {
                 Ok(socket) => {
                     self.events
                         .watch(socket.raw_fd(), PollFlags::POLLIN, Key::Notify(i));
-                    member.notify = Some(socket);
+                    io.notify = Some(socket);
                 }
                 Err(errno) => warn!(
                     "{}: cannot create its notify socket: {}",
-                    member.instance.name,
+                    self.fleet.instance(i).name(),
                     errno.desc()
                 ),
             }
         }
-        let socket = member.notify.as_ref()?;
+        let socket = io.notify.as_ref()?;
         socket.ready_received(None, "");
         Some(socket.address.clone())
     }
 
     /// Instance `i`'s two output pipes: their stream ids and write ends.
     fn output_pipes(&mut self, i: InstanceId) -> Option<Pipes> {
-        let name = &self.members[i.0].instance.name;
+        let name = self.fleet.instance(i).name();
         match self.output.as_mut()?.open(name) {
             Ok(pipes) => Some(pipes),
             Err(errno) => {
@@ -165,7 +162,7 @@ impl Supervisor<'_> {
         args: &[OsString],
         env: Vec<(OsString, OsString)>,
     ) -> Result<Command, SpawnError> {
-        let program = &self.plan.programs[self.members[i.0].program.0];
+        let program = self.program_of(i);
         let mut command = Command::new(args, env)?
             .open_files_limit(self.settings.open_files)
             .umask(program.umask);
@@ -202,7 +199,7 @@ impl Supervisor<'_> {
     /// Instance `i`'s environment: its program's, then RINIT_PROGRAM and
     /// RINIT_INSTANCE, which always win.
     pub(super) fn environment(&self, i: InstanceId) -> Vec<(OsString, OsString)> {
-        let member = &self.members[i.0];
+        let member = &self.fleet.members()[i.0];
         let program = &self.plan.programs[member.program.0];
         let number = member.number.map(|n| n.to_string());
         match &number {

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::poll::PollFlags;
 
-use crate::config::Ready;
+use crate::config::Check;
 use crate::sink::{self, Sent};
 
 /// The most of an answer read: its status line comes first.
@@ -40,10 +40,10 @@ pub enum Step {
 
 impl Probe {
     /// Starts a tcp or http check (None for the other kinds).
-    pub fn start(check: &Ready) -> Option<Step> {
+    pub fn start(check: &Check) -> Option<Step> {
         let (address, http) = match check {
-            Ready::Tcp(address) => (*address, None),
-            Ready::Http(target) => {
+            Check::Tcp(address) => (*address, None),
+            Check::Http(target) => {
                 let request = format!(
                     "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: rinit\r\nAccept: */*\r\nConnection: close\r\n\r\n",
                     target.path, target.address
@@ -56,7 +56,7 @@ impl Probe {
                 };
                 (target.address, Some(http))
             }
-            Ready::Command(_) | Ready::File(_) => return None,
+            Check::Command(_) => return None,
         };
         let Some(fd) = connect(&address) else {
             return Some(Step::Failed);

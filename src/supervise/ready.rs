@@ -1,26 +1,13 @@
-//! Telling when a started program is ready, without ever blocking the event
-//! loop: the sd_notify socket of `type = "notify"` programs, and the
-//! `ready = { tcp | file | command }` checks, tried on timers every
-//! `CHECK_INTERVAL` until one passes or `ready_timeout` ends. What they find
-//! goes to the instance's gate as `Ready`.
-
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+//! The sd_notify socket of `type = "notify"` programs: READY=1 from the
+//! program's own processes goes to its gate as `Ready`. (The `ready` checks
+//! are checks.rs's.)
 
 use nix::errno::Errno;
 use nix::libc::{self, pid_t};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::instance::{Event, Run, State};
-use super::probe::{Probe, Step};
-use super::{InstanceId, Key, Owner, Supervisor};
-use crate::config::Ready;
-use crate::pid1::reaper::ExitStatus;
-use crate::pid1::spawn::Child;
-
-/// How often a `ready` check is tried until it passes or `ready_timeout` ends.
-const CHECK_INTERVAL: Duration = Duration::from_millis(100);
-/// How long one tcp or http try of a `ready` check may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+use super::{InstanceId, Supervisor};
 
 /// A datagram socket in the abstract namespace (no file on disk, so a
 /// read-only root is no obstacle), named by the kernel (autobind), which a
@@ -168,137 +155,19 @@ fn take_control(message: &libc::msghdr) -> Option<libc::ucred> {
 }
 
 impl Supervisor<'_> {
-    /// Instance `i` has started and is not ready yet: its ready_timeout
-    /// runs, and its check (if it has one) is tried at once.
-    pub(super) fn watch_readiness(&mut self, i: InstanceId) {
-        let program = &self.plan.programs[self.members[i.0].program.0];
-        self.events
-            .set_timer_after(Key::ReadyTimeout(i), program.ready_timeout);
-        if program.ready.is_some() {
-            self.check(i);
-        }
-    }
-
-    /// Instance `i` is ready, stopping or has ended: its readiness no longer
-    /// matters. Cancels the timers, drops a tcp attempt, kills a check.
-    pub(super) fn abandon_readiness(&mut self, i: InstanceId) {
-        self.events.cancel_timer(Key::ReadyTimeout(i));
-        self.events.cancel_timer(Key::Check(i));
-        self.events.unwatch(Key::Probe(i));
-        let member = &mut self.members[i.0];
-        member.probing = None;
-        if let Some(check) = member.checking.take() {
-            let _ = check.signal_group(libc::SIGKILL);
-        }
-    }
-
-    /// Time for instance `i`'s `ready` check: a try, or (a tcp or http try
-    /// still under way) the end of that one, and the next in a moment.
-    pub(super) fn on_check_timer(&mut self, i: InstanceId) {
-        if self.members[i.0].probing.take().is_some() {
-            self.events.unwatch(Key::Probe(i));
-            self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
-        } else {
-            self.check(i);
-        }
-    }
-
-    /// One try of instance `i`'s `ready` check.
-    pub(super) fn check(&mut self, i: InstanceId) {
-        if !matches!(
-            self.members[i.0].instance.state,
-            State::Running(Run { ready: false, .. })
-        ) {
-            return;
-        }
-        let program = &self.plan.programs[self.members[i.0].program.0];
-        match &program.ready {
-            Some(Ready::File(path)) if path.exists() => self.deliver(i, Event::Ready),
-            Some(Ready::File(_)) => self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL),
-            Some(check @ (Ready::Tcp(_) | Ready::Http(_))) => match Probe::start(check) {
-                Some(Step::Wait(probe, flags)) => {
-                    self.events.watch(probe.raw_fd(), flags, Key::Probe(i));
-                    self.members[i.0].probing = Some(probe);
-                    // This try's time: past it, the next one.
-                    self.events.set_timer_after(Key::Check(i), PROBE_TIMEOUT);
-                }
-                Some(Step::Passed) => self.deliver(i, Event::Ready),
-                Some(Step::Failed) | None => self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL),
-            },
-            Some(Ready::Command(words)) => self.start_check_command(i, words),
-            None => {}
-        }
-    }
-
-    fn start_check_command(&mut self, i: InstanceId, words: &[String]) {
-        match self.spawn_check(i, words) {
-            Ok(child) => {
-                self.owners.insert(child.pid(), Owner::Check(i));
-                self.members[i.0].checking = Some(child);
-            }
-            Err(err) => {
-                debug!("{}: ready check: {err}", self.members[i.0].instance.name);
-                self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
-            }
-        }
-    }
-
-    /// A `ready` command ended: exit 0 is ready; else it is tried again.
-    pub(super) fn on_check_exit(&mut self, i: InstanceId, pid: pid_t, status: ExitStatus) {
-        // A check killed when its program stopped may end after the next
-        // one started: only the current one counts.
-        let member = &mut self.members[i.0];
-        if member.checking.as_ref().map(Child::pid) != Some(pid) {
-            return;
-        }
-        member.checking = None;
-        if !matches!(member.instance.state, State::Running(Run { ready: false, .. })) {
-            return;
-        }
-        if status == ExitStatus::Code(0) {
-            self.deliver(i, Event::Ready);
-        } else {
-            debug!("{}: ready check ended with {status}", member.instance.name);
-            self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
-        }
-    }
-
-    /// A `ready` tcp or http try can take its next step.
-    pub(super) fn on_probe(&mut self, i: InstanceId) {
-        let Some(probe) = self.members[i.0].probing.take() else {
-            self.events.unwatch(Key::Probe(i));
-            return;
-        };
-        match probe.step() {
-            Step::Wait(probe, flags) => {
-                self.events.watch(probe.raw_fd(), flags, Key::Probe(i));
-                self.members[i.0].probing = Some(probe);
-            }
-            Step::Passed => {
-                self.events.unwatch(Key::Probe(i));
-                self.events.cancel_timer(Key::Check(i));
-                self.deliver(i, Event::Ready);
-            }
-            Step::Failed => {
-                self.events.unwatch(Key::Probe(i));
-                self.events.set_timer_after(Key::Check(i), CHECK_INTERVAL);
-            }
-        }
-    }
-
     /// Datagrams on instance `i`'s notify socket.
     pub(super) fn on_notify(&mut self, i: InstanceId) {
-        let member = &self.members[i.0];
-        let main_pid = match &member.instance.state {
+        let instance = self.fleet.instance(i);
+        let main_pid = match instance.state() {
             State::Running(Run {
                 child, ready: false, ..
             }) => Some(child.pid()),
             _ => None,
         };
-        let ready = member
+        let ready = self.io[i.0]
             .notify
             .as_ref()
-            .is_some_and(|socket| socket.ready_received(main_pid, &member.instance.name));
+            .is_some_and(|socket| socket.ready_received(main_pid, instance.name()));
         if ready {
             self.deliver(i, Event::Ready);
         }

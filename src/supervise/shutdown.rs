@@ -1,44 +1,41 @@
-//! rinit's own signals and the orderly shutdown: SIGTERM, SIGINT and SIGQUIT
-//! stop the programs in reverse dependency order (each by its gate: stop
-//! signal, then SIGKILL to its group at its stop_timeout), other signals
-//! are forwarded; then, as PID 1, the sweep of what is left (SIGTERM, SIGKILL
-//! after `-t`), all within `shutdown_timeout`. A second stop request, or the
-//! deadline, kills everything at once. Also rinit's exit code.
-
-use std::time::Duration;
+//! rinit's own signals and the orderly shutdown, as fleet decisions:
+//! SIGTERM, SIGINT and SIGQUIT stop the programs in reverse dependency order
+//! (fleet.rs `stop_what_may_stop`; each by its gate: stop signal, then
+//! SIGKILL to its group at its stop_timeout), other signals are forwarded;
+//! then, as PID 1, the sweep of what is left (SIGTERM, SIGKILL after `-t`),
+//! all within `shutdown_timeout`. A second stop request, or the deadline,
+//! kills everything at once. Also rinit's exit code.
 
 use nix::libc::{self, c_int};
 
-use super::instance::{Event, Instance, StopReason};
-use super::{InstanceId, Key, Phase, Supervisor};
-use crate::pid1::event_loop::SignalInfo;
-use crate::pid1::{reaper, signals, spawn};
+use super::fleet::{Effect, Fleet, FleetTimer, InstanceId, Kernel, Phase, KILL_OVER};
+use super::instance::{Event, Instance};
+use crate::log::Level;
+use crate::pid1::signals;
 
-/// After SIGKILL to everything, how long rinit waits for the reaping before
-/// it exits anyway (as PID 1 the kernel then kills whatever is left).
-pub(super) const KILL_WAIT: Duration = Duration::from_secs(1);
-
-impl Supervisor<'_> {
-    pub(super) fn on_signal(&mut self, signal: SignalInfo) {
-        if signal.is_self_inflicted() || !signals::is_forwarded(signal.signo) {
+impl<K: Kernel> Fleet<'_, K> {
+    /// A signal rinit received (not one it raised itself).
+    pub fn on_signal(&mut self, signo: c_int) {
+        if !signals::is_forwarded(signo) {
             return;
         }
-        let name = signals::name(signal.signo);
-        if matches!(signal.signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+        let name = signals::name(signo);
+        if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
             if self.phase == Phase::Running {
-                info!("{name}: stopping the programs");
+                self.push(Effect::Log(Level::Info, format!("{name}: stopping the programs")));
                 self.begin_shutdown();
             } else if matches!(self.phase, Phase::Stopping | Phase::Sweeping) {
-                info!("{name} during shutdown: killing everything now");
+                let message = format!("{name} during shutdown: killing everything now");
+                self.push(Effect::Log(Level::Info, message));
                 self.kill_everything();
             }
             return;
         }
         for i in (0..self.members.len()).map(InstanceId) {
-            if self.members[i.0].instance.state.child().is_some() {
-                self.counts.forwarded += 1;
+            if self.members[i.0].instance.state().child().is_some() {
+                self.forwarded += 1;
             }
-            self.deliver(i, Event::Forward(signal.signo));
+            self.deliver(i, Event::Forward(signo));
         }
     }
 
@@ -49,64 +46,39 @@ impl Supervisor<'_> {
             return;
         }
         let member = &self.members[i.0];
-        let code = member.instance.last_exit.map_or(1, |status| status.code());
+        let code = member.instance.last_exit().map_or(1, |status| status.code());
         self.exit_code.get_or_insert(code);
         if !self.plan.programs[member.program.0].is_main {
-            info!(
+            let message = format!(
                 "{} is critical and has ended: stopping everything",
-                member.instance.name
+                member.instance.name()
             );
+            self.push(Effect::Log(Level::Info, message));
         }
         self.begin_shutdown();
     }
 
     pub(super) fn begin_shutdown(&mut self) {
         self.phase = Phase::Stopping;
-        self.events
-            .set_timer_after(Key::ShutdownDeadline, self.plan.shutdown_timeout);
+        self.push(Effect::SetTimer(
+            FleetTimer::ShutdownDeadline,
+            self.plan.shutdown_timeout,
+        ));
         for i in (0..self.members.len()).map(InstanceId) {
             self.deliver(i, Event::ShutdownBegun);
         }
     }
 
-    /// In the shutdown: stops each program once nothing after it, directly
-    /// or through others (redis -> migrate, done -> web), still has a
-    /// process; notices groups that have emptied; sweeps when all is down.
-    pub(super) fn stop_in_order(&mut self) {
-        for i in (0..self.members.len()).map(InstanceId) {
-            if let super::State::StoppingGroup { pgid, .. } = self.members[i.0].instance.state {
-                if !spawn::group_alive(pgid) {
-                    self.deliver(i, Event::GroupEmpty);
-                }
-            }
-        }
-        // Dependents come later in the plan: one pass from the end.
-        let mut alive_from = vec![false; self.plan.programs.len()];
-        for p in (0..alive_from.len()).rev() {
-            alive_from[p] = self.of_program[p]
-                .clone()
-                .any(|d| self.members[d].instance.state.group().is_some())
-                || self.dependents[p].iter().any(|d| alive_from[d.0]);
-        }
-        for i in (0..self.members.len()).map(InstanceId) {
-            let program = self.members[i.0].program;
-            let dependents_alive = self.dependents[program.0].iter().any(|d| alive_from[d.0]);
-            if matches!(self.members[i.0].instance.state, super::State::Running(_)) && !dependents_alive {
-                self.deliver(i, Event::Stop(StopReason::Shutdown));
-            }
-        }
-        if !self.members.iter().any(|m| m.instance.state.group().is_some()) {
-            self.sweep();
-        }
-    }
-
     /// Every program is down: as PID 1, SIGTERM to whatever is left, SIGKILL
     /// after the grace; otherwise done.
-    fn sweep(&mut self) {
-        if reaper::is_pid1() && reaper::children_remain() {
-            debug!("sending SIGTERM to the processes left");
-            reaper::signal_everyone(libc::SIGTERM);
-            self.events.set_timer_after(Key::SweepOver, self.settings.grace);
+    pub(super) fn sweep(&mut self) {
+        if self.kernel.is_pid1() && self.kernel.children_remain() {
+            self.push(Effect::Log(
+                Level::Debug,
+                "sending SIGTERM to the processes left".into(),
+            ));
+            self.push(Effect::SignalEveryone(libc::SIGTERM));
+            self.push(Effect::SetTimer(FleetTimer::SweepOver, self.grace));
             self.phase = Phase::Sweeping;
         } else {
             self.phase = Phase::Done;
@@ -115,20 +87,22 @@ impl Supervisor<'_> {
 
     pub(super) fn on_shutdown_deadline(&mut self) {
         if matches!(self.phase, Phase::Stopping | Phase::Sweeping) {
-            warn!(
+            let message = format!(
                 "shutdown_timeout ({:?}) is over: killing everything",
                 self.plan.shutdown_timeout
             );
+            self.push(Effect::Log(Level::Warn, message));
             self.kill_everything();
         }
     }
 
     pub(super) fn on_sweep_over(&mut self) {
         if self.phase == Phase::Sweeping {
-            warn!(
+            let message = format!(
                 "processes still running {:?} after SIGTERM: sending SIGKILL",
-                self.settings.grace
+                self.grace
             );
+            self.push(Effect::Log(Level::Warn, message));
             self.kill_everything();
         }
     }
@@ -139,16 +113,18 @@ impl Supervisor<'_> {
         for i in (0..self.members.len()).map(InstanceId) {
             self.deliver(i, Event::Kill);
         }
-        reaper::signal_everyone(libc::SIGKILL);
-        self.events.cancel_timer(Key::SweepOver);
-        self.events.cancel_timer(Key::ShutdownDeadline);
-        self.events.set_timer_after(Key::KillOver, KILL_WAIT);
+        if self.kernel.is_pid1() {
+            self.push(Effect::SignalEveryone(libc::SIGKILL));
+        }
+        self.push(Effect::CancelTimer(FleetTimer::SweepOver));
+        self.push(Effect::CancelTimer(FleetTimer::ShutdownDeadline));
+        self.push(Effect::SetTimer(FleetTimer::KillOver, KILL_OVER));
         self.phase = Phase::Killing;
     }
 
     /// rinit's exit code: main's or the critical program's that ended
     /// everything; else 0 when every program's end was clean, 1 otherwise.
-    pub(super) fn final_code(&self) -> c_int {
+    pub fn final_code(&self) -> c_int {
         if let Some(code) = self.exit_code {
             return code;
         }

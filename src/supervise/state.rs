@@ -1,17 +1,23 @@
 //! The vocabulary of an instance's gate (instance.rs): the states it can be
-//! in, the events that happen to it, the timers it owns, and the actions the
-//! supervisor carries out for it, with the one sequence of actions several
-//! transitions share: a stop.
+//! in, what it is wanted to be (`Want`), the events that happen to it, the
+//! timers it owns, the actions the supervisor carries out for it, and the
+//! answers it gives to the control requests that wait on it.
 
 use std::time::{Duration, Instant};
 
-use nix::libc::{self, c_int, pid_t};
+use nix::libc::{c_int, pid_t};
 
-use super::policy::Signals;
-use crate::config::Program;
+use super::policy::{Outcome, Signals};
+use crate::control::server::ClientId;
+use crate::control::Change;
 use crate::log::Level;
 use crate::pid1::reaper::ExitStatus;
 use crate::pid1::spawn::Child;
+
+/// After SIGKILL to a group, how long rinit waits for it to empty before it
+/// goes on without it (a process in uninterruptible sleep, or one that
+/// rinit does not see end).
+pub const KILL_WAIT: Duration = Duration::from_secs(1);
 
 /// Where an instance is. What is true of it is said here and nowhere else.
 #[derive(Debug)]
@@ -28,17 +34,16 @@ pub enum State {
         why: StopReason,
         killed: bool,
     },
-    /// Stopping in a shutdown: its main process has ended, others of its
-    /// process group have not (yet). Shown as "stopping".
-    StoppingGroup {
-        pgid: pid_t,
-        killed: bool,
-        why: StopReason,
-    },
-    /// Stopped by rinit, or never started because rinit is shutting down.
+    /// Its main process has ended (`after` says how), others of its process
+    /// group have not yet: they got SIGTERM and get SIGKILL at the timer
+    /// (systemd's KillMode=mixed). Nothing starts again before the group
+    /// is empty. Shown as "stopping".
+    Draining { pgid: pid_t, killed: bool, after: After },
+    /// Stopped by rinit, or never started, because rinit is shutting down.
     Stopped,
-    /// Stopped by `rinit stop`: down until `rinit start`, whatever its
-    /// restart policy; shown as "stopped". Not an end: rinit runs on.
+    /// Down because it is wanted down (`rinit stop`, `autostart = false`),
+    /// whatever its restart policy; shown as "stopped". Not an end: rinit
+    /// runs on.
     Held,
     /// Ended for good: the restart policy said no.
     Exited,
@@ -48,27 +53,76 @@ pub enum State {
     Failed,
 }
 
+/// What ended a draining instance's main process.
+#[derive(Clone, Copy, Debug)]
+pub enum After {
+    /// rinit stopped it.
+    Stop(StopReason),
+    /// It ended by itself (a crash, an exit), counted as `outcome`, having
+    /// run since `since`: the restart policy decides once the group is empty.
+    Exit { outcome: Outcome, since: Instant },
+}
+
 /// One run of the program: its main process, since when it runs, whether
-/// its readiness is confirmed, and the signals rinit forwarded to it (a
-/// death by one of them is a failure, whatever the signal).
+/// its readiness is confirmed, the signals rinit forwarded to it (a death
+/// by one of them is a failure, whatever the signal), and its `health`
+/// check's failures in a row.
 #[derive(Debug)]
 pub struct Run {
     pub child: Child,
     pub since: Instant,
     pub ready: bool,
     pub forwarded: Signals,
+    pub health_failures: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
     /// Shutdown: never restarted.
     Shutdown,
+    /// It is wanted down (`rinit stop`) or again (`rinit restart`).
+    Wanted,
     /// It missed `ready_timeout`: the restart policy decides, as for a failure.
     ReadyTimeout,
-    /// `rinit stop`: held down until `rinit start`.
-    Request,
     /// Its `health` check failed `retries` times in a row: an unclean end.
     Unhealthy,
+}
+
+/// What the control requests want of an instance (the last one wins), as
+/// s6-svstat's "want up".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    Up,
+    Down,
+    /// Down, then up again (`rinit restart` of an instance with a process).
+    Restart,
+}
+
+impl Want {
+    pub fn name(self) -> &'static str {
+        match self {
+            Want::Up => "up",
+            Want::Down => "down",
+            Want::Restart => "restart",
+        }
+    }
+}
+
+/// Who waits for an instance to reach what a request wants: the control
+/// connection the answer goes to.
+pub type RequestId = ClientId;
+
+/// How a request ended for one instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It is up (start, restart) or down (stop).
+    Reached,
+    /// It ended for good instead of coming up.
+    NotReached,
+    /// A later request wanted otherwise, and wins.
+    Superseded(Change),
+    /// rinit's shutdown began.
+    ShuttingDown,
 }
 
 /// What happens to an instance.
@@ -78,6 +132,8 @@ pub enum Event {
     MayStart,
     /// What it comes after, `name`, ended for good (`state`) without being ready.
     DependencyFailed { name: String, state: &'static str },
+    /// Nothing that comes after it has a process any more: it may stop.
+    MayStop,
     /// The supervisor started it. With `exec_failed`, its exit (127 or 126)
     /// is on the way; the message is already out.
     Spawned { child: Child, exec_failed: bool },
@@ -86,35 +142,37 @@ pub enum Event {
     /// Its main process was reaped; `group_left`: others of its process
     /// group still run.
     Exited { status: ExitStatus, group_left: bool },
+    /// The rest of its process group has gone.
+    GroupEmpty,
     /// Its readiness was confirmed (notify, tcp, file or command).
     Ready,
     /// Its ready_timeout ran out.
     ReadyTimeout,
     /// Its restart delay ran out.
     RestartDue,
-    /// Its stop_timeout ran out.
+    /// Its stop_timeout (or the wait after SIGKILL) ran out.
     StopTimeout,
-    /// The rest of its process group has gone.
-    GroupEmpty,
-    /// rinit stops it.
-    Stop(StopReason),
+    /// A try of its `health` check passed (true) or failed.
+    Health(bool),
+    /// `rinit start|stop|restart`; `id` waits for the outcome (None: `--no-wait`).
+    Request { id: Option<RequestId>, change: Change },
+    /// The client of request `id` has gone (hung up, or out of time).
+    Withdraw(RequestId),
     /// SIGKILL to everything (a second stop request, or shutdown_timeout).
     Kill,
     /// A signal rinit received, to pass on.
     Forward(c_int),
     /// rinit's shutdown has begun: nothing new starts.
     ShutdownBegun,
-    /// `rinit start`: it may run again, once what it comes after is ready.
-    Start,
-    /// Its `health` check failed this many times in a row.
-    Unhealthy(u32),
 }
 
 /// The timers an instance owns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Timer {
     Restart,
     StopTimeout,
+    /// Its `ready_timeout`, set and cancelled with its readiness watch.
+    ReadyTimeout,
 }
 
 /// What the supervisor does for the gate, in order.
@@ -130,11 +188,17 @@ pub enum Action {
     WatchReadiness,
     /// Readiness no longer matters: cancel its timers, end a running check.
     AbandonReadiness,
+    /// Run its `health` check every `interval`.
+    WatchHealth,
+    /// No more `health` checks for this run.
+    AbandonHealth,
     SetTimer(Timer, Duration),
     CancelTimer(Timer),
     Log(Level, String),
     /// It ended for good without completing (a critical one ends rinit).
     EndedForGood,
+    /// Request `id` has its outcome for this instance.
+    Answer(RequestId, Verdict),
 }
 
 impl State {
@@ -147,8 +211,12 @@ impl State {
             State::Stopping {
                 why: StopReason::Unhealthy,
                 ..
+            }
+            | State::Draining {
+                after: After::Stop(StopReason::Unhealthy),
+                ..
             } => "unhealthy",
-            State::Stopping { .. } | State::StoppingGroup { .. } => "stopping",
+            State::Stopping { .. } | State::Draining { .. } => "stopping",
             State::Stopped | State::Held => "stopped",
             State::Exited => "exited",
             State::Done => "done",
@@ -166,11 +234,19 @@ impl State {
         matches!(self, State::Stopped | State::Exited | State::Done | State::Failed)
     }
 
+    /// Down: no process, and nothing will start one by itself.
+    pub fn is_down(&self) -> bool {
+        matches!(
+            self,
+            State::Held | State::Stopped | State::Exited | State::Done | State::Failed
+        )
+    }
+
     /// The process group of what still runs: the program's own, led by it.
     pub fn group(&self) -> Option<pid_t> {
         match self {
             State::Running(Run { child, .. }) | State::Stopping { child, .. } => Some(child.pid()),
-            State::StoppingGroup { pgid, .. } => Some(*pgid),
+            State::Draining { pgid, .. } => Some(*pgid),
             _ => None,
         }
     }
@@ -182,52 +258,4 @@ impl State {
             _ => None,
         }
     }
-}
-
-/// `signo` to the main process, or to its whole group with `group`.
-pub(super) fn signal(group: bool, pgid: pid_t, signo: c_int) -> Action {
-    if group {
-        Action::SignalGroup(pgid, signo)
-    } else {
-        Action::SignalMain(signo)
-    }
-}
-
-/// Asks a running instance to stop: its stop signal to its main process
-/// (which stops the rest its own way: a celery worker finishes its pool's
-/// tasks), or to its group with `stop_group`; SIGCONT after it, as a
-/// stopped (SIGSTOP) process acts on nothing else; SIGKILL to the group when
-/// stop_timeout runs out, or at once with stop_timeout = 0.
-pub(super) fn stop(name: &str, child: Child, why: StopReason, config: &Program) -> (State, Vec<Action>) {
-    let pgid = child.pid();
-    let mut actions = vec![Action::AbandonReadiness];
-    if config.stop_timeout.is_zero() {
-        actions.push(Action::SignalGroup(pgid, libc::SIGKILL));
-        return (
-            State::Stopping {
-                child,
-                why,
-                killed: true,
-            },
-            actions,
-        );
-    }
-    actions.push(Action::Log(
-        Level::Debug,
-        format!(
-            "stopping {name} with {}",
-            crate::pid1::signals::name(config.stop_signal)
-        ),
-    ));
-    actions.push(signal(config.stop_group, pgid, config.stop_signal));
-    actions.push(signal(config.stop_group, pgid, libc::SIGCONT));
-    actions.push(Action::SetTimer(Timer::StopTimeout, config.stop_timeout));
-    (
-        State::Stopping {
-            child,
-            why,
-            killed: false,
-        },
-        actions,
-    )
 }

@@ -1,0 +1,392 @@
+//! The supervisor's decisions, pure: every instance with its gate, the
+//! order they start and stop in, rinit's shutdown phase, the control
+//! requests waiting on instances, and rinit's exit code. It makes no system
+//! call: what it asks of the kernel goes through `Kernel`, and what it wants
+//! done comes out as `Effect`s, in order, which the event loop's side
+//! (mod.rs) carries out, or the simulation (sim.rs) plays against a fake
+//! kernel and clock. Requests are in requests.rs, the shutdown in
+//! shutdown.rs.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use nix::libc::{c_int, pid_t};
+
+use super::instance::{Action, Context, Event, Instance, State, Timer, Want};
+use super::requests::Pending;
+use crate::config::{Plan, ProgramId};
+use crate::control::server::ClientId;
+use crate::log::Level;
+use crate::pid1::reaper::ExitStatus;
+
+/// An instance's place in `Fleet::members`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InstanceId(pub usize);
+
+/// What the fleet asks of the kernel (the real one, or the simulation's).
+pub trait Kernel {
+    fn now(&self) -> Instant;
+    /// Whether the process group `pgid` still has a member.
+    fn group_alive(&self, pgid: pid_t) -> bool;
+    /// Whether rinit has any child left (reaped or not).
+    fn children_remain(&self) -> bool;
+    fn is_pid1(&self) -> bool;
+}
+
+/// The fleet's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FleetTimer {
+    Instance(InstanceId, Timer),
+    /// The time a waiting request may take.
+    Request(ClientId),
+    ShutdownDeadline,
+    SweepOver,
+    KillOver,
+}
+
+/// What the fleet wants done, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// An action of an instance's gate: spawn, signal, readiness, health.
+    Do(InstanceId, Action),
+    /// The whole answer to the request of this client.
+    Answer(ClientId, String),
+    SetTimer(FleetTimer, Duration),
+    CancelTimer(FleetTimer),
+    /// As PID 1: this signal to every process (kill(-1)).
+    SignalEveryone(c_int),
+    Log(Level, String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    Running,
+    /// Stopping programs in reverse dependency order.
+    Stopping,
+    /// Programs are down; what was left got SIGTERM.
+    Sweeping,
+    /// SIGKILL went to everything; waiting for the reaping.
+    Killing,
+    Done,
+}
+
+/// An instance and where it belongs.
+pub struct Member {
+    pub program: ProgramId,
+    /// Its number among its program's instances, when it has `instances`.
+    pub number: Option<u32>,
+    pub instance: Instance,
+}
+
+pub struct Fleet<'a, K: Kernel> {
+    pub(super) plan: &'a Plan,
+    pub(super) kernel: K,
+    pub(super) members: Vec<Member>,
+    /// The instances of each program.
+    pub(super) of_program: Vec<Range<usize>>,
+    /// The programs that come after each program.
+    pub(super) dependents: Vec<Vec<ProgramId>>,
+    pub(super) phase: Phase,
+    /// The `start`, `stop` and `restart` requests whose clients wait.
+    pub(super) pending: Vec<Pending>,
+    /// `-e`: main's exit codes reported as 0.
+    pub(super) success_codes: Vec<u8>,
+    /// `-t`: how long leftover processes get after SIGTERM in the sweep.
+    pub(super) grace: Duration,
+    /// Set by main's or a critical program's end.
+    pub(super) exit_code: Option<c_int>,
+    /// Signals passed on to programs, one per program.
+    pub(super) forwarded: u64,
+    effects: VecDeque<Effect>,
+}
+
+impl<'a, K: Kernel> Fleet<'a, K> {
+    pub fn new(plan: &'a Plan, kernel: K, success_codes: Vec<u8>, grace: Duration) -> Fleet<'a, K> {
+        let mut members = Vec::new();
+        let mut of_program = Vec::new();
+        let mut dependents = vec![Vec::new(); plan.programs.len()];
+        for (index, program) in plan.programs.iter().enumerate() {
+            let first = members.len();
+            for (number, name) in program.instance_names().into_iter().enumerate() {
+                members.push(Member {
+                    program: ProgramId(index),
+                    number: program.instances.map(|_| number as u32),
+                    instance: Instance::new(name, program),
+                });
+            }
+            of_program.push(first..members.len());
+            for dependency in &program.after {
+                dependents[dependency.0].push(ProgramId(index));
+            }
+        }
+        Fleet {
+            plan,
+            kernel,
+            members,
+            of_program,
+            dependents,
+            phase: Phase::Running,
+            pending: Vec::new(),
+            success_codes,
+            grace,
+            exit_code: None,
+            forwarded: 0,
+            effects: VecDeque::new(),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub fn instance(&self, i: InstanceId) -> &Instance {
+        &self.members[i.0].instance
+    }
+
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    pub fn forwarded(&self) -> u64 {
+        self.forwarded
+    }
+
+    /// The next thing to do, oldest first.
+    pub fn next_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    pub(super) fn push(&mut self, effect: Effect) {
+        self.effects.push_back(effect);
+    }
+
+    /// Passes `event` to instance `i`'s gate and takes its answer. A
+    /// draining instance whose group has emptied learns that first, so no
+    /// event makes it signal an empty group.
+    pub fn deliver(&mut self, i: InstanceId, event: Event) {
+        if let State::Draining { pgid, .. } = self.members[i.0].instance.state() {
+            if !matches!(event, Event::GroupEmpty) && !self.kernel.group_alive(*pgid) {
+                self.deliver(i, Event::GroupEmpty);
+            }
+        }
+        let member = &mut self.members[i.0];
+        let context = Context {
+            config: &self.plan.programs[member.program.0],
+            now: self.kernel.now(),
+            shutting_down: self.phase != Phase::Running,
+        };
+        let actions = member.instance.on(event, &context);
+        for action in actions {
+            match action {
+                Action::SetTimer(timer, delay) => {
+                    self.push(Effect::SetTimer(FleetTimer::Instance(i, timer), delay))
+                }
+                Action::CancelTimer(timer) => self.push(Effect::CancelTimer(FleetTimer::Instance(i, timer))),
+                Action::Log(level, message) => self.push(Effect::Log(level, message)),
+                Action::EndedForGood => {
+                    if self.plan.programs[self.members[i.0].program.0].critical {
+                        self.critical_ended(i);
+                    }
+                }
+                Action::Answer(id, verdict) => self.on_verdict(id, i, verdict),
+                Action::WatchReadiness => {
+                    let delay = self.plan.programs[self.members[i.0].program.0].ready_timeout;
+                    self.push(Effect::SetTimer(
+                        FleetTimer::Instance(i, Timer::ReadyTimeout),
+                        delay,
+                    ));
+                    self.push(Effect::Do(i, Action::WatchReadiness));
+                }
+                Action::AbandonReadiness => {
+                    self.push(Effect::CancelTimer(FleetTimer::Instance(i, Timer::ReadyTimeout)));
+                    self.push(Effect::Do(i, Action::AbandonReadiness));
+                }
+                action => self.push(Effect::Do(i, action)),
+            }
+        }
+    }
+
+    /// Instance `i`'s main process was reaped with `status`.
+    pub fn exited(&mut self, i: InstanceId, status: ExitStatus) {
+        let member = &self.members[i.0];
+        if self.plan.programs[member.program.0].is_main {
+            // Unless a critical program has ended everything already.
+            self.exit_code
+                .get_or_insert(crate::single::exit_code(status, &self.success_codes));
+        }
+        let Some(pid) = member.instance.state().child().map(|child| child.pid()) else {
+            return;
+        };
+        let group_left = self.kernel.group_alive(pid);
+        self.deliver(i, Event::Exited { status, group_left });
+    }
+
+    /// A timer of the fleet's has fired.
+    pub fn on_timer(&mut self, timer: FleetTimer) {
+        match timer {
+            FleetTimer::Instance(i, Timer::Restart) => self.deliver(i, Event::RestartDue),
+            FleetTimer::Instance(i, Timer::StopTimeout) => self.deliver(i, Event::StopTimeout),
+            FleetTimer::Instance(i, Timer::ReadyTimeout) => self.deliver(i, Event::ReadyTimeout),
+            FleetTimer::Request(client) => self.request_timed_out(client),
+            FleetTimer::ShutdownDeadline => self.on_shutdown_deadline(),
+            FleetTimer::SweepOver => self.on_sweep_over(),
+            FleetTimer::KillOver => {
+                let message =
+                    format!("processes still running {KILL_OVER:?} after SIGKILL; exiting without them");
+                self.push(Effect::Log(Level::Warn, message));
+                self.phase = Phase::Done;
+            }
+        }
+    }
+
+    /// Moves every program along, after each batch of events: notices
+    /// emptied groups; starts what can start and stops what may stop (in
+    /// dependency order); notices the end of everything.
+    pub fn advance(&mut self) {
+        for i in (0..self.members.len()).map(InstanceId) {
+            if let State::Draining { pgid, .. } = self.members[i.0].instance.state() {
+                if !self.kernel.group_alive(*pgid) {
+                    self.deliver(i, Event::GroupEmpty);
+                }
+            }
+        }
+        if self.phase == Phase::Running {
+            self.stop_what_may_stop();
+            self.start_what_can_start();
+            if self.phase == Phase::Running && self.members.iter().all(|m| m.instance.state().is_final()) {
+                self.push(Effect::Log(Level::Info, "every program has ended".into()));
+                self.begin_shutdown();
+            }
+        }
+        if self.phase == Phase::Stopping {
+            self.stop_what_may_stop();
+            if !self.members.iter().any(|m| m.instance.state().group().is_some()) {
+                self.sweep();
+            }
+        }
+        if matches!(self.phase, Phase::Sweeping | Phase::Killing) && !self.kernel.children_remain() {
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// "Stop in dependency order", the one place it is written: every
+    /// running instance that is to stop (wanted down or again, or rinit is
+    /// shutting down) gets `MayStop` once no program after it, directly or
+    /// through others (redis -> migrate, done -> web), still has a process.
+    fn stop_what_may_stop(&mut self) {
+        let shutting_down = self.phase != Phase::Running;
+        let to_stop = |m: &Member| {
+            matches!(m.instance.state(), State::Running(_))
+                && (shutting_down || m.instance.want() != Want::Up)
+        };
+        if !self.members.iter().any(to_stop) {
+            return;
+        }
+        // Dependents come later in the plan: one pass from the end.
+        let mut alive_from = vec![false; self.plan.programs.len()];
+        for p in (0..alive_from.len()).rev() {
+            alive_from[p] = self.of_program[p]
+                .clone()
+                .any(|d| self.members[d].instance.state().group().is_some())
+                || self.dependents[p].iter().any(|d| alive_from[d.0]);
+        }
+        for i in (0..self.members.len()).map(InstanceId) {
+            let program = self.members[i.0].program;
+            let dependents_alive = self.dependents[program.0].iter().any(|d| alive_from[d.0]);
+            if to_stop(&self.members[i.0]) && !dependents_alive {
+                self.deliver(i, Event::MayStop);
+            }
+        }
+    }
+
+    /// Starts (in plan order, so a simple program's dependents follow it in
+    /// the same pass) every waiting instance whose dependencies are ready;
+    /// fails those whose dependencies ended for good without being ready.
+    fn start_what_can_start(&mut self) {
+        // What each program already passed means to the programs after it;
+        // one look at every instance per pass, however many wait.
+        let mut verdicts: Vec<Dependency> = Vec::with_capacity(self.plan.programs.len());
+        for (p, program) in self.plan.programs.iter().enumerate() {
+            let mut verdict = Dependency::Ready;
+            for dependency in &program.after {
+                verdict = verdict.and(verdicts[dependency.0]);
+            }
+            for i in self.of_program[p].clone().map(InstanceId) {
+                if !matches!(self.members[i.0].instance.state(), State::Waiting) {
+                    continue;
+                }
+                match verdict {
+                    Dependency::Pending => {}
+                    Dependency::Ready => self.deliver(i, Event::MayStart),
+                    Dependency::Dead(d) => {
+                        let dead = &self.members[d.0].instance;
+                        let event = Event::DependencyFailed {
+                            name: dead.name().to_string(),
+                            state: dead.state().name(),
+                        };
+                        self.deliver(i, event);
+                    }
+                }
+                if self.phase != Phase::Running {
+                    return;
+                }
+            }
+            verdicts.push(self.as_dependency(p));
+        }
+    }
+
+    /// Whether the programs after program `p` may start: all its instances
+    /// are ready, or were and have ended since (`after` orders, nothing
+    /// more); or one has ended for good without (Dead). An instance wanted
+    /// down or again is not ready for them, whatever it is now.
+    pub(super) fn as_dependency(&self, p: usize) -> Dependency {
+        let mut verdict = Dependency::Ready;
+        for d in self.of_program[p].clone() {
+            let instance = &self.members[d].instance;
+            let state = instance.state();
+            if instance.want() != Want::Up {
+                verdict = Dependency::Pending;
+                continue;
+            }
+            let ended_after_ready =
+                instance.was_ready() && matches!(state, State::Exited | State::Stopped | State::Done);
+            if state.is_ready() || ended_after_ready {
+                continue;
+            }
+            if state.is_final() {
+                return Dependency::Dead(InstanceId(d));
+            }
+            verdict = Dependency::Pending;
+        }
+        verdict
+    }
+}
+
+/// After SIGKILL to everything, how long rinit waits for the reaping before
+/// it exits anyway (as PID 1 the kernel then kills whatever is left).
+pub const KILL_OVER: Duration = Duration::from_secs(1);
+
+/// What a program means to the programs that come after it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dependency {
+    Ready,
+    Pending,
+    /// Ended for good without being ready: this instance.
+    Dead(InstanceId),
+}
+
+impl Dependency {
+    /// The verdict over two dependencies: a dead one wins, then a pending one.
+    fn and(self, other: Dependency) -> Dependency {
+        match (self, other) {
+            (Dependency::Dead(d), _) | (_, Dependency::Dead(d)) => Dependency::Dead(d),
+            (Dependency::Pending, _) | (_, Dependency::Pending) => Dependency::Pending,
+            _ => Dependency::Ready,
+        }
+    }
+}

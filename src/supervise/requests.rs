@@ -1,0 +1,330 @@
+//! Control requests as fleet decisions: which instances `start`, `stop`,
+//! `restart`, `signal` and `status` name; what comes along (a stop takes
+//! the programs after its targets, a start the programs before them); each
+//! instance's gate told what is wanted (the last request wins); and, for a
+//! client that waits, one answer once every instance has its verdict, its
+//! time is out, or rinit shuts down. A client that goes away is forgotten
+//! at once.
+
+use std::time::{Duration, Instant};
+
+use super::fleet::{Dependency, Effect, Fleet, FleetTimer, InstanceId, Kernel, Phase};
+use super::instance::{Event, State, Verdict, Want};
+use crate::control::server::ClientId;
+use crate::control::{Change, InstanceStatus, VERSION};
+use crate::pid1::signals;
+
+/// A `start`, `stop` or `restart` whose client waits for the answer.
+pub(super) struct Pending {
+    client: ClientId,
+    change: Change,
+    /// Its instances: the targets, and what came along.
+    set: Vec<InstanceId>,
+    /// Each instance's verdict, once known.
+    verdicts: Vec<Option<Verdict>>,
+    /// What the answer says before each instance's state.
+    notes: String,
+}
+
+/// The longest a waiting request may take, whatever its timeouts say.
+const LONGEST_WAIT: Duration = Duration::from_secs(3600);
+
+impl<K: Kernel> Fleet<'_, K> {
+    /// `start`, `stop` or `restart` of `names` for `client`: begun now;
+    /// answered now (Some) with `--no-wait` or an error, else later, as an
+    /// `Effect::Answer`, once done or out of time.
+    pub fn change(
+        &mut self,
+        client: ClientId,
+        change: Change,
+        names: &[String],
+        wait: bool,
+    ) -> Option<String> {
+        if self.phase != Phase::Running {
+            return Some(format!("{VERSION} error rinit is shutting down\n"));
+        }
+        let targets = match self.targets(names) {
+            Ok(targets) => targets,
+            Err(why) => return Some(format!("{VERSION} error {why}\n")),
+        };
+        let (set, notes) = match change {
+            Change::Start => self.with_dependencies(&targets),
+            Change::Stop | Change::Restart => self.with_dependents(&targets),
+        };
+        let mut bound = Duration::ZERO;
+        for &i in &set {
+            let program = &self.plan.programs[self.members[i.0].program.0];
+            bound = bound.saturating_add(match change {
+                Change::Start => program.ready_timeout,
+                Change::Stop => program.stop_timeout,
+                Change::Restart => program.stop_timeout.saturating_add(program.ready_timeout),
+            });
+        }
+        let id = wait.then_some(client);
+        if wait {
+            self.pending.push(Pending {
+                client,
+                change,
+                verdicts: vec![None; set.len()],
+                set: set.clone(),
+                notes: notes.clone(),
+            });
+            // The longest any of them may take, and a second for the answer.
+            let bound = bound.min(LONGEST_WAIT) + Duration::from_secs(1);
+            self.push(Effect::SetTimer(FleetTimer::Request(client), bound));
+        }
+        for &i in &set {
+            self.deliver(i, Event::Request { id, change });
+        }
+        if wait {
+            return None;
+        }
+        let mut answer = format!("{VERSION} ok\n{notes}");
+        for &i in &set {
+            let verb = if change == Change::Stop {
+                "stopping"
+            } else {
+                "starting"
+            };
+            answer += &format!("{verb} {}\n", self.members[i.0].instance.name());
+        }
+        Some(answer)
+    }
+
+    /// `targets`, and after them (in plan order) the instances of every
+    /// program that comes after theirs, directly or not, and still runs or
+    /// may: those stop first.
+    fn with_dependents(&self, targets: &[InstanceId]) -> (Vec<InstanceId>, String) {
+        let mut wanted = vec![false; self.plan.programs.len()];
+        let mut named = vec![false; self.plan.programs.len()];
+        for &i in targets {
+            named[self.members[i.0].program.0] = true;
+        }
+        let mut notes = String::new();
+        for p in 0..self.plan.programs.len() {
+            // Dependencies come earlier in the plan: one pass forward.
+            let because = self.plan.programs[p]
+                .after
+                .iter()
+                .find(|d| named[d.0] || wanted[d.0]);
+            if let (false, Some(dependency)) = (named[p], because) {
+                wanted[p] = self.of_program[p]
+                    .clone()
+                    .any(|i| !self.members[i].instance.state().is_final());
+                if wanted[p] {
+                    notes += &format!(
+                        "also stopping {}: it comes after {}\n",
+                        self.plan.programs[p].name, self.plan.programs[dependency.0].name
+                    );
+                }
+            }
+        }
+        (self.with_programs(targets, &wanted), notes)
+    }
+
+    /// `targets`, and before them the instances of every program theirs
+    /// come after, directly or not, that is not up for them (stopped, held,
+    /// failed, or wanted down): those start first.
+    fn with_dependencies(&self, targets: &[InstanceId]) -> (Vec<InstanceId>, String) {
+        let count = self.plan.programs.len();
+        let mut needed = vec![false; count];
+        let mut named = vec![false; count];
+        for &i in targets {
+            named[self.members[i.0].program.0] = true;
+        }
+        let mut notes = String::new();
+        // Dependents come later in the plan: one pass from the end.
+        for p in (0..count).rev() {
+            if !(named[p] || needed[p]) {
+                continue;
+            }
+            for d in &self.plan.programs[p].after {
+                if named[d.0] || needed[d.0] {
+                    continue;
+                }
+                let ready = self.as_dependency(d.0) == Dependency::Ready;
+                let on_its_way = self.of_program[d.0].clone().all(|i| {
+                    let instance = &self.members[i].instance;
+                    instance.want() == Want::Up && !instance.state().is_down()
+                });
+                if !(ready || on_its_way) {
+                    needed[d.0] = true;
+                    notes += &format!(
+                        "also starting {}: {} comes after it\n",
+                        self.plan.programs[d.0].name, self.plan.programs[p].name
+                    );
+                }
+            }
+        }
+        (self.with_programs(targets, &needed), notes)
+    }
+
+    /// `targets` and the instances of the programs marked in `more`.
+    fn with_programs(&self, targets: &[InstanceId], more: &[bool]) -> Vec<InstanceId> {
+        let mut set: Vec<InstanceId> = targets.to_vec();
+        for (p, &want) in more.iter().enumerate() {
+            if want {
+                set.extend(self.of_program[p].clone().map(InstanceId));
+            }
+        }
+        set
+    }
+
+    /// Instance `i`'s gate has the verdict of request `client`.
+    pub(super) fn on_verdict(&mut self, client: ClientId, i: InstanceId, verdict: Verdict) {
+        let Some(at) = self.pending.iter().position(|p| p.client == client) else {
+            return;
+        };
+        let pending = &mut self.pending[at];
+        for (slot, &member) in pending.verdicts.iter_mut().zip(&pending.set) {
+            if member == i && slot.is_none() {
+                *slot = Some(verdict);
+            }
+        }
+        if pending.verdicts.iter().all(Option::is_some) {
+            let pending = self.pending.remove(at);
+            let answer = self.change_answer(&pending, false);
+            self.push(Effect::CancelTimer(FleetTimer::Request(client)));
+            self.push(Effect::Answer(client, answer));
+        }
+    }
+
+    /// Request `client` ran out of time: answered with how far it got.
+    pub(super) fn request_timed_out(&mut self, client: ClientId) {
+        let Some(at) = self.pending.iter().position(|p| p.client == client) else {
+            return;
+        };
+        let pending = self.pending.remove(at);
+        let answer = self.change_answer(&pending, true);
+        self.push(Effect::Answer(client, answer));
+        for &i in &pending.set {
+            self.deliver(i, Event::Withdraw(client));
+        }
+    }
+
+    /// The client of a waiting request has gone: nobody waits any more.
+    pub fn client_gone(&mut self, client: ClientId) {
+        let Some(at) = self.pending.iter().position(|p| p.client == client) else {
+            return;
+        };
+        let pending = self.pending.remove(at);
+        self.push(Effect::CancelTimer(FleetTimer::Request(client)));
+        for &i in &pending.set {
+            self.deliver(i, Event::Withdraw(client));
+        }
+    }
+
+    /// Whether `client` waits for the answer to a change.
+    pub fn is_waiting(&self, client: ClientId) -> bool {
+        self.pending.iter().any(|p| p.client == client)
+    }
+
+    /// The answer to a change: what became of it, and how each instance is now.
+    fn change_answer(&self, pending: &Pending, timed_out: bool) -> String {
+        let mut lines = pending.notes.clone();
+        let mut failed = Vec::new();
+        let mut superseded = None;
+        let mut shutting_down = false;
+        for (&i, verdict) in pending.set.iter().zip(&pending.verdicts) {
+            let instance = &self.members[i.0].instance;
+            let state = instance.state().name();
+            match verdict {
+                Some(Verdict::Reached) => {}
+                Some(Verdict::Superseded(change)) => superseded = Some(*change),
+                Some(Verdict::ShuttingDown) => shutting_down = true,
+                Some(Verdict::NotReached) | None => failed.push(format!("{} is {state}", instance.name())),
+            }
+            match instance.state().child() {
+                Some(child) => lines += &format!("{}: {state} (pid {})\n", instance.name(), child.pid()),
+                None => lines += &format!("{}: {state}\n", instance.name()),
+            }
+        }
+        let word = pending.change.word();
+        if shutting_down {
+            return format!("{VERSION} error {word}: rinit is shutting down\n{lines}");
+        }
+        if let Some(by) = superseded {
+            return format!("{VERSION} error {word} superseded by {}\n{lines}", by.word());
+        }
+        match (failed.is_empty(), timed_out) {
+            (true, _) => format!("{VERSION} ok\n{lines}"),
+            (false, false) => format!("{VERSION} error {word} failed: {}\n{lines}", failed.join(", ")),
+            (false, true) => format!("{VERSION} error {word} timed out: {}\n{lines}", failed.join(", ")),
+        }
+    }
+
+    /// `signal SIG NAME...`: the signal to each target's gate, as a signal
+    /// sent to rinit would be.
+    pub fn signal_request(&mut self, signal: &str, names: &[String]) -> Result<String, String> {
+        let signo = signals::parse(signal)?;
+        let ids = self.targets(names)?;
+        let name = signals::name(signo);
+        let mut lines = String::new();
+        for i in ids {
+            let instance = &self.members[i.0].instance;
+            match instance.state().child() {
+                Some(child) => {
+                    lines += &format!("sent {name} to {} (pid {})\n", instance.name(), child.pid())
+                }
+                None => {
+                    lines += &format!(
+                        "{} has no process ({})\n",
+                        instance.name(),
+                        instance.state().name()
+                    )
+                }
+            }
+            self.deliver(i, Event::Forward(signo));
+        }
+        Ok(lines)
+    }
+
+    /// The instances `names` stand for, in plan order: all of them for no
+    /// name; a group's programs' for its name; a program's for its name;
+    /// either with NAME:*; one for NAME.I.
+    pub fn targets(&self, names: &[String]) -> Result<Vec<InstanceId>, String> {
+        if names.is_empty() {
+            return Ok((0..self.members.len()).map(InstanceId).collect());
+        }
+        let mut chosen = vec![false; self.members.len()];
+        for name in names {
+            let program = name.strip_suffix(":*").unwrap_or(name);
+            let by_group = self.plan.groups.iter().find(|g| g.name == program);
+            let by_program = self.plan.programs.iter().position(|p| p.name == program);
+            let by_instance = self.members.iter().position(|m| m.instance.name() == name);
+            match (by_group, by_program, by_instance) {
+                (Some(group), _, _) => {
+                    for p in &group.programs {
+                        self.of_program[p.0].clone().for_each(|i| chosen[i] = true);
+                    }
+                }
+                (None, Some(p), _) => self.of_program[p].clone().for_each(|i| chosen[i] = true),
+                (None, None, Some(i)) => chosen[i] = true,
+                (None, None, None) => return Err(format!("no program, instance or group named {name:?}")),
+            }
+        }
+        Ok((0..chosen.len()).filter(|&i| chosen[i]).map(InstanceId).collect())
+    }
+
+    /// Instance `i` as `status` shows it.
+    pub fn status_of(&self, i: InstanceId, now: Instant) -> InstanceStatus {
+        let member = &self.members[i.0];
+        let instance = &member.instance;
+        let program = &self.plan.programs[member.program.0];
+        let uptime_ms = match instance.state() {
+            State::Running(run) => Some(now.saturating_duration_since(run.since).as_millis() as u64),
+            _ => None,
+        };
+        InstanceStatus {
+            name: instance.name().to_string(),
+            state: instance.state().name().into(),
+            want: instance.want().name().into(),
+            pid: instance.state().child().map(|child| child.pid()),
+            uptime_ms,
+            restarts: instance.restarts(),
+            last_exit: instance.last_exit().map(|status| status.to_string()),
+            critical: program.critical,
+            ready: instance.state().is_ready(),
+        }
+    }
+}
