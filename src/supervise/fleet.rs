@@ -265,7 +265,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         }
         if self.phase == Phase::Stopping {
             self.stop_what_may_stop();
-            if !self.members.iter().any(|m| m.instance.state().group().is_some()) {
+            if !self.members.iter().any(|m| m.instance.state().is_active()) {
                 self.sweep();
             }
         }
@@ -292,7 +292,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         for p in (0..alive_from.len()).rev() {
             alive_from[p] = self.of_program[p]
                 .clone()
-                .any(|d| self.members[d].instance.state().group().is_some())
+                .any(|d| self.members[d].instance.state().is_active())
                 || self.dependents[p].iter().any(|d| alive_from[d.0]);
         }
         for i in (0..self.members.len()).map(InstanceId) {

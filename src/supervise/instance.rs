@@ -148,6 +148,11 @@ impl Instance {
     fn transition(&mut self, state: State, event: Event, cx: &Context) -> Step {
         match state {
             State::Waiting => self.waiting(event, cx),
+            State::Spawning => match event {
+                Event::Spawned { child, exec_failed } => self.started(child, exec_failed, cx),
+                Event::SpawnFailed(why) => self.start_failed(why, cx),
+                _ => (State::Spawning, Vec::new()),
+            },
             State::Backoff => self.backing_off(event, cx),
             State::Running(run) => self.running(run, event, cx),
             State::Stopping { child, why, killed } => self.stopping(child, why, killed, event, cx),
@@ -179,7 +184,7 @@ impl Instance {
             }
             keep
         });
-        let has_process = self.state.group().is_some();
+        let has_process = self.state.is_active();
         self.want = match change {
             Change::Start => Want::Up,
             Change::Stop => Want::Down,
@@ -230,7 +235,7 @@ impl Instance {
 
     fn waiting(&mut self, event: Event, cx: &Context) -> Step {
         match event {
-            Event::MayStart if !cx.shutting_down => (State::Waiting, vec![Action::Spawn]),
+            Event::MayStart if !cx.shutting_down => (State::Spawning, vec![Action::Spawn]),
             Event::DependencyFailed { name, state } => {
                 let message = format!(
                     "{} cannot start: it comes after {name}, which is {state}",
@@ -241,8 +246,6 @@ impl Instance {
                     vec![Action::Log(Level::Error, message), Action::EndedForGood],
                 )
             }
-            Event::Spawned { child, exec_failed } => self.started(child, exec_failed, cx),
-            Event::SpawnFailed(why) => self.start_failed(why, cx),
             Event::ShutdownBegun | Event::Kill => (State::Stopped, Vec::new()),
             _ => (State::Waiting, Vec::new()),
         }
@@ -250,9 +253,7 @@ impl Instance {
 
     fn backing_off(&mut self, event: Event, cx: &Context) -> Step {
         match event {
-            Event::RestartDue if !cx.shutting_down => (State::Backoff, vec![Action::Spawn]),
-            Event::Spawned { child, exec_failed } => self.started(child, exec_failed, cx),
-            Event::SpawnFailed(why) => self.start_failed(why, cx),
+            Event::RestartDue if !cx.shutting_down => (State::Spawning, vec![Action::Spawn]),
             Event::ShutdownBegun | Event::Kill => (State::Stopped, vec![Action::CancelTimer(Timer::Restart)]),
             _ => (State::Backoff, Vec::new()),
         }

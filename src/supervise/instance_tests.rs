@@ -49,6 +49,7 @@ fn states() -> Vec<(&'static str, State, Want)> {
     };
     vec![
         ("waiting", State::Waiting, Want::Up),
+        ("spawning", State::Spawning, Want::Up),
         ("running", running(false), Want::Up),
         ("ready", running(true), Want::Up),
         ("ready-want-down", running(true), Want::Down),
@@ -311,6 +312,7 @@ fn a_oneshot_that_exits_cleanly_is_done_and_counts_as_ready() {
     config.kind = Kind::Oneshot;
     config.restart = Restart::No;
     let mut instance = Instance::new("migrate".into(), &config);
+    instance.state = State::Spawning;
     let actions = on(
         &mut instance,
         Event::Spawned {
@@ -357,6 +359,7 @@ fn a_oneshot_that_exits_cleanly_is_done_and_counts_as_ready() {
 fn a_simple_program_without_a_check_is_ready_once_started() {
     let config = Program::with_defaults("web");
     let mut instance = Instance::new("web".into(), &config);
+    instance.state = State::Spawning;
     let actions = on(
         &mut instance,
         Event::Spawned {
@@ -399,6 +402,7 @@ fn past_the_start_limit_it_gives_up() {
     config.restart_delay = Duration::ZERO;
     let mut instance = Instance::new("web".into(), &config);
     for _ in 0..2 {
+        instance.state = State::Spawning;
         on(
             &mut instance,
             Event::Spawned {

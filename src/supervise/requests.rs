@@ -47,10 +47,7 @@ impl<K: Kernel> Fleet<'_, K> {
             Ok(targets) => targets,
             Err(why) => return Some(format!("{VERSION} error {why}\n")),
         };
-        let (set, notes) = match change {
-            Change::Start => self.with_dependencies(&targets),
-            Change::Stop | Change::Restart => self.with_dependents(&targets),
-        };
+        let (set, notes) = self.with_what_comes_along(change, &targets);
         let mut bound = Duration::ZERO;
         for &i in &set {
             let program = &self.plan.programs[self.members[i.0].program.0];
@@ -89,6 +86,19 @@ impl<K: Kernel> Fleet<'_, K> {
             answer += &format!("{verb} {}\n", self.members[i.0].instance.name());
         }
         Some(answer)
+    }
+
+    /// The instances a change of `targets` acts on, and the notes that say
+    /// why the others came along.
+    pub(super) fn with_what_comes_along(
+        &self,
+        change: Change,
+        targets: &[InstanceId],
+    ) -> (Vec<InstanceId>, String) {
+        match change {
+            Change::Start => self.with_dependencies(targets),
+            Change::Stop | Change::Restart => self.with_dependents(targets),
+        }
     }
 
     /// `targets`, and after them (in plan order) the instances of every
@@ -228,11 +238,18 @@ impl<K: Kernel> Fleet<'_, K> {
         for (&i, verdict) in pending.set.iter().zip(&pending.verdicts) {
             let instance = &self.members[i.0].instance;
             let state = instance.state().name();
+            // Reached once, and still so now: the answer says how it is.
+            let still = match pending.change {
+                Change::Stop => instance.state().is_down(),
+                Change::Start | Change::Restart => instance.state().is_ready(),
+            };
             match verdict {
-                Some(Verdict::Reached) => {}
+                Some(Verdict::Reached) if still => {}
                 Some(Verdict::Superseded(change)) => superseded = Some(*change),
                 Some(Verdict::ShuttingDown) => shutting_down = true,
-                Some(Verdict::NotReached) | None => failed.push(format!("{} is {state}", instance.name())),
+                Some(Verdict::Reached | Verdict::NotReached) | None => {
+                    failed.push(format!("{} is {state}", instance.name()))
+                }
             }
             match instance.state().child() {
                 Some(child) => lines += &format!("{}: {state} (pid {})\n", instance.name(), child.pid()),

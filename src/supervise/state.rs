@@ -24,6 +24,10 @@ pub const KILL_WAIT: Duration = Duration::from_secs(1);
 pub enum State {
     /// Waiting for the programs it comes `after` (shown as "starting").
     Waiting,
+    /// Asked to be spawned (`Action::Spawn`), its outcome not in yet: the
+    /// process that comes is always taken, whatever happened meanwhile.
+    /// Shown as "starting".
+    Spawning,
     /// Its main process runs.
     Running(Run),
     /// Ended; starts again when its restart timer fires.
@@ -204,7 +208,7 @@ pub enum Action {
 impl State {
     pub fn name(&self) -> &'static str {
         match self {
-            State::Waiting => "starting",
+            State::Waiting | State::Spawning => "starting",
             State::Running(Run { ready: false, .. }) => "running",
             State::Running(Run { ready: true, .. }) => "ready",
             State::Backoff => "backoff",
@@ -249,6 +253,12 @@ impl State {
             State::Draining { pgid, .. } => Some(*pgid),
             _ => None,
         }
+    }
+
+    /// Whether it has a process, or one is being spawned for it: what a
+    /// stop in dependency order, and the end of a shutdown, wait for.
+    pub fn is_active(&self) -> bool {
+        self.group().is_some() || matches!(self, State::Spawning)
     }
 
     /// The main process, while rinit has not reaped it.
