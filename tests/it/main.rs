@@ -14,3 +14,4 @@ mod page;
 mod single_command;
 mod supervisor;
 mod terminal;
+mod wedge;
