@@ -48,7 +48,8 @@ def check(path):
     text = path.read_text()
     lines = text.splitlines()
     code_lines = code_only(text).splitlines()
-    end = next((i for i, l in enumerate(lines) if l.startswith("#[cfg(test)]")), len(lines))
+    # A file of tests only (`#![cfg(test)]`) is all tests.
+    end = next((i for i, l in enumerate(lines) if l.startswith(("#[cfg(test)]", "#![cfg(test)]"))), len(lines))
     problems = []
     if end > 500:
         problems.append(f"{path}: {end} lines before its tests (at most 500)")

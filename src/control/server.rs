@@ -230,10 +230,7 @@ impl Server {
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
             )
         };
-        let gone = match Errno::result(n) {
-            Err(Errno::EAGAIN | Errno::EINTR) => false,
-            _ => true,
-        };
+        let gone = !matches!(Errno::result(n), Err(Errno::EAGAIN | Errno::EINTR));
         if gone {
             self.clients.remove(&id);
         }

@@ -9,7 +9,6 @@
 //! counts the failures; the next try comes after `interval`). A new check
 //! kind is one more arm in `Supervisor::try_check`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use nix::libc::{self, pid_t};
@@ -33,10 +32,30 @@ pub enum Purpose {
     Health,
 }
 
-/// The checks being watched, each with its try under way (if any).
+/// The checks being watched, each with its try under way (if any): per
+/// instance, its `ready` and its `health` check.
 #[derive(Default)]
 pub struct Checks {
-    watched: HashMap<(InstanceId, Purpose), Try>,
+    watched: Vec<[Option<Try>; 2]>,
+}
+
+impl Checks {
+    fn slot(&mut self, i: InstanceId, purpose: Purpose) -> &mut Option<Try> {
+        if self.watched.len() <= i.0 {
+            self.watched.resize_with(i.0 + 1, Default::default);
+        }
+        &mut self.watched[i.0][purpose as usize]
+    }
+
+    fn get(&self, i: InstanceId, purpose: Purpose) -> Option<&Try> {
+        self.watched
+            .get(i.0)
+            .and_then(|slots| slots[purpose as usize].as_ref())
+    }
+
+    fn get_mut(&mut self, i: InstanceId, purpose: Purpose) -> Option<&mut Try> {
+        self.slot(i, purpose).as_mut()
+    }
 }
 
 /// A try under way.
@@ -64,7 +83,7 @@ impl Supervisor<'_> {
     /// Instance `i` has started: its `ready` check is tried at once, its
     /// `health` check after `interval`.
     pub(super) fn watch_check(&mut self, i: InstanceId, purpose: Purpose) {
-        self.checks.watched.insert((i, purpose), Try::default());
+        *self.checks.slot(i, purpose) = Some(Try::default());
         match purpose {
             Purpose::Ready => self.try_check(i, purpose),
             Purpose::Health => {
@@ -79,14 +98,14 @@ impl Supervisor<'_> {
     /// The check no longer matters: its timer cancelled, its try ended.
     pub(super) fn abandon_check(&mut self, i: InstanceId, purpose: Purpose) {
         self.end_try(i, purpose);
-        self.checks.watched.remove(&(i, purpose));
+        *self.checks.slot(i, purpose) = None;
         self.events.cancel_timer(Key::Check(i, purpose));
     }
 
     /// The check's timer: a try under way is out of time (it fails), or the
     /// next try is due.
     pub(super) fn on_check_timer(&mut self, i: InstanceId, purpose: Purpose) {
-        match self.checks.watched.get(&(i, purpose)) {
+        match self.checks.get(i, purpose) {
             Some(t) if t.under_way() => self.check_result(i, purpose, false),
             Some(_) => self.try_check(i, purpose),
             None => {}
@@ -109,7 +128,7 @@ impl Supervisor<'_> {
             Check::Command(words) => match self.spawn_check(i, words) {
                 Ok(child) => {
                     self.owners.insert(child.pid(), Owner::Check(i, purpose));
-                    if let Some(t) = self.checks.watched.get_mut(&(i, purpose)) {
+                    if let Some(t) = self.checks.get_mut(i, purpose) {
                         t.command = Some(child);
                     }
                     Started::Pending(self.try_timeout(i, purpose, program.ready_timeout))
@@ -126,7 +145,7 @@ impl Supervisor<'_> {
             probe => match Probe::start(probe) {
                 Some(Step::Wait(probe, flags)) => {
                     self.events.watch(probe.raw_fd(), flags, Key::CheckIo(i, purpose));
-                    if let Some(t) = self.checks.watched.get_mut(&(i, purpose)) {
+                    if let Some(t) = self.checks.get_mut(i, purpose) {
                         t.probe = Some(probe);
                     }
                     Started::Pending(self.try_timeout(i, purpose, PROBE_TIMEOUT))
@@ -153,18 +172,13 @@ impl Supervisor<'_> {
     /// A tcp or http try can take its next step.
     pub(super) fn on_check_io(&mut self, i: InstanceId, purpose: Purpose) {
         self.events.unwatch(Key::CheckIo(i, purpose));
-        let Some(probe) = self
-            .checks
-            .watched
-            .get_mut(&(i, purpose))
-            .and_then(|t| t.probe.take())
-        else {
+        let Some(probe) = self.checks.get_mut(i, purpose).and_then(|t| t.probe.take()) else {
             return;
         };
         match probe.step() {
             Step::Wait(probe, flags) => {
                 self.events.watch(probe.raw_fd(), flags, Key::CheckIo(i, purpose));
-                if let Some(t) = self.checks.watched.get_mut(&(i, purpose)) {
+                if let Some(t) = self.checks.get_mut(i, purpose) {
                     t.probe = Some(probe);
                 }
             }
@@ -181,7 +195,7 @@ impl Supervisor<'_> {
             // id cannot be reused while a member is left.
             let _ = spawn::signal_group(pid, libc::SIGKILL);
         }
-        let current = self.checks.watched.get_mut(&(i, purpose));
+        let current = self.checks.get_mut(i, purpose);
         let Some(t) = current.filter(|t| t.command.as_ref().map(Child::pid) == Some(pid)) else {
             return; // ended on time already, or of an earlier run
         };
@@ -200,7 +214,7 @@ impl Supervisor<'_> {
     fn check_result(&mut self, i: InstanceId, purpose: Purpose, passed: bool) {
         self.end_try(i, purpose);
         let running = matches!(self.fleet.instance(i).state(), State::Running(Run { .. }));
-        if !running || !self.checks.watched.contains_key(&(i, purpose)) {
+        if !running || self.checks.get(i, purpose).is_none() {
             return;
         }
         let next = match purpose {
@@ -225,7 +239,7 @@ impl Supervisor<'_> {
     /// reaped yet, so its group id is its own).
     fn end_try(&mut self, i: InstanceId, purpose: Purpose) {
         self.events.unwatch(Key::CheckIo(i, purpose));
-        if let Some(t) = self.checks.watched.get_mut(&(i, purpose)) {
+        if let Some(t) = self.checks.get_mut(i, purpose) {
             t.probe = None;
             if let Some(command) = t.command.take() {
                 let _ = command.signal_group(libc::SIGKILL);

@@ -7,7 +7,6 @@
 //! kernel and clock. Requests are in requests.rs, the shutdown in
 //! shutdown.rs.
 
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -98,7 +97,9 @@ pub struct Fleet<'a, K: Kernel> {
     pub(super) exit_code: Option<c_int>,
     /// Signals passed on to programs, one per program.
     pub(super) forwarded: u64,
-    effects: VecDeque<Effect>,
+    /// Effects not yet taken; `taken` of them have been, in order.
+    effects: Vec<Option<Effect>>,
+    taken: usize,
 }
 
 impl<'a, K: Kernel> Fleet<'a, K> {
@@ -132,7 +133,8 @@ impl<'a, K: Kernel> Fleet<'a, K> {
             grace,
             exit_code: None,
             forwarded: 0,
-            effects: VecDeque::new(),
+            effects: Vec::new(),
+            taken: 0,
         }
     }
 
@@ -148,6 +150,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         &self.members[i.0].instance
     }
 
+    #[cfg(test)]
     pub fn kernel(&self) -> &K {
         &self.kernel
     }
@@ -158,11 +161,17 @@ impl<'a, K: Kernel> Fleet<'a, K> {
 
     /// The next thing to do, oldest first.
     pub fn next_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        let effect = self.effects.get_mut(self.taken).and_then(Option::take);
+        self.taken += 1;
+        if effect.is_none() {
+            self.effects.clear();
+            self.taken = 0;
+        }
+        effect
     }
 
     pub(super) fn push(&mut self, effect: Effect) {
-        self.effects.push_back(effect);
+        self.effects.push(Some(effect));
     }
 
     /// Passes `event` to instance `i`'s gate and takes its answer. A

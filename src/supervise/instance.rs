@@ -23,6 +23,10 @@ use crate::log::Level;
 use crate::pid1::reaper::ExitStatus;
 use crate::pid1::spawn::Child;
 
+#[path = "instance_stop.rs"]
+mod stopping;
+use stopping::{drain, stop};
+
 /// One instance, with its history.
 #[derive(Debug)]
 pub struct Instance {
@@ -104,11 +108,6 @@ impl Instance {
     /// Whether it was ready (or done) at least once.
     pub fn was_ready(&self) -> bool {
         self.times_ready > 0
-    }
-
-    /// How many requests wait on it.
-    pub fn waiting_requests(&self) -> usize {
-        self.waiters.len()
     }
 
     /// Whether its end left everything clean, for rinit's own exit code.
@@ -405,132 +404,6 @@ impl Instance {
         actions
     }
 
-    fn stopping(&mut self, child: Child, why: StopReason, killed: bool, event: Event, cx: &Context) -> Step {
-        let pgid = child.pid();
-        match event {
-            Event::StopTimeout if !killed => {
-                let message = format!(
-                    "{} did not stop within {:?}: sending SIGKILL",
-                    self.name, cx.config.stop_timeout
-                );
-                let actions = vec![
-                    Action::Log(Level::Warn, message),
-                    Action::SignalGroup(pgid, libc::SIGKILL),
-                ];
-                let killed = true;
-                (State::Stopping { child, why, killed }, actions)
-            }
-            Event::Exited { status, group_left } => {
-                drop(child); // reaped: never signalled again
-                self.last_exit = Some(status);
-                self.last_outcome = Some(match why {
-                    StopReason::Unhealthy => Outcome::Unhealthy,
-                    StopReason::ReadyTimeout => Outcome::Timeout,
-                    _ if status == ExitStatus::Signal(cx.config.stop_signal) => Outcome::Stopped,
-                    _ => policy::outcome(status, &cx.config.success_exit_codes, Signals::default()),
-                });
-                let mut actions = vec![Action::Log(
-                    Level::Debug,
-                    format!("{} stopped ({status})", self.name),
-                )];
-                if group_left {
-                    return drain(pgid, After::Stop(why), killed, cx.config, actions);
-                }
-                actions.push(Action::CancelTimer(Timer::StopTimeout));
-                let next = self.finish(After::Stop(why), cx, &mut actions);
-                (next, actions)
-            }
-            Event::Kill if !killed => {
-                let actions = vec![Action::SignalGroup(pgid, libc::SIGKILL)];
-                let killed = true;
-                (State::Stopping { child, why, killed }, actions)
-            }
-            Event::Forward(signo) => {
-                let actions = vec![signal(cx.config.stop_group, pgid, signo)];
-                (State::Stopping { child, why, killed }, actions)
-            }
-            _ => (State::Stopping { child, why, killed }, Vec::new()),
-        }
-    }
-
-    fn draining(&mut self, pgid: pid_t, killed: bool, after: After, event: Event, cx: &Context) -> Step {
-        let same = |killed| State::Draining { pgid, killed, after };
-        match event {
-            Event::StopTimeout | Event::Kill if !killed => {
-                if let (Event::StopTimeout, After::Stop(_)) = (&event, after) {
-                    // Its end was not clean after all.
-                    self.last_exit = Some(ExitStatus::Signal(libc::SIGKILL));
-                    self.last_outcome = Some(Outcome::UncleanSignal);
-                }
-                let message = match after {
-                    After::Stop(_) => format!(
-                        "{} did not stop within {:?}: sending SIGKILL",
-                        self.name, cx.config.stop_timeout
-                    ),
-                    After::Exit { .. } => format!(
-                        "{}: what is left of its process group did not stop within {:?}: sending SIGKILL",
-                        self.name, cx.config.stop_timeout
-                    ),
-                };
-                let mut actions = vec![Action::SignalGroup(pgid, libc::SIGKILL)];
-                if matches!(event, Event::StopTimeout) {
-                    actions.insert(0, Action::Log(Level::Warn, message));
-                }
-                actions.push(Action::SetTimer(Timer::StopTimeout, KILL_WAIT));
-                (same(true), actions)
-            }
-            Event::StopTimeout => {
-                let message = format!(
-                    "{}: its process group is still there {KILL_WAIT:?} after SIGKILL: going on without it",
-                    self.name
-                );
-                let mut actions = vec![Action::Log(Level::Warn, message)];
-                let next = self.finish(after, cx, &mut actions);
-                (next, actions)
-            }
-            Event::GroupEmpty => {
-                let mut actions = vec![Action::CancelTimer(Timer::StopTimeout)];
-                let next = self.finish(after, cx, &mut actions);
-                (next, actions)
-            }
-            // The main process is gone; only `stop_group` reaches the rest.
-            Event::Forward(signo) if cx.config.stop_group => {
-                (same(killed), vec![Action::SignalGroup(pgid, signo)])
-            }
-            _ => (same(killed), Vec::new()),
-        }
-    }
-
-    /// Its main process and its group are gone: where that leaves it.
-    fn finish(&mut self, after: After, cx: &Context, actions: &mut Vec<Action>) -> State {
-        let status = self.last_exit.unwrap_or(ExitStatus::Code(0));
-        match after {
-            After::Exit { outcome, since } => self.ended(status, outcome, Some(since), cx, actions),
-            After::Stop(StopReason::ReadyTimeout | StopReason::Unhealthy) if !cx.shutting_down => {
-                let outcome = self.last_outcome.unwrap_or(Outcome::UncleanSignal);
-                self.ended(status, outcome, None, cx, actions)
-            }
-            After::Stop(StopReason::Shutdown) => State::Stopped,
-            After::Stop(_) => self.by_want(cx),
-        }
-    }
-
-    /// Where an instance that is down goes by what it is wanted to be:
-    /// stopped in a shutdown, held down, or waiting to start again.
-    fn by_want(&mut self, cx: &Context) -> State {
-        if cx.shutting_down {
-            return State::Stopped;
-        }
-        match self.want {
-            Want::Down => State::Held,
-            Want::Up | Want::Restart => {
-                self.want = Want::Up;
-                self.backoff = Backoff::new(cx.config);
-                State::Waiting
-            }
-        }
-    }
-
     /// It ended (`status`, counted as `outcome`, having run since `since`):
     /// the next state, by what it is wanted to be and the restart policy,
     /// with what to do about it. Over 50 lines: every way an end can go,
@@ -602,50 +475,6 @@ fn signal(group: bool, pgid: pid_t, signo: c_int) -> Action {
     } else {
         Action::SignalMain(signo)
     }
-}
-
-/// Asks a running instance to stop: its stop signal to its main process
-/// (which stops the rest its own way: a celery worker finishes its pool's
-/// tasks), or to its group with `stop_group`; SIGCONT after it, as a
-/// stopped (SIGSTOP) process acts on nothing else; SIGKILL to the group when
-/// stop_timeout runs out, or at once with stop_timeout = 0.
-fn stop(name: &str, child: Child, why: StopReason, config: &Program) -> Step {
-    let pgid = child.pid();
-    let mut actions = vec![Action::AbandonReadiness, Action::AbandonHealth];
-    if config.stop_timeout.is_zero() {
-        actions.push(Action::SignalGroup(pgid, libc::SIGKILL));
-        let killed = true;
-        return (State::Stopping { child, why, killed }, actions);
-    }
-    let signal_name = crate::pid1::signals::name(config.stop_signal);
-    actions.push(Action::Log(
-        Level::Debug,
-        format!("stopping {name} with {signal_name}"),
-    ));
-    actions.push(signal(config.stop_group, pgid, config.stop_signal));
-    actions.push(signal(config.stop_group, pgid, libc::SIGCONT));
-    actions.push(Action::SetTimer(Timer::StopTimeout, config.stop_timeout));
-    let killed = false;
-    (State::Stopping { child, why, killed }, actions)
-}
-
-/// Its main process has ended and others of its process group have not:
-/// they get SIGTERM (and SIGCONT) now, SIGKILL when the stop timer runs out
-/// — the timer a stop already set, a new stop_timeout after an exit of its
-/// own, or the short wait after SIGKILL when the group was killed already.
-fn drain(pgid: pid_t, after: After, killed: bool, config: &Program, mut actions: Vec<Action>) -> Step {
-    let killed = killed || config.stop_timeout.is_zero();
-    if killed {
-        actions.push(Action::SignalGroup(pgid, libc::SIGKILL));
-        actions.push(Action::SetTimer(Timer::StopTimeout, KILL_WAIT));
-    } else {
-        actions.push(Action::SignalGroup(pgid, libc::SIGTERM));
-        actions.push(Action::SignalGroup(pgid, libc::SIGCONT));
-        if matches!(after, After::Exit { .. }) {
-            actions.push(Action::SetTimer(Timer::StopTimeout, config.stop_timeout));
-        }
-    }
-    (State::Draining { pgid, killed, after }, actions)
 }
 
 /// Where a program the policy does not restart ends: a oneshot that did not

@@ -1,6 +1,8 @@
 //! The gate's tests: its golden table (instance_table.txt) and the cases
 //! one row cannot show.
 
+#![cfg(test)]
+
 use std::time::Duration;
 
 use super::*;

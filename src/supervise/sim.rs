@@ -15,6 +15,8 @@
 //! A failure names its seed; `RINIT_SIM_SEED=N cargo test --bin rinit sim`
 //! replays it alone, printing every step (docs/testing.md).
 
+#![cfg(test)]
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
