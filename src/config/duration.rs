@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+/// The longest duration rinit takes: 366 days. Anything longer is a mistake
+/// (a number of milliseconds written as seconds), and every sum rinit makes
+/// of durations this size stays far from overflowing.
+pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
 pub fn parse(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
@@ -44,6 +49,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .ok_or_else(bad)?;
         total = total.checked_add(part).ok_or_else(bad)?;
         rest = after;
+    }
+    if total > MAX {
+        return Err(format!("invalid duration {text:?}: at most 366 days"));
     }
     Ok(total)
 }

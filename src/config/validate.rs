@@ -88,6 +88,13 @@ pub(super) fn validate(
     }
     let control_socket = match raw.rinit.control_socket.as_deref() {
         Some("") => None,
+        Some(path) if !path.starts_with('/') => {
+            let message = format!(
+                "{:?} is not an absolute path: rinit runs in / and clients look for the socket by this name (e.g. \"/run/rinit.sock\", or \"\" for no socket)",
+                path
+            );
+            return Err(source.error(None, None, Some("control_socket"), message));
+        }
         path => Some(PathBuf::from(path.unwrap_or(defaults::CONTROL_SOCKET))),
     };
     let http = http_address(source, raw.rinit.http.as_ref())?;

@@ -71,7 +71,12 @@ impl Server {
     pub fn bind(path: &Path) -> Result<Server, String> {
         let address = sockaddr(path)?;
         let listener = socket()?;
-        if std::fs::symlink_metadata(path).is_ok() {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                // Never removed: it may be the configuration itself.
+                return Err("a file that is not a socket is there; rinit leaves it alone".into());
+            }
             if connects(path) {
                 return Err("another process is listening on it".into());
             }

@@ -160,6 +160,12 @@ impl Server {
         }
     }
 
+    /// Whether connection `id` has bytes read and not yet taken (a
+    /// pipelined request).
+    pub fn has_input(&self, id: ConnectionId) -> bool {
+        self.get(id).is_some_and(|c| !c.input.is_empty())
+    }
+
     /// Whether connection `id` has an answer going out.
     pub fn answering(&self, id: ConnectionId) -> bool {
         self.get(id).is_some_and(|c| !c.output.is_empty())

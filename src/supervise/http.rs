@@ -3,7 +3,7 @@
 //! snapshot of the instances its pages are made from. Nothing here changes
 //! an instance: the pages only read.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::poll::PollFlags;
 
@@ -18,6 +18,8 @@ pub enum HttpKey {
     Connection(ConnectionId),
     /// A connection's time is out.
     Deadline(ConnectionId),
+    /// A connection has a pipelined request read already: its turn.
+    Again(ConnectionId),
 }
 
 /// The read-only HTTP server, when `http` is set and it could listen.
@@ -49,7 +51,7 @@ impl Supervisor<'_> {
     pub(super) fn on_http(&mut self, key: HttpKey) {
         match key {
             HttpKey::Listener => self.on_http_listener(),
-            HttpKey::Connection(id) => self.on_http_connection(id),
+            HttpKey::Connection(id) | HttpKey::Again(id) => self.on_http_connection(id),
             HttpKey::Deadline(id) => self.on_http_deadline(id),
         }
     }
@@ -62,6 +64,7 @@ impl Supervisor<'_> {
         for id in closed {
             self.events.unwatch(Key::Http(HttpKey::Connection(id)));
             self.events.cancel_timer(Key::Http(HttpKey::Deadline(id)));
+            self.events.cancel_timer(Key::Http(HttpKey::Again(id)));
         }
         for id in accepted {
             if let Some(fd) = server.fd(id) {
@@ -73,9 +76,9 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Connection `id` is readable (a request) or writable (its answer).
-    /// Over 50 lines: the loop over its requests, each kind of read with
-    /// its answer, and what to watch next.
+    /// Connection `id` is readable (a request) or writable (its answer), or
+    /// has a request read already (`Again`). Over 50 lines: each kind of
+    /// read with its answer, and what to watch next.
     fn on_http_connection(&mut self, id: ConnectionId) {
         let Some(server) = &mut self.http.server else {
             return;
@@ -91,13 +94,15 @@ impl Supervisor<'_> {
         } else {
             Written::KeptAlive
         };
-        // Requests already in (pipelined), or coming in: answered one by one.
-        while written == Written::KeptAlive {
+        // One request per wake-up: a pipelined one already read waits for
+        // the loop's next turn (a zero timer), so one client cannot keep
+        // rinit from everything else.
+        if written == Written::KeptAlive {
             let read = match self.http.server.as_mut() {
                 Some(server) => server.read(id),
                 None => return,
             };
-            let (answer, keep_alive) = match read {
+            let answer = match read {
                 Read::Request(request) => {
                     let page = pages::page(&request.path, &self.snapshot());
                     let mut bytes = head(
@@ -109,28 +114,31 @@ impl Supervisor<'_> {
                     if !request.head_only {
                         bytes.extend_from_slice(page.body.as_bytes());
                     }
-                    (bytes, request.keep_alive)
+                    Some((bytes, request.keep_alive))
                 }
                 Read::Bad(status) => {
                     let body = format!("{status}\n");
                     let mut bytes = head(status, "text/plain; charset=utf-8", body.len(), false);
                     bytes.extend_from_slice(body.as_bytes());
-                    (bytes, false)
+                    Some((bytes, false))
                 }
-                Read::Pending => break,
+                Read::Pending => None,
                 Read::Closed => {
                     written = Written::Closed;
-                    break;
+                    None
                 }
             };
-            let Some(server) = &mut self.http.server else {
-                return;
-            };
-            written = server.answer(id, answer, keep_alive);
-            if written == Written::KeptAlive {
-                // A new request has its own time.
-                self.events
-                    .set_timer_after(Key::Http(HttpKey::Deadline(id)), http::DEADLINE);
+            if let (Some((answer, keep_alive)), Some(server)) = (answer, self.http.server.as_mut()) {
+                written = server.answer(id, answer, keep_alive);
+                if written == Written::KeptAlive {
+                    // A new request has its own time.
+                    self.events
+                        .set_timer_after(Key::Http(HttpKey::Deadline(id)), http::DEADLINE);
+                    if server.has_input(id) {
+                        self.events
+                            .set_timer_after(Key::Http(HttpKey::Again(id)), Duration::ZERO);
+                    }
+                }
             }
         }
         let Some(server) = &mut self.http.server else {
@@ -141,6 +149,7 @@ impl Supervisor<'_> {
                 server.close(id);
                 self.events.unwatch(Key::Http(HttpKey::Connection(id)));
                 self.events.cancel_timer(Key::Http(HttpKey::Deadline(id)));
+                self.events.cancel_timer(Key::Http(HttpKey::Again(id)));
             }
             Written::Pending => self.watch_http(id, PollFlags::POLLOUT),
             Written::KeptAlive => self.watch_http(id, PollFlags::POLLIN),
@@ -159,6 +168,7 @@ impl Supervisor<'_> {
             server.close(id);
         }
         self.events.unwatch(Key::Http(HttpKey::Connection(id)));
+        self.events.cancel_timer(Key::Http(HttpKey::Again(id)));
     }
 
     /// The instances as the pages show them, now.

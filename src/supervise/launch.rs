@@ -137,7 +137,7 @@ impl<'a> Supervisor<'a> {
                 ),
             }
         }
-        let socket = io.notify.as_ref()?;
+        let socket = io.notify.as_mut()?;
         socket.ready_received(None, "");
         Some(socket.address.clone())
     }

@@ -5,9 +5,15 @@
 use nix::errno::Errno;
 use nix::libc::{self, pid_t};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use super::instance::{Event, Run, State};
 use super::{InstanceId, Supervisor};
+
+/// The most datagrams read from one notify socket per wake-up.
+const NOTIFY_BATCH: usize = 64;
+/// At most one warning about refused notify senders this often.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// A datagram socket in the abstract namespace (no file on disk, so a
 /// read-only root is no obstacle), named by the kernel (autobind), which a
@@ -19,6 +25,10 @@ pub struct NotifySocket {
     fd: OwnedFd,
     /// The value for NOTIFY_SOCKET: "@" then the abstract name.
     pub address: String,
+    /// When a refused sender was last warned about, and how many refusals
+    /// went unsaid since: outside input never floods rinit's stderr.
+    last_warning: Option<Instant>,
+    unsaid: u64,
 }
 
 impl NotifySocket {
@@ -65,6 +75,8 @@ impl NotifySocket {
         Ok(NotifySocket {
             fd,
             address: format!("@{name}"),
+            last_warning: None,
+            unsaid: 0,
         })
     }
 
@@ -76,12 +88,14 @@ impl NotifySocket {
     /// program whose main process is `main_pid` (or by a member of its
     /// process group), said READY=1. With None, only empties the socket.
     /// `name` is the program's, for the message about a refused sender.
-    pub fn ready_received(&self, main_pid: Option<pid_t>, name: &str) -> bool {
+    pub fn ready_received(&mut self, main_pid: Option<pid_t>, name: &str) -> bool {
         let mut ready = false;
         let mut buf = [0u8; 4096];
         // Room for the credentials and, should a sender pass descriptors, a few of them.
         let mut control = [0u64; 16];
-        loop {
+        // A bounded batch per wake-up: a flood of datagrams waits for the
+        // next turn of the loop instead of starving everything else.
+        for _ in 0..NOTIFY_BATCH {
             let mut iov = libc::iovec {
                 iov_base: buf.as_mut_ptr().cast(),
                 iov_len: buf.len(),
@@ -114,15 +128,35 @@ impl NotifySocket {
             });
             if !from_program {
                 let (pid, uid) = sender.map_or((0, 0), |c| (c.pid, c.uid));
-                warn!(
-                    "{name}: notify message from pid {pid} (uid {uid}) ignored: only {name}'s \
-                     main process (pid {main_pid}) and its process group may send it"
-                );
+                self.refused(name, pid, uid, main_pid);
                 continue;
             }
             let message = &buf[..n as usize];
             ready |= message.split(|&b| b == b'\n').any(|line| line == b"READY=1");
         }
+        ready
+    }
+
+    /// A message from a process that is not the program's: one warning
+    /// every `WARN_EVERY` at most, with the count of those not warned about.
+    fn refused(&mut self, name: &str, pid: pid_t, uid: u32, main_pid: pid_t) {
+        let now = Instant::now();
+        if self
+            .last_warning
+            .is_some_and(|at| now.saturating_duration_since(at) < WARN_EVERY)
+        {
+            self.unsaid = self.unsaid.saturating_add(1);
+            return;
+        }
+        let unsaid = match std::mem::take(&mut self.unsaid) {
+            0 => String::new(),
+            n => format!(" ({n} more refused since the last warning)"),
+        };
+        self.last_warning = Some(now);
+        warn!(
+            "{name}: notify message from pid {pid} (uid {uid}) ignored: only {name}'s \
+             main process (pid {main_pid}) and its process group may send it{unsaid}"
+        );
     }
 }
 
@@ -166,7 +200,7 @@ impl Supervisor<'_> {
         };
         let ready = self.io[i.0]
             .notify
-            .as_ref()
+            .as_mut()
             .is_some_and(|socket| socket.ready_received(main_pid, instance.name()));
         if ready {
             self.deliver(i, Event::Ready);

@@ -2,6 +2,7 @@
 //! binary as a real PID 1, in new PID namespaces, runc containers and a pty.
 //! `common` holds what they share; each module covers one area.
 
+mod bounds;
 mod celery;
 mod common;
 mod config;

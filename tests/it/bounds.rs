@@ -1,0 +1,319 @@
+//! Values at the edge of what rinit accepts, with rinit as PID 1: the
+//! longest durations and largest counts pass through start, stop, restart,
+//! health checks and the shutdown without a panic; one step past them is a
+//! configuration error that says what the bound is.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn client(config: &Path, args: &[&str]) -> Finished {
+    let mut all = args.to_vec();
+    all.extend(["-c", config.to_str().unwrap()]);
+    run(plain(&all))
+}
+
+#[test]
+fn the_longest_durations_and_largest_counts_never_panic_pid_1() {
+    let dir = temp_dir("bounds-max");
+    let socket = dir.join("rinit.sock");
+    let config = dir.join("rinit.toml");
+    // 366 days is 8784 hours, the longest duration rinit takes.
+    let max = "\"8784h\"";
+    let text = format!(
+        "[rinit]\ncontrol_socket = {socket:?}\nshutdown_timeout = {max}\n\
+         [program.db]\ncommand = [\"sleep\", \"1000\"]\nstop_timeout = {max}\nrestart = \"always\"\n\
+         restart_delay = {max}\nrestart_max_delay = {max}\nstart_limit_burst = 4294967295\n\
+         start_limit_interval = {max}\n\
+         health = {{ command = [\"true\"], interval = {max}, timeout = {max}, retries = 4294967295, start_period = {max} }}\n\
+         [program.web]\ncommand = [\"sleep\", \"1001\"]\nafter = [\"db\"]\nstop_timeout = {max}\n\
+         ready = {{ file = \"/\" }}\nready_timeout = {max}\ninstances = 3\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let done = client(&config, &["check"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let running = Running::start(pid1(&["-c", config.to_str().unwrap()]));
+    let deadline = Instant::now() + PATIENCE;
+    while client(&config, &["status", "-q"]).code() != 0 {
+        assert!(Instant::now() < deadline, "never up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every change adds up stop_timeouts and ready_timeouts of 366 days.
+    for args in [
+        ["restart", "db"],
+        ["stop", "db"],
+        ["start", "web"],
+        ["restart", "web:*"],
+    ] {
+        let done = client(&config, &args);
+        assert_eq!(done.code(), 0, "{args:?}: {:?} {:?}", done.out, done.err);
+    }
+    let done = client(&config, &["signal", "HUP", "db"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    // db died of a forwarded SIGHUP: its restart waits 366 days.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let status = client(&config, &["status", "db"]);
+        if status.out.get(1).is_some_and(|row| row.contains("backoff")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", status.out);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    // db's last exit was a failure (the forwarded SIGHUP).
+    assert_eq!(done.code(), 1, "{:?}", done.err);
+    assert!(!done.err.iter().any(|l| l.contains("panicked")), "{:?}", done.err);
+}
+
+#[test]
+fn a_duration_past_366_days_is_refused_with_the_bound() {
+    let dir = temp_dir("bounds-past");
+    let config = dir.join("rinit.toml");
+    for (value, shown) in [
+        ("\"18446744073709551615\"", "18446744073709551615"),
+        ("\"8785h\"", "8785h"),
+        ("31708800", "31708800"),
+    ] {
+        std::fs::write(
+            &config,
+            format!("[program.db]\ncommand = \"sleep 1\"\nstop_timeout = {value}\n"),
+        )
+        .unwrap();
+        let done = client(&config, &["check"]);
+        assert_eq!(done.code(), 2, "{value}: {:?}", done.err);
+        assert_eq!(
+            done.err,
+            [format!(
+                "rinit: {}:3:16: program db: key stop_timeout: invalid duration {shown:?}: at most 366 days",
+                config.display()
+            )]
+        );
+    }
+    // As on the command line.
+    let done = run(plain(&["-t", "8785h", "true"]));
+    assert_eq!(done.code(), 2, "{:?}", done.err);
+    assert_eq!(
+        done.err,
+        ["rinit: -t: invalid duration \"8785h\": at most 366 days"]
+    );
+}
+
+#[test]
+fn the_control_socket_never_replaces_a_file_that_is_not_a_socket() {
+    let dir = temp_dir("bounds-socket");
+    let config = dir.join("rinit.toml");
+    // The socket's path is the configuration file itself.
+    let text =
+        format!("[rinit]\ncontrol_socket = {config:?}\n[program.db]\ncommand = [\"sleep\", \"1000\"]\n");
+    std::fs::write(&config, &text).unwrap();
+    let mut running = Running::start(pid1(&["-c", config.to_str().unwrap()]));
+    running.expect_err(
+        |l| l.ends_with("a file that is not a socket is there; rinit leaves it alone; running without it (rinit status and the like cannot reach this rinit)"),
+        "the warning",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        text,
+        "the configuration was touched"
+    );
+    send(running.rinit_pid(), libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
+    // A relative path would be made in / (where rinit runs): refused.
+    std::fs::write(
+        &config,
+        "[rinit]\ncontrol_socket = \"run/rinit.sock\"\n[program.db]\ncommand = \"sleep 1\"\n",
+    )
+    .unwrap();
+    let done = client(&config, &["check"]);
+    assert_eq!(done.code(), 2, "{:?}", done.err);
+    assert_eq!(
+        done.err,
+        [format!(
+            "rinit: {}: key control_socket: \"run/rinit.sock\" is not an absolute path: rinit runs in / and clients look for the socket by this name (e.g. \"/run/rinit.sock\", or \"\" for no socket)",
+            config.display()
+        )]
+    );
+}
+
+/// rinit as PID 1 with a control socket in `dir`, once it answers.
+fn start_with_socket(dir: &Path, rinit_keys: &str, programs: &str) -> (Running, std::path::PathBuf) {
+    let socket = dir.join("rinit.sock");
+    let config = dir.join("rinit.toml");
+    let text = format!("[rinit]\ncontrol_socket = {socket:?}\n{rinit_keys}{programs}");
+    std::fs::write(&config, text).unwrap();
+    let running = Running::start(pid1(&["-c", config.to_str().unwrap()]));
+    let deadline = Instant::now() + PATIENCE;
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (running, config)
+}
+
+#[test]
+fn clients_that_hang_up_while_they_wait_free_their_slots_at_once() {
+    let dir = temp_dir("bounds-hangup");
+    let (running, config) = start_with_socket(
+        &dir,
+        "",
+        "[program.slow]\ncommand = [\"sleep\", \"1000\"]\nautostart = false\nready = { file = \"/nonexistent\" }\n",
+    );
+    // 16 clients (the most rinit serves at once) wait for a start that
+    // cannot finish, and are interrupted after 300 ms.
+    let mut waiting: Vec<_> = (0..16)
+        .map(|_| {
+            let mut cmd = std::process::Command::new("timeout");
+            cmd.args([
+                "0.3",
+                rinit().to_str().unwrap(),
+                "start",
+                "slow",
+                "-c",
+                config.to_str().unwrap(),
+            ]);
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in &mut waiting {
+        wait_timeout(child, PATIENCE);
+    }
+    let asked = Instant::now();
+    let done = client(&config, &["status", "slow"]);
+    let took = asked.elapsed();
+    assert!(
+        done.out.get(1).is_some_and(|row| row.starts_with("slow ")),
+        "{:?} {:?}",
+        done.out,
+        done.err
+    );
+    assert!(took < Duration::from_millis(100), "status took {took:?}");
+    send(running.rinit_pid(), libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
+}
+
+#[test]
+fn a_flood_of_foreign_notify_messages_costs_one_warning_and_delays_nothing() {
+    use std::os::linux::net::SocketAddrExt;
+    let dir = temp_dir("bounds-notify");
+    let (mut running, config) = start_with_socket(
+        &dir,
+        "",
+        "[program.app]\ntype = \"notify\"\ncommand = [\"sh\", \"-c\", \"echo $NOTIFY_SOCKET; exec sleep 1000\"]\n",
+    );
+    let address = running.expect_out(|l| l.starts_with('@'), "the notify socket");
+    let target = std::os::unix::net::SocketAddr::from_abstract_name(&address.as_bytes()[1..]).unwrap();
+    let sender = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    sender.set_nonblocking(true).unwrap();
+    // From outside rinit's PID namespace: never the program's own process.
+    let flood_until = Instant::now() + Duration::from_secs(2);
+    let mut sent = 0u64;
+    let mut slowest = Duration::ZERO;
+    while Instant::now() < flood_until {
+        for _ in 0..1000 {
+            if sender.send_to_addr(b"READY=1", &target).is_ok() {
+                sent += 1;
+            }
+        }
+        let asked = Instant::now();
+        let done = client(&config, &["status", "app"]);
+        slowest = slowest.max(asked.elapsed());
+        assert!(
+            done.out.get(1).is_some_and(|row| row.contains("running")),
+            "{:?}",
+            done.out
+        );
+    }
+    assert!(sent > 1000, "only {sent} datagrams went out");
+    assert!(
+        slowest < Duration::from_millis(100),
+        "status took {slowest:?} during the flood"
+    );
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    let warnings = done
+        .err
+        .iter()
+        .filter(|l| l.contains("notify message from"))
+        .count();
+    assert_eq!(warnings, 1, "{} warnings for {sent} datagrams", warnings);
+}
+
+/// The restarts column of `status NAME`.
+fn restarts_of(config: &Path, name: &str) -> u32 {
+    let done = client(config, &["status", name]);
+    done.out
+        .get(1)
+        .and_then(|row| row.split_whitespace().nth(4).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn one_pipelining_http_client_does_not_starve_the_loop() {
+    use std::io::{Read, Write};
+    let dir = temp_dir("bounds-pipelining");
+    let port = crate::http::free_port();
+    let (running, config) = start_with_socket(
+        &dir,
+        &format!("http = \"127.0.0.1:{port}\"\n"),
+        "[program.crasher]\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 1\"]\n\
+         restart = \"always\"\nrestart_delay = \"0\"\nstart_limit_burst = 0\n",
+    );
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let read_thread = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0usize;
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+    let mut writer = stream;
+    let batch = "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200);
+    let write_thread = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            if writer.write_all(batch.as_bytes()).is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown(std::net::Shutdown::Both);
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let before = restarts_of(&config, "crasher");
+    let mut slowest = Duration::ZERO;
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let asked = Instant::now();
+        let done = client(&config, &["status"]);
+        slowest = slowest.max(asked.elapsed());
+        assert_eq!(done.out.len(), 2, "{:?} {:?}", done.out, done.err);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let restarted = restarts_of(&config, "crasher") - before;
+    assert!(
+        slowest < Duration::from_millis(100),
+        "status took {slowest:?} during the flood"
+    );
+    // About one run every 200 ms: 10 in 2 s, on time.
+    assert!(restarted >= 7, "only {restarted} restarts in 2 s of flood");
+    let asked = Instant::now();
+    send(running.rinit_pid(), libc::SIGTERM);
+    let done = running.finish();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "SIGTERM took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    write_thread.join().unwrap();
+    assert!(read_thread.join().unwrap() > 0);
+}
