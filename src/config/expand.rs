@@ -18,8 +18,25 @@ pub(super) type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
 /// it is expanded again at each instance's start.
 pub const INSTANCE: &str = "RINIT_INSTANCE";
 
+/// How deep `${...}` may nest in defaults (`${A:-${B:-...}}`): deeper is an
+/// error, so neither rinit's stack nor its time grows with a hostile value.
+pub const NESTING_MAX: usize = 16;
+
 /// `text` with every `${...}` replaced; `lookup` gives a variable's value.
 pub fn expand(text: &str, lookup: &mut dyn FnMut(&str) -> Option<String>) -> Result<String, String> {
+    expand_nested(text, lookup, 0)
+}
+
+fn expand_nested(
+    text: &str,
+    lookup: &mut dyn FnMut(&str) -> Option<String>,
+    depth: usize,
+) -> Result<String, String> {
+    if depth > NESTING_MAX {
+        return Err(format!(
+            "`${{` is nested more than {NESTING_MAX} deep in a default"
+        ));
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(dollar) = rest.find('$') {
@@ -35,7 +52,7 @@ pub fn expand(text: &str, lookup: &mut dyn FnMut(&str) -> Option<String>) -> Res
                     text
                 )
             })?;
-            out.push_str(&substitute(&tail[..end], lookup)?);
+            out.push_str(&substitute(&tail[..end], lookup, depth)?);
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -216,7 +233,11 @@ fn closing_brace(tail: &str) -> Option<usize> {
 }
 
 /// One `${...}`'s value, from its inside.
-fn substitute(inside: &str, lookup: &mut dyn FnMut(&str) -> Option<String>) -> Result<String, String> {
+fn substitute(
+    inside: &str,
+    lookup: &mut dyn FnMut(&str) -> Option<String>,
+    depth: usize,
+) -> Result<String, String> {
     let name_end = inside
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inside.len());
@@ -233,7 +254,7 @@ fn substitute(inside: &str, lookup: &mut dyn FnMut(&str) -> Option<String>) -> R
              give it a default with ${{{name}:-value}}"
         )),
         (None, form) => match form.strip_prefix(":-") {
-            Some(default) => expand(default, lookup),
+            Some(default) => expand_nested(default, lookup, depth + 1),
             None => Err(format!("{name} is not set: {}", &form[2..])),
         },
     }
@@ -305,6 +326,20 @@ mod tests {
             );
             assert!(!message.contains("hunter2"));
         }
+    }
+
+    #[test]
+    fn defaults_nest_16_deep_and_no_deeper() {
+        let nested = |n: usize| format!("{}x{}", "${A:-".repeat(n), "}".repeat(n));
+        assert_eq!(with(&[], &nested(16)), Ok("x".into()));
+        assert_eq!(
+            with(&[], &nested(17)),
+            Err("`${` is nested more than 16 deep in a default".into())
+        );
+        // 100,000 deep: an error at once, not a crash.
+        let started = std::time::Instant::now();
+        assert!(with(&[], &nested(100_000)).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

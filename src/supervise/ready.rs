@@ -12,8 +12,9 @@ use super::{InstanceId, Supervisor};
 
 /// The most datagrams read from one notify socket per wake-up.
 const NOTIFY_BATCH: usize = 64;
-/// At most one warning about refused notify senders this often.
+/// At most `WARN_BURST` warnings about refused notify senders this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+const WARN_BURST: u32 = 5;
 
 /// A datagram socket in the abstract namespace (no file on disk, so a
 /// read-only root is no obstacle), named by the kernel (autobind), which a
@@ -25,9 +26,9 @@ pub struct NotifySocket {
     fd: OwnedFd,
     /// The value for NOTIFY_SOCKET: "@" then the abstract name.
     pub address: String,
-    /// When a refused sender was last warned about, and how many refusals
-    /// went unsaid since: outside input never floods rinit's stderr.
-    last_warning: Option<Instant>,
+    /// The current warning window (its start and the warnings in it), and
+    /// how many refusals went unsaid: outside input never floods stderr.
+    window: Option<(Instant, u32)>,
     unsaid: u64,
 }
 
@@ -75,7 +76,7 @@ impl NotifySocket {
         Ok(NotifySocket {
             fd,
             address: format!("@{name}"),
-            last_warning: None,
+            window: None,
             unsaid: 0,
         })
     }
@@ -137,22 +138,24 @@ impl NotifySocket {
         ready
     }
 
-    /// A message from a process that is not the program's: one warning
-    /// every `WARN_EVERY` at most, with the count of those not warned about.
+    /// A message from a process that is not the program's: at most
+    /// `WARN_BURST` warnings every `WARN_EVERY`, the next one with the count
+    /// of those not warned about.
     fn refused(&mut self, name: &str, pid: pid_t, uid: u32, main_pid: pid_t) {
         let now = Instant::now();
-        if self
-            .last_warning
-            .is_some_and(|at| now.saturating_duration_since(at) < WARN_EVERY)
-        {
+        let (start, count) = match self.window {
+            Some((start, count)) if now.saturating_duration_since(start) < WARN_EVERY => (start, count),
+            _ => (now, 0),
+        };
+        if count >= WARN_BURST {
             self.unsaid = self.unsaid.saturating_add(1);
             return;
         }
+        self.window = Some((start, count + 1));
         let unsaid = match std::mem::take(&mut self.unsaid) {
             0 => String::new(),
             n => format!(" ({n} more refused since the last warning)"),
         };
-        self.last_warning = Some(now);
         warn!(
             "{name}: notify message from pid {pid} (uid {uid}) ignored: only {name}'s \
              main process (pid {main_pid}) and its process group may send it{unsaid}"
