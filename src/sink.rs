@@ -276,10 +276,26 @@ pub enum Sent {
     Failed,
 }
 
-/// The next connection waiting on the non-blocking `listener` (itself
-/// non-blocking and close-on-exec); None when none waits, or when one cannot
-/// be taken now (EMFILE: at the next wake-up).
-pub fn accept(listener: RawFd) -> Option<OwnedFd> {
+/// What `accept` found on a listener.
+pub enum Accepted {
+    /// A connection, non-blocking and close-on-exec.
+    Connection(OwnedFd),
+    /// None waits (or one could not be taken for a reason of its own).
+    Nothing,
+    /// rinit is out of descriptors (EMFILE, ENFILE) or kernel memory: the
+    /// caller stops watching the listener for a while instead of spinning.
+    Exhausted,
+}
+
+/// The most connections taken from one listener per wake-up: a flood of
+/// connects waits for the next turn of the loop.
+pub const ACCEPT_BATCH: usize = 64;
+
+/// How long a listener goes unwatched after rinit ran out of descriptors.
+pub const EXHAUSTED_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The next connection waiting on the non-blocking `listener`.
+pub fn accept(listener: RawFd) -> Accepted {
     loop {
         // SAFETY: accept4 on a listening socket, no address wanted.
         let fd = unsafe {
@@ -292,11 +308,12 @@ pub fn accept(listener: RawFd) -> Option<OwnedFd> {
         };
         if fd >= 0 {
             // SAFETY: accept4 returned a new descriptor nobody else owns.
-            return Some(unsafe { OwnedFd::from_raw_fd(fd) });
+            return Accepted::Connection(unsafe { OwnedFd::from_raw_fd(fd) });
         }
         match Errno::last() {
             Errno::EINTR | Errno::ECONNABORTED => continue,
-            _ => return None,
+            Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM => return Accepted::Exhausted,
+            _ => return Accepted::Nothing,
         }
     }
 }

@@ -118,9 +118,15 @@ impl Server {
     /// Takes every waiting connection: the ones to serve, by id. Over
     /// `CLIENTS_MAX`, a connection is closed at once; another user's is
     /// served only its refusal.
-    pub fn accept(&mut self) -> Vec<ClientId> {
+    /// Also: whether rinit ran out of descriptors.
+    pub fn accept(&mut self) -> (Vec<ClientId>, bool) {
         let mut accepted = Vec::new();
-        while let Some(fd) = sink::accept(self.listener.as_raw_fd()) {
+        for _ in 0..sink::ACCEPT_BATCH {
+            let fd = match sink::accept(self.listener.as_raw_fd()) {
+                sink::Accepted::Connection(fd) => fd,
+                sink::Accepted::Nothing => break,
+                sink::Accepted::Exhausted => return (accepted, true),
+            };
             let refusal = match peer_uid(&fd) {
                 Some(uid) if uid == 0 || uid == self.own_uid => None,
                 uid => {
@@ -152,7 +158,7 @@ impl Server {
             );
             accepted.push(id);
         }
-        accepted
+        (accepted, false)
     }
 
     /// Reads what connection `id` sent, up to its request line.

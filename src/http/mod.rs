@@ -1,6 +1,6 @@
 //! The read-only HTTP server (`[rinit] http = "ADDR:PORT"`), none of it
 //! blocking: a non-blocking listener, at most `CONNECTIONS_MAX` connections
-//! (a new one closes the oldest), requests of at most `REQUEST_MAX` bytes
+//! (a new one closes the idlest), requests of at most `REQUEST_MAX` bytes
 //! without a body, each connection closed when it has not sent a whole
 //! request (or taken its answer) within `DEADLINE`. HTTP/1.1 keep-alive, and
 //! HTTP/1.0. What is served is in pages.rs; the supervisor watches the
@@ -11,7 +11,7 @@ mod request;
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -41,6 +41,8 @@ struct Connection {
     sent: usize,
     /// Close once `output` is out (no keep-alive).
     close_after: bool,
+    /// When it last sent or took something.
+    active: Instant,
 }
 
 /// What a readable connection gave.
@@ -114,13 +116,32 @@ impl Server {
 
     /// Takes every waiting connection: the new ones, and the old ones closed
     /// to make room for them.
-    pub fn accept(&mut self) -> (Vec<ConnectionId>, Vec<ConnectionId>) {
+    /// Also: whether rinit ran out of descriptors. Past `CONNECTIONS_MAX`,
+    /// the idlest connection (nothing read, nothing to send, quiet the
+    /// longest) makes room; a request already read is always answered, so
+    /// when every connection is busy the new one is closed instead.
+    pub fn accept(&mut self) -> (Vec<ConnectionId>, Vec<ConnectionId>, bool) {
         let (mut accepted, mut closed) = (Vec::new(), Vec::new());
-        while let Some(fd) = sink::accept(self.listener.as_raw_fd()) {
+        for _ in 0..sink::ACCEPT_BATCH {
+            let fd = match sink::accept(self.listener.as_raw_fd()) {
+                sink::Accepted::Connection(fd) => fd,
+                sink::Accepted::Nothing => break,
+                sink::Accepted::Exhausted => return (accepted, closed, true),
+            };
             if self.connections.len() >= CONNECTIONS_MAX {
-                let (oldest, _) = self.connections.remove(0);
-                accepted.retain(|id| *id != oldest);
-                closed.push(oldest);
+                let idlest = self
+                    .connections
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, c))| c.input.is_empty() && c.output.is_empty())
+                    .min_by_key(|(_, (_, c))| c.active)
+                    .map(|(at, _)| at);
+                let Some(at) = idlest else {
+                    continue; // every one busy: the newcomer goes (its fd closes)
+                };
+                let (idle, _) = self.connections.remove(at);
+                accepted.retain(|id| *id != idle);
+                closed.push(idle);
             }
             let id = ConnectionId(self.next);
             self.next += 1;
@@ -130,11 +151,12 @@ impl Server {
                 output: Vec::new(),
                 sent: 0,
                 close_after: false,
+                active: Instant::now(),
             };
             self.connections.push((id, connection));
             accepted.push(id);
         }
-        (accepted, closed)
+        (accepted, closed, false)
     }
 
     /// Reads what connection `id` sent, up to a whole request.
@@ -152,7 +174,10 @@ impl Server {
             let n = unsafe { libc::read(connection.fd.as_raw_fd(), buf.as_mut_ptr().cast(), room) };
             match Errno::result(n) {
                 Ok(0) => return Read::Closed,
-                Ok(n) => connection.input.extend_from_slice(&buf[..n as usize]),
+                Ok(n) => {
+                    connection.input.extend_from_slice(&buf[..n as usize]);
+                    connection.active = Instant::now();
+                }
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return Read::Pending,
                 Err(_) => return Read::Closed,

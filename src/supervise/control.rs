@@ -11,6 +11,7 @@ use nix::poll::PollFlags;
 use super::{InstanceId, Key, Supervisor};
 use crate::control::server::{self, ClientId, Read, Server};
 use crate::control::{Request, VERSION};
+use crate::sink;
 
 /// The control socket's keys in the event loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,6 +28,8 @@ pub enum ControlKey {
 #[derive(Default)]
 pub struct Control {
     server: Option<Server>,
+    /// Whether running out of descriptors was said already.
+    exhausted_said: bool,
 }
 
 impl Supervisor<'_> {
@@ -57,11 +60,25 @@ impl Supervisor<'_> {
         }
     }
 
+    /// Connections are waiting (or, after running out of descriptors, the
+    /// pause is over and the listener is watched again).
     fn on_control_listener(&mut self) {
         let Some(server) = &mut self.control.server else {
             return;
         };
-        for id in server.accept() {
+        let key = Key::Control(ControlKey::Listener);
+        self.events.watch(server.listener_fd(), PollFlags::POLLIN, key);
+        let (accepted, exhausted) = server.accept();
+        if exhausted {
+            // Not watched for a while: a listener that stays readable while
+            // no descriptor is free would make the loop spin.
+            self.events.unwatch(key);
+            self.events.set_timer_after(key, sink::EXHAUSTED_PAUSE);
+            if !std::mem::replace(&mut self.control.exhausted_said, true) {
+                warn!("control socket: out of file descriptors: new clients wait (this is said once)");
+            }
+        }
+        for id in accepted {
             if let Some(fd) = server.client_fd(id) {
                 self.events
                     .watch(fd, PollFlags::POLLIN, Key::Control(ControlKey::Client(id)));

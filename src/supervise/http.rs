@@ -26,6 +26,8 @@ pub enum HttpKey {
 #[derive(Default)]
 pub struct Http {
     server: Option<Server>,
+    /// Whether running out of descriptors was said already.
+    exhausted_said: bool,
 }
 use crate::http::pages::{self, InstanceView, Snapshot};
 use crate::http::{self, ConnectionId, Read, Server, Written};
@@ -56,11 +58,24 @@ impl Supervisor<'_> {
         }
     }
 
+    /// Connections are waiting (or, after running out of descriptors, the
+    /// pause is over and the listener is watched again).
     fn on_http_listener(&mut self) {
         let Some(server) = &mut self.http.server else {
             return;
         };
-        let (accepted, closed) = server.accept();
+        let key = Key::Http(HttpKey::Listener);
+        self.events.watch(server.listener_fd(), PollFlags::POLLIN, key);
+        let (accepted, closed, exhausted) = server.accept();
+        if exhausted {
+            // Not watched for a while: a listener that stays readable while
+            // no descriptor is free would make the loop spin.
+            self.events.unwatch(key);
+            self.events.set_timer_after(key, crate::sink::EXHAUSTED_PAUSE);
+            if !std::mem::replace(&mut self.http.exhausted_said, true) {
+                warn!("http: out of file descriptors: new connections wait (this is said once)");
+            }
+        }
         for id in closed {
             self.events.unwatch(Key::Http(HttpKey::Connection(id)));
             self.events.cancel_timer(Key::Http(HttpKey::Deadline(id)));

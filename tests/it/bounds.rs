@@ -339,3 +339,63 @@ fn defaults_nested_100000_deep_are_an_error_not_a_crash() {
         done.err
     );
 }
+
+/// rinit's CPU time so far (user + system), in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn running_out_of_descriptors_never_makes_rinit_spin() {
+    let dir = temp_dir("bounds-emfile");
+    let port = crate::http::free_port();
+    let config = dir.join("rinit.toml");
+    std::fs::write(
+        &config,
+        format!("[rinit]\ncontrol_socket = \"\"\nhttp = \"127.0.0.1:{port}\"\n[program.app]\ncommand = [\"sleep\", \"1000\"]\n"),
+    )
+    .unwrap();
+    // rinit may open 24 descriptors: 40 connections run it out.
+    let pid1_cmd = pid1(&["-c", config.to_str().unwrap()]);
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--nofile=24:24")
+        .arg("--")
+        .arg(pid1_cmd.get_program())
+        .args(pid1_cmd.get_args());
+    let mut running = Running::start(cmd);
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "no HTTP server");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let held: Vec<std::net::TcpStream> = (0..40)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    running.expect_err(
+        |l| l == "rinit: http: out of file descriptors: new connections wait (this is said once)",
+        "the warning",
+    );
+    let pid = running.rinit_pid();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_ticks(pid) - before;
+    assert!(
+        spent < 10,
+        "rinit used {spent} ticks of CPU in 1 s while out of descriptors"
+    );
+    drop(held);
+    // Descriptors free again: served within the pause.
+    let answer = crate::http::get(port, "/readyz");
+    assert_eq!(answer.code, 200);
+    send(pid, libc::SIGTERM);
+    let done = running.finish();
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let said = done
+        .err
+        .iter()
+        .filter(|l| l.contains("out of file descriptors"))
+        .count();
+    assert_eq!(said, 1, "{:?}", done.err);
+}
