@@ -94,6 +94,18 @@ fn load(
         .collect();
     sources.push(Source { file, here, sections });
     let here = sources[sources.len() - 1].here.clone();
+    if depth > 0 && !patterns.is_empty() {
+        // supervisord follows [include] in its main file only: so does
+        // rinit, which also keeps a file that includes its own folder
+        // from fanning out.
+        let message = format!(
+            "{}: [include] in an included file is not followed (supervisord does not follow it either)",
+            path.display()
+        );
+        warn!("{message}");
+        import.note(&message);
+        return Ok(());
+    }
     for pattern in patterns {
         let found = matches(&here.join(&pattern));
         if found.is_empty() {
@@ -104,12 +116,6 @@ fn load(
             ));
         }
         for included in found {
-            if depth >= 10 {
-                return Err(format!(
-                    "{}: [include] nested more than 10 deep (does it include itself?)",
-                    path.display()
-                ));
-            }
             let text = super::read(&included)?;
             load(&included, &text, depth + 1, sources, import)?;
         }

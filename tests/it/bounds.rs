@@ -399,3 +399,39 @@ fn running_out_of_descriptors_never_makes_rinit_spin() {
         .count();
     assert_eq!(said, 1, "{:?}", done.err);
 }
+
+#[test]
+fn import_follows_include_in_the_main_file_only_as_supervisord_does() {
+    // 40 included files, each including the whole folder again: before,
+    // this fanned out without end (41 files took 23 s and 257 MB).
+    let dir = temp_dir("bounds-include");
+    let conf_d = dir.join("conf.d");
+    std::fs::create_dir(&conf_d).unwrap();
+    std::fs::write(
+        dir.join("supervisord.conf"),
+        "[supervisord]\nnodaemon=true\n[include]\nfiles = conf.d/*.conf\n",
+    )
+    .unwrap();
+    for n in 0..40 {
+        std::fs::write(
+            conf_d.join(format!("p{n:02}.conf")),
+            format!("[program:p{n:02}]\ncommand=sleep 100\n[include]\nfiles = *.conf\n"),
+        )
+        .unwrap();
+    }
+    let asked = Instant::now();
+    let done = run(plain(&["import", dir.join("supervisord.conf").to_str().unwrap()]));
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(done.out.iter().filter(|l| l.starts_with("[program.")).count(), 40);
+    let first = format!(
+        "rinit: {}: [include] in an included file is not followed (supervisord does not follow it either)",
+        conf_d.join("p00.conf").display()
+    );
+    assert_eq!(done.err.first(), Some(&first), "{:?}", done.err);
+    assert_eq!(done.err.len(), 40, "{:?}", done.err);
+}
