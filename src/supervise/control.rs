@@ -11,7 +11,6 @@ use nix::poll::PollFlags;
 use super::{InstanceId, Key, Supervisor};
 use crate::control::server::{self, ClientId, Read, Server};
 use crate::control::{Request, VERSION};
-use crate::sink;
 
 /// The control socket's keys in the event loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,13 +69,12 @@ impl Supervisor<'_> {
         self.events.watch(server.listener_fd(), PollFlags::POLLIN, key);
         let (accepted, exhausted) = server.accept();
         if exhausted {
-            // Not watched for a while: a listener that stays readable while
-            // no descriptor is free would make the loop spin.
-            self.events.unwatch(key);
-            self.events.set_timer_after(key, sink::EXHAUSTED_PAUSE);
-            if !std::mem::replace(&mut self.control.exhausted_said, true) {
-                warn!("control socket: out of file descriptors: new clients wait (this is said once)");
-            }
+            super::listener_exhausted(
+                self.events,
+                key,
+                &mut self.control.exhausted_said,
+                "control socket",
+            );
         }
         for id in accepted {
             if let Some(fd) = server.client_fd(id) {

@@ -68,13 +68,7 @@ impl Supervisor<'_> {
         self.events.watch(server.listener_fd(), PollFlags::POLLIN, key);
         let (accepted, closed, exhausted) = server.accept();
         if exhausted {
-            // Not watched for a while: a listener that stays readable while
-            // no descriptor is free would make the loop spin.
-            self.events.unwatch(key);
-            self.events.set_timer_after(key, crate::sink::EXHAUSTED_PAUSE);
-            if !std::mem::replace(&mut self.http.exhausted_said, true) {
-                warn!("http: out of file descriptors: new connections wait (this is said once)");
-            }
+            super::listener_exhausted(self.events, key, &mut self.http.exhausted_said, "http");
         }
         for id in closed {
             self.events.unwatch(Key::Http(HttpKey::Connection(id)));

@@ -319,6 +319,17 @@ impl Supervisor<'_> {
     }
 }
 
+/// A listener on which rinit ran out of descriptors: not watched for
+/// `EXHAUSTED_PAUSE` (a readable listener with no descriptor free would
+/// make the loop spin; its key's timer watches it again), said once.
+fn listener_exhausted(events: &mut EventLoop<Key>, key: Key, said: &mut bool, what: &str) {
+    events.unwatch(key);
+    events.set_timer_after(key, crate::sink::EXHAUSTED_PAUSE);
+    if !std::mem::replace(said, true) {
+        warn!("{what}: out of file descriptors: new connections wait (this is said once)");
+    }
+}
+
 fn log_at(level: Level, message: &str) {
     if log::enabled(level) {
         log::line(format_args!("{message}"));
