@@ -54,7 +54,9 @@ impl Checks {
     }
 
     fn get_mut(&mut self, i: InstanceId, purpose: Purpose) -> Option<&mut Try> {
-        self.slot(i, purpose).as_mut()
+        self.watched
+            .get_mut(i.0)
+            .and_then(|slots| slots[purpose as usize].as_mut())
     }
 }
 

@@ -178,10 +178,8 @@ impl<'a, K: Kernel> Fleet<'a, K> {
     /// draining instance whose group has emptied learns that first, so no
     /// event makes it signal an empty group.
     pub fn deliver(&mut self, i: InstanceId, event: Event) {
-        if let State::Draining { pgid, .. } = self.members[i.0].instance.state() {
-            if !matches!(event, Event::GroupEmpty) && !self.kernel.group_alive(*pgid) {
-                self.deliver(i, Event::GroupEmpty);
-            }
+        if !matches!(event, Event::GroupEmpty) {
+            self.notice_empty_group(i);
         }
         let member = &mut self.members[i.0];
         let context = Context {
@@ -216,6 +214,15 @@ impl<'a, K: Kernel> Fleet<'a, K> {
                     self.push(Effect::Do(i, Action::AbandonReadiness));
                 }
                 action => self.push(Effect::Do(i, action)),
+            }
+        }
+    }
+
+    /// `GroupEmpty` to instance `i` if it is draining a group that has emptied.
+    fn notice_empty_group(&mut self, i: InstanceId) {
+        if let State::Draining { pgid, .. } = self.members[i.0].instance.state() {
+            if !self.kernel.group_alive(*pgid) {
+                self.deliver(i, Event::GroupEmpty);
             }
         }
     }
@@ -258,11 +265,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
     /// dependency order); notices the end of everything.
     pub fn advance(&mut self) {
         for i in (0..self.members.len()).map(InstanceId) {
-            if let State::Draining { pgid, .. } = self.members[i.0].instance.state() {
-                if !self.kernel.group_alive(*pgid) {
-                    self.deliver(i, Event::GroupEmpty);
-                }
-            }
+            self.notice_empty_group(i);
         }
         if self.phase == Phase::Running {
             self.stop_what_may_stop();
@@ -296,14 +299,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         if !self.members.iter().any(to_stop) {
             return;
         }
-        // Dependents come later in the plan: one pass from the end.
-        let mut alive_from = vec![false; self.plan.programs.len()];
-        for p in (0..alive_from.len()).rev() {
-            alive_from[p] = self.of_program[p]
-                .clone()
-                .any(|d| self.members[d].instance.state().is_active())
-                || self.dependents[p].iter().any(|d| alive_from[d.0]);
-        }
+        let alive_from = self.active_from();
         for i in (0..self.members.len()).map(InstanceId) {
             let program = self.members[i.0].program;
             let dependents_alive = self.dependents[program.0].iter().any(|d| alive_from[d.0]);
@@ -311,6 +307,20 @@ impl<'a, K: Kernel> Fleet<'a, K> {
                 self.deliver(i, Event::MayStop);
             }
         }
+    }
+
+    /// For each program: whether it, or a program after it (directly or
+    /// through others), has a process or is spawning one. Dependents come
+    /// later in the plan: one pass from the end.
+    pub(super) fn active_from(&self) -> Vec<bool> {
+        let mut active = vec![false; self.plan.programs.len()];
+        for p in (0..active.len()).rev() {
+            active[p] = self.of_program[p]
+                .clone()
+                .any(|d| self.members[d].instance.state().is_active())
+                || self.dependents[p].iter().any(|d| active[d.0]);
+        }
+        active
     }
 
     /// Starts (in plan order, so a simple program's dependents follow it in

@@ -481,7 +481,7 @@ impl Sim<'_> {
         if !running && self.shutdown_at.is_none() {
             self.shutdown_at = Some(now);
         }
-        let alive_from = self.alive_from();
+        let alive_from = self.fleet.active_from();
         for (index, member) in self.fleet.members().iter().enumerate() {
             let instance = &member.instance;
             let config = &self.fleet.plan.programs[member.program.0];
@@ -563,20 +563,6 @@ impl Sim<'_> {
                 self.fail(format!("the shutdown has lasted {:?}", now.saturating_sub(at)));
             }
         }
-    }
-
-    /// For each program: whether it, or a program after it (directly or
-    /// not), has a process.
-    fn alive_from(&self) -> Vec<bool> {
-        let fleet = &self.fleet;
-        let mut alive = vec![false; fleet.plan.programs.len()];
-        for p in (0..alive.len()).rev() {
-            alive[p] = fleet.of_program[p]
-                .clone()
-                .any(|d| fleet.members()[d].instance.state().is_active())
-                || fleet.dependents[p].iter().any(|d| alive[d.0]);
-        }
-        alive
     }
 }
 
