@@ -7,12 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-fn client(config: &Path, args: &[&str]) -> Finished {
-    let mut all = args.to_vec();
-    all.extend(["-c", config.to_str().unwrap()]);
-    run(plain(&all))
-}
+use crate::control::{client, setup, start};
 
 #[test]
 fn the_longest_durations_and_largest_counts_never_panic_pid_1() {
@@ -138,26 +133,17 @@ fn the_control_socket_never_replaces_a_file_that_is_not_a_socket() {
     );
 }
 
-/// rinit as PID 1 with a control socket in `dir`, once it answers.
-fn start_with_socket(dir: &Path, rinit_keys: &str, programs: &str) -> (Running, std::path::PathBuf) {
-    let socket = dir.join("rinit.sock");
-    let config = dir.join("rinit.toml");
-    let text = format!("[rinit]\ncontrol_socket = {socket:?}\n{rinit_keys}{programs}");
-    std::fs::write(&config, text).unwrap();
-    let running = Running::start(pid1(&["-c", config.to_str().unwrap()]));
-    let deadline = Instant::now() + PATIENCE;
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "no control socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (running, config)
+/// rinit as PID 1 on a configuration with a control socket, the `[rinit]`
+/// keys `rinit_keys` and `programs`, once the socket answers.
+fn start_with_socket(tag: &str, rinit_keys: &str, programs: &str) -> (Running, std::path::PathBuf) {
+    let (_dir, config, socket) = setup(tag, &format!("{rinit_keys}{programs}"));
+    (start(&config, &socket), config)
 }
 
 #[test]
 fn clients_that_hang_up_while_they_wait_free_their_slots_at_once() {
-    let dir = temp_dir("bounds-hangup");
     let (running, config) = start_with_socket(
-        &dir,
+        "bounds-hangup",
         "",
         "[program.slow]\ncommand = [\"sleep\", \"1000\"]\nautostart = false\nready = { file = \"/nonexistent\" }\n",
     );
@@ -199,9 +185,8 @@ fn clients_that_hang_up_while_they_wait_free_their_slots_at_once() {
 #[test]
 fn a_flood_of_foreign_notify_messages_costs_a_few_warnings_and_delays_nothing() {
     use std::os::linux::net::SocketAddrExt;
-    let dir = temp_dir("bounds-notify");
     let (mut running, config) = start_with_socket(
-        &dir,
+        "bounds-notify",
         "",
         "[program.app]\ntype = \"notify\"\ncommand = [\"sh\", \"-c\", \"echo $NOTIFY_SOCKET; exec sleep 1000\"]\n",
     );
@@ -256,10 +241,9 @@ fn restarts_of(config: &Path, name: &str) -> u32 {
 #[test]
 fn one_pipelining_http_client_does_not_starve_the_loop() {
     use std::io::{Read, Write};
-    let dir = temp_dir("bounds-pipelining");
     let port = crate::http::free_port();
     let (running, config) = start_with_socket(
-        &dir,
+        "bounds-pipelining",
         &format!("http = \"127.0.0.1:{port}\"\n"),
         "[program.crasher]\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 1\"]\n\
          restart = \"always\"\nrestart_delay = \"0\"\nstart_limit_burst = 0\n",

@@ -14,7 +14,7 @@ use crate::common::*;
 
 /// A directory with `rinit.toml` (`[rinit] control_socket` in it, then
 /// `programs`); returns (dir, config, socket).
-fn setup(tag: &str, programs: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn setup(tag: &str, programs: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = temp_dir(tag);
     let socket = dir.join("rinit.sock");
     let config = dir.join("rinit.toml");
@@ -28,7 +28,7 @@ fn setup(tag: &str, programs: &str) -> (PathBuf, PathBuf, PathBuf) {
 
 /// rinit as PID 1 on `config`, started in the configuration's folder (where
 /// relative paths of its programs point), once its socket answers.
-fn start(config: &Path, socket: &Path) -> Running {
+pub(crate) fn start(config: &Path, socket: &Path) -> Running {
     let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
     cmd.current_dir(config.parent().unwrap());
     let running = Running::start(cmd);
@@ -45,14 +45,14 @@ fn start(config: &Path, socket: &Path) -> Running {
 }
 
 /// `rinit ARGS -c CONFIG` as a client.
-fn client(config: &Path, args: &[&str]) -> Finished {
+pub(crate) fn client(config: &Path, args: &[&str]) -> Finished {
     let mut all = args.to_vec();
     all.extend(["-c", config.to_str().unwrap()]);
     run(plain(&all))
 }
 
 /// Until `status NAME` shows `state` (polling the socket, as a probe would).
-fn wait_for_state(config: &Path, name: &str, state: &str) -> Vec<String> {
+pub(crate) fn wait_for_state(config: &Path, name: &str, state: &str) -> Vec<String> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let done = client(config, &["status", name]);

@@ -6,10 +6,10 @@
 //! comes after; waiting clients hear of a shutdown.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::control::{client, start, wait_for_state};
 
 /// A directory with a copy of `sleep` named `sleeper` (so that the test can
 /// find its own processes by their command line) and `rinit.toml`.
@@ -27,28 +27,15 @@ fn setup(tag: &str, programs: &str) -> (PathBuf, PathBuf, PathBuf) {
     (dir, config, socket)
 }
 
-fn start(config: &Path, socket: &Path) -> Running {
-    let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
-    cmd.current_dir("/");
-    let running = Running::start(cmd);
-    let deadline = Instant::now() + PATIENCE;
-    while std::os::unix::net::UnixStream::connect(socket).is_err() {
-        assert!(Instant::now() < deadline, "no control socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    running
-}
-
-fn client(config: &Path, args: &[&str]) -> Finished {
-    let mut all = args.to_vec();
-    all.extend(["-c", config.to_str().unwrap()]);
-    run(plain(&all))
-}
-
-fn client_cmd(config: &Path, args: &[&str]) -> Command {
+/// `rinit ARGS -c CONFIG` as a client in the background, its output piped.
+fn spawn_client(config: &Path, args: &[&str]) -> std::process::Child {
     let mut all = args.to_vec();
     all.extend(["-c", config.to_str().unwrap()]);
     plain(&all)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// The state column of `status NAME`.
@@ -58,14 +45,6 @@ fn state_of(config: &Path, name: &str) -> String {
         .get(1)
         .and_then(|row| row.split_whitespace().nth(1).map(str::to_string))
         .unwrap_or_default()
-}
-
-fn wait_for_state(config: &Path, name: &str, state: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    while state_of(config, name) != state {
-        assert!(Instant::now() < deadline, "{name} never {state}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// How many live processes run `DIR/sleeper SECONDS`.
@@ -83,6 +62,25 @@ fn sleepers(dir: &Path, seconds: &str) -> usize {
                 && std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == want)
         })
         .count()
+}
+
+/// Waits until exactly one `DIR/sleeper SECONDS` runs (the new run's
+/// helper, which its shell forks), failing at once if two ever do.
+fn until_one_sleeper(dir: &Path, seconds: &str, two: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while sleepers(dir, seconds) != 1 {
+        assert!(sleepers(dir, seconds) < 2, "{two}");
+        assert!(Instant::now() < deadline, "no helper after the restart");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A client started in the background: its exit code and its stderr.
+fn outcome(mut child: std::process::Child) -> (Option<i32>, String) {
+    let status = wait_timeout(&mut child, PATIENCE);
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    (status.code(), err)
 }
 
 fn shut_down(running: Running) -> Finished {
@@ -117,12 +115,7 @@ fn a_program_that_leaves_its_group_behind_stops_and_starts_again() {
     let done = client(&config, &["restart", "app"]);
     assert_eq!(done.code(), 0, "{:?} {:?}", done.out, done.err);
     // The new run's helper comes (sh forks it); the old one never returns.
-    let deadline = Instant::now() + PATIENCE;
-    while sleepers(&dir, "1000") != 1 {
-        assert!(sleepers(&dir, "1000") < 2, "the old helper outlived the restart");
-        assert!(Instant::now() < deadline, "no helper after the restart");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    until_one_sleeper(&dir, "1000", "the old helper outlived the restart");
     let done = shut_down(running);
     assert_eq!(done.code(), 0, "{:?}", done.err);
 }
@@ -161,15 +154,11 @@ fn a_crashed_programs_leftovers_go_before_it_restarts() {
         assert!(Instant::now() < deadline, "app never restarted: {:?}", status.out);
         std::thread::sleep(Duration::from_millis(20));
     }
-    let deadline = Instant::now() + PATIENCE;
-    while sleepers(&dir, "1000") != 1 {
-        assert!(
-            sleepers(&dir, "1000") < 2,
-            "the crashed run's helper is still there beside the new one"
-        );
-        assert!(Instant::now() < deadline, "no helper after the restart");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    until_one_sleeper(
+        &dir,
+        "1000",
+        "the crashed run's helper is still there beside the new one",
+    );
     // Twenty health checks later, none has left its helper behind.
     std::thread::sleep(Duration::from_secs(2));
     assert!(
@@ -200,19 +189,13 @@ fn requests_compose_and_the_last_one_wins() {
     assert_eq!(state_of(&config, "db"), "ready");
     // A stop during a restart: the restart's client hears it was
     // superseded, and db ends stopped.
-    let mut restart = client_cmd(&config, &["restart", "db"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let restart = spawn_client(&config, &["restart", "db"]);
     std::thread::sleep(Duration::from_millis(200));
     let done = client(&config, &["stop", "db"]);
     assert_eq!(done.code(), 0, "{:?} {:?}", done.out, done.err);
     assert_eq!(done.out, ["db: stopped"]);
-    let status = wait_timeout(&mut restart, PATIENCE);
-    let mut err = String::new();
-    std::io::Read::read_to_string(restart.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(1), "{err}");
+    let (code, err) = outcome(restart);
+    assert_eq!(code, Some(1), "{err}");
     assert_eq!(err, "rinit: restart superseded by stop\n");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(state_of(&config, "db"), "stopped");
@@ -260,19 +243,13 @@ fn waiting_clients_hear_that_rinit_is_shutting_down() {
          ready = { file = \"/nonexistent/ready\" }\n",
     );
     let running = start(&config, &socket);
-    let mut waiting = client_cmd(&config, &["start", "slow"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let waiting = spawn_client(&config, &["start", "slow"]);
     wait_for_state(&config, "slow", "running");
     let done = shut_down(running);
     assert_eq!(done.code(), 0, "{:?}", done.err);
-    let status = wait_timeout(&mut waiting, PATIENCE);
-    let mut err = String::new();
-    std::io::Read::read_to_string(waiting.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let (code, err) = outcome(waiting);
     assert_eq!(err, "rinit: start: rinit is shutting down\n");
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(code, Some(1));
 }
 
 #[test]
