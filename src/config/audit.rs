@@ -60,6 +60,15 @@ pub fn audit(path: &Path, plan: &Plan) -> (Vec<String>, Vec<String>) {
     (errors, warnings)
 }
 
+/// The command's name as the configuration wrote it: `${VAR}`s unexpanded,
+/// so a message never shows a value.
+fn shown(program: &Program) -> String {
+    match program.written.command.first() {
+        Some(name) => name.clone(),
+        None => program.command[0].to_string_lossy().into_owned(),
+    }
+}
+
 /// Whether the program's command can be run: an executable file, found
 /// through the program's own PATH when the name has no slash.
 fn runnable(program: &Program) -> Result<(), String> {
@@ -69,7 +78,7 @@ fn runnable(program: &Program) -> Result<(), String> {
             (Some(dir), true) => dir.join(&name),
             _ => PathBuf::from(&name),
         };
-        return executable(&path).map_err(|why| format!("{name:?}: {why}"));
+        return executable(&path).map_err(|why| format!("{:?}: {why}", shown(program)));
     }
     let path_value = program
         .env
@@ -81,7 +90,10 @@ fn runnable(program: &Program) -> Result<(), String> {
     if found.clone().any(|candidate| executable(&candidate).is_ok()) {
         return Ok(());
     }
-    Err(format!("{name:?}: command not found in PATH ({path_value})"))
+    Err(format!(
+        "{:?}: command not found in PATH ({path_value})",
+        shown(program)
+    ))
 }
 
 /// An existing file with an execute bit.

@@ -1,7 +1,9 @@
 //! The start plan as `rinit check` prints it: each program in start
-//! order with its resolved command, then its type, dependencies, user,
-//! directory and restart policy. Control characters in paths and commands
-//! are escaped: two lines per program, always.
+//! order with its command, then its type, dependencies, user, directory and
+//! restart policy. Commands, users and directories are shown as written,
+//! `${VAR}`s unexpanded, so no value (a secret) is ever printed. Control
+//! characters in paths and commands are escaped: two lines per program,
+//! always.
 
 use std::path::Path;
 
@@ -52,9 +54,10 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
         None => name.clone(),
     };
     let command: Vec<String> = program
+        .written
         .command
         .iter()
-        .map(|word| log::escape_controls(shell_quote(&word.to_string_lossy())))
+        .map(|word| log::escape_controls(shell_quote(word)))
         .collect();
     let _ = writeln!(text, "{name}: {}", command.join(" "));
     let kind = match program.kind {
@@ -75,15 +78,16 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
     let user = match &program.user {
         Some(account) => format!(
             "{} (uid {}, gid {})",
-            account.user.name,
+            log::escape_controls(program.written.user.clone().unwrap_or(account.user.name.clone())),
             account.user.uid,
             account.groups.first().copied().unwrap_or(account.user.gid)
         ),
         None => format!("rinit's (uid {})", nix::unistd::geteuid()),
     };
-    let directory = match &program.directory {
-        Some(dir) => log::escape_controls(dir.display().to_string()),
-        None => "rinit's starting directory".into(),
+    let directory = match (&program.written.directory, &program.directory) {
+        (Some(written), _) => log::escape_controls(written.clone()),
+        (None, Some(dir)) => log::escape_controls(dir.display().to_string()),
+        (None, None) => "rinit's starting directory".into(),
     };
     let critical = match (program.critical, program.autostart) {
         (true, true) => ", critical",

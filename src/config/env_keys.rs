@@ -36,6 +36,7 @@ pub(super) fn expand_user(
     raw: &mut RawProgram,
     shared: &Env,
     file_vars: &Vars,
+    substituted: &expand::Substituted,
     at: &At,
 ) -> Result<(), ConfigError> {
     let below_user = |key: &str| {
@@ -47,7 +48,7 @@ pub(super) fn expand_user(
     for (value, key) in [(&mut raw.user, "user"), (&mut raw.group, "group")] {
         if let Some(value) = value {
             let offset = value.span().start;
-            expand::key(value.get_mut(), offset, key, &below_user, at)?;
+            expand::key(value.get_mut(), offset, key, &substituted.noting(&below_user), at)?;
         }
     }
     Ok(())

@@ -4,6 +4,8 @@
 //! value stays one argument: a command string is split into words first.
 //! Messages name variables, never their values.
 
+use std::cell::RefCell;
+
 use toml::Spanned;
 
 use super::error::ConfigError;
@@ -85,16 +87,56 @@ pub fn refers_to(text: &str, name: &str) -> bool {
     false
 }
 
+/// The values that `${...}`s in one program's keys were replaced with, so
+/// that a message about an expanded key names the variable, not its value:
+/// every message about the program passes through `redact`.
+#[derive(Default)]
+pub(super) struct Substituted(RefCell<Vec<(String, String)>>);
+
+/// Values shorter than this are not redacted: they would match rinit's
+/// own words and numbers ("from 1 to 1000"), and hide nothing.
+const REDACT_MIN: usize = 4;
+
+impl Substituted {
+    /// `lookup`, noting each value it gives.
+    pub(super) fn noting<'s, 'l>(
+        &'s self,
+        lookup: &'l Lookup<'l>,
+    ) -> impl Fn(&str) -> Option<String> + use<'s, 'l> {
+        move |name| {
+            let value = lookup(name)?;
+            if value.chars().count() >= REDACT_MIN {
+                self.0.borrow_mut().push((name.to_string(), value.clone()));
+            }
+            Some(value)
+        }
+    }
+
+    /// `message` with each noted value, as written or as `{:?}` escapes it,
+    /// replaced by `${NAME}`; the longest values first.
+    pub(super) fn redact(&self, mut message: String) -> String {
+        let mut noted = self.0.borrow().clone();
+        noted.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
+        for (name, value) in noted {
+            let debug = format!("{value:?}");
+            let escaped = debug.trim_start_matches('"').trim_end_matches('"');
+            let variable = format!("${{{name}}}");
+            message = message.replace(&value, &variable).replace(escaped, &variable);
+        }
+        message
+    }
+}
+
 /// Expands the keys of one program that take variables: `instances`, then
 /// `command`, `directory`, and the targets of `ready` and `health` (`user`
 /// and `group` are done before, with `key`). A string command is split into
-/// words first. Returns the command's words before expansion when they use
-/// RINIT_INSTANCE: each instance's start expands them again.
+/// words first. Returns the command's words before expansion, and whether
+/// they use RINIT_INSTANCE (then each instance's start expands them again).
 pub(super) fn program_keys(
     raw: &mut RawProgram,
     lookup: &Lookup,
     at: &At,
-) -> Result<Option<Vec<String>>, ConfigError> {
+) -> Result<(Vec<String>, bool), ConfigError> {
     if let Some(instances) = &mut raw.instances {
         let offset = instances.span().start;
         if let InstancesValue::Text(template) = instances.get_mut() {
@@ -113,7 +155,7 @@ pub(super) fn program_keys(
     let has_instances = raw.instances.is_some();
     let template = match &mut raw.command {
         Some(command) => command_words(command, has_instances, lookup, at)?,
-        None => None,
+        None => (Vec::new(), false),
     };
     let mut targets: Vec<(&mut Spanned<String>, &str)> = Vec::new();
     targets.extend(raw.directory.as_mut().map(|d| (d, "directory")));
@@ -165,14 +207,14 @@ pub(super) fn key(
 }
 
 /// A command's words, each expanded (a value stays one word); the words
-/// before expansion when they use RINIT_INSTANCE. `has_instances`: it is
-/// "0" here, for `rinit check` and the plan.
+/// before expansion, and whether they use RINIT_INSTANCE. `has_instances`:
+/// it is "0" here, for `rinit check` and the plan.
 fn command_words(
     command: &mut Spanned<CommandValue>,
     has_instances: bool,
     lookup: &Lookup,
     at: &At,
-) -> Result<Option<Vec<String>>, ConfigError> {
+) -> Result<(Vec<String>, bool), ConfigError> {
     let offset = command.span().start;
     let words = split(command.get_ref()).map_err(|why| at(offset, "command", why))?;
     let per_instance = has_instances && words.iter().any(|word| refers_to(word, INSTANCE));
@@ -185,7 +227,7 @@ fn command_words(
         expanded.push(expand(word, &mut |n| lookup(n)).map_err(|why| at(offset, "command", why))?);
     }
     *command.get_mut() = CommandValue::Words(expanded);
-    Ok(per_instance.then_some(words))
+    Ok((words, per_instance))
 }
 
 /// A `ready` or `health` command's words, each expanded.

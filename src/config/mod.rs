@@ -187,6 +187,9 @@ pub struct Program {
     /// The command's words before expansion, when they use ${RINIT_INSTANCE}:
     /// expanded again for each instance at its start.
     pub command_template: Option<Vec<String>>,
+    /// `command`, `user` and `directory` as the file wrote them, before
+    /// `${VAR}` expansion: what `check` prints, so values never show.
+    pub written: AsWritten,
     pub kind: Kind,
     /// The programs it comes after, all before it in `Plan::programs`.
     pub after: Vec<ProgramId>,
@@ -220,6 +223,15 @@ pub struct Program {
     pub autostart: bool,
     /// `health`: checked while it runs; unhealthy means stopped and restarted.
     pub health: Option<Health>,
+}
+
+/// Keys as the configuration file wrote them, `${VAR}`s unexpanded.
+#[derive(Debug, Default)]
+pub struct AsWritten {
+    /// The command's words (a string command split by shell rules).
+    pub command: Vec<String>,
+    pub user: Option<String>,
+    pub directory: Option<String>,
 }
 
 /// `ready`: a check, or a file that appears.
@@ -276,6 +288,7 @@ impl Program {
             instances: None,
             command: vec!["true".into()],
             command_template: None,
+            written: AsWritten::default(),
             kind: Kind::Simple,
             after: Vec::new(),
             user: None,

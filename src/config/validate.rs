@@ -19,7 +19,7 @@ use super::error::{ConfigError, Source};
 use super::expand;
 use super::schema::{InstancesValue, RawFile, RawGroup, RawProgram};
 use super::users::{self, Account};
-use super::{defaults, order, Group, Kind, Output, Plan, Program, ProgramId, Restart};
+use super::{defaults, order, AsWritten, Group, Kind, Output, Plan, Program, ProgramId, Restart};
 use super::{MAIN, MAX_INSTANCES, NAME_MAX};
 use crate::log;
 
@@ -171,10 +171,14 @@ fn program(
     let program_offset = spanned.span().start;
     check_name(shared, &name)?;
     let name = name.into_inner();
+    let substituted = expand::Substituted::default();
     let at = |offset: usize, key: &str, message: String| {
+        let message = substituted.redact(message);
         shared.source.error(Some(offset), Some(&name), Some(key), message)
     };
     let mut raw = spanned.into_inner();
+    let written_user = raw.user.as_ref().map(|user| user.get_ref().clone());
+    let written_directory = raw.directory.as_ref().map(|dir| dir.get_ref().clone());
     if raw.command.is_none() {
         return Err(at(
             program_offset,
@@ -185,7 +189,7 @@ fn program(
     let after = after_names(shared, &name, &raw, &at)?;
     let after_offset = raw.after.first().map_or(program_offset, |a| a.span().start);
     let file_vars = env_keys::env_file(shared.base_dir, &raw, &at)?;
-    env_keys::expand_user(&mut raw, &shared.env, &file_vars, &at)?;
+    env_keys::expand_user(&mut raw, &shared.env, &file_vars, &substituted, &at)?;
     let user = account(shared, &raw, &at)?;
     let layers = env_keys::Layers {
         source: shared.source,
@@ -193,7 +197,11 @@ fn program(
         set_in_file_env: &shared.set_in_file_env,
     };
     let env = env_keys::environment(&layers, &name, &mut raw, user.as_ref(), file_vars)?;
-    let command_template = expand::program_keys(&mut raw, &env_keys::lookup(&env, &name), &at)?;
+    let (written_command, per_instance) = {
+        let lookup = env_keys::lookup(&env, &name);
+        let noting = substituted.noting(&lookup);
+        expand::program_keys(&mut raw, &noting, &at)?
+    };
     let command = match &raw.command {
         Some(command) => command
             .get_ref()
@@ -213,7 +221,12 @@ fn program(
         name,
         instances,
         command: command.into_iter().map(OsString::from).collect(),
-        command_template,
+        command_template: per_instance.then(|| written_command.clone()),
+        written: AsWritten {
+            command: written_command,
+            user: written_user,
+            directory: written_directory,
+        },
         kind,
         after: Vec::new(), // set once the order is known
         user,
@@ -442,6 +455,13 @@ fn main_program(command: &[OsString], env: Env, after: Vec<ProgramId>) -> Progra
     Program {
         name: MAIN.into(),
         command: command.to_vec(),
+        written: AsWritten {
+            command: command
+                .iter()
+                .map(|word| word.to_string_lossy().into_owned())
+                .collect(),
+            ..AsWritten::default()
+        },
         after,
         env,
         restart: Restart::No,

@@ -61,6 +61,15 @@ pub struct Command {
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl Command {
+    /// Messages name the command `name` (as the configuration wrote it,
+    /// `${VAR}`s unexpanded) instead of `args[0]`, which may hold a value.
+    pub fn shown_as(mut self, name: Option<&String>) -> Command {
+        if let Some(name) = name {
+            self.program.clone_from(name);
+        }
+        self
+    }
+
     /// `args[0]` is looked up in the PATH of `env` when it has no slash.
     pub fn new(args: &[OsString], env: Vec<(OsString, OsString)>) -> Result<Command, SpawnError> {
         let program = args

@@ -34,6 +34,7 @@ impl Supervisor<'_> {
         let args = instance_command(program, &env);
         let started = self.command(i, &args, env).and_then(|command| {
             let command = command
+                .shown_as(program.written.command.first())
                 .stdio([stdin, out, err])
                 .foreground(program.is_main && self.settings.foreground);
             let mut child = command.spawn()?;

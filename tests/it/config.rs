@@ -975,7 +975,7 @@ fn check_accepts_the_example_configuration() {
     let web = position("web: gunicorn app.wsgi -b 0.0.0.0:8000 --workers 4");
     let worker = position(
         "worker (instances worker.0 to worker.1): celery -A app worker -l info \
-         --concurrency 2 -n worker0@%h",
+         --concurrency '${CELERY_CONCURRENCY:-2}' -n 'worker${RINIT_INSTANCE}@%h'",
     );
     assert!(redis < web && migrate < web && redis < worker, "{:?}", done.out);
     assert!(

@@ -12,6 +12,7 @@ mod faults;
 mod http;
 mod import;
 mod page;
+mod secrets;
 mod single_command;
 mod supervisor;
 mod terminal;
