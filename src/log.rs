@@ -139,15 +139,10 @@ pub fn escape_controls(text: String) -> String {
 /// static binary.)
 pub fn write_all(fd: i32, mut bytes: &[u8]) {
     while !bytes.is_empty() {
-        // SAFETY: write(2) on a plain descriptor number reads `bytes.len()`
-        // bytes from a live slice.
-        let n = unsafe { nix::libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n > 0 {
-            bytes = &bytes[n as usize..];
-        } else if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
-            continue;
-        } else {
-            return;
+        match crate::sys::write(fd, bytes) {
+            Ok(n) if n > 0 => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
         }
     }
 }

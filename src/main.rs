@@ -10,6 +10,8 @@
 #![cfg_attr(not(test), no_main)]
 // Under `cargo test` the harness supplies `main`, so `run` and what only it uses are unused.
 #![cfg_attr(test, allow(dead_code))]
+// Every unsafe block says why it is sound; .ci/shape.py keeps them in sys.rs and pid1/.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod log;
@@ -22,6 +24,7 @@ mod pid1;
 mod single;
 mod sink;
 mod supervise;
+mod sys;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -196,21 +199,15 @@ fn event_loop<K: Ord + Copy>(blocked: signals::Mask) -> Option<EventLoop<K>> {
 /// limit (no capability needed) and gives each program the original back.
 /// Returns the original when it was raised.
 fn raise_open_files_limit() -> Option<libc::rlimit64> {
-    // SAFETY: a zeroed rlimit64 is valid storage for prlimit's answer.
-    let mut original: libc::rlimit64 = unsafe { std::mem::zeroed() };
-    // SAFETY: prlimit64 on this process, reading into `original`.
-    if unsafe { libc::prlimit64(0, libc::RLIMIT_NOFILE, std::ptr::null(), &mut original) } != 0
-        || original.rlim_cur >= original.rlim_max
-    {
+    let (soft, hard) = sys::open_files_limit().ok()?;
+    if soft >= hard {
         return None;
     }
-    let raised = libc::rlimit64 {
-        rlim_cur: original.rlim_max,
-        rlim_max: original.rlim_max,
-    };
-    // SAFETY: prlimit64 on this process with a live new limit.
-    let rc = unsafe { libc::prlimit64(0, libc::RLIMIT_NOFILE, &raised, std::ptr::null_mut()) };
-    (rc == 0).then_some(original)
+    sys::set_open_files_limit(hard, hard).ok()?;
+    Some(libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    })
 }
 
 /// `rinit check`: validates the configuration and prints the start plan.
@@ -249,15 +246,12 @@ fn check(options: &cli::Options) -> i32 {
 /// its child holds, say, the write end of someone's pipe; and opens /dev/null
 /// on any of 0-2 that is missing, so no descriptor rinit opens later lands there.
 fn sanitize_descriptors() {
-    // SAFETY: close_range(3, max, 0) closes descriptors rinit has not opened
-    // itself yet (nothing in rinit holds one at this point).
-    let closed = unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_int, libc::c_int::MAX, 0) };
-    if closed != 0 {
+    // Nothing in rinit holds a descriptor at this point.
+    if sys::close_from(3).is_err() {
         close_inherited_one_by_one(); // kernels before 5.9
     }
     for fd in 0..3 {
-        // SAFETY: F_GETFD only queries a descriptor number.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        if !sys::is_open(fd) {
             match nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
                 Ok(null) => std::mem::forget(null), // lands on `fd`, the lowest free one; kept for the child
                 Err(errno) => warn!(
@@ -272,18 +266,10 @@ fn sanitize_descriptors() {
 /// close_range's fallback: every descriptor from 3 up to the soft
 /// RLIMIT_NOFILE (at most 65,536 of them: a container's limit can be a million).
 fn close_inherited_one_by_one() {
-    // SAFETY: a zeroed rlimit is valid storage for getrlimit's answer.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: getrlimit writes into `limit`.
-    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    let highest = if known {
-        limit.rlim_cur.min(65_536) as libc::c_int
-    } else {
-        1024
-    };
-    for fd in 3..highest {
-        // SAFETY: closing a descriptor number rinit has not opened itself.
-        unsafe { libc::close(fd) };
+    let highest = sys::open_files_limit().map_or(1024, |(soft, _)| soft.min(65_536));
+    for fd in 3..libc::c_int::try_from(highest).unwrap_or(1024) {
+        // Nothing in rinit holds a descriptor at this point.
+        sys::close_unowned(fd);
     }
 }
 
@@ -308,10 +294,8 @@ fn starting_directory() -> Option<OwnedFd> {
 /// in its foreground: then the command should get the foreground, so that
 /// `docker run -it image bash` has working job control and Ctrl-C.
 fn owns_terminal_foreground() -> bool {
-    // SAFETY: tcgetpgrp on descriptor 0 only queries; a closed or non-terminal
-    // descriptor gives an error, which means "no".
+    // A closed or non-terminal descriptor gives an error, which means "no".
     // Both ids read 0 when the group lives outside rinit's PID namespace (rinit
     // started by `unshare --pid --fork` from a shell): still the same group.
-    let foreground = unsafe { libc::tcgetpgrp(0) };
-    foreground >= 0 && foreground == nix::unistd::getpgrp().as_raw()
+    sys::foreground_group(0) == Ok(nix::unistd::getpgrp().as_raw())
 }

@@ -13,13 +13,15 @@
 //! or ask once (the control socket, the HTTP server, http checks), and
 //! `accept`, the non-blocking accept both servers take connections with.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::stat::Mode;
+
+use crate::sys;
 
 /// Bytes per write to a pipe or socket: a pipe write of at most this many
 /// bytes is atomic.
@@ -73,13 +75,10 @@ impl Sink {
                 _ => "the output",
             },
         };
-        // SAFETY: a zeroed stat is valid storage for fstat's answer.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat writes into `stat`.
-        if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        let Ok(file_type) = sys::file_type(fd) else {
             return sink;
-        }
-        match stat.st_mode & libc::S_IFMT {
+        };
+        match file_type {
             // A pipe, or a terminal (which blocks too: a full pty, Ctrl-S).
             kind @ (libc::S_IFIFO | libc::S_IFCHR) => {
                 if kind == libc::S_IFCHR {
@@ -182,29 +181,19 @@ impl Sink {
             if self.poll_first && !has_room(self.fd) {
                 break;
             }
-            // SAFETY: write/send read `end` bytes from the live slice `rest`.
-            let n = unsafe {
-                if self.socket {
-                    libc::send(
-                        self.fd,
-                        rest.as_ptr().cast(),
-                        end,
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                    )
-                } else {
-                    libc::write(self.fd, rest.as_ptr().cast(), end)
-                }
-            };
-            if n > 0 {
-                self.sent += n as usize;
-            } else if n < 0 && Errno::last() == Errno::EINTR {
-                continue;
-            } else if n < 0 && Errno::last() == Errno::EAGAIN {
-                break;
+            let chunk = rest.get(..end).unwrap_or(rest);
+            let written = if self.socket {
+                sys::send_now(self.fd, chunk)
             } else {
+                sys::write(self.fd, chunk)
+            };
+            match written {
+                Ok(n) if n > 0 => self.sent = self.sent.saturating_add(n),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break,
                 // The reader is gone (EPIPE) or the descriptor is broken:
                 // nothing can be written any more; drop the queue.
-                self.sent = self.queue.len();
+                _ => self.sent = self.queue.len(),
             }
         }
         if self.sent >= self.queue.len() {
@@ -241,9 +230,7 @@ impl Sink {
 
 /// The last newline in `bytes`.
 fn find_last_newline(bytes: &[u8]) -> Option<usize> {
-    // SAFETY: memrchr reads at most `bytes.len()` bytes of the live slice.
-    let found = unsafe { libc::memrchr(bytes.as_ptr().cast(), b'\n' as libc::c_int, bytes.len()) };
-    (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
+    sys::find_last(bytes, b'\n')
 }
 
 /// Whether a write of at most PIPE_BUF bytes to the pipe `fd` would not block.
@@ -254,15 +241,10 @@ fn has_room(fd: RawFd) -> bool {
 /// Waits up to `millis` for `fd` to take writes; its revents (0 on timeout,
 /// POLLNVAL when the poll itself fails, so callers stop).
 fn poll_writable(fd: RawFd, millis: libc::c_int) -> libc::c_short {
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one live pollfd and a timeout in milliseconds.
-    match unsafe { libc::poll(&mut poll, 1, millis) } {
-        n if n < 0 && Errno::last() != Errno::EINTR => libc::POLLNVAL,
-        _ => poll.revents,
+    match sys::poll_one(fd, libc::POLLOUT, millis) {
+        Ok(revents) => revents,
+        Err(Errno::EINTR) => 0,
+        Err(_) => libc::POLLNVAL,
     }
 }
 
@@ -297,23 +279,13 @@ pub const EXHAUSTED_PAUSE: std::time::Duration = std::time::Duration::from_secs(
 /// The next connection waiting on the non-blocking `listener`.
 pub fn accept(listener: RawFd) -> Accepted {
     loop {
-        // SAFETY: accept4 on a listening socket, no address wanted.
-        let fd = unsafe {
-            libc::accept4(
-                listener,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: accept4 returned a new descriptor nobody else owns.
-            return Accepted::Connection(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        match Errno::last() {
-            Errno::EINTR | Errno::ECONNABORTED => continue,
-            Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM => return Accepted::Exhausted,
-            _ => return Accepted::Nothing,
+        match sys::accept(listener) {
+            Ok(fd) => return Accepted::Connection(fd),
+            Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+            Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+                return Accepted::Exhausted
+            }
+            Err(_) => return Accepted::Nothing,
         }
     }
 }
@@ -322,18 +294,9 @@ pub fn accept(listener: RawFd) -> Accepted {
 /// advancing `sent` past what the kernel took.
 pub fn send_rest(fd: RawFd, bytes: &[u8], sent: &mut usize) -> Sent {
     while *sent < bytes.len() {
-        let rest = &bytes[*sent..];
-        // SAFETY: send(2) reads `rest.len()` bytes of a live slice.
-        let n = unsafe {
-            libc::send(
-                fd,
-                rest.as_ptr().cast(),
-                rest.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        match Errno::result(n) {
-            Ok(n) => *sent += n as usize,
+        let rest = bytes.get(*sent..).unwrap_or_default();
+        match sys::send_now(fd, rest) {
+            Ok(n) => *sent = sent.saturating_add(n),
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => return Sent::WouldBlock,
             Err(_) => return Sent::Failed,

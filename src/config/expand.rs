@@ -12,6 +12,7 @@ use super::error::ConfigError;
 use super::schema::{CommandValue, InstancesValue, RawProgram};
 use super::shell_words;
 use super::validate::At;
+use super::AsWritten;
 
 /// A variable's value in a program's environment.
 pub(super) type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
@@ -130,13 +131,17 @@ impl Substituted {
 /// Expands the keys of one program that take variables: `instances`, then
 /// `command`, `directory`, and the targets of `ready` and `health` (`user`
 /// and `group` are done before, with `key`). A string command is split into
-/// words first. Returns the command's words before expansion, and whether
-/// they use RINIT_INSTANCE (then each instance's start expands them again).
+/// words first, kept in `written` as they were. `substituted` notes each
+/// value used. Returns whether the command uses RINIT_INSTANCE (then each
+/// instance's start expands it again).
 pub(super) fn program_keys(
     raw: &mut RawProgram,
     lookup: &Lookup,
+    substituted: &Substituted,
+    written: &mut AsWritten,
     at: &At,
-) -> Result<(Vec<String>, bool), ConfigError> {
+) -> Result<bool, ConfigError> {
+    let lookup: &Lookup = &substituted.noting(lookup);
     if let Some(instances) = &mut raw.instances {
         let offset = instances.span().start;
         if let InstancesValue::Text(template) = instances.get_mut() {
@@ -153,10 +158,11 @@ pub(super) fn program_keys(
         }
     }
     let has_instances = raw.instances.is_some();
-    let template = match &mut raw.command {
+    let (words, per_instance) = match &mut raw.command {
         Some(command) => command_words(command, has_instances, lookup, at)?,
         None => (Vec::new(), false),
     };
+    written.command = words;
     let mut targets: Vec<(&mut Spanned<String>, &str)> = Vec::new();
     targets.extend(raw.directory.as_mut().map(|d| (d, "directory")));
     if let Some(ready) = &mut raw.ready {
@@ -184,7 +190,7 @@ pub(super) fn program_keys(
         let offset = target.span().start;
         key(target.get_mut(), offset, name, lookup, at)?;
     }
-    Ok(template)
+    Ok(per_instance)
 }
 
 /// Expands one key's value in place.

@@ -57,15 +57,13 @@ fn read_bounded(fd: libc::c_int) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // SAFETY: read(2) into a live buffer of its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        match Errno::result(n) {
+        match crate::sys::read(fd, &mut buf) {
             Ok(0) => return Ok(bytes),
             Ok(n) => {
-                if bytes.len() + n as usize > MAX_SIZE {
+                if bytes.len().saturating_add(n) > MAX_SIZE {
                     return Err(format!("larger than {} MiB", MAX_SIZE >> 20));
                 }
-                bytes.extend_from_slice(&buf[..n as usize]);
+                bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
             }
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno.desc().to_string()),

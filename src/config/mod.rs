@@ -234,6 +234,19 @@ pub struct AsWritten {
     pub directory: Option<String>,
 }
 
+impl AsWritten {
+    /// `user` and `directory` of `raw`, before expansion (the command is
+    /// split first: expand.rs keeps its words).
+    fn of(raw: &schema::RawProgram) -> AsWritten {
+        let text = |value: &Option<toml::Spanned<String>>| value.as_ref().map(|v| v.get_ref().clone());
+        AsWritten {
+            command: Vec::new(),
+            user: text(&raw.user),
+            directory: text(&raw.directory),
+        }
+    }
+}
+
 /// `ready`: a check, or a file that appears.
 #[derive(Debug)]
 pub enum Ready {

@@ -177,14 +177,10 @@ fn program(
         shared.source.error(Some(offset), Some(&name), Some(key), message)
     };
     let mut raw = spanned.into_inner();
-    let written_user = raw.user.as_ref().map(|user| user.get_ref().clone());
-    let written_directory = raw.directory.as_ref().map(|dir| dir.get_ref().clone());
+    let mut written = AsWritten::of(&raw);
     if raw.command.is_none() {
-        return Err(at(
-            program_offset,
-            "command",
-            "missing: every program needs a command".into(),
-        ));
+        let message = "missing: every program needs a command";
+        return Err(at(program_offset, "command", message.into()));
     }
     let after = after_names(shared, &name, &raw, &at)?;
     let after_offset = raw.after.first().map_or(program_offset, |a| a.span().start);
@@ -197,11 +193,9 @@ fn program(
         set_in_file_env: &shared.set_in_file_env,
     };
     let env = env_keys::environment(&layers, &name, &mut raw, user.as_ref(), file_vars)?;
-    let (written_command, per_instance) = {
-        let lookup = env_keys::lookup(&env, &name);
-        let noting = substituted.noting(&lookup);
-        expand::program_keys(&mut raw, &noting, &at)?
-    };
+    let lookup = env_keys::lookup(&env, &name);
+    let per_instance = expand::program_keys(&mut raw, &lookup, &substituted, &mut written, &at)?;
+    drop(lookup);
     let command = match &raw.command {
         Some(command) => command
             .get_ref()
@@ -221,12 +215,8 @@ fn program(
         name,
         instances,
         command: command.into_iter().map(OsString::from).collect(),
-        command_template: per_instance.then(|| written_command.clone()),
-        written: AsWritten {
-            command: written_command,
-            user: written_user,
-            directory: written_directory,
-        },
+        command_template: per_instance.then(|| written.command.clone()),
+        written,
         kind,
         after: Vec::new(), // set once the order is known
         user,

@@ -4,7 +4,7 @@
 //! answer for people (or as JSON). Exit codes: 0 done; 1 the request failed,
 //! or (`status`) a critical program is not up; 3 no rinit reachable.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use nix::libc;
 
 use super::{json, uptime, InstanceStatus, Request, VERSION};
 use crate::config;
+use crate::sys;
 
 /// Exit code when the request failed, or a critical program is not up.
 pub const EXIT_FAILED: i32 = 1;
@@ -109,31 +110,11 @@ fn print_answer<'a>(options: &Options, lines: impl Iterator<Item = &'a str>) -> 
 /// Sends `request` to the socket at `path`; the whole answer. (Raw calls,
 /// not std's UnixStream: they cost the static binary far less.)
 fn exchange(path: &Path, request: &Request, patience: Duration) -> Result<String, String> {
-    let (address, length) = super::server::sockaddr(path)?;
-    // SAFETY: socket(2) with constant arguments.
-    let fd = Errno::result(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
-        .map_err(|e| e.desc().to_string())?;
-    // SAFETY: socket just returned this descriptor; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let patience = libc::timeval {
-        tv_sec: patience.as_secs() as libc::time_t,
-        tv_usec: 0,
-    };
-    for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-        // SAFETY: setsockopt reads one live timeval.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&raw const patience).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-    }
-    // SAFETY: connect with a live sockaddr_un of the length given.
-    Errno::result(unsafe { libc::connect(fd.as_raw_fd(), (&raw const address).cast(), length) })
-        .map_err(|e| e.desc().to_string())?;
+    let address = sys::SocketAddress::unix(path)?;
+    let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, false).map_err(|e| e.desc().to_string())?;
+    // Without them a stalled rinit would hold the client forever.
+    sys::set_timeouts(&fd, patience).map_err(|e| e.desc().to_string())?;
+    sys::connect(&fd, &address).map_err(|e| e.desc().to_string())?;
     // rinit may answer (and close) before it reads the request: its answer
     // counts, not the broken write.
     let written = send_all(&fd, request.line().as_bytes());
@@ -148,17 +129,8 @@ fn exchange(path: &Path, request: &Request, patience: Duration) -> Result<String
 
 fn send_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), String> {
     while !bytes.is_empty() {
-        // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
-        let n = unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        match Errno::result(n) {
-            Ok(n) => bytes = &bytes[n as usize..],
+        match sys::send(fd.as_raw_fd(), bytes) {
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno.desc().to_string()),
         }
@@ -170,11 +142,9 @@ fn send_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), String> {
 fn receive_all(fd: &OwnedFd, answer: &mut Vec<u8>) -> Result<(), String> {
     let mut buf = [0u8; 16 * 1024];
     while answer.len() < ANSWER_MAX {
-        // SAFETY: read(2) into a live buffer of its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        match Errno::result(n) {
+        match sys::read(fd.as_raw_fd(), &mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => answer.extend_from_slice(&buf[..n as usize]),
+            Ok(n) => answer.extend_from_slice(buf.get(..n).unwrap_or_default()),
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => return Err("no answer in time".into()),
             Err(errno) => return Err(errno.desc().to_string()),

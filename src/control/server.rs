@@ -6,9 +6,7 @@
 //! watches the descriptors and answers the requests (supervise/control.rs).
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +15,7 @@ use nix::libc;
 
 use super::{Request, REQUEST_MAX, VERSION};
 use crate::sink::{self, Sent};
+use crate::sys;
 
 /// The most connections served at once.
 pub const CLIENTS_MAX: usize = 16;
@@ -69,7 +68,7 @@ impl Server {
     /// Listens at `path`, replacing a stale socket file (one nobody accepts
     /// on); Err says why not, for the one warning.
     pub fn bind(path: &Path) -> Result<Server, String> {
-        let address = sockaddr(path)?;
+        let address = sys::SocketAddress::unix(path)?;
         let listener = socket()?;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
@@ -84,17 +83,8 @@ impl Server {
                 .map_err(|e| format!("cannot replace it: {}", crate::log::io_error_text(&e)))?;
         }
         // Mode 0600 from the start: no moment when others could connect.
-        // SAFETY: umask only swaps the process's mask; rinit is single-threaded.
-        let previous = unsafe { libc::umask(0o177) };
-        // SAFETY: bind with a live sockaddr_un of the length given.
-        let bound = unsafe { libc::bind(listener.as_raw_fd(), (&raw const address.0).cast(), address.1) };
-        let bound = Errno::result(bound);
-        // SAFETY: restores the mask swapped above.
-        unsafe { libc::umask(previous) };
-        bound.map_err(|e| e.desc().to_string())?;
-        // SAFETY: listen on our own socket.
-        Errno::result(unsafe { libc::listen(listener.as_raw_fd(), CLIENTS_MAX as libc::c_int) })
-            .map_err(|e| e.desc().to_string())?;
+        sys::bind_with_umask(&listener, &address, 0o177).map_err(|e| e.desc().to_string())?;
+        sys::listen(listener.as_raw_fd(), CLIENTS_MAX).map_err(|e| e.desc().to_string())?;
         let meta = std::fs::symlink_metadata(path).map_err(|e| crate::log::io_error_text(&e))?;
         use std::os::unix::fs::MetadataExt;
         Ok(Server {
@@ -168,12 +158,11 @@ impl Server {
         };
         let mut buf = [0u8; REQUEST_MAX];
         loop {
-            let room = REQUEST_MAX - client.input.len();
-            // SAFETY: read(2) of at most `room` bytes into a live buffer.
-            let n = unsafe { libc::read(client.fd.as_raw_fd(), buf.as_mut_ptr().cast(), room) };
-            match Errno::result(n) {
+            let room = REQUEST_MAX.saturating_sub(client.input.len());
+            let into = buf.get_mut(..room).unwrap_or_default();
+            match sys::read(client.fd.as_raw_fd(), into) {
                 Ok(0) => return Read::Closed,
-                Ok(n) => client.input.extend_from_slice(&buf[..n as usize]),
+                Ok(n) => client.input.extend_from_slice(into.get(..n).unwrap_or_default()),
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return Read::Pending,
                 Err(_) => return Read::Closed,
@@ -231,17 +220,7 @@ impl Server {
         let Some(client) = self.clients.get(&id) else {
             return true;
         };
-        let mut byte = 0u8;
-        // SAFETY: recv(2) of at most one byte into a live local, peeking.
-        let n = unsafe {
-            libc::recv(
-                client.fd.as_raw_fd(),
-                (&raw mut byte).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        let gone = !matches!(Errno::result(n), Err(Errno::EAGAIN | Errno::EINTR));
+        let gone = sys::peer_closed(client.fd.as_raw_fd());
         if gone {
             self.clients.remove(&id);
         }
@@ -266,78 +245,27 @@ impl Drop for Server {
 }
 
 fn socket() -> Result<OwnedFd, String> {
-    // SAFETY: socket(2) with constant arguments.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    let fd = Errno::result(fd).map_err(|e| e.desc().to_string())?;
-    // SAFETY: socket just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, true).map_err(|e| e.desc().to_string())
 }
 
 /// Whether something accepts connections at `path` (a live server, not a
 /// stale file).
 fn connects(path: &Path) -> bool {
-    let (Ok(address), Ok(probe)) = (sockaddr(path), socket()) else {
+    let (Ok(address), Ok(probe)) = (sys::SocketAddress::unix(path), socket()) else {
         return false;
     };
-    // SAFETY: connect with a live sockaddr_un of the length given.
-    let rc = unsafe { libc::connect(probe.as_raw_fd(), (&raw const address.0).cast(), address.1) };
-    rc == 0 || Errno::last() == Errno::EAGAIN || Errno::last() == Errno::EINPROGRESS
-}
-
-/// The sockaddr_un for `path`, and its length.
-pub(super) fn sockaddr(path: &Path) -> Result<(libc::sockaddr_un, libc::socklen_t), String> {
-    // SAFETY: a zeroed sockaddr_un is valid.
-    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes =
-        CString::new(path.as_os_str().as_bytes()).map_err(|_| "the path contains a NUL byte".to_string())?;
-    let bytes = bytes.as_bytes_with_nul();
-    if bytes.len() > address.sun_path.len() {
-        return Err(format!(
-            "the path is longer than {} bytes",
-            address.sun_path.len() - 1
-        ));
-    }
-    for (slot, &byte) in address.sun_path.iter_mut().zip(bytes) {
-        *slot = byte as libc::c_char;
-    }
-    let length = std::mem::size_of::<libc::sa_family_t>() + bytes.len();
-    Ok((address, length as libc::socklen_t))
+    matches!(
+        sys::connect(&probe, &address),
+        Ok(()) | Err(Errno::EAGAIN | Errno::EINPROGRESS)
+    )
 }
 
 /// The uid of the process at the other end of `fd`.
 fn peer_uid(fd: &OwnedFd) -> Option<u32> {
-    // SAFETY: a zeroed ucred is valid storage for getsockopt's answer.
-    let mut credentials: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut length = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `length` bytes into `credentials`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut credentials).cast(),
-            &mut length,
-        )
-    };
-    (rc == 0).then_some(credentials.uid)
+    sys::peer_credentials(fd).ok().map(|credentials| credentials.uid)
 }
 
 /// One non-blocking send, whatever it takes, before a close.
 fn send_now(fd: &OwnedFd, bytes: &[u8]) {
-    // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
-    unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
+    let _ = sys::send_now(fd.as_raw_fd(), bytes);
 }

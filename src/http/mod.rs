@@ -14,7 +14,6 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::libc;
 
 pub use request::{parse, Parsed, Request};
 
@@ -23,7 +22,7 @@ use crate::sink::{self, Sent};
 /// The most connections served at once; one more closes the oldest.
 pub const CONNECTIONS_MAX: usize = 64;
 /// Connections the kernel queues for rinit to accept.
-const BACKLOG: libc::c_int = 4096;
+const BACKLOG: usize = 4096;
 /// The longest request head (request line and headers).
 pub const REQUEST_MAX: usize = 8 * 1024;
 /// How long a connection has for a whole request (from its connect, or its
@@ -86,8 +85,7 @@ impl Server {
         // A longer queue keeps it, and one wake-up accepts the whole queue
         // (the oldest connections closing to make room). listen(2) again
         // only sets the new length, capped by net.core.somaxconn.
-        // SAFETY: listen on our own listening socket.
-        unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
+        let _ = crate::sys::listen(listener.as_raw_fd(), BACKLOG);
         Ok(Server {
             listener: listener.into(),
             connections: Vec::new(),
@@ -169,13 +167,16 @@ impl Server {
             if let Some(parsed) = take_request(&mut connection.input) {
                 return parsed;
             }
-            let room = (REQUEST_MAX + 1 - connection.input.len()).min(buf.len());
-            // SAFETY: read(2) of at most `room` bytes into a live buffer.
-            let n = unsafe { libc::read(connection.fd.as_raw_fd(), buf.as_mut_ptr().cast(), room) };
-            match Errno::result(n) {
+            let room = (REQUEST_MAX + 1)
+                .saturating_sub(connection.input.len())
+                .min(buf.len());
+            let into = buf.get_mut(..room).unwrap_or_default();
+            match crate::sys::read(connection.fd.as_raw_fd(), into) {
                 Ok(0) => return Read::Closed,
                 Ok(n) => {
-                    connection.input.extend_from_slice(&buf[..n as usize]);
+                    connection
+                        .input
+                        .extend_from_slice(into.get(..n).unwrap_or_default());
                     connection.active = Instant::now();
                 }
                 Err(Errno::EINTR) => continue,

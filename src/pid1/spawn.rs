@@ -299,9 +299,9 @@ impl ChildSide<'_> {
     /// straight sequence so that it can be read (and audited for
     /// async-signal safety) top to bottom.
     fn run(&self) -> ! {
-        // SAFETY (whole block): each call is a system call wrapper taking
-        // plain integers or pointers to data the parent prepared, which stays
-        // valid: the parent is suspended until we exec or _exit.
+        // SAFETY: (the whole block) each call is a system call wrapper
+        // taking plain integers or pointers to data the parent prepared,
+        // which stays valid: the parent is suspended until we exec or _exit.
         unsafe {
             libc::setpgid(0, 0);
             if self.foreground {

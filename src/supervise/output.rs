@@ -15,7 +15,6 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::libc;
 use nix::poll::PollFlags;
 
 use crate::pid1::event_loop::EventLoop;
@@ -206,10 +205,8 @@ impl Output {
         // capacity), not what a descendant still writing adds meanwhile.
         let mut budget = if all { pipe_capacity(fd) } else { 0 };
         loop {
-            // SAFETY: read(2) into a live buffer of its length, from a pipe
-            // `pipe` owns (it is closed only below, after the last read).
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            match Errno::result(n).map(|n| n as usize) {
+            // `pipe` owns `fd`; it is closed only below, after the last read.
+            match crate::sys::read(fd, &mut buf) {
                 Ok(0) => {
                     // Every writer has gone: end the last line.
                     if !pipe.partial.is_empty() {
@@ -224,7 +221,7 @@ impl Output {
                     return;
                 }
                 Ok(n) => {
-                    pipe.take(&buf[..n], sink);
+                    pipe.take(buf.get(..n).unwrap_or_default(), sink);
                     budget = budget.saturating_sub(n);
                     let done = if all {
                         budget == 0
@@ -346,16 +343,12 @@ fn queue_line(sink: &mut Sink, prefix: &[u8], line: &[u8]) {
 /// The first newline in `bytes` (glibc's vectorised memchr: the byte loop
 /// costs more than everything else on the output path).
 fn find_newline(bytes: &[u8]) -> Option<usize> {
-    // SAFETY: memchr reads at most `bytes.len()` bytes of the live slice.
-    let found = unsafe { libc::memchr(bytes.as_ptr().cast(), b'\n' as libc::c_int, bytes.len()) };
-    (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
+    crate::sys::find_first(bytes, b'\n')
 }
 
 /// How many bytes the pipe `fd` holds at most (64 KiB unless resized).
 fn pipe_capacity(fd: RawFd) -> usize {
-    // SAFETY: F_GETPIPE_SZ only queries a descriptor.
-    let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
-    usize::try_from(size).unwrap_or(64 * 1024).max(READ_SIZE)
+    crate::sys::pipe_capacity(fd).unwrap_or(64 * 1024).max(READ_SIZE)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! step runs when the descriptor is ready; the caller bounds the time.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -13,6 +13,7 @@ use nix::poll::PollFlags;
 
 use crate::config::Check;
 use crate::sink::{self, Sent};
+use crate::sys;
 
 /// The most of an answer read: its status line comes first.
 const RESPONSE_MAX: usize = 8 * 1024;
@@ -92,11 +93,9 @@ impl Probe {
         }
         let mut buf = [0u8; 2048];
         loop {
-            // SAFETY: read(2) into a live buffer of its length.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            match Errno::result(n) {
+            match sys::read(self.fd.as_raw_fd(), &mut buf) {
                 Ok(0) => return verdict(&http.response),
-                Ok(n) => http.response.extend_from_slice(&buf[..n as usize]),
+                Ok(n) => http.response.extend_from_slice(buf.get(..n).unwrap_or_default()),
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return Step::Wait(self, PollFlags::POLLIN),
                 Err(_) => return Step::Failed,
@@ -124,66 +123,14 @@ fn verdict(response: &[u8]) -> Step {
 
 /// A non-blocking connect to `address` begun; None when it failed at once.
 fn connect(address: &SocketAddr) -> Option<OwnedFd> {
-    let (family, storage, len) = sockaddr(address);
-    // SAFETY: socket(2) with constant arguments.
-    let fd = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: socket just returned this descriptor; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: `storage` holds a sockaddr of `len` bytes.
-    let rc = unsafe { libc::connect(fd.as_raw_fd(), (&raw const storage).cast(), len) };
-    (rc == 0 || Errno::last() == Errno::EINPROGRESS).then_some(fd)
+    let address = sys::SocketAddress::ip(address);
+    let fd = sys::socket(address.family(), libc::SOCK_STREAM, true).ok()?;
+    matches!(sys::connect(&fd, &address), Ok(()) | Err(Errno::EINPROGRESS)).then_some(fd)
 }
 
 /// Whether the connect on `fd` succeeded (it is writable now).
 fn connected(fd: &OwnedFd) -> bool {
-    let mut error: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes an int into `error`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&raw mut error).cast(),
-            &mut len,
-        )
-    };
-    rc == 0 && error == 0
-}
-
-fn sockaddr(address: &SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match address {
-        SocketAddr::V4(v4) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let sin = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in>() };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = v4.port().to_be();
-            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
-            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            (libc::AF_INET, storage, len)
-        }
-        SocketAddr::V6(v6) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in6>() };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = v6.port().to_be();
-            sin6.sin6_addr.s6_addr = v6.ip().octets();
-            sin6.sin6_scope_id = v6.scope_id();
-            let len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            (libc::AF_INET6, storage, len)
-        }
-    }
+    sys::socket_error(fd) == Ok(0)
 }
 
 #[cfg(test)]
