@@ -9,6 +9,7 @@ mod config;
 mod container;
 mod control;
 mod faults;
+mod flood;
 mod http;
 mod import;
 mod page;
