@@ -286,14 +286,11 @@ fn short_options(
     options: &mut Options,
     verbosity: &mut i32,
 ) -> Result<Option<Invocation>, String> {
-    let flags: Vec<char> = cluster.chars().collect();
-    let mut i = 0;
-    while i < flags.len() {
-        let flag = flags[i];
-        i += 1;
+    let mut flags = cluster.chars();
+    while let Some(flag) = flags.next() {
         let mut take_value = |args: &mut std::vec::IntoIter<OsString>| -> Result<String, String> {
-            let rest: String = flags[i..].iter().collect();
-            i = flags.len();
+            // The rest of the cluster is the value, if there is a rest.
+            let rest: String = flags.by_ref().collect();
             if rest.is_empty() {
                 value_of(args, &format!("-{flag}"))
             } else {
@@ -307,8 +304,8 @@ fn short_options(
             'w' => options.warn_reaped = true,
             's' => options.subreaper = true,
             'g' => options.group = true,
-            'v' => *verbosity += 1,
-            'q' => *verbosity -= 1,
+            'v' => *verbosity = verbosity.saturating_add(1),
+            'q' => *verbosity = verbosity.saturating_sub(1),
             'c' => options.config = Some(PathBuf::from(take_value(args)?)),
             'e' => {
                 let value = take_value(args)?;
@@ -346,8 +343,10 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
             },
         };
     }
-    let asks_help = options.command[1..]
+    let asks_help = options
+        .command
         .iter()
+        .skip(1)
         .take_while(|arg| *arg != "--")
         .any(|arg| arg == "--help" || arg == "-h");
     if let (true, Some(usage)) = (asks_help, usage_of(&first)) {

@@ -41,7 +41,7 @@ pub fn audit(path: &Path, plan: &Plan) -> (Vec<String>, Vec<String>) {
             |key: &str, message: String| format!("{file}: program {}: key {key}: {message}", program.name);
         // Thousands of programs often run the same few commands.
         let key = (
-            program.command[0].clone(),
+            program.command.first().cloned(),
             program.directory.clone(),
             program.env.get("PATH").map(ToOwned::to_owned),
         );
@@ -72,7 +72,12 @@ fn shown(program: &Program) -> String {
 /// Whether the program's command can be run: an executable file, found
 /// through the program's own PATH when the name has no slash.
 fn runnable(program: &Program) -> Result<(), String> {
-    let name = program.command[0].to_string_lossy().into_owned();
+    // A command has a word (validate.rs): "" stands for none, found nowhere.
+    let name = program
+        .command
+        .first()
+        .map(|word| word.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
     if name.contains('/') {
         let path = match (&program.directory, Path::new(&name).is_relative()) {
             (Some(dir), true) => dir.join(&name),
@@ -118,30 +123,30 @@ fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
     // program, over what it comes after, as its total and its predecessor.
     let mut longest: Vec<(Duration, Option<usize>)> = Vec::with_capacity(plan.programs.len());
     for program in &plan.programs {
-        let before = program.after.iter().map(|d| d.0).max_by_key(|&d| longest[d].0);
-        let total = before.map_or(Duration::ZERO, |d| longest[d].0);
+        let total_to = |d: usize| longest.get(d).map_or(Duration::ZERO, |&(total, _)| total);
+        let before = program.after.iter().map(|d| d.0).max_by_key(|&d| total_to(d));
+        let total = before.map_or(Duration::ZERO, total_to);
         let own = if program.kind == Kind::Oneshot {
             Duration::ZERO
         } else {
             program.stop_timeout
         };
-        longest.push((total + own, before));
+        longest.push((total.saturating_add(own), before));
     }
-    let last = (0..longest.len()).max_by_key(|&p| longest[p].0)?;
-    let total = longest[last].0;
+    let (last, &(total, _)) = longest.iter().enumerate().max_by_key(|&(_, &(total, _))| total)?;
     if total <= plan.shutdown_timeout {
         return None;
     }
     // In shutdown order: from the last to start back to the first.
     let mut chain = vec![last];
     let mut at = last;
-    while let Some(before) = longest[at].1 {
+    while let Some(&(_, Some(before))) = longest.get(at) {
         chain.push(before);
         at = before;
     }
     let chain: Vec<&Program> = chain
         .into_iter()
-        .map(|p| &plan.programs[p])
+        .filter_map(|p| plan.programs.get(p))
         .filter(|p| p.kind != Kind::Oneshot)
         .collect();
     let mut names: Vec<String> = chain
@@ -150,7 +155,7 @@ fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
         .map(|p| format!("{} {:?}", p.name, p.stop_timeout))
         .collect();
     if chain.len() > SHOWN {
-        names.push(format!("{} more", chain.len() - SHOWN));
+        names.push(format!("{} more", chain.len().saturating_sub(SHOWN)));
     }
     Some(format!(
         "{file}: the stop_timeouts of {}, stopped one after another, add up to {total:?}, more than \

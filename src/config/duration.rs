@@ -70,12 +70,13 @@ fn decimal_nanos(number: &str, unit_nanos: u128) -> Option<u128> {
     let mut nanos = if whole.is_empty() {
         0
     } else {
-        whole.parse::<u128>().ok()? * unit_nanos
+        whole.parse::<u128>().ok()?.checked_mul(unit_nanos)?
     };
     let mut scale = unit_nanos;
     for digit in fraction.bytes().take(30) {
         scale /= 10;
-        nanos += u128::from(digit - b'0') * scale;
+        let value = u128::from(digit.checked_sub(b'0')?);
+        nanos = nanos.checked_add(value.checked_mul(scale)?)?;
     }
     Some(nanos)
 }

@@ -35,12 +35,13 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, LineError> {
             parse_line(line)
         };
         let parsed = parsed.map_err(|message| LineError {
-            line: index + 1,
+            line: index.saturating_add(1),
             message,
         })?;
         let Some((key, value)) = parsed else { continue };
-        match position.get(key) {
-            Some(&at) => vars[at].1 = value,
+        // `position` holds places in `vars`.
+        match position.get(key).and_then(|&at| vars.get_mut(at)) {
+            Some(var) => var.1 = value,
             None => {
                 position.insert(key, vars.len());
                 vars.push((key.to_string(), value));

@@ -48,7 +48,8 @@ impl Env {
     /// The variables the program starts with: the shared ones, its own, then
     /// `extra` (RINIT_PROGRAM and the like), each name once.
     pub fn resolve(&self, extra: &[(&str, &str)]) -> Vars {
-        let mut vars = Vars::with_capacity(self.shared.len() + self.own.len() + extra.len());
+        let count = self.shared.len().saturating_add(self.own.len());
+        let mut vars = Vars::with_capacity(count.saturating_add(extra.len()));
         vars.extend(self.shared.iter().cloned());
         let own = self.own.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
         let extra = extra.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v)));
@@ -74,8 +75,9 @@ fn set_all<'a>(vars: &mut Vars, pairs: impl Iterator<Item = (&'a OsStr, &'a OsSt
         index.insert(key.clone(), position);
     }
     for (key, value) in pairs {
-        match index.get(key) {
-            Some(&position) => vars[position].1 = value.to_owned(),
+        // `index` holds places in `vars`.
+        match index.get(key).and_then(|&position| vars.get_mut(position)) {
+            Some(var) => var.1 = value.to_owned(),
             None => {
                 index.insert(key.to_owned(), vars.len());
                 vars.push((key.to_owned(), value.to_owned()));

@@ -83,8 +83,9 @@ impl<'a> Source<'a> {
 
     fn line_column(&self, offset: usize) -> (usize, usize) {
         let before = self.text.get(..offset).unwrap_or(self.text);
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let line = before.matches('\n').count().saturating_add(1);
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+        let column = column.saturating_add(1);
         (line, column)
     }
 
@@ -102,7 +103,7 @@ impl<'a> Source<'a> {
             name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
                 .to_string()
         };
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_start = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
         let line = self
             .text
             .get(line_start..)
@@ -160,13 +161,13 @@ impl<'a> Source<'a> {
     /// of `offset` or the line before it.
     fn open_string_before(&self, offset: usize) -> Option<usize> {
         let before = self.text.get(..offset)?;
-        let this_line = before.rfind('\n').map_or(0, |i| i + 1);
+        let this_line = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
         let previous_line = before[..this_line.saturating_sub(1)]
             .rfind('\n')
-            .map_or(0, |i| i + 1);
+            .map_or(0, |i| i.saturating_add(1));
         [previous_line, this_line].into_iter().find_map(|start| {
             let line = self.text[start..].lines().next().unwrap_or("");
-            open_string(line).map(|at| start + at)
+            open_string(line).map(|at| start.saturating_add(at))
         })
     }
 }
@@ -183,27 +184,28 @@ fn supervisord_table(line: &str) -> Option<String> {
 fn open_string(line: &str) -> Option<usize> {
     let bytes = line.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
             b'#' => return None,
             quote @ (b'"' | b'\'') => {
-                if line[i..].starts_with("\"\"\"") || line[i..].starts_with("\'\'\'") {
+                let rest = bytes.get(i..).unwrap_or_default();
+                if rest.starts_with(b"\"\"\"") || rest.starts_with(b"\'\'\'") {
                     return None;
                 }
                 let start = i;
-                i += 1;
+                i = i.saturating_add(1);
                 loop {
                     match bytes.get(i) {
                         None => return Some(start),
-                        Some(b'\\') if quote == b'"' => i += 2,
+                        Some(b'\\') if quote == b'"' => i = i.saturating_add(2),
                         Some(&b) if b == quote => break,
-                        Some(_) => i += 1,
+                        Some(_) => i = i.saturating_add(1),
                     }
                 }
             }
             _ => {}
         }
-        i += 1;
+        i = i.saturating_add(1);
     }
     None
 }
@@ -244,19 +246,27 @@ fn in_users_words(message: String) -> String {
 /// Levenshtein distance: the fewest one-letter changes from `a` to `b`.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
+    // row[j]: the distance from the chars of `a` so far to b[..j].
     let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diagonal = row[j + 1];
-            row[j + 1] = next;
+    for ca in a.chars() {
+        let Some((first, rest)) = row.split_first_mut() else {
+            break;
+        };
+        // This row's cell to the left, and the last row's above-left.
+        let mut diagonal = *first;
+        let mut left = first.saturating_add(1);
+        *first = left;
+        for (cb, above) in b.iter().zip(rest) {
+            let next = diagonal
+                .saturating_add(usize::from(ca != *cb))
+                .min(left.saturating_add(1))
+                .min(above.saturating_add(1));
+            diagonal = *above;
+            *above = next;
+            left = next;
         }
     }
-    row[b.len()]
+    row.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]

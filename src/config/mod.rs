@@ -176,6 +176,17 @@ pub struct Plan {
     pub groups: Vec<Group>,
 }
 
+impl Plan {
+    /// Program `id`.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a ProgramId is a place in this plan's programs (made by order.rs and validate.rs for it, or by enumerating them), which never change once the plan is made"
+    )]
+    pub fn program(&self, id: ProgramId) -> &Program {
+        &self.programs[id.0]
+    }
+}
+
 #[derive(Debug)]
 pub struct Program {
     pub name: String,

@@ -16,18 +16,23 @@ pub(super) fn in_start_order(
     after_of: &[(Vec<usize>, usize)],
 ) -> Result<Vec<Program>, ConfigError> {
     let order = start_order(source, &programs, after_of)?;
+    // `order` holds each declaration index once, and every index (in
+    // `order` and in `after_of`) is a place in `programs`.
     let mut position = vec![0; order.len()];
     for (position_in_order, &index) in order.iter().enumerate() {
-        position[index] = position_in_order;
+        if let Some(slot) = position.get_mut(index) {
+            *slot = position_in_order;
+        }
     }
     let mut slots: Vec<Option<Program>> = programs.into_iter().map(Some).collect();
-    let mut ordered = Vec::with_capacity(order.len() + 1);
+    let mut ordered = Vec::with_capacity(order.len().saturating_add(1));
     for &index in &order {
-        if let Some(mut program) = slots[index].take() {
-            program.after = after_of[index]
-                .0
+        let program = slots.get_mut(index).and_then(Option::take);
+        if let (Some(mut program), Some((after, _))) = (program, after_of.get(index)) {
+            program.after = after
                 .iter()
-                .map(|&dep| ProgramId(position[dep]))
+                .filter_map(|&dep| position.get(dep))
+                .map(|&at| ProgramId(at))
                 .collect();
             ordered.push(program);
         }
@@ -42,25 +47,33 @@ fn start_order(
     programs: &[Program],
     after_of: &[(Vec<usize>, usize)],
 ) -> Result<Vec<usize>, ConfigError> {
+    // One entry of `after_of` for each program; every index in them is a
+    // place in `programs`.
     let count = programs.len();
     let mut waiting_for: Vec<usize> = after_of.iter().map(|(after, _)| after.len()).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
     for (index, (after, _)) in after_of.iter().enumerate() {
         for &dependency in after {
-            dependents[dependency].push(index);
+            if let Some(list) = dependents.get_mut(dependency) {
+                list.push(index);
+            }
         }
     }
-    let mut free: BinaryHeap<Reverse<usize>> =
-        (0..count).filter(|&i| waiting_for[i] == 0).map(Reverse).collect();
+    let free = (0..count).filter(|&i| waiting_for.get(i) == Some(&0));
+    let mut free: BinaryHeap<Reverse<usize>> = free.map(Reverse).collect();
     let mut order = Vec::with_capacity(count);
     let mut placed = vec![false; count];
     while let Some(Reverse(next)) = free.pop() {
-        placed[next] = true;
+        if let Some(slot) = placed.get_mut(next) {
+            *slot = true;
+        }
         order.push(next);
-        for &dependent in &dependents[next] {
-            waiting_for[dependent] -= 1;
-            if waiting_for[dependent] == 0 {
-                free.push(Reverse(dependent));
+        for &dependent in dependents.get(next).into_iter().flatten() {
+            if let Some(waiting) = waiting_for.get_mut(dependent) {
+                *waiting = waiting.saturating_sub(1);
+                if *waiting == 0 {
+                    free.push(Reverse(dependent));
+                }
             }
         }
     }
@@ -70,11 +83,12 @@ fn start_order(
         let path: Vec<&str> = cycle
             .iter()
             .chain(cycle.first())
-            .map(|&i| programs[i].name.as_str())
+            .filter_map(|&i| programs.get(i))
+            .map(|program| program.name.as_str())
             .collect();
         return Err(source.error(
-            Some(after_of[first].1),
-            Some(&programs[first].name),
+            after_of.get(first).map(|&(_, offset)| offset),
+            programs.get(first).map(|program| program.name.as_str()),
             Some("after"),
             format!("dependency cycle: {}", path.join(" -> ")),
         ));
@@ -85,22 +99,27 @@ fn start_order(
 /// A cycle among the programs not yet placed: follow `after` edges from any
 /// of them until a program repeats.
 fn find_cycle(after_of: &[(Vec<usize>, usize)], placed: &[bool]) -> Vec<usize> {
-    let Some(mut current) = (0..placed.len()).find(|&i| !placed[i]) else {
+    let Some(mut current) = placed.iter().position(|&is| !is) else {
         return Vec::new();
     };
     let mut path: Vec<usize> = Vec::new();
     let mut position_in_path: Vec<Option<usize>> = vec![None; placed.len()];
-    loop {
-        if let Some(start) = position_in_path[current] {
+    // Every index is a place in `placed` and in `after_of`.
+    while let Some(seen) = position_in_path.get_mut(current) {
+        if let Some(start) = *seen {
             return path.split_off(start);
         }
-        position_in_path[current] = Some(path.len());
+        *seen = Some(path.len());
         path.push(current);
-        match after_of[current].0.iter().find(|&&dep| !placed[dep]) {
+        let Some((after, _)) = after_of.get(current) else {
+            return path;
+        };
+        match after.iter().find(|&&dep| placed.get(dep) == Some(&false)) {
             Some(&dep) => current = dep,
             None => return path,
         }
     }
+    path
 }
 
 #[cfg(test)]

@@ -117,7 +117,9 @@ pub(super) fn one_of<'de, D: Deserializer<'de>, T: Copy + 'static>(
 ) -> Result<T, D::Error> {
     let names = choices.iter().map(|(name, _)| *name).collect();
     let index = deserializer.deserialize_any(NameVisitor(names))?;
-    Ok(choices[index].1)
+    // A place in `names`, which are the choices' names in order.
+    let choice = choices.get(index).map(|&(_, value)| value);
+    choice.ok_or_else(|| de::Error::custom("not one of the names"))
 }
 
 /// A name from a list: its index in the list.

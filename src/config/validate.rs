@@ -116,7 +116,7 @@ pub(super) fn validate(
         main_command.is_some(),
     );
     shared.default_output = raw.rinit.output.unwrap_or_default();
-    let mut programs = Vec::with_capacity(declared.len() + 1);
+    let mut programs = Vec::with_capacity(declared.len().saturating_add(1));
     let mut after_of = Vec::with_capacity(declared.len());
     for (name, spanned) in declared {
         let (program, after) = program(&shared, name, spanned)?;

@@ -156,7 +156,8 @@ const INSTANCE_FAMILIES: [(&str, &str, &str); 6] = [
 
 /// Prometheus's text format: rinit's own counts, then each instance's.
 fn metrics(snapshot: &Snapshot) -> String {
-    let mut text = String::with_capacity(300 * snapshot.instances.len() + 1024);
+    let capacity = snapshot.instances.len().saturating_mul(300);
+    let mut text = String::with_capacity(capacity.saturating_add(1024));
     let values = [
         format!("{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
         format!(" {:.3}", snapshot.uptime.as_secs_f64()),

@@ -97,11 +97,12 @@ fn connection_options<'a>(lines: impl Iterator<Item = &'a str>) -> Result<(bool,
 /// The head (without its blank line) and the length with it.
 fn head_of(input: &[u8]) -> Option<(&[u8], usize)> {
     let end = input.windows(2).position(|w| w == b"\n\n" || w == b"\n\r")?;
-    match input.get(end + 1..end + 3) {
-        Some(b"\r\n") => Some((&input[..end], end + 3)),
-        _ if input[end + 1] == b'\n' => Some((&input[..end], end + 2)),
-        Some(_) => None, // "\n\r" then not "\n": no blank line
-        None => None,    // "\n\r" at the end: wait for the "\n"
+    let (head, blank) = input.split_at_checked(end)?;
+    match blank {
+        [b'\n', b'\r', b'\n', ..] => Some((head, end.saturating_add(3))),
+        [b'\n', b'\n', ..] => Some((head, end.saturating_add(2))),
+        [_, _, _, ..] => None, // "\n\r" then not "\n": no blank line
+        _ => None,             // "\n\r" at the end: wait for the "\n"
     }
 }
 

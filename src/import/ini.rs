@@ -33,7 +33,7 @@ pub fn parse(text: &str, file: &str, systemd: bool) -> Result<Vec<Section>, Stri
     let mut pending = String::new(); // a systemd line continued with `\`
     let mut pending_line = 0;
     for (i, raw) in text.lines().enumerate() {
-        let number = i + 1;
+        let number = i.saturating_add(1);
         let trimmed = raw.trim();
         if systemd && !pending.is_empty() {
             if trimmed.starts_with(['#', ';']) {
@@ -81,17 +81,17 @@ pub fn parse(text: &str, file: &str, systemd: bool) -> Result<Vec<Section>, Stri
             continue;
         }
         let split = if systemd {
-            line.find('=')
+            line.split_once('=')
         } else {
-            line.find(['=', ':'])
+            line.split_once(['=', ':'])
         };
-        let (Some(at), Some(section)) = (split, sections.last_mut()) else {
+        let (Some((key, value)), Some(section)) = (split, sections.last_mut()) else {
             return Err(format!(
                 "{file}:{number}: expected [section] or key=value, found {:?}",
                 crate::import::clip(&line)
             ));
         };
-        let (key, value) = (line[..at].trim(), line[at + 1..].trim());
+        let (key, value) = (key.trim(), value.trim());
         let value = if systemd { value } else { strip_comment(value) };
         section.entries.push(Entry {
             key: if systemd {
@@ -108,10 +108,10 @@ pub fn parse(text: &str, file: &str, systemd: bool) -> Result<Vec<Section>, Stri
 
 /// A value without configparser's inline comment (`;` or `#` after a space).
 fn strip_comment(value: &str) -> &str {
-    let bytes = value.as_bytes();
-    let cut =
-        (1..bytes.len()).find(|&i| matches!(bytes[i], b';' | b'#') && bytes[i - 1].is_ascii_whitespace());
-    cut.map_or(value, |i| value[..i].trim_end())
+    let blank_then_mark = |pair: &[u8]| matches!(pair, [blank, b';' | b'#'] if blank.is_ascii_whitespace());
+    let blank = value.as_bytes().windows(2).position(blank_then_mark);
+    // The blank and what is before it, without the blanks at its end.
+    blank.and_then(|i| value.get(..=i)).map_or(value, str::trim_end)
 }
 
 #[cfg(test)]

@@ -264,7 +264,7 @@ pub fn remark(text: &str) -> String {
 
 /// A TOML basic string: `"`, `\` and control characters escaped.
 pub fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
+    let mut out = String::with_capacity(text.len().saturating_add(2));
     out.push('"');
     for c in text.chars() {
         match c {
@@ -320,11 +320,11 @@ pub fn literal(text: &str) -> String {
 /// `$NAME` as rinit writes it, `${NAME}`; `${NAME}` stays. For systemd
 /// (`dollars`), `$$` is a literal `$` (kept as `$$` before `{`).
 pub fn braces(text: &str, dollars: bool) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
+    let mut out = String::with_capacity(text.len().saturating_add(8));
     let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at + 1..];
+    while let Some((before, after)) = rest.split_once('$') {
+        out.push_str(before);
+        rest = after;
         let name_len = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(rest.len());

@@ -21,6 +21,7 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
     let first = import.programs.len();
     let mut release = None;
     for (i, line) in text.lines().enumerate() {
+        let number = i.saturating_add(1);
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -29,7 +30,7 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
             return Err(format!(
                 "{}:{}: expected a Procfile line name: command, found {:?}",
                 path.display(),
-                i + 1,
+                number,
                 clip(line)
             ));
         };
@@ -40,10 +41,12 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
                 .note("Heroku runs release once before the other processes start: a oneshot they come after");
             release = Some(program.name.clone());
         }
-        import.add(program, false, &format!("{}:{}", path.display(), i + 1))?;
+        import.add(program, false, &format!("{}:{}", path.display(), number))?;
     }
     if let Some(release) = release {
-        for program in import.programs[first..].iter_mut().filter(|p| p.name != release) {
+        // `first` was the length of `programs`, which only grows.
+        let added = import.programs.get_mut(first..).unwrap_or_default();
+        for program in added.iter_mut().filter(|p| p.name != release) {
             program.after.push(release.clone());
         }
     }

@@ -60,9 +60,11 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
     for (raw, section, file) in groups {
         group(raw, section, file, import)?;
     }
-    priorities(&seen, &mut import.programs[first..], &mut import.notes);
+    // `first` was the length of `programs`, which only grows.
+    let added = import.programs.get_mut(first..).unwrap_or_default();
+    priorities(&seen, added, &mut import.notes);
     for (listener, watched) in critical {
-        for program in &mut import.programs[first..] {
+        for program in import.programs.get_mut(first..).unwrap_or_default() {
             if watched.is_empty() || watched.contains(&program.name) {
                 program.set("critical", "true".into());
                 program.note(&format!("critical = true from [eventlistener:{listener}]: when this program fails for good, the container ends"));
@@ -92,8 +94,11 @@ fn load(
                 .map(|p| p.replace("%(here)s", &here.to_string_lossy()))
         })
         .collect();
-    sources.push(Source { file, here, sections });
-    let here = sources[sources.len() - 1].here.clone();
+    sources.push(Source {
+        file,
+        here: here.clone(),
+        sections,
+    });
     if depth > 0 && !patterns.is_empty() {
         // supervisord follows [include] in its main file only: so does
         // rinit, which also keeps a file that includes its own folder
@@ -117,7 +122,7 @@ fn load(
         }
         for included in found {
             let text = super::read(&included)?;
-            load(&included, &text, depth + 1, sources, import)?;
+            load(&included, &text, depth.saturating_add(1), sources, import)?;
         }
     }
     Ok(())
@@ -132,18 +137,15 @@ fn matches(pattern: &Path) -> Vec<PathBuf> {
         return Vec::new();
     };
     let wanted = wanted.as_encoded_bytes();
-    let mut found: Vec<PathBuf> = entries
+    let matching = entries
         .flatten()
         .filter(|e| glob_match(wanted, e.file_name().as_encoded_bytes()) && e.path().is_file())
-        .map(|e| e.path())
-        .collect();
+        .map(|e| e.path());
     // Insertion sort: a folder of config files is short, and it costs no code.
-    for i in 1..found.len() {
-        let mut j = i;
-        while j > 0 && found[j - 1].as_os_str() > found[j].as_os_str() {
-            found.swap(j - 1, j);
-            j -= 1;
-        }
+    let mut found: Vec<PathBuf> = Vec::new();
+    for path in matching {
+        let place = found.partition_point(|p| p.as_os_str() <= path.as_os_str());
+        found.insert(place, path);
     }
     found
 }
@@ -423,8 +425,10 @@ fn listener(raw: &str, section: &Section, import: &mut Import, critical: &mut Ve
     let words = crate::config::shell_words::split(command).unwrap_or_default();
     let watched = words
         .windows(2)
-        .filter(|w| w[0] == "-p" || w[0] == "--program")
-        .map(|w| name(&w[1], &mut Vec::new()))
+        .filter_map(|pair| match pair {
+            [flag, program] if flag == "-p" || flag == "--program" => Some(name(program, &mut Vec::new())),
+            _ => None,
+        })
         .collect();
     import.note(&format!(
         "[eventlistener:{raw}] command={command} acts on PROCESS_STATE_FATAL: instead, the programs it watches are critical"

@@ -25,28 +25,27 @@ pub struct Context<'a> {
 pub fn expand(value: &str, ctx: &Context, notes: &mut Vec<String>) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
-    while let Some(at) = rest.find('%') {
-        out.push_str(&literal(&rest[..at]));
-        rest = &rest[at + 1..];
+    while let Some((before, after)) = rest.split_once('%') {
+        out.push_str(&literal(before));
+        rest = after;
         if let Some(after) = rest.strip_prefix('%') {
             out.push('%');
             rest = after;
             continue;
         }
-        let close = rest.find(')').filter(|_| rest.starts_with('('));
-        let Some(close) = close else {
+        let named = rest.strip_prefix('(').and_then(|r| r.split_once(')'));
+        let Some((name, tail)) = named else {
             out.push('%');
             continue;
         };
-        let name = &rest[1..close];
-        let tail = &rest[close + 1..];
         let spec_len = tail
             .char_indices()
             .find(|&(_, c)| !matches!(c, '0'..='9' | '-' | '#' | ' ' | '+' | '.'))
-            .map_or(0, |(i, c)| i + c.len_utf8());
-        let spec = &tail[..spec_len];
-        let whole = &rest[..close + 1 + spec_len];
-        rest = &rest[whole.len()..];
+            .map_or(0, |(i, c)| i.saturating_add(c.len_utf8()));
+        // `spec_len` ends a char of `tail`, and `after` is the end of `rest`.
+        let (spec, after) = tail.split_at_checked(spec_len).unwrap_or((tail, ""));
+        let whole = rest.strip_suffix(after).unwrap_or(rest);
+        rest = after;
         match name {
             "program_name" => out.push_str(&literal(ctx.program)),
             "group_name" => out.push_str(&literal(ctx.group)),
@@ -101,10 +100,11 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
             return Err(format!("{key:?} is not a variable name"));
         }
         let after = after.trim_start();
-        let (value, after) = match after.chars().next() {
+        let mut chars = after.chars();
+        let (value, after) = match chars.next() {
             Some(q @ ('"' | '\'')) => {
-                let end = after[1..].find(q).ok_or("a quote is not closed")? + 1;
-                (&after[1..end], after[end + 1..].trim_start())
+                let (value, after) = chars.as_str().split_once(q).ok_or("a quote is not closed")?;
+                (value, after.trim_start())
             }
             _ => {
                 let end = after.find(',').unwrap_or(after.len());
@@ -133,29 +133,32 @@ pub fn boolean(text: &str) -> Option<bool> {
 /// Whether `name` matches `pattern`, where `*` is any run of characters and
 /// `?` any one.
 pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
+    // What is left of each; after the last `*`, the pattern after it and
+    // the name from where its run ends.
+    let (mut p, mut n) = (pattern, name);
+    let mut star: Option<(&[u8], &[u8])> = None;
+    while let Some((&c, name_after)) = n.split_first() {
+        match p.split_first() {
+            Some((b'*', pattern_after)) => {
+                star = Some((pattern_after, n));
+                p = pattern_after;
             }
-            Some(&c) if c == b'?' || c == name[n] => {
-                p += 1;
-                n += 1;
+            Some((&pc, pattern_after)) if pc == b'?' || pc == c => {
+                p = pattern_after;
+                n = name_after;
             }
             _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
+                // The `*` takes one more character; the rest tries again.
+                Some((pattern_after, [_, run_after @ ..])) => {
+                    p = pattern_after;
+                    n = run_after;
+                    star = Some((pattern_after, run_after));
                 }
-                None => return false,
+                _ => return false,
             },
         }
     }
-    pattern[p..].iter().all(|&c| c == b'*')
+    p.iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

@@ -40,7 +40,11 @@ pub fn span(text: &str) -> Option<String> {
         let fraction_ms = match fraction.get(..fraction.len().min(3)) {
             Some(digits) if !digits.is_empty() => {
                 let scale = 10u64.pow(digits.len() as u32);
-                digits.parse::<u64>().ok()?.checked_mul(unit_ms)? / scale
+                digits
+                    .parse::<u64>()
+                    .ok()?
+                    .checked_mul(unit_ms)?
+                    .checked_div(scale)?
             }
             _ => 0,
         };
@@ -142,7 +146,7 @@ pub fn specifiers(text: &str, unit: &UnitName, notes: &mut Vec<String>) -> Strin
 /// a note where they change meaning), specifiers and `$VAR` rewritten.
 pub fn exec(value: &str, unit: &UnitName, notes: &mut Vec<String>) -> String {
     let command = value.trim_start_matches(['-', '@', '+', '!', ':']);
-    let prefixes = &value[..value.len() - command.len()];
+    let prefixes = value.strip_suffix(command).unwrap_or_default();
     for (prefix, meaning) in [
         ('-', "its failure was ignored; add its exit codes to success_exit_codes"),
         ('@', "its second word was argv[0]; rinit passes every word after the first as an argument, so remove it"),

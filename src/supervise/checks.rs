@@ -40,23 +40,32 @@ pub struct Checks {
 }
 
 impl Checks {
-    fn slot(&mut self, i: InstanceId, purpose: Purpose) -> &mut Option<Try> {
+    /// Puts `value` in instance `i`'s slot for `purpose`, made if need be.
+    fn set(&mut self, i: InstanceId, purpose: Purpose, value: Option<Try>) {
         if self.watched.len() <= i.0 {
-            self.watched.resize_with(i.0 + 1, Default::default);
+            self.watched.resize_with(i.0.saturating_add(1), Default::default);
         }
-        &mut self.watched[i.0][purpose as usize]
+        let slot = self
+            .watched
+            .get_mut(i.0)
+            .and_then(|slots| slots.get_mut(purpose as usize));
+        if let Some(slot) = slot {
+            *slot = value;
+        }
     }
 
     fn get(&self, i: InstanceId, purpose: Purpose) -> Option<&Try> {
         self.watched
             .get(i.0)
-            .and_then(|slots| slots[purpose as usize].as_ref())
+            .and_then(|slots| slots.get(purpose as usize))
+            .and_then(Option::as_ref)
     }
 
     fn get_mut(&mut self, i: InstanceId, purpose: Purpose) -> Option<&mut Try> {
         self.watched
             .get_mut(i.0)
-            .and_then(|slots| slots[purpose as usize].as_mut())
+            .and_then(|slots| slots.get_mut(purpose as usize))
+            .and_then(Option::as_mut)
     }
 }
 
@@ -85,7 +94,7 @@ impl Supervisor<'_> {
     /// Instance `i` has started: its `ready` check is tried at once, its
     /// `health` check after `interval`.
     pub(super) fn watch_check(&mut self, i: InstanceId, purpose: Purpose) {
-        *self.checks.slot(i, purpose) = Some(Try::default());
+        self.checks.set(i, purpose, Some(Try::default()));
         match purpose {
             Purpose::Ready => self.try_check(i, purpose),
             Purpose::Health => {
@@ -100,7 +109,7 @@ impl Supervisor<'_> {
     /// The check no longer matters: its timer cancelled, its try ended.
     pub(super) fn abandon_check(&mut self, i: InstanceId, purpose: Purpose) {
         self.end_try(i, purpose);
-        *self.checks.slot(i, purpose) = None;
+        self.checks.set(i, purpose, None);
         self.events.cancel_timer(Key::Check(i, purpose));
     }
 

@@ -14,7 +14,7 @@ use nix::libc::{c_int, pid_t};
 
 use super::instance::{Action, Context, Event, Instance, State, Timer, Want};
 use super::requests::Pending;
-use crate::config::{Plan, ProgramId};
+use crate::config::{Plan, Program, ProgramId};
 use crate::control::server::ClientId;
 use crate::log::Level;
 use crate::pid1::reaper::ExitStatus;
@@ -118,7 +118,10 @@ impl<'a, K: Kernel> Fleet<'a, K> {
             }
             of_program.push(first..members.len());
             for dependency in &program.after {
-                dependents[dependency.0].push(ProgramId(index));
+                // `dependents` has a place for each of the plan's programs.
+                if let Some(list) = dependents.get_mut(dependency.0) {
+                    list.push(ProgramId(index));
+                }
             }
         }
         Fleet {
@@ -146,8 +149,48 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         &self.members
     }
 
+    /// Member `i`. With `member_mut`, the only places a member is reached by
+    /// its id.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "an InstanceId is made only from 0..members.len() (or of_program's ranges within it), and members never shrinks"
+    )]
+    pub fn member(&self, i: InstanceId) -> &Member {
+        &self.members[i.0]
+    }
+
+    /// Member `i`, to change (see `member`).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "an InstanceId is made only from 0..members.len() (or of_program's ranges within it), and members never shrinks"
+    )]
+    fn member_mut(&mut self, i: InstanceId) -> &mut Member {
+        &mut self.members[i.0]
+    }
+
     pub fn instance(&self, i: InstanceId) -> &Instance {
-        &self.members[i.0].instance
+        &self.member(i).instance
+    }
+
+    /// Instance `i`'s program.
+    pub(super) fn program_of(&self, i: InstanceId) -> &'a Program {
+        self.plan.program(self.member(i).program)
+    }
+
+    /// The instances of program `p`.
+    pub(super) fn instances_of(&self, p: ProgramId) -> impl Iterator<Item = InstanceId> {
+        // `of_program` has a place for each of the plan's programs.
+        self.of_program
+            .get(p.0)
+            .cloned()
+            .unwrap_or_default()
+            .map(InstanceId)
+    }
+
+    /// The programs that come right after program `p`.
+    pub(super) fn dependents_of(&self, p: ProgramId) -> &[ProgramId] {
+        // `dependents` has a place for each of the plan's programs.
+        self.dependents.get(p.0).map_or(&[], Vec::as_slice)
     }
 
     #[cfg(test)]
@@ -162,7 +205,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
     /// The next thing to do, oldest first.
     pub fn next_effect(&mut self) -> Option<Effect> {
         let effect = self.effects.get_mut(self.taken).and_then(Option::take);
-        self.taken += 1;
+        self.taken = self.taken.saturating_add(1);
         if effect.is_none() {
             self.effects.clear();
             self.taken = 0;
@@ -181,13 +224,12 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         if !matches!(event, Event::GroupEmpty) {
             self.notice_empty_group(i);
         }
-        let member = &mut self.members[i.0];
         let context = Context {
-            config: &self.plan.programs[member.program.0],
+            config: self.program_of(i),
             now: self.kernel.now(),
             shutting_down: self.phase != Phase::Running,
         };
-        let actions = member.instance.on(event, &context);
+        let actions = self.member_mut(i).instance.on(event, &context);
         for action in actions {
             match action {
                 Action::SetTimer(timer, delay) => {
@@ -196,13 +238,13 @@ impl<'a, K: Kernel> Fleet<'a, K> {
                 Action::CancelTimer(timer) => self.push(Effect::CancelTimer(FleetTimer::Instance(i, timer))),
                 Action::Log(level, message) => self.push(Effect::Log(level, message)),
                 Action::EndedForGood => {
-                    if self.plan.programs[self.members[i.0].program.0].critical {
+                    if self.program_of(i).critical {
                         self.critical_ended(i);
                     }
                 }
                 Action::Answer(id, verdict) => self.on_verdict(id, i, verdict),
                 Action::WatchReadiness => {
-                    let delay = self.plan.programs[self.members[i.0].program.0].ready_timeout;
+                    let delay = self.program_of(i).ready_timeout;
                     self.push(Effect::SetTimer(
                         FleetTimer::Instance(i, Timer::ReadyTimeout),
                         delay,
@@ -220,7 +262,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
 
     /// `GroupEmpty` to instance `i` if it is draining a group that has emptied.
     fn notice_empty_group(&mut self, i: InstanceId) {
-        if let State::Draining { pgid, .. } = self.members[i.0].instance.state() {
+        if let State::Draining { pgid, .. } = self.instance(i).state() {
             if !self.kernel.group_alive(*pgid) {
                 self.deliver(i, Event::GroupEmpty);
             }
@@ -229,13 +271,12 @@ impl<'a, K: Kernel> Fleet<'a, K> {
 
     /// Instance `i`'s main process was reaped with `status`.
     pub fn exited(&mut self, i: InstanceId, status: ExitStatus) {
-        let member = &self.members[i.0];
-        if self.plan.programs[member.program.0].is_main {
+        if self.program_of(i).is_main {
             // Unless a critical program has ended everything already.
             self.exit_code
                 .get_or_insert(crate::single::exit_code(status, &self.success_codes));
         }
-        let Some(pid) = member.instance.state().child().map(|child| child.pid()) else {
+        let Some(pid) = self.instance(i).state().child().map(|child| child.pid()) else {
             return;
         };
         let group_left = self.kernel.group_alive(pid);
@@ -301,9 +342,12 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         }
         let alive_from = self.active_from();
         for i in (0..self.members.len()).map(InstanceId) {
-            let program = self.members[i.0].program;
-            let dependents_alive = self.dependents[program.0].iter().any(|d| alive_from[d.0]);
-            if to_stop(&self.members[i.0]) && !dependents_alive {
+            let member = self.member(i);
+            let dependents_alive = self
+                .dependents_of(member.program)
+                .iter()
+                .any(|d| alive_from.get(d.0) == Some(&true));
+            if to_stop(member) && !dependents_alive {
                 self.deliver(i, Event::MayStop);
             }
         }
@@ -314,11 +358,15 @@ impl<'a, K: Kernel> Fleet<'a, K> {
     /// later in the plan: one pass from the end.
     pub(super) fn active_from(&self) -> Vec<bool> {
         let mut active = vec![false; self.plan.programs.len()];
-        for p in (0..active.len()).rev() {
-            active[p] = self.of_program[p]
-                .clone()
-                .any(|d| self.members[d].instance.state().is_active())
-                || self.dependents[p].iter().any(|d| active[d.0]);
+        for p in (0..active.len()).rev().map(ProgramId) {
+            let is_active = self.instances_of(p).any(|i| self.instance(i).state().is_active())
+                || self
+                    .dependents_of(p)
+                    .iter()
+                    .any(|d| active.get(d.0) == Some(&true));
+            if let Some(slot) = active.get_mut(p.0) {
+                *slot = is_active;
+            }
         }
         active
     }
@@ -333,17 +381,19 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         for (p, program) in self.plan.programs.iter().enumerate() {
             let mut verdict = Dependency::Ready;
             for dependency in &program.after {
-                verdict = verdict.and(verdicts[dependency.0]);
+                // Dependencies come earlier in the plan: each has its verdict.
+                let known = verdicts.get(dependency.0).copied();
+                verdict = verdict.and(known.unwrap_or(Dependency::Pending));
             }
-            for i in self.of_program[p].clone().map(InstanceId) {
-                if !matches!(self.members[i.0].instance.state(), State::Waiting) {
+            for i in self.instances_of(ProgramId(p)) {
+                if !matches!(self.instance(i).state(), State::Waiting) {
                     continue;
                 }
                 match verdict {
                     Dependency::Pending => {}
                     Dependency::Ready => self.deliver(i, Event::MayStart),
                     Dependency::Dead(d) => {
-                        let dead = &self.members[d.0].instance;
+                        let dead = self.instance(d);
                         let event = Event::DependencyFailed {
                             name: dead.name().to_string(),
                             state: dead.state().name(),
@@ -365,8 +415,8 @@ impl<'a, K: Kernel> Fleet<'a, K> {
     /// down or again is not ready for them, whatever it is now.
     pub(super) fn as_dependency(&self, p: usize) -> Dependency {
         let mut verdict = Dependency::Ready;
-        for d in self.of_program[p].clone() {
-            let instance = &self.members[d].instance;
+        for d in self.instances_of(ProgramId(p)) {
+            let instance = self.instance(d);
             let state = instance.state();
             if instance.want() != Want::Up {
                 verdict = Dependency::Pending;
@@ -378,7 +428,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
                 continue;
             }
             if state.is_final() {
-                return Dependency::Dead(InstanceId(d));
+                return Dependency::Dead(d);
             }
             verdict = Dependency::Pending;
         }

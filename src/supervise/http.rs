@@ -183,17 +183,18 @@ impl Supervisor<'_> {
     /// The instances as the pages show them, now.
     fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
-        let instances = (0..self.fleet.members().len())
-            .map(|i| {
-                let member = &self.fleet.members()[i];
-                InstanceView {
-                    status: self.fleet.status_of(InstanceId(i), now),
-                    program: self.plan.programs[member.program.0].name.clone(),
-                    last_exit_code: member.instance.last_exit().map(|status| match status {
-                        ExitStatus::Code(code) => code,
-                        ExitStatus::Signal(signo) => 128 + signo,
-                    }),
-                }
+        let instances = self
+            .fleet
+            .members()
+            .iter()
+            .enumerate()
+            .map(|(i, member)| InstanceView {
+                status: self.fleet.status_of(InstanceId(i), now),
+                program: self.plan.program(member.program).name.clone(),
+                last_exit_code: member.instance.last_exit().map(|status| match status {
+                    ExitStatus::Code(code) => code,
+                    ExitStatus::Signal(signo) => signo.saturating_add(128),
+                }),
             })
             .collect();
         Snapshot {

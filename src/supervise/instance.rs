@@ -270,7 +270,7 @@ impl Instance {
                 (Kind::Oneshot, _) => {}
                 (Kind::Simple, None) => {
                     ready = true;
-                    self.times_ready += 1;
+                    self.times_ready = self.times_ready.saturating_add(1);
                 }
                 _ => actions.push(Action::WatchReadiness),
             }
@@ -396,7 +396,7 @@ impl Instance {
     }
 
     fn became_ready(&mut self, config: &Program) -> Vec<Action> {
-        self.times_ready += 1;
+        self.times_ready = self.times_ready.saturating_add(1);
         let mut actions = vec![Action::AbandonReadiness];
         if config.kind == Kind::Notify || config.ready.is_some() {
             actions.push(Action::Log(Level::Info, format!("{} is ready", self.name)));
@@ -427,7 +427,7 @@ impl Instance {
             return State::Stopped;
         }
         if config.kind == Kind::Oneshot && outcome == Outcome::Clean {
-            self.times_ready += 1;
+            self.times_ready = self.times_ready.saturating_add(1);
             actions.push(Action::Log(Level::Info, format!("{name} completed")));
             return State::Done;
         }

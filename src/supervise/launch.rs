@@ -47,7 +47,10 @@ impl Supervisor<'_> {
         let streams = pipes.map(|(ids, _)| ids);
         let event = match started {
             Ok((child, failure)) => {
-                self.io[i.0].streams = streams;
+                // `io` has a place for each instance.
+                if let Some(io) = self.io.get_mut(i.0) {
+                    io.streams = streams;
+                }
                 self.owners.insert(child.pid(), Owner::Program(i));
                 if let Some(failure) = &failure {
                     error!("{}: {failure}", self.fleet.instance(i).name());
@@ -99,7 +102,7 @@ impl<'a> Supervisor<'a> {
     /// Instance `i`'s program.
     pub(super) fn program_of(&self, i: InstanceId) -> &'a Program {
         let plan: &'a crate::config::Plan = self.plan;
-        &plan.programs[self.fleet.members()[i.0].program.0]
+        plan.program(self.fleet.member(i).program)
     }
 
     /// Where instance `i`'s stdout and stderr go: rinit's own (inherit),
@@ -123,7 +126,8 @@ impl<'a> Supervisor<'a> {
     /// Instance `i`'s notify socket, made (and watched) at its first start
     /// and emptied of what an earlier run sent; its NOTIFY_SOCKET value.
     fn notify_socket(&mut self, i: InstanceId) -> Option<String> {
-        let io = &mut self.io[i.0];
+        // `io` has a place for each instance.
+        let io = self.io.get_mut(i.0)?;
         if io.notify.is_none() {
             match NotifySocket::new() {
                 Ok(socket) => {
@@ -200,8 +204,8 @@ impl<'a> Supervisor<'a> {
     /// Instance `i`'s environment: its program's, then RINIT_PROGRAM and
     /// RINIT_INSTANCE, which always win.
     pub(super) fn environment(&self, i: InstanceId) -> Vec<(OsString, OsString)> {
-        let member = &self.fleet.members()[i.0];
-        let program = &self.plan.programs[member.program.0];
+        let member = self.fleet.member(i);
+        let program = self.plan.program(member.program);
         let number = member.number.map(|n| n.to_string());
         match &number {
             Some(number) => program

@@ -200,7 +200,7 @@ impl Supervisor<'_> {
                 }
             }
             LoopEvent::Exited(pid, status) => {
-                self.reaped += 1;
+                self.reaped = self.reaped.saturating_add(1);
                 match self.owners.remove(&pid) {
                     Some(Owner::Program(i)) => {
                         self.drain_output(i);
@@ -247,7 +247,9 @@ impl Supervisor<'_> {
     /// Instance `i`'s main process has ended: what it left in its pipes is
     /// read, and its streams let go of.
     fn drain_output(&mut self, i: InstanceId) {
-        if let (Some(ids), Some(output)) = (self.io[i.0].streams.take(), self.output.as_mut()) {
+        // `io` has a place for each instance.
+        let streams = self.io.get_mut(i.0).and_then(|io| io.streams.take());
+        if let (Some(ids), Some(output)) = (streams, self.output.as_mut()) {
             for id in ids {
                 output.drain(id);
             }

@@ -43,13 +43,19 @@ pub struct Signals(u64);
 
 impl Signals {
     pub fn insert(&mut self, signo: c_int) {
-        if (1..=64).contains(&signo) {
-            self.0 |= 1 << (signo - 1);
+        if let Some(bit) = Signals::bit(signo) {
+            self.0 |= bit;
         }
     }
 
     pub fn contains(self, signo: c_int) -> bool {
-        (1..=64).contains(&signo) && self.0 & (1 << (signo - 1)) != 0
+        Signals::bit(signo).is_some_and(|bit| self.0 & bit != 0)
+    }
+
+    /// The bit of signal `signo`, for 1 to 64.
+    fn bit(signo: c_int) -> Option<u64> {
+        let shift = u32::try_from(signo).ok()?.checked_sub(1)?;
+        1_u64.checked_shl(shift)
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::fleet::{Dependency, Effect, Fleet, FleetTimer, InstanceId, Kernel, Phase};
 use super::instance::{Event, State, Verdict, Want};
+use crate::config::ProgramId;
 use crate::control::server::ClientId;
 use crate::control::{Change, InstanceStatus, VERSION};
 use crate::pid1::signals;
@@ -50,7 +51,7 @@ impl<K: Kernel> Fleet<'_, K> {
         let (set, notes) = self.with_what_comes_along(change, &targets);
         let mut bound = Duration::ZERO;
         for &i in &set {
-            let program = &self.plan.programs[self.members[i.0].program.0];
+            let program = self.program_of(i);
             bound = bound.saturating_add(match change {
                 Change::Start => program.ready_timeout,
                 Change::Stop => program.stop_timeout,
@@ -67,7 +68,7 @@ impl<K: Kernel> Fleet<'_, K> {
                 notes: notes.clone(),
             });
             // The longest any of them may take, and a second for the answer.
-            let bound = bound.min(LONGEST_WAIT) + Duration::from_secs(1);
+            let bound = bound.min(LONGEST_WAIT).saturating_add(Duration::from_secs(1));
             self.push(Effect::SetTimer(FleetTimer::Request(client), bound));
         }
         for &i in &set {
@@ -83,7 +84,7 @@ impl<K: Kernel> Fleet<'_, K> {
             } else {
                 "starting"
             };
-            answer += &format!("{verb} {}\n", self.members[i.0].instance.name());
+            answer += &format!("{verb} {}\n", self.instance(i).name());
         }
         Some(answer)
     }
@@ -105,63 +106,70 @@ impl<K: Kernel> Fleet<'_, K> {
     /// program that comes after theirs, directly or not, and still runs or
     /// may: those stop first.
     fn with_dependents(&self, targets: &[InstanceId]) -> (Vec<InstanceId>, String) {
-        let mut wanted = vec![false; self.plan.programs.len()];
-        let mut named = vec![false; self.plan.programs.len()];
-        for &i in targets {
-            named[self.members[i.0].program.0] = true;
-        }
+        let named = self.programs_of(targets);
+        // Dependencies come earlier in the plan: one pass forward, each
+        // program's mark pushed once those of the programs before it are.
+        let mut wanted = Vec::with_capacity(named.len());
         let mut notes = String::new();
-        for p in 0..self.plan.programs.len() {
-            // Dependencies come earlier in the plan: one pass forward.
-            let because = self.plan.programs[p]
+        for (program, &is_named) in self.plan.programs.iter().zip(&named) {
+            let p = ProgramId(wanted.len());
+            let because = program
                 .after
                 .iter()
-                .find(|d| named[d.0] || wanted[d.0]);
-            if let (false, Some(dependency)) = (named[p], because) {
-                wanted[p] = self.of_program[p]
-                    .clone()
-                    .any(|i| !self.members[i].instance.state().is_final());
-                if wanted[p] {
+                .find(|&&d| marked(&named, d) || marked(&wanted, d));
+            let mut want = false;
+            if let (false, Some(&dependency)) = (is_named, because) {
+                want = self.instances_of(p).any(|i| !self.instance(i).state().is_final());
+                if want {
                     notes += &format!(
                         "also stopping {}: it comes after {}\n",
-                        self.plan.programs[p].name, self.plan.programs[dependency.0].name
+                        program.name,
+                        self.plan.program(dependency).name
                     );
                 }
             }
+            wanted.push(want);
         }
         (self.with_programs(targets, &wanted), notes)
+    }
+
+    /// The programs of `targets`: a mark for each of the plan's programs.
+    fn programs_of(&self, targets: &[InstanceId]) -> Vec<bool> {
+        let mut named = vec![false; self.plan.programs.len()];
+        for &i in targets {
+            mark(&mut named, self.member(i).program);
+        }
+        named
     }
 
     /// `targets`, and before them the instances of every program theirs
     /// come after, directly or not, that is not up for them (stopped, held,
     /// failed, or wanted down): those start first.
     fn with_dependencies(&self, targets: &[InstanceId]) -> (Vec<InstanceId>, String) {
-        let count = self.plan.programs.len();
-        let mut needed = vec![false; count];
-        let mut named = vec![false; count];
-        for &i in targets {
-            named[self.members[i.0].program.0] = true;
-        }
+        let named = self.programs_of(targets);
+        let mut needed = vec![false; named.len()];
         let mut notes = String::new();
         // Dependents come later in the plan: one pass from the end.
-        for p in (0..count).rev() {
-            if !(named[p] || needed[p]) {
+        for (p, program) in self.plan.programs.iter().enumerate().rev() {
+            let p = ProgramId(p);
+            if !(marked(&named, p) || marked(&needed, p)) {
                 continue;
             }
-            for d in &self.plan.programs[p].after {
-                if named[d.0] || needed[d.0] {
+            for &d in &program.after {
+                if marked(&named, d) || marked(&needed, d) {
                     continue;
                 }
                 let ready = self.as_dependency(d.0) == Dependency::Ready;
-                let on_its_way = self.of_program[d.0].clone().all(|i| {
-                    let instance = &self.members[i].instance;
+                let on_its_way = self.instances_of(d).all(|i| {
+                    let instance = self.instance(i);
                     instance.want() == Want::Up && !instance.state().is_down()
                 });
                 if !(ready || on_its_way) {
-                    needed[d.0] = true;
+                    mark(&mut needed, d);
                     notes += &format!(
                         "also starting {}: {} comes after it\n",
-                        self.plan.programs[d.0].name, self.plan.programs[p].name
+                        self.plan.program(d).name,
+                        program.name
                     );
                 }
             }
@@ -174,7 +182,7 @@ impl<K: Kernel> Fleet<'_, K> {
         let mut set: Vec<InstanceId> = targets.to_vec();
         for (p, &want) in more.iter().enumerate() {
             if want {
-                set.extend(self.of_program[p].clone().map(InstanceId));
+                set.extend(self.instances_of(ProgramId(p)));
             }
         }
         set
@@ -182,10 +190,14 @@ impl<K: Kernel> Fleet<'_, K> {
 
     /// Instance `i`'s gate has the verdict of request `client`.
     pub(super) fn on_verdict(&mut self, client: ClientId, i: InstanceId, verdict: Verdict) {
-        let Some(at) = self.pending.iter().position(|p| p.client == client) else {
+        let Some((at, pending)) = self
+            .pending
+            .iter_mut()
+            .enumerate()
+            .find(|(_, p)| p.client == client)
+        else {
             return;
         };
-        let pending = &mut self.pending[at];
         for (slot, &member) in pending.verdicts.iter_mut().zip(&pending.set) {
             if member == i && slot.is_none() {
                 *slot = Some(verdict);
@@ -236,7 +248,7 @@ impl<K: Kernel> Fleet<'_, K> {
         let mut superseded = None;
         let mut shutting_down = false;
         for (&i, verdict) in pending.set.iter().zip(&pending.verdicts) {
-            let instance = &self.members[i.0].instance;
+            let instance = self.instance(i);
             let state = instance.state().name();
             // Reached once, and still so now: the answer says how it is.
             let still = match pending.change {
@@ -278,7 +290,7 @@ impl<K: Kernel> Fleet<'_, K> {
         let name = signals::name(signo);
         let mut lines = String::new();
         for i in ids {
-            let instance = &self.members[i.0].instance;
+            let instance = self.instance(i);
             match instance.state().child() {
                 Some(child) => {
                     lines += &format!("sent {name} to {} (pid {})\n", instance.name(), child.pid())
@@ -304,6 +316,12 @@ impl<K: Kernel> Fleet<'_, K> {
             return Ok((0..self.members.len()).map(InstanceId).collect());
         }
         let mut chosen = vec![false; self.members.len()];
+        // Places in `chosen`, which has one for each member.
+        let mut choose = |i: InstanceId| {
+            if let Some(slot) = chosen.get_mut(i.0) {
+                *slot = true;
+            }
+        };
         for name in names {
             let program = name.strip_suffix(":*").unwrap_or(name);
             let by_group = self.plan.groups.iter().find(|g| g.name == program);
@@ -311,23 +329,23 @@ impl<K: Kernel> Fleet<'_, K> {
             let by_instance = self.members.iter().position(|m| m.instance.name() == name);
             match (by_group, by_program, by_instance) {
                 (Some(group), _, _) => {
-                    for p in &group.programs {
-                        self.of_program[p.0].clone().for_each(|i| chosen[i] = true);
+                    for &p in &group.programs {
+                        self.instances_of(p).for_each(&mut choose);
                     }
                 }
-                (None, Some(p), _) => self.of_program[p].clone().for_each(|i| chosen[i] = true),
-                (None, None, Some(i)) => chosen[i] = true,
+                (None, Some(p), _) => self.instances_of(ProgramId(p)).for_each(&mut choose),
+                (None, None, Some(i)) => choose(InstanceId(i)),
                 (None, None, None) => return Err(format!("no program, instance or group named {name:?}")),
             }
         }
-        Ok((0..chosen.len()).filter(|&i| chosen[i]).map(InstanceId).collect())
+        let chosen = chosen.iter().enumerate().filter(|(_, &is)| is);
+        Ok(chosen.map(|(i, _)| InstanceId(i)).collect())
     }
 
     /// Instance `i` as `status` shows it.
     pub fn status_of(&self, i: InstanceId, now: Instant) -> InstanceStatus {
-        let member = &self.members[i.0];
-        let instance = &member.instance;
-        let program = &self.plan.programs[member.program.0];
+        let instance = self.instance(i);
+        let program = self.program_of(i);
         let uptime_ms = match instance.state() {
             State::Running(run) => Some(now.saturating_duration_since(run.since).as_millis() as u64),
             _ => None,
@@ -343,5 +361,17 @@ impl<K: Kernel> Fleet<'_, K> {
             critical: program.critical,
             ready: instance.state().is_ready(),
         }
+    }
+}
+
+/// Whether program `p` is marked in `marks` (one mark for each program).
+fn marked(marks: &[bool], p: ProgramId) -> bool {
+    marks.get(p.0) == Some(&true)
+}
+
+/// Marks program `p` in `marks` (one mark for each program).
+fn mark(marks: &mut [bool], p: ProgramId) {
+    if let Some(slot) = marks.get_mut(p.0) {
+        *slot = true;
     }
 }

@@ -32,8 +32,8 @@ impl<K: Kernel> Fleet<'_, K> {
             return;
         }
         for i in (0..self.members.len()).map(InstanceId) {
-            if self.members[i.0].instance.state().child().is_some() {
-                self.forwarded += 1;
+            if self.instance(i).state().child().is_some() {
+                self.forwarded = self.forwarded.saturating_add(1);
             }
             self.deliver(i, Event::Forward(signo));
         }
@@ -45,13 +45,12 @@ impl<K: Kernel> Fleet<'_, K> {
         if self.phase != Phase::Running {
             return;
         }
-        let member = &self.members[i.0];
-        let code = member.instance.last_exit().map_or(1, |status| status.code());
+        let code = self.instance(i).last_exit().map_or(1, |status| status.code());
         self.exit_code.get_or_insert(code);
-        if !self.plan.programs[member.program.0].is_main {
+        if !self.program_of(i).is_main {
             let message = format!(
                 "{} is critical and has ended: stopping everything",
-                member.instance.name()
+                self.instance(i).name()
             );
             self.push(Effect::Log(Level::Info, message));
         }
