@@ -34,7 +34,7 @@ impl Level {
 
     /// `steps` levels more verbose (positive) or quieter (negative), clamped.
     pub fn shifted(self, steps: i32) -> Level {
-        match (self as i32 + steps).clamp(0, 3) {
+        match (self as i32).saturating_add(steps).clamp(0, 3) {
             0 => Level::Error,
             1 => Level::Warn,
             2 => Level::Info,
@@ -115,7 +115,7 @@ pub fn escape_controls(text: String) -> String {
     if !text.chars().any(char::is_control) {
         return text;
     }
-    let mut escaped = String::with_capacity(text.len() + 16);
+    let mut escaped = String::with_capacity(text.len().saturating_add(16));
     for c in text.chars() {
         match c {
             '\n' => escaped.push_str("\\n"),

@@ -12,6 +12,18 @@
 #![cfg_attr(test, allow(dead_code))]
 // Every unsafe block says why it is sound; .ci/shape.py keeps them in sys.rs and pid1/.
 #![deny(clippy::undocumented_unsafe_blocks)]
+// PID 1 must not panic: outside tests, nothing that can. Each exception is an
+// `#[expect(..., reason = "...")]` on the one line that needs it.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+    )
+)]
 
 #[macro_use]
 mod log;
@@ -47,7 +59,7 @@ const EXIT_INTERNAL: i32 = 1;
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let code = run();
     // What a slow reader has not taken yet gets a second at most.
-    log::finish(std::time::Instant::now() + std::time::Duration::from_secs(1));
+    log::finish(pid1::event_loop::after(std::time::Duration::from_secs(1)));
     code
 }
 

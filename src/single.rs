@@ -42,7 +42,7 @@ enum State {
 pub fn run(options: &Options, command: &Command, events: &mut EventLoop<Timer>) -> c_int {
     let mut state = match command.spawn() {
         Ok(child) => {
-            debug!("started {:?} as pid {}", options.command[0], child.pid());
+            debug!("started {:?} as pid {}", options.command.first(), child.pid());
             State::Running(child)
         }
         Err(err) => {

@@ -107,7 +107,7 @@ impl Sink {
 
     /// Bytes queued and not yet written.
     pub fn queued(&self) -> usize {
-        self.queue.len() - self.sent
+        self.queue.len().saturating_sub(self.sent)
     }
 
     /// What waits to be written.
@@ -133,12 +133,13 @@ impl Sink {
     /// line that says how many were lost, in the place of the gap.
     pub fn push_with(&mut self, len: usize, lines: u64, fill: impl FnOnce(&mut Vec<u8>)) {
         let notice = self.dropped_notice();
-        if self.queued() + notice.len() + len > self.limit {
+        let needed = notice.len().saturating_add(len);
+        if self.queued().saturating_add(needed) > self.limit {
             self.dropped = self.dropped.saturating_add(lines);
             return;
         }
         self.dropped = 0;
-        self.queue.reserve(notice.len() + len);
+        self.queue.reserve(needed);
         self.queue.extend_from_slice(notice.as_bytes());
         fill(&mut self.queue);
     }
@@ -170,12 +171,12 @@ impl Sink {
 
     fn write_some(&mut self) {
         while self.sent < self.queue.len() {
-            let rest = &self.queue[self.sent..];
+            let rest = self.queue.get(self.sent..).unwrap_or_default();
             let mut end = rest.len().min(self.write_max);
             if end < rest.len() {
                 // End the write at a line's end when one fits.
-                if let Some(newline) = find_last_newline(&rest[..end]) {
-                    end = newline + 1;
+                if let Some(newline) = find_last_newline(rest.get(..end).unwrap_or_default()) {
+                    end = newline.saturating_add(1);
                 }
             }
             if self.poll_first && !has_room(self.fd) {

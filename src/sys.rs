@@ -196,7 +196,7 @@ pub fn autobind(fd: &OwnedFd) -> Result<String, Errno> {
     let rc = unsafe { libc::getsockname(fd.as_raw_fd(), (&raw mut address.storage).cast(), &mut len) };
     Errno::result(rc)?;
     // sun_path[0] is NUL (abstract); the name follows, `len - family - 1` bytes.
-    let name_len = (len as usize).saturating_sub(std::mem::size_of::<libc::sa_family_t>() + 1);
+    let name_len = (len as usize).saturating_sub(std::mem::size_of::<libc::sa_family_t>().saturating_add(1));
     let name = address.as_unix().sun_path.iter().skip(1).take(name_len);
     Ok(name.map(|&c| c as u8 as char).collect())
 }
@@ -292,13 +292,14 @@ pub fn receive_with_credentials(fd: &OwnedFd, buf: &mut [u8]) -> Result<(usize, 
         let mut header = libc::CMSG_FIRSTHDR(&raw const message);
         while !header.is_null() {
             let data = libc::CMSG_DATA(header);
-            let len = ((*header).cmsg_len as usize).saturating_sub(data as usize - header as usize);
+            let len =
+                ((*header).cmsg_len as usize).saturating_sub((data as usize).saturating_sub(header as usize));
             match ((*header).cmsg_level, (*header).cmsg_type) {
                 (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if len >= std::mem::size_of::<libc::ucred>() => {
                     credentials = Some(std::ptr::read_unaligned(data.cast::<libc::ucred>()));
                 }
                 (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
-                    for i in 0..len / std::mem::size_of::<RawFd>() {
+                    for i in 0..len.checked_div(std::mem::size_of::<RawFd>()).unwrap_or(0) {
                         libc::close(std::ptr::read_unaligned(data.cast::<RawFd>().add(i)));
                     }
                 }

@@ -63,9 +63,10 @@ pub fn audit(path: &Path, plan: &Plan) -> (Vec<String>, Vec<String>) {
 /// The command's name as the configuration wrote it: `${VAR}`s unexpanded,
 /// so a message never shows a value.
 fn shown(program: &Program) -> String {
-    match program.written.command.first() {
-        Some(name) => name.clone(),
-        None => program.command[0].to_string_lossy().into_owned(),
+    match (program.written.command.first(), program.command.first()) {
+        (Some(name), _) => name.clone(),
+        (None, Some(name)) => name.to_string_lossy().into_owned(),
+        (None, None) => String::new(),
     }
 }
 

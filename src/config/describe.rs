@@ -37,7 +37,7 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
         let members: Vec<&str> = group
             .programs
             .iter()
-            .map(|&p| plan.programs[p.0].name.as_str())
+            .map(|&p| plan.program(p).name.as_str())
             .collect();
         let _ = writeln!(text, "group {}: {}", group.name, members.join(" "));
     }
@@ -50,7 +50,10 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
     use std::fmt::Write as _;
     let name = &program.name;
     let name = match program.instances {
-        Some(count) => format!("{name} (instances {name}.0 to {name}.{})", count - 1),
+        Some(count) => format!(
+            "{name} (instances {name}.0 to {name}.{})",
+            count.saturating_sub(1)
+        ),
         None => name.clone(),
     };
     let command: Vec<String> = program
@@ -68,7 +71,7 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
     let after: Vec<&str> = program
         .after
         .iter()
-        .map(|&p| plan.programs[p.0].name.as_str())
+        .map(|&p| plan.program(p).name.as_str())
         .collect();
     let after = if after.is_empty() {
         "-".to_string()

@@ -56,7 +56,7 @@ fn expand_nested(
                 )
             })?;
             out.push_str(&substitute(&tail[..end], lookup, depth)?);
-            rest = &tail[end + 1..];
+            rest = tail.get(end.saturating_add(1)..).unwrap_or_default();
         } else {
             out.push('$');
             rest = &after[1..];
@@ -262,20 +262,18 @@ fn split(command: &CommandValue) -> Result<Vec<String>, String> {
 /// Where the `}` that closes a `${` is in `tail` (after the `${`), counting
 /// the `${`s nested in a default.
 fn closing_brace(tail: &str) -> Option<usize> {
-    let bytes = tail.as_bytes();
-    let mut depth = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'$' if bytes.get(i + 1) == Some(&b'{') => {
-                depth += 1;
-                i += 1;
+    let mut depth = 0usize;
+    let mut bytes = tail.bytes().enumerate().peekable();
+    while let Some((i, byte)) = bytes.next() {
+        match byte {
+            b'$' if bytes.peek().is_some_and(|&(_, next)| next == b'{') => {
+                bytes.next();
+                depth = depth.saturating_add(1);
             }
             b'}' if depth == 0 => return Some(i),
-            b'}' => depth -= 1,
+            b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        i += 1;
     }
     None
 }
@@ -302,7 +300,7 @@ fn substitute(
              give it a default with ${{{name}:-value}}"
         )),
         (None, form) => match form.strip_prefix(":-") {
-            Some(default) => expand_nested(default, lookup, depth + 1),
+            Some(default) => expand_nested(default, lookup, depth.saturating_add(1)),
             None => Err(format!("{name} is not set: {}", &form[2..])),
         },
     }

@@ -112,7 +112,7 @@ impl Request {
             word => match Change::parse(word) {
                 Some(change) => {
                     let wait = args.first().map(String::as_str) != Some("--no-wait");
-                    let names = args[usize::from(!wait)..].to_vec();
+                    let names = args.get(usize::from(!wait)..).unwrap_or_default().to_vec();
                     if names.is_empty() {
                         return Err(format!("{word} needs at least one name"));
                     }

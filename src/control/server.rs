@@ -135,7 +135,7 @@ impl Server {
                 continue;
             }
             let id = ClientId(self.next);
-            self.next += 1;
+            self.next = self.next.wrapping_add(1);
             self.clients.insert(
                 id,
                 Client {
@@ -173,7 +173,7 @@ impl Server {
                 return Read::Request(Err(refusal.clone()));
             }
             if let Some(end) = end {
-                let line = String::from_utf8_lossy(&client.input[..end]).into_owned();
+                let line = String::from_utf8_lossy(client.input.get(..end).unwrap_or_default()).into_owned();
                 return Read::Request(Request::parse(line.strip_suffix('\r').unwrap_or(&line)));
             }
             if client.input.len() >= REQUEST_MAX {

@@ -142,7 +142,7 @@ impl Server {
                 closed.push(idle);
             }
             let id = ConnectionId(self.next);
-            self.next += 1;
+            self.next = self.next.wrapping_add(1);
             let connection = Connection {
                 fd,
                 input: Vec::new(),

@@ -93,7 +93,7 @@ impl Child {
 /// members; rinit forgets the group as soon as it finds it empty.
 pub fn signal_group(pgid: pid_t, signo: c_int) -> Result<(), Errno> {
     // SAFETY: kill(2) with a negated process group id and a signal number.
-    Errno::result(unsafe { libc::kill(-pgid, signo) }).map(drop)
+    Errno::result(unsafe { libc::kill(pgid.wrapping_neg(), signo) }).map(drop)
 }
 
 /// Whether the process group `pgid` still has a member.

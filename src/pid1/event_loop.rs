@@ -59,6 +59,16 @@ pub struct EventLoop<K: Ord + Copy> {
     pollfds: Vec<libc::pollfd>,
 }
 
+/// The instant `delay` from now; past what an Instant can hold, about 136
+/// years from now (rinit's durations stop at 366 days, so only a
+/// command-line `-t` can get there), or now itself as the last resort.
+pub fn after(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
+}
+
 impl<K: Ord + Copy> EventLoop<K> {
     /// `blocked` is the kernel signal mask rinit has blocked
     /// (signals::take_over); the signalfd receives exactly those.
@@ -136,7 +146,8 @@ impl<K: Ord + Copy> EventLoop<K> {
                 }
             }
             let log_polled = self.poll()?;
-            if self.pollfds[0].revents != 0 {
+            // The first pollfd is the signalfd's; the watched descriptors follow.
+            if self.pollfds.first().is_some_and(|signalfd| signalfd.revents != 0) {
                 self.read_signals(events)?;
             }
             let now = Instant::now();
@@ -148,7 +159,8 @@ impl<K: Ord + Copy> EventLoop<K> {
                 self.deadline_of.remove(&key);
                 events.push(Event::Timer(key));
             }
-            for (key, polled) in self.polled_keys.iter().zip(&self.pollfds[1..]) {
+            let watched = self.pollfds.get(1..).unwrap_or_default();
+            for (key, polled) in self.polled_keys.iter().zip(watched) {
                 if polled.revents != 0 {
                     events.push(Event::Ready(*key));
                 }

@@ -25,7 +25,7 @@ impl ExitStatus {
     pub fn code(self) -> c_int {
         match self {
             ExitStatus::Code(code) => code,
-            ExitStatus::Signal(signo) => 128 + signo,
+            ExitStatus::Signal(signo) => signo.saturating_add(128),
         }
     }
 }

@@ -66,7 +66,7 @@ pub fn name(signo: c_int) -> String {
     }
     let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     if (min..=max).contains(&signo) {
-        return format!("SIGRTMIN+{}", signo - min);
+        return format!("SIGRTMIN+{}", signo.saturating_sub(min));
     }
     format!("signal {signo}")
 }
@@ -142,7 +142,9 @@ pub fn take_over() -> Mask {
         if disposition(signo) == Some(libc::SIG_IGN) {
             set_default(signo);
         }
-        mask |= 1 << (signo - 1);
+        mask |= 1u64
+            .checked_shl(signo.saturating_sub(1).unsigned_abs())
+            .unwrap_or(0);
     }
     set_mask(libc::SIG_BLOCK, mask);
     mask

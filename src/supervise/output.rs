@@ -41,8 +41,21 @@ pub enum Stream {
 impl Stream {
     const BOTH: [Stream; 2] = [Stream::Out, Stream::Err];
 
-    fn index(self) -> usize {
-        self as usize
+    /// This stream's one of `pair`, which holds stdout's then stderr's.
+    fn of<T>(self, pair: &[T; 2]) -> &T {
+        let [out, err] = pair;
+        match self {
+            Stream::Out => out,
+            Stream::Err => err,
+        }
+    }
+
+    fn of_mut<T>(self, pair: &mut [T; 2]) -> &mut T {
+        let [out, err] = pair;
+        match self {
+            Stream::Out => out,
+            Stream::Err => err,
+        }
     }
 }
 
@@ -122,17 +135,17 @@ impl Output {
                 partial: Vec::new(),
                 watching: false,
             };
-            let id = match self.pipes.iter().position(Option::is_none) {
-                Some(free) => {
-                    self.pipes[free] = Some(pipe);
+            let id = match self.pipes.iter_mut().enumerate().find(|(_, slot)| slot.is_none()) {
+                Some((free, slot)) => {
+                    *slot = Some(pipe);
                     StreamId(free)
                 }
                 None => {
                     self.pipes.push(Some(pipe));
-                    StreamId(self.pipes.len() - 1)
+                    StreamId(self.pipes.len().saturating_sub(1))
                 }
             };
-            ids[stream.index()] = id;
+            *stream.of_mut(&mut ids) = id;
             self.fresh.push(id);
         }
         Ok((ids, [out_write, err_write]))
@@ -148,13 +161,13 @@ impl Output {
                     return;
                 };
                 let stream = pipe.stream;
-                if self.sinks[stream.index()].queued() < READ_PAUSE {
+                if stream.of(&self.sinks).queued() < READ_PAUSE {
                     self.read(id, false);
                 }
                 stream
             }
         };
-        self.sinks[stream.index()].flush();
+        stream.of_mut(&mut self.sinks).flush();
     }
 
     /// The program behind this pipe has exited: take everything it wrote,
@@ -166,7 +179,7 @@ impl Output {
             return;
         };
         if let Some(pipe) = slot {
-            let sink = &mut self.sinks[pipe.stream.index()];
+            let sink = pipe.stream.of_mut(&mut self.sinks);
             if !pipe.partial.is_empty() {
                 queue_line(sink, &pipe.prefix, &pipe.partial);
                 pipe.partial.clear();
@@ -182,7 +195,7 @@ impl Output {
     /// Before rinit exits: write what is queued, waiting for the reader as
     /// long as it takes at most `patience`.
     pub fn finish(&mut self, patience: std::time::Duration) {
-        let deadline = std::time::Instant::now() + patience;
+        let deadline = crate::pid1::event_loop::after(patience);
         for sink in &mut self.sinks {
             sink.finish(deadline);
         }
@@ -199,7 +212,7 @@ impl Output {
         let Some(fd) = pipe.read_end.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
         };
-        let sink = &mut self.sinks[pipe.stream.index()];
+        let sink = pipe.stream.of_mut(&mut self.sinks);
         let mut buf = [0u8; READ_SIZE];
         // Draining takes what the pipe held when the program ended (its
         // capacity), not what a descendant still writing adds meanwhile.
@@ -248,14 +261,14 @@ impl Output {
                 pipe.watching = false;
             }
         }
-        let room = Stream::BOTH.map(|stream| self.sinks[stream.index()].queued() < READ_PAUSE);
+        let room = Stream::BOTH.map(|stream| stream.of(&self.sinks).queued() < READ_PAUSE);
         let flipped = room != self.room;
         self.room = room;
         for stream in Stream::BOTH {
-            let sink = &self.sinks[stream.index()];
+            let sink = stream.of(&self.sinks);
             let want = sink.pending();
-            if want != self.sink_watched[stream.index()] {
-                self.sink_watched[stream.index()] = want;
+            if want != *stream.of(&self.sink_watched) {
+                *stream.of_mut(&mut self.sink_watched) = want;
                 if want {
                     events.watch(sink.raw_fd(), PollFlags::POLLOUT, key(Watch::Sink(stream)));
                 } else {
@@ -276,7 +289,7 @@ impl Output {
                 continue;
             };
             let Some(read_end) = &pipe.read_end else { continue };
-            let want = room[pipe.stream.index()];
+            let want = *pipe.stream.of(&room);
             if want != pipe.watching {
                 pipe.watching = want;
                 if want {
@@ -302,12 +315,12 @@ impl Pipe {
                 self.partial.clear();
                 self.partial.shrink_to(LINE_MAX);
             }
-            bytes = &rest[1..];
+            bytes = rest.get(1..).unwrap_or_default();
         }
         self.partial.extend_from_slice(bytes);
         if self.partial.len() >= LINE_MAX {
-            let whole = self.partial.len() / LINE_MAX * LINE_MAX;
-            queue_line(queue, &self.prefix, &self.partial[..whole]);
+            let whole = self.partial.len().saturating_sub(self.partial.len() % LINE_MAX);
+            queue_line(queue, &self.prefix, self.partial.get(..whole).unwrap_or_default());
             self.partial.drain(..whole);
             // Keep no more than a line's worth between reads.
             self.partial.shrink_to(LINE_MAX);
@@ -324,14 +337,15 @@ fn queue_line(sink: &mut Sink, prefix: &[u8], line: &[u8]) {
     };
     if line.is_empty() {
         let prefix = prefix.trim_ascii_end();
-        sink.push_with(prefix.len() + 1, 1, |queue| {
+        sink.push_with(prefix.len().saturating_add(1), 1, |queue| {
             queue.extend_from_slice(prefix);
             queue.push(b'\n');
         });
         return;
     }
     let pieces = line.len().div_ceil(LINE_MAX);
-    sink.push_with(line.len() + pieces * (prefix.len() + 1), pieces as u64, |queue| {
+    let room = pieces.saturating_mul(prefix.len().saturating_add(1));
+    sink.push_with(line.len().saturating_add(room), pieces as u64, |queue| {
         for piece in line.chunks(LINE_MAX) {
             queue.extend_from_slice(prefix);
             queue.extend_from_slice(piece);

@@ -94,7 +94,7 @@ impl NotifySocket {
             self.unsaid = self.unsaid.saturating_add(1);
             return;
         }
-        self.window = Some((start, count + 1));
+        self.window = Some((start, count.saturating_add(1)));
         let unsaid = match std::mem::take(&mut self.unsaid) {
             0 => String::new(),
             n => format!(" ({n} more refused since the last warning)"),
@@ -116,9 +116,10 @@ impl Supervisor<'_> {
             }) => Some(child.pid()),
             _ => None,
         };
-        let ready = self.io[i.0]
-            .notify
-            .as_mut()
+        let ready = self
+            .io
+            .get_mut(i.0)
+            .and_then(|io| io.notify.as_mut())
             .is_some_and(|socket| socket.ready_received(main_pid, instance.name()));
         if ready {
             self.deliver(i, Event::Ready);
