@@ -55,6 +55,16 @@ pub fn peer_closed(fd: RawFd) -> bool {
     !matches!(Errno::result(n), Err(Errno::EAGAIN | Errno::EINTR))
 }
 
+/// Whether stream socket `fd` has bytes waiting to be read (peeked at, not
+/// taken).
+pub fn has_input(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+    // SAFETY: recv(2) writes at most one byte into the live local.
+    let n = unsafe { libc::recv(fd, (&raw mut byte).cast(), 1, flags) };
+    n > 0
+}
+
 /// A new close-on-exec socket; `nonblocking` adds SOCK_NONBLOCK.
 pub fn socket(family: c_int, kind: c_int, nonblocking: bool) -> Result<OwnedFd, Errno> {
     let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };

@@ -115,9 +115,10 @@ impl Server {
     /// Takes every waiting connection: the new ones, and the old ones closed
     /// to make room for them.
     /// Also: whether rinit ran out of descriptors. Past `CONNECTIONS_MAX`,
-    /// the idlest connection (nothing read, nothing to send, quiet the
-    /// longest) makes room; a request already read is always answered, so
-    /// when every connection is busy the new one is closed instead.
+    /// the idlest connection (nothing read, nothing waiting to be read,
+    /// nothing to send, quiet the longest) makes room; a request already
+    /// sent is always answered, so when every connection is busy the new
+    /// one is closed instead.
     pub fn accept(&mut self) -> (Vec<ConnectionId>, Vec<ConnectionId>, bool) {
         let (mut accepted, mut closed) = (Vec::new(), Vec::new());
         for _ in 0..sink::ACCEPT_BATCH {
@@ -132,6 +133,8 @@ impl Server {
                     .iter()
                     .enumerate()
                     .filter(|(_, (_, c))| c.input.is_empty() && c.output.is_empty())
+                    // A request in its socket, not read yet, is served first.
+                    .filter(|(_, (_, c))| !crate::sys::has_input(c.fd.as_raw_fd()))
                     .min_by_key(|(_, (_, c))| c.active)
                     .map(|(at, _)| at);
                 let Some(at) = idlest else {

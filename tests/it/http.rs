@@ -812,3 +812,61 @@ fn an_answer_that_waited_for_its_reader_leaves_the_next_request_its_own_time() {
     );
     stop(rinit, 0);
 }
+
+/// One `GET /readyz` on a new connection; None when the connection was
+/// closed without an answer.
+fn readyz_answered(port: u16) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    split_answer(&bytes).map(|(answer, _)| answer.code)
+}
+
+#[test]
+fn probes_are_answered_during_a_flood_of_idle_connections() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_dir, config, port) = setup("http-idle-flood", "[program.app]\ncommand = \"sleep 1000\"\n");
+    let rinit = start(&config, port);
+    wait_for_state(port, "app", "ready");
+    // Two threads keep opening connections that never send a request, 200
+    // at a time: far more than the 64 rinit serves at once.
+    let stop_flood = std::sync::Arc::new(AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let stop_flood = stop_flood.clone();
+            std::thread::spawn(move || {
+                let mut opened = 0u64;
+                while !stop_flood.load(Ordering::Relaxed) {
+                    let held: Vec<TcpStream> = (0..200)
+                        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+                        .collect();
+                    opened += held.len() as u64;
+                }
+                opened
+            })
+        })
+        .collect();
+    let (mut asked, mut unanswered) = (0, 0);
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        asked += 1;
+        match readyz_answered(port) {
+            Some(200) => {}
+            Some(code) => panic!("/readyz answered {code}"),
+            None => unanswered += 1,
+        }
+    }
+    stop_flood.store(true, Ordering::Relaxed);
+    let opened: u64 = flooders.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(opened > 1000, "the flood opened only {opened} connections");
+    assert!(asked >= 20, "only {asked} probes in 3 s");
+    assert_eq!(
+        unanswered, 0,
+        "{unanswered} of {asked} probes closed unanswered ({opened} idle connections)"
+    );
+    stop(rinit, 0);
+}
