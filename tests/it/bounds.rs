@@ -3,7 +3,6 @@
 //! health checks and the shutdown without a panic; one step past them is a
 //! configuration error that says what the bound is.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -227,80 +226,6 @@ fn a_flood_of_foreign_notify_messages_costs_a_few_warnings_and_delays_nothing() 
         .count();
     // Five in the first 10 s, then one every 10 s with the count.
     assert_eq!(warnings, 5, "{warnings} warnings for {sent} datagrams");
-}
-
-/// The restarts column of `status NAME`.
-fn restarts_of(config: &Path, name: &str) -> u32 {
-    let done = client(config, &["status", name]);
-    done.out
-        .get(1)
-        .and_then(|row| row.split_whitespace().nth(4).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
-}
-
-#[test]
-fn one_pipelining_http_client_does_not_starve_the_loop() {
-    use std::io::{Read, Write};
-    let port = crate::http::free_port();
-    let (running, config) = start_with_socket(
-        "bounds-pipelining",
-        &format!("http = \"127.0.0.1:{port}\"\n"),
-        "[program.crasher]\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 1\"]\n\
-         restart = \"always\"\nrestart_delay = \"0\"\nstart_limit_burst = 0\n",
-    );
-    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut reader = stream.try_clone().unwrap();
-    let read_thread = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 16];
-        let mut total = 0usize;
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            total += n;
-        }
-        total
-    });
-    let mut writer = stream;
-    let batch = "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200);
-    let write_thread = std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            if writer.write_all(batch.as_bytes()).is_err() {
-                break;
-            }
-        }
-        let _ = writer.shutdown(std::net::Shutdown::Both);
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let before = restarts_of(&config, "crasher");
-    let mut slowest = Duration::ZERO;
-    let until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < until {
-        let asked = Instant::now();
-        let done = client(&config, &["status"]);
-        slowest = slowest.max(asked.elapsed());
-        assert_eq!(done.out.len(), 2, "{:?} {:?}", done.out, done.err);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let restarted = restarts_of(&config, "crasher") - before;
-    assert!(
-        slowest < Duration::from_millis(100),
-        "status took {slowest:?} during the flood"
-    );
-    // About one run every 200 ms: 10 in 2 s, on time.
-    assert!(restarted >= 7, "only {restarted} restarts in 2 s of flood");
-    let asked = Instant::now();
-    send(running.rinit_pid(), libc::SIGTERM);
-    let done = running.finish();
-    assert!(
-        asked.elapsed() < Duration::from_secs(1),
-        "SIGTERM took {:?}",
-        asked.elapsed()
-    );
-    assert_eq!(done.code(), 0, "{:?}", done.err);
-    write_thread.join().unwrap();
-    assert!(read_thread.join().unwrap() > 0);
 }
 
 #[test]
