@@ -25,11 +25,18 @@ apt-get update -qq
 # stand-in Python image; chromium, tesseract-ocr and fonts-dejavu-core: the
 # status page opened in a headless browser and its screenshot read back
 # (tests/it/page.rs).
-apt-get install -y -qq --no-install-recommends runc util-linux python3 redis-server strace procps \
-    docker.io busybox-static podman passwd login chromium tesseract-ocr fonts-dejavu-core >/dev/null
+apt-get install -y -qq --no-install-recommends runc util-linux python3 python3-venv redis-server strace \
+    procps docker.io busybox-static podman passwd login chromium tesseract-ocr fonts-dejavu-core >/dev/null
+# The tests' Python packages go into a virtual environment of their own, not
+# into Debian's python3 (which refuses pip: PEP 668, "externally managed"):
 # celery's redis transport needs its "redis" extra (kombu's redis support);
-# prometheus_client's parser reads /metrics in tests/it/http.rs.
-python3 -m pip install -q --root-user-action=ignore 'celery[redis]' prometheus_client
+# prometheus_client's parser reads /metrics in tests/it/http.rs; pip itself
+# builds the stand-in Python image of the Docker tests. Its python3 comes
+# first in PATH for everything below.
+venv=target/test-venv
+[ -x "$venv/bin/python3" ] || /usr/bin/python3 -m venv "$venv"
+"$venv/bin/python3" -m pip install -q --disable-pip-version-check 'celery[redis]' prometheus_client
+export PATH="$PWD/$venv/bin:$PATH"
 
 echo "== cargo test"
 cargo test

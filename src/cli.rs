@@ -10,6 +10,7 @@ use crate::config::duration;
 use crate::control::{Change, Request};
 use crate::log::Level;
 use crate::pid1::signals;
+use crate::typo;
 
 pub const USAGE: &str = "\
 usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
@@ -328,7 +329,8 @@ fn short_options(
     Ok(None)
 }
 
-/// A first word that names a subcommand (not after `--`).
+/// A first word that names a subcommand (not after `--`). Over 50 lines:
+/// one branch per subcommand, in the order they are tried.
 fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation>, String> {
     let Some(first) = options.command.first() else {
         return Ok(None);
@@ -379,6 +381,7 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
              to run a program called {first:?}, write: rinit -- {first}"
         ));
     }
+    typo::mistyped_subcommand(&first, &SUBCOMMANDS)?;
     Ok(None)
 }
 
@@ -492,6 +495,32 @@ fn value_of(args: &mut std::vec::IntoIter<OsString>, flag: &str) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_one_edit_from_a_subcommand_is_a_mistake_not_a_command() {
+        assert!(typo::one_edit_apart("chek", "check"));
+        assert!(typo::one_edit_apart("stauts", "status"));
+        assert!(typo::one_edit_apart("satrt", "start"));
+        assert!(typo::one_edit_apart("stopp", "stop"));
+        assert!(typo::one_edit_apart("imprt", "import"));
+        assert!(!typo::one_edit_apart("check", "check"));
+        assert!(!typo::one_edit_apart("sh", "start"));
+        assert!(!typo::one_edit_apart("ckeh", "check"));
+        let error = parse(["chek", "-c", "x"].map(OsString::from).to_vec(), no_env()).unwrap_err();
+        assert_eq!(
+            error,
+            "no subcommand \"chek\": did you mean `rinit check`? (to run a program called \"chek\", write: rinit -- chek)"
+        );
+        // A real command one edit from a subcommand still runs: stat(1).
+        assert!(
+            matches!(parse(vec!["stat".into()], no_env()), Ok(Invocation::Run(_))) || !typo::on_path("stat")
+        );
+        assert!(matches!(
+            parse(["--", "chek"].map(OsString::from).to_vec(), no_env()),
+            Ok(Invocation::Run(_))
+        ));
+    }
+
     use std::path::Path;
 
     fn no_env() -> Environment {

@@ -37,6 +37,7 @@ mod single;
 mod sink;
 mod supervise;
 mod sys;
+mod typo;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 

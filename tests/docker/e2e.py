@@ -451,13 +451,14 @@ def python_rootfs(path, work, busybox, requirements):
             add_file(tar, f"usr/local/bin/{name}", text, 0o755)
 
 
-def runtime_stage(dockerfile_text):
-    """Dockerfile.example from its `FROM ... AS runtime` line to the end."""
+def stage(dockerfile_text, name):
+    """A Dockerfile from its `FROM ... AS name` line to the next FROM (or the end)."""
     lines = dockerfile_text.splitlines(keepends=True)
     for i, line in enumerate(lines):
-        if re.match(r"(?i)^FROM\s+\S+\s+AS\s+runtime\s*$", line):
-            return "".join(lines[i:])
-    raise SetupError("Dockerfile.example has no `FROM ... AS runtime` line")
+        if re.match(rf"(?i)^FROM\s+\S+\s+AS\s+{name}\s*$", line):
+            rest = [j for j in range(i + 1, len(lines)) if re.match(r"(?i)^FROM\s", lines[j])]
+            return "".join(lines[i:rest[0] if rest else len(lines)])
+    raise SetupError(f"no `FROM ... AS {name}` line")
 
 
 # --------------------------------------------------------------------------
@@ -869,9 +870,38 @@ class Suite:
 
     # -- Dockerfile.example
 
+    def t_rinit_image(self):
+        """The repository's Dockerfile, `--target rinit`: its `rinit` stage
+        verbatim on a stand-in for the build stage (no registry here), tagged
+        as Dockerfile.example copies it from; the image holds /rinit alone."""
+        with open(os.path.join(ROOT, "Dockerfile")) as f:
+            rinit_stage = stage(f.read(), "rinit")
+        context = os.path.join(self.work, "ctx-rinit-image")
+        os.makedirs(context)
+        shutil.copy(self.args.rinit, os.path.join(context, "rinit"))
+        with open(os.path.join(context, "Dockerfile"), "w") as f:
+            f.write("FROM scratch AS build\nCOPY rinit /rinit\n\n" + rinit_stage)
+        r = self.engine.run("build", "--network", "none", "--target", "rinit", "-t", "rinit:latest", context,
+                            check=False, timeout=120)
+        if r.returncode != 0:
+            raise Failure(f"docker build --target rinit failed:\n{r.stdout[-3000:]}")
+        saved = os.path.join(self.work, "rinit-image.tar")
+        self.engine.run("save", "-o", saved, "rinit:latest")
+        files = []
+        with tarfile.open(saved) as image:
+            manifest = json.load(image.extractfile("manifest.json"))
+            for layer in manifest[0]["Layers"]:
+                with tarfile.open(fileobj=image.extractfile(layer)) as tar:
+                    files += [m.name for m in tar.getmembers() if not m.isdir()]
+        if files != ["rinit"]:
+            raise Failure(f"expected the rinit image to hold the one file rinit, it holds {files}")
+        self.rinit_image_built = True
+
     def t_dockerfile_example(self):
+        if not getattr(self, "rinit_image_built", False):
+            raise Failure("no rinit:latest image to copy from: rinit_image failed")
         with open(os.path.join(ROOT, "Dockerfile.example")) as f:
-            runtime = runtime_stage(f.read())
+            runtime = stage(f.read(), "runtime")
         rootfs = os.path.join(self.work, "python.tar")
         python_rootfs(rootfs, self.work, self.args.busybox,
                       os.path.join(ROOT, "examples", "docker-app", "requirements.txt"))
@@ -882,9 +912,8 @@ class Suite:
         os.makedirs(os.path.join(context, "examples"))
         shutil.copytree(os.path.join(ROOT, "examples", "docker-app"),
                         os.path.join(context, "examples", "docker-app"))
-        shutil.copy(self.args.rinit, os.path.join(context, "rinit"))
         with open(os.path.join(context, "Dockerfile"), "w") as f:
-            f.write("FROM scratch AS build\nCOPY rinit /rinit\n\n" + runtime)
+            f.write(runtime)
         r = self.engine.run("build", "--network", "none", "-t", f"{PREFIX}/example", context,
                             check=False, timeout=180)
         if r.returncode != 0:
@@ -1067,6 +1096,7 @@ def main():
                 ("unhealthy", suite.t_unhealthy),
                 ("build_check_bad", suite.t_build_check_bad),
                 ("build_check_good", suite.t_build_check_good),
+                ("rinit_image", suite.t_rinit_image),
                 ("dockerfile_example", suite.t_dockerfile_example),
                 ("dockerfile_example_read_only", suite.t_dockerfile_example_read_only),
                 ("init_path", suite.t_init_path),
