@@ -18,9 +18,12 @@ pub mod environment;
 mod error;
 pub mod expand;
 pub mod input;
+mod keys;
 mod order;
+mod parse;
 mod schema;
 pub mod shell_words;
+mod suggest;
 pub mod users;
 mod validate;
 
@@ -364,8 +367,21 @@ pub fn from_text(
     main_command: Option<&[OsString]>,
 ) -> Result<Plan, ConfigError> {
     let source = Source::new(&file, text);
-    let raw: RawFile = toml::from_str(text).map_err(|err| source.toml_error(err))?;
-    validate::validate(&source, raw, base_dir, inherited_env, main_command)
+    let mut errors = ConfigError::default();
+    let plan = parse::parse(&source, text, &mut errors).and_then(|parsed| {
+        validate::validate(
+            &source,
+            parsed,
+            base_dir,
+            inherited_env,
+            main_command,
+            &mut errors,
+        )
+    });
+    match plan {
+        Some(plan) if errors.is_empty() => Ok(plan),
+        _ => Err(errors),
+    }
 }
 
 /// How messages name the configuration at `path`.
