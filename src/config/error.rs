@@ -275,11 +275,15 @@ fn open_string(line: &str) -> Option<usize> {
 }
 
 /// serde's and toml's wording, made the configuration's: key names for
-/// fields, with a guess at a misspelt one; no Rust type names.
+/// fields, with a guess at a misspelt one or rinit's word for supervisord's;
+/// no Rust type names.
 fn in_users_words(message: String) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        if let Some(hint) = suggest::supervisord_key(key, &known) {
+            return format!("unknown key `{key}`: {hint}");
+        }
         return match suggest::closest(key, known.iter().copied()) {
             Some(name) => format!("unknown key `{key}`: did you mean `{name}`?"),
             None => format!(
@@ -320,6 +324,10 @@ mod tests {
         assert_eq!(
             message("unknown field `program`, expected `programs`"),
             "unknown key `program`: did you mean `programs`?"
+        );
+        assert_eq!(
+            message("unknown field `numprocs`, expected one of `command`, `instances`"),
+            "unknown key `numprocs`: did you mean `instances`? (supervisord's numprocs)"
         );
     }
 

@@ -174,11 +174,13 @@ fn account(shared: &Shared, raw: &RawProgram, at: &At) -> Result<Option<Account>
         (Some(user), _) => user,
     };
     let group = raw.group.as_ref();
-    let account =
-        users::lookup(user.get_ref(), group.map(|g| g.get_ref().as_str())).map_err(|e| match group {
-            Some(group) if e.is_about_group() => at(group.span().start, "group", e.to_string()),
-            _ => at(user.span().start, "user", e.to_string()),
-        })?;
+    let account = users::lookup(user.get_ref(), group.map(|g| g.get_ref().as_str())).map_err(|e| {
+        let message = format!("{e}{}", users::did_you_mean(&e));
+        match group {
+            Some(group) if e.is_about_group() => at(group.span().start, "group", message),
+            _ => at(user.span().start, "user", message),
+        }
+    })?;
     let own_uid = shared.own_uid;
     if let (true, Some(group)) = (own_uid != 0, group) {
         let message = format!(

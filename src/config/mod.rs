@@ -141,6 +141,8 @@ const RESTARTS: &[(&str, Restart)] = &[
     ("on-abort", Restart::OnAbort),
     ("always", Restart::Always),
 ];
+/// supervisord's autorestart values, and booleans, as `restart` names them.
+const RESTART_HINTS: &[(&str, &str)] = &[("unexpected", "on-failure"), ("true", "always"), ("false", "no")];
 const OUTPUTS: &[(&str, Output)] = &[
     ("inherit", Output::Inherit),
     ("prefix", Output::Prefix),
@@ -149,19 +151,19 @@ const OUTPUTS: &[(&str, Output)] = &[
 
 impl<'de> Deserialize<'de> for Kind {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, KINDS)
+        schema::one_of(deserializer, KINDS, &[])
     }
 }
 
 impl<'de> Deserialize<'de> for Restart {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, RESTARTS)
+        schema::one_of(deserializer, RESTARTS, RESTART_HINTS)
     }
 }
 
 impl<'de> Deserialize<'de> for Output {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, OUTPUTS)
+        schema::one_of(deserializer, OUTPUTS, &[])
     }
 }
 

@@ -20,6 +20,7 @@ use super::error::{ConfigError, Problem, Source};
 use super::expand;
 use super::parse::Parsed;
 use super::schema::{RawGroup, RawProgram};
+use super::suggest;
 use super::{defaults, keys, order, AsWritten, Group, Kind, Output, Plan, Program, ProgramId, Restart};
 use super::{MAIN, NAME_MAX};
 
@@ -267,7 +268,7 @@ fn check_name(shared: &Shared, name: &Spanned<String>) -> Result<(), Problem> {
 }
 
 /// `after`: the declaration indices of the programs it waits for; each
-/// name that is not a program's is an error.
+/// name that is not a program's is an error (with the closest name).
 fn after_names(
     shared: &Shared,
     name: &str,
@@ -284,12 +285,27 @@ fn after_names(
             }
             Some(&index) => after.push(index),
             None => {
-                let message = format!("no program named {:?}", dependency.get_ref());
+                let names = shared.index_of.keys().map(String::as_str);
+                let message = format!(
+                    "no program named {:?}{}",
+                    dependency.get_ref(),
+                    did_you_mean(dependency.get_ref(), names, errors)
+                );
                 errors.push(at(offset, "after", message));
             }
         }
     }
     after
+}
+
+/// ": did you mean `"NAME"`?" with the name in `known` closest to `word`,
+/// or nothing. Only while the errors found are few enough to be shown: a
+/// guess costs a look at every name.
+fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>, errors: &ConfigError) -> String {
+    if errors.len() >= super::error::MAX_SHOWN {
+        return String::new();
+    }
+    suggest::closest(word, known).map_or_else(String::new, |name| format!(": did you mean `{name:?}`?"))
 }
 
 /// `[group.NAME]` tables: names unlike any program's, naming programs.
@@ -329,7 +345,8 @@ fn groups(
             match position.get(program.get_ref().as_str()) {
                 Some(&p) => members.push(ProgramId(p)),
                 None => {
-                    let message = format!("no program named {:?} (group {name:?})", program.get_ref());
+                    let hint = did_you_mean(program.get_ref(), position.keys().copied(), errors);
+                    let message = format!("no program named {:?} (group {name:?}){hint}", program.get_ref());
                     errors.push(at(program.span().start, Some("programs"), message));
                 }
             }
