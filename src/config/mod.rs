@@ -204,7 +204,8 @@ pub struct Program {
     /// expanded again for each instance at its start.
     pub command_template: Option<Vec<String>>,
     /// `command`, `user` and `directory` as the file wrote them, before
-    /// `${VAR}` expansion: what `check` prints, so values never show.
+    /// `${VAR}` expansion: what `check` prints, so values never show; and
+    /// whether `stop_timeout` was set.
     pub written: AsWritten,
     pub kind: Kind,
     /// The programs it comes after, all before it in `Plan::programs`.
@@ -248,17 +249,20 @@ pub struct AsWritten {
     pub command: Vec<String>,
     pub user: Option<String>,
     pub directory: Option<String>,
+    /// None: left at the default (`check` warns only about set ones).
+    pub stop_timeout: Option<Duration>,
 }
 
 impl AsWritten {
-    /// `user` and `directory` of `raw`, before expansion (the command is
-    /// split first: expand.rs keeps its words).
+    /// `user`, `directory` and `stop_timeout` of `raw`, before expansion
+    /// (the command is split first: expand.rs keeps its words).
     fn of(raw: &schema::RawProgram) -> AsWritten {
         let text = |value: &Option<toml::Spanned<String>>| value.as_ref().map(|v| v.get_ref().clone());
         AsWritten {
             command: Vec::new(),
             user: text(&raw.user),
             directory: text(&raw.directory),
+            stop_timeout: raw.stop_timeout.as_ref().map(|d| d.0),
         }
     }
 }
