@@ -84,30 +84,38 @@ pub(super) fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) 
         .map(|(_, name)| name)
 }
 
-/// Levenshtein distance: the fewest one-letter changes from `a` to `b`.
+/// The fewest one-letter changes (an insertion, a deletion, a substitution,
+/// or two letters swapped: `wbe` is one from `web`) from `a` to `b`: the
+/// optimal string alignment distance.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    // row[j]: the distance from the chars of `a` so far to b[..j].
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for ca in a.chars() {
-        let Some((first, rest)) = row.split_first_mut() else {
-            break;
-        };
-        // This row's cell to the left, and the last row's above-left.
-        let mut diagonal = *first;
-        let mut left = first.saturating_add(1);
-        *first = left;
-        for (cb, above) in b.iter().zip(rest) {
-            let next = diagonal
-                .saturating_add(usize::from(ca != *cb))
+    // The distances from a[..i-1] and a[..i] to each b[..j]: the row before
+    // the last, and the last.
+    let mut before: Vec<usize> = Vec::new();
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut row = Vec::with_capacity(b.len().saturating_add(1));
+        row.push(i.saturating_add(1));
+        let previous_a = i.checked_sub(1).and_then(|k| a.get(k));
+        for (j, &cb) in b.iter().enumerate() {
+            let left = row.last().copied().unwrap_or(usize::MAX);
+            let above = last.get(j.saturating_add(1)).copied().unwrap_or(usize::MAX);
+            let diagonal = last.get(j).copied().unwrap_or(usize::MAX);
+            let mut next = diagonal
+                .saturating_add(usize::from(ca != cb))
                 .min(left.saturating_add(1))
                 .min(above.saturating_add(1));
-            diagonal = *above;
-            *above = next;
-            left = next;
+            let previous_b = j.checked_sub(1).and_then(|k| b.get(k));
+            if previous_a == Some(&cb) && previous_b == Some(&ca) {
+                let swapped = j.checked_sub(1).and_then(|k| before.get(k));
+                next = next.min(swapped.map_or(usize::MAX, |d| d.saturating_add(1)));
+            }
+            row.push(next);
         }
+        before = std::mem::replace(&mut last, row);
     }
-    row.last().copied().unwrap_or(0)
+    last.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -119,6 +127,11 @@ mod tests {
         assert_eq!(edit_distance("comand", "command"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("restart", "restart"), 0);
+        assert_eq!(edit_distance("wbe", "web"), 1);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("ca", "abc"), 3);
+        assert_eq!(closest("wbe", ["web", "worker"]), Some("web"));
         assert_eq!(closest("dbb", ["web", "db", "redis"]), Some("db"));
         assert_eq!(
             closest("www-date", ["root", "www-data", "nobody"]),
