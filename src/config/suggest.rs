@@ -45,7 +45,12 @@ const SUPERVISORD_KEYS: &[(&str, &str, &str)] = &[
     ),
     ("stopsignal", "stop_signal", "supervisord's stopsignal"),
     ("exitcodes", "success_exit_codes", "supervisord's exitcodes"),
-    ("redirect_stderr", "output", LOG_FILES),
+    (
+        "redirect_stderr",
+        "output",
+        "output sets where stdout and stderr both go, kept apart; to merge them, \
+         command = [\"sh\", \"-c\", \"exec prog 2>&1\"]",
+    ),
     ("stdout_logfile", "output", LOG_FILES),
     ("stderr_logfile", "output", LOG_FILES),
 ];

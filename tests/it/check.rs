@@ -215,7 +215,12 @@ restart = false
         ),
         unknown(12, "stopsignal", "`stop_signal`? (supervisord's stopsignal)"),
         unknown(13, "exitcodes", "`success_exit_codes`? (supervisord's exitcodes)"),
-        unknown(14, "redirect_stderr", logs),
+        unknown(
+            14,
+            "redirect_stderr",
+            "`output`? (output sets where stdout and stderr both go, kept apart; to merge them, \
+             command = [\"sh\", \"-c\", \"exec prog 2>&1\"])",
+        ),
         unknown(15, "stdout_logfile", logs),
         unknown(16, "stderr_logfile", logs),
         format!(
