@@ -41,12 +41,24 @@ impl ConfigError {
     /// column; errors about the file as a whole first): at most
     /// `MAX_SHOWN`, then one line that says how many more there were.
     pub fn lines(&self) -> Vec<String> {
-        let mut sorted: Vec<&Problem> = self.problems.iter().collect();
-        // Stable: errors at one place keep the order they were found in.
-        sorted.sort_by_key(|problem| problem.at);
-        let mut lines: Vec<String> = sorted.iter().take(MAX_SHOWN).map(ToString::to_string).collect();
-        let more = sorted.len().saturating_sub(MAX_SHOWN);
-        if let (true, Some(first)) = (more > 0, sorted.first()) {
+        // The first MAX_SHOWN, picked one by one (no sort: a sort's code
+        // would take kilobytes of the binary for 50 lines); errors at one
+        // place keep the order they were found in.
+        let mut shown = vec![false; self.problems.len()];
+        let mut lines = Vec::with_capacity(MAX_SHOWN.saturating_add(1));
+        while lines.len() < MAX_SHOWN {
+            let next = self.problems.iter().zip(&shown).enumerate();
+            let next = next.filter(|(_, (_, &shown))| !shown);
+            let Some((i, (problem, _))) = next.min_by_key(|(i, (problem, _))| (problem.at, *i)) else {
+                break;
+            };
+            if let Some(slot) = shown.get_mut(i) {
+                *slot = true;
+            }
+            lines.push(problem.to_string());
+        }
+        let more = self.problems.len().saturating_sub(MAX_SHOWN);
+        if let (true, Some(first)) = (more > 0, self.problems.first()) {
             let errors = if more == 1 { "error" } else { "errors" };
             lines.push(format!("{}: and {more} more {errors}", first.file));
         }
@@ -156,13 +168,19 @@ impl<'a> Source<'a> {
     /// A serde error carries a position and a message, not the program or the
     /// key: they are read back from the text around the position.
     pub(super) fn toml_error(&self, err: toml::de::Error) -> Problem {
-        let message = in_users_words(err.message().trim_end().replace('\n', " "));
-        let Some(mut span) = err.span() else {
+        self.schema_error(err.span().map(|span| span.start), err.message())
+    }
+
+    /// An error in serde's or toml's words (`unknown field`, `invalid
+    /// type`), at `offset`, as `toml_error` words it. Over 50 lines: the
+    /// program and the key, read back from the line and the table header.
+    pub(super) fn schema_error(&self, offset: Option<usize>, message: &str) -> Problem {
+        let message = in_users_words(message.trim_end().replace('\n', " "));
+        let Some(offset) = offset else {
             return self.error(None, None, None, message);
         };
-        let (message, start) = self.real_cause(message, span.start);
-        span.start = start;
-        let before = self.text.get(..span.start).unwrap_or("");
+        let (message, start) = self.real_cause(message, offset);
+        let before = self.text.get(..start).unwrap_or("");
         let unquote = |name: &str| {
             name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
                 .to_string()
@@ -196,7 +214,7 @@ impl<'a> Source<'a> {
         // The key is the last dotted part.
         let key = full_key.map(|k| unquote(k.rsplit('.').next().unwrap_or(k)));
         let message = supervisord_table(line).unwrap_or(message);
-        self.error(Some(span.start), program.as_deref(), key.as_deref(), message)
+        self.error(Some(start), program.as_deref(), key.as_deref(), message)
     }
 
     /// toml reports a string left open where it gives up, further on

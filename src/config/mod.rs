@@ -40,7 +40,6 @@ pub use describe::describe;
 use environment::Env;
 pub use error::ConfigError;
 use error::Source;
-use schema::RawFile;
 use users::Account;
 
 /// Where rinit looks when neither `-c` nor `$RINIT_CONFIG` names a file.
@@ -410,8 +409,12 @@ pub fn control_socket(explicit: Option<&Path>) -> Result<Option<PathBuf>, String
     let text =
         input::read_text(&path).map_err(|why| format!("{file}: cannot read the configuration: {why}"))?;
     // The schema rinit itself reads (no second deserializer in the binary).
-    let raw: RawFile =
-        toml::from_str(&text).map_err(|err| Source::new(&file, &text).toml_error(err).to_string())?;
+    let mut errors = ConfigError::default();
+    let parsed = parse::parse(&Source::new(&file, &text), &text, &mut errors);
+    let raw = match (parsed, errors.lines().into_iter().next()) {
+        (Some(parsed), None) => parsed.raw,
+        (_, first) => return Err(first.unwrap_or_default()),
+    };
     Ok(match raw.rinit.control_socket.as_deref() {
         Some("") => None,
         path => Some(PathBuf::from(path.unwrap_or(defaults::CONTROL_SOCKET))),

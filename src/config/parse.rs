@@ -11,12 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::error::{ConfigError, Source};
 use super::schema::{RawFile, RawGroup, RawProgram, RawRinit};
+
+/// The keys of the file's top level, as serde lists them.
+const FILE_KEYS: &str = "`rinit`, `env`, `program`, `group`";
 
 /// The file as read, less what could not be read.
 pub(super) struct Parsed {
@@ -34,7 +36,6 @@ pub(super) fn parse(source: &Source, text: &str, errors: &mut ConfigError) -> Op
             return None;
         }
     };
-    let span = root.span();
     let mut parsed = Parsed {
         raw: RawFile {
             rinit: RawRinit::default(),
@@ -59,14 +60,17 @@ pub(super) fn parse(source: &Source, text: &str, errors: &mut ConfigError) -> Op
             "program" | "group" if value.get_ref().is_table() => {
                 named_tables(source, &key, value, &mut parsed, errors);
             }
-            // Not a table, or an unknown key: the file's schema says what is wrong.
-            _ => {
-                let mut alone = DeTable::new();
-                alone.insert(key, value);
-                let file = Spanned::new(span.clone(), DeValue::Table(alone));
-                if let Err(err) = RawFile::deserialize(ValueDeserializer::from(file)) {
-                    errors.push(source.toml_error(err));
-                }
+            "program" | "group" => {
+                let message = format!(
+                    "invalid type: {}, expected a table: [{}.NAME]",
+                    value.get_ref().type_str(),
+                    key.get_ref()
+                );
+                errors.push(source.schema_error(Some(value.span().start), &message));
+            }
+            unknown => {
+                let message = format!("unknown field `{unknown}`, expected one of {FILE_KEYS}");
+                errors.push(source.schema_error(Some(key.span().start), &message));
             }
         }
     }
@@ -86,66 +90,46 @@ fn named_tables(
     };
     for (name, value) in tables {
         let name = Spanned::new(name.span(), name.get_ref().to_string());
+        let span = value.span();
         if kind.get_ref() == "group" {
-            if let (Some(group), _) = read::<Spanned<RawGroup>>(source, value, errors) {
-                parsed.raw.group.insert(name, group);
+            if let (Some(group), _) = read::<RawGroup>(source, value, errors) {
+                parsed.raw.group.insert(name, Spanned::new(span, group));
             }
             continue;
         }
-        let (program, refused) = read::<Spanned<RawProgram>>(source, value, errors);
+        let (program, refused) = read::<RawProgram>(source, value, errors);
         if !refused.is_empty() {
             parsed.refused.insert(name.get_ref().clone(), refused);
         }
         if let Some(program) = program {
-            parsed.raw.program.insert(name, program);
+            parsed.raw.program.insert(name, Spanned::new(span, program));
         }
     }
 }
 
+/// Reads a value as one type, or says why not.
+type Attempt<'a, 'i> = dyn Fn(Spanned<DeValue<'i>>) -> Result<(), toml::de::Error> + 'a;
+
 /// A `T` read from `value`; when it does not read, the keys of the table
 /// that do not read alone are reported and left out (returned), and `T` is
 /// read from the rest. None when even the rest does not read.
-fn read<T: DeserializeOwned>(
+fn read<'i, T: DeserializeOwned>(
     source: &Source,
-    value: Spanned<DeValue<'_>>,
+    value: Spanned<DeValue<'i>>,
     errors: &mut ConfigError,
 ) -> (Option<T>, Vec<String>) {
     let whole = match T::deserialize(ValueDeserializer::from(value.clone())) {
         Ok(read) => return (Some(read), Vec::new()),
         Err(err) => err,
     };
-    let span = value.span();
-    let DeValue::Table(mut table) = value.into_inner() else {
-        errors.push(source.toml_error(whole));
-        return (None, Vec::new());
-    };
     let found = errors.len();
-    let mut refused = Vec::new();
-    for (key, inner) in &table {
-        let in_table = |inner: Spanned<DeValue<'_>>| -> Result<T, toml::de::Error> {
-            let mut alone = DeTable::new();
-            alone.insert(key.clone(), inner);
-            T::deserialize(ValueDeserializer::from(Spanned::new(
-                span.clone(),
-                DeValue::Table(alone),
-            )))
-        };
-        let Err(err) = in_table(inner.clone()) else {
-            continue;
-        };
-        refused.push(key.get_ref().to_string());
-        let parts = inline_parts(inner, err.span(), in_table);
-        if parts.is_empty() {
-            errors.push(source.toml_error(err));
-        }
-        for err in parts {
-            errors.push(source.toml_error(err));
-        }
-    }
-    for name in &refused {
-        table.remove(name.as_str());
-    }
-    match T::deserialize(ValueDeserializer::from(Spanned::new(span, DeValue::Table(table)))) {
+    // The search is the same for every T: one copy of it in the binary.
+    let attempt = |value: Spanned<DeValue<'i>>| T::deserialize(ValueDeserializer::from(value)).map(drop);
+    let (rest, refused) = without_bad_keys(source, value, whole, &attempt, errors);
+    let Some(rest) = rest else {
+        return (None, refused);
+    };
+    match T::deserialize(ValueDeserializer::from(rest)) {
         Ok(read) => (Some(read), refused),
         Err(err) => {
             if errors.len() == found {
@@ -156,13 +140,53 @@ fn read<T: DeserializeOwned>(
     }
 }
 
+/// `value`, a table that `attempt` refused with `whole`, less each key
+/// that `attempt` refuses alone (reported to `errors`, and returned by
+/// name); None, with `whole` reported, when it is not a table.
+fn without_bad_keys<'i>(
+    source: &Source,
+    value: Spanned<DeValue<'i>>,
+    whole: toml::de::Error,
+    attempt: &Attempt<'_, 'i>,
+    errors: &mut ConfigError,
+) -> (Option<Spanned<DeValue<'i>>>, Vec<String>) {
+    let span = value.span();
+    let DeValue::Table(mut table) = value.into_inner() else {
+        errors.push(source.toml_error(whole));
+        return (None, Vec::new());
+    };
+    let mut refused = Vec::new();
+    for (key, inner) in &table {
+        let in_table = |inner: Spanned<DeValue<'i>>| {
+            let mut alone = DeTable::new();
+            alone.insert(key.clone(), inner);
+            attempt(Spanned::new(span.clone(), DeValue::Table(alone)))
+        };
+        let Err(err) = in_table(inner.clone()) else {
+            continue;
+        };
+        refused.push(key.get_ref().to_string());
+        let parts = inline_parts(inner, err.span(), &in_table);
+        if parts.is_empty() {
+            errors.push(source.toml_error(err));
+        }
+        for err in parts {
+            errors.push(source.toml_error(err));
+        }
+    }
+    for name in &refused {
+        table.remove(name.as_str());
+    }
+    (Some(Spanned::new(span, DeValue::Table(table))), refused)
+}
+
 /// When a key's value is a table and its error is about a part of it (not
 /// the table as a whole), the errors of each of its keys alone: `ready = {
 /// tcp = 1, every = "1s" }` has two.
-fn inline_parts<T>(
-    inner: &Spanned<DeValue<'_>>,
+fn inline_parts<'i>(
+    inner: &Spanned<DeValue<'i>>,
     error_at: Option<Range<usize>>,
-    in_table: impl Fn(Spanned<DeValue<'_>>) -> Result<T, toml::de::Error>,
+    in_table: &Attempt<'_, 'i>,
 ) -> Vec<toml::de::Error> {
     let DeValue::Table(parts) = inner.get_ref() else {
         return Vec::new();

@@ -15,16 +15,12 @@ use toml::Spanned;
 use super::{duration, shell_words, Kind, Output, Restart};
 use crate::pid1::signals;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole file: parse.rs reads each of its tables on its own (a table
+/// left out is empty), and knows its four keys.
 pub(super) struct RawFile {
-    #[serde(default)]
     pub(super) rinit: RawRinit,
-    #[serde(default)]
     pub(super) env: BTreeMap<Spanned<String>, String>,
-    #[serde(default)]
     pub(super) program: BTreeMap<Spanned<String>, Spanned<RawProgram>>,
-    #[serde(default)]
     pub(super) group: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
 }
 
