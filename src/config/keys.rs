@@ -54,7 +54,7 @@ impl Keys<'_> {
 
     /// The program's keys, each checked on its own, with every error pushed
     /// to `errors`; None when there was one. The environment comes first
-    /// (env_file, user, env): when it has an error, the keys that expand
+    /// (`[env]`, env_file, user, env): when it has an error, the keys that expand
     /// variables from it are not checked (they would report its variables
     /// as not set). Over 50 lines: the keys in the order their values
     /// depend on each other.
@@ -87,7 +87,8 @@ impl Keys<'_> {
         let env_errors = errors.len();
         let vars = file_vars.clone().unwrap_or_default();
         let env = env_keys::environment(&layers, self.name, raw, user.as_ref(), vars, errors);
-        let complete = file_vars.is_some()
+        let complete = shared.env_complete
+            && file_vars.is_some()
             && errors.len() == env_errors
             && !ENVIRONMENT_KEYS.iter().any(|key| self.refused(key));
         if !complete {

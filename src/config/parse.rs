@@ -25,6 +25,8 @@ pub(super) struct Parsed {
     pub(super) raw: RawFile,
     /// For each program, the keys that could not be read (left out of `raw`).
     pub(super) refused: HashMap<String, Vec<String>>,
+    /// Every variable of `[env]` could be read.
+    pub(super) env_complete: bool,
 }
 
 /// Reads `text`, pushing every error to `errors`; None after a syntax error.
@@ -44,6 +46,7 @@ pub(super) fn parse(source: &Source, text: &str, errors: &mut ConfigError) -> Op
             group: BTreeMap::new(),
         },
         refused: HashMap::new(),
+        env_complete: true,
     };
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
@@ -53,9 +56,9 @@ pub(super) fn parse(source: &Source, text: &str, errors: &mut ConfigError) -> Op
                 }
             }
             "env" => {
-                if let (Some(env), _) = read(source, value, errors) {
-                    parsed.raw.env = env;
-                }
+                let (env, refused) = read(source, value, errors);
+                parsed.env_complete = env.is_some() && refused.is_empty();
+                parsed.raw.env = env.unwrap_or_default();
             }
             "program" | "group" if value.get_ref().is_table() => {
                 named_tables(source, &key, value, &mut parsed, errors);

@@ -36,6 +36,8 @@ pub(super) struct Shared<'a> {
     pub(super) current_dir: Option<PathBuf>,
     /// Where env files are found: the configuration's folder.
     pub(super) base_dir: &'a Path,
+    /// `[env]` had no error: each program's environment can be made.
+    pub(super) env_complete: bool,
     /// The name of each program, and its place in declaration order.
     index_of: HashMap<String, usize>,
     has_main: bool,
@@ -60,6 +62,7 @@ impl<'a> Shared<'a> {
             own_uid: nix::unistd::geteuid().as_raw(),
             current_dir: std::env::current_dir().ok(),
             base_dir,
+            env_complete: true,
             index_of: declared
                 .iter()
                 .enumerate()
@@ -84,7 +87,11 @@ pub(super) fn validate(
     main_command: Option<&[OsString]>,
     errors: &mut ConfigError,
 ) -> Option<Plan> {
-    let Parsed { raw, refused } = parsed;
+    let Parsed {
+        raw,
+        refused,
+        env_complete,
+    } = parsed;
     if raw.program.is_empty() && main_command.is_none() && errors.is_empty() {
         let message =
             "no [program.NAME] is declared: there is nothing to run (or give a command: rinit -- COMMAND)";
@@ -113,7 +120,9 @@ pub(super) fn validate(
         let value = inherited_env.iter().find(|(key, _)| key == name);
         value.map(|(_, value)| value.to_string_lossy().into_owned())
     };
+    let found = errors.len();
     let file_env = env_keys::checked_env(source, None, raw.env, &inherited, errors);
+    let env_complete = env_complete && errors.len() == found;
     let mut shared = Shared::new(
         source,
         &declared,
@@ -123,6 +132,7 @@ pub(super) fn validate(
         main_command.is_some(),
     );
     shared.default_output = raw.rinit.output.unwrap_or_default();
+    shared.env_complete = env_complete;
     let mut programs = Vec::with_capacity(declared.len().saturating_add(1));
     let mut after_of = Vec::with_capacity(declared.len());
     for (name, spanned) in declared {

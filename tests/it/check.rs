@@ -2,7 +2,8 @@
 //! error in one run (at most 50 lines, then one that counts the rest), in
 //! file order, the same at start-up; supervisord's words answered with
 //! rinit's; misspelt program, user and group names answered with the
-//! closest; and the shutdown warning only about `stop_timeout`s the file
+//! closest; an environment with an error does not make every variable
+//! "not set"; and the shutdown warning only about `stop_timeout`s the file
 //! sets.
 
 use std::path::{Path, PathBuf};
@@ -302,4 +303,32 @@ fn default_stop_timeouts_never_warn_and_set_ones_that_cannot_fit_do() {
             )]
         )
     );
+}
+
+#[test]
+fn an_environment_that_cannot_be_made_does_not_make_every_variable_unset() {
+    // [env] A is refused, and b's env_file cannot be read: reporting ${A}
+    // and ${FROM_FILE} as not set would point away from the mistakes. The
+    // keys that need no variables are still checked.
+    let (_dir, file) = config(
+        "check-env",
+        "[env]\nA = 1\n\n\
+         [program.a]\ncommand = \"run ${A}\"\numask = \"999\"\n\n\
+         [program.b]\ncommand = \"run ${FROM_FILE}\"\nenv_file = \"missing.env\"\nafter = [\"aa\"]\n",
+    );
+    let done = check(&file);
+    let expected = lines(
+        &file,
+        &[
+            ":2:5: key A: invalid type: integer `1`, expected a string",
+            ":6:9: program a: key umask: \"999\" is not a umask: expected octal digits up to \"0777\", \
+             as in \"022\"",
+            &format!(
+                ":10:12: program b: key env_file: cannot read {}: No such file or directory",
+                file.with_file_name("missing.env").display()
+            ),
+            ":11:10: program b: key after: no program named \"aa\": did you mean `\"a\"`?",
+        ],
+    );
+    assert_eq!((done.code(), done.err, done.out), (2, expected, vec![]));
 }
