@@ -270,6 +270,18 @@ mod tests {
     }
 
     #[test]
+    fn the_top_level_has_four_tables() {
+        assert_eq!(
+            lines_of("program = 5\ngroup = \"x\"\nprogramz = 2\n"),
+            [
+                "t.toml:1:11: key program: invalid type: integer, expected a table: [program.NAME]",
+                "t.toml:2:9: key group: invalid type: string, expected a table: [group.NAME]",
+                "t.toml:3:1: key programz: unknown key `programz`: did you mean `program`?",
+            ]
+        );
+    }
+
+    #[test]
     fn a_syntax_error_is_the_only_one() {
         let lines = lines_of("[program.a]\ncommand = \"x\" \"y\"\nbogus = 1\n");
         assert_eq!(lines.len(), 1, "{lines:?}");
