@@ -54,10 +54,10 @@ impl Keys<'_> {
 
     /// The program's keys, each checked on its own, with every error pushed
     /// to `errors`; None when there was one. The environment comes first
-    /// (`[env]`, env_file, user, env): when it has an error, the keys that expand
-    /// variables from it are not checked (they would report its variables
-    /// as not set). Over 50 lines: the keys in the order their values
-    /// depend on each other.
+    /// (`[env]`, env_file, user, env): when it has an error, the keys that
+    /// expand variables from it are not checked (they would report its
+    /// variables as not set). Over 50 lines: the keys in the order their
+    /// values depend on each other.
     pub(super) fn checked(&self, raw: &mut RawProgram, errors: &mut ConfigError) -> Option<Checked> {
         let (shared, at) = (self.shared, self.at);
         let found = errors.len();
