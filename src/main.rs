@@ -141,8 +141,10 @@ fn plan(options: &cli::Options) -> Result<Option<config::Plan>, i32> {
     match config::find(options.config.as_deref()) {
         Some(path) => match config::load(&path, std::env::vars_os().collect(), main_command) {
             Ok(plan) => Ok(Some(plan)),
-            Err(err) => {
-                error!("{err}");
+            Err(errors) => {
+                for line in errors.lines() {
+                    error!("{line}");
+                }
                 Err(EXIT_USAGE)
             }
         },
@@ -248,8 +250,10 @@ fn check(options: &cli::Options) -> i32 {
                 EXIT_USAGE
             }
         }
-        Err(err) => {
-            error!("{err}");
+        Err(errors) => {
+            for line in errors.lines() {
+                error!("{line}");
+            }
             EXIT_USAGE
         }
     }

@@ -1,8 +1,9 @@
 //! What `rinit check` finds beyond a valid file, looking at the machine it
 //! runs on: a command that cannot be found or run, a `stop_signal` that
-//! stops nothing (errors), and `stop_timeout`s that, one after another along
-//! the shutdown order, cannot fit in `shutdown_timeout` (a warning). rinit itself reports a missing command
-//! per program when it starts it.
+//! stops nothing (errors), and `stop_timeout`s set in the file that, one
+//! after another along the shutdown order, cannot fit in `shutdown_timeout`
+//! (a warning). rinit itself reports a missing command per program when it
+//! starts it.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -117,8 +118,12 @@ const SHOWN: usize = 8;
 
 /// The longest chain of `stop_timeout`s along the shutdown order (what comes
 /// after a program stops before it), when it is longer than
-/// `shutdown_timeout`. Oneshots are left out: by a shutdown they have
-/// normally ended, and a program that has ended takes no time to stop.
+/// `shutdown_timeout`. Only the `stop_timeout`s the file sets count: a
+/// program left at the default adds nothing, so defaults alone never warn
+/// (the defaults are meant to be cut short by `shutdown_timeout`), and the
+/// warning names only the values someone chose. Oneshots are left out: by a
+/// shutdown they have normally ended, and a program that has ended takes no
+/// time to stop.
 fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
     // Dependencies come first in the plan: the longest chain ending at each
     // program, over what it comes after, as its total and its predecessor.
@@ -127,11 +132,7 @@ fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
         let total_to = |d: usize| longest.get(d).map_or(Duration::ZERO, |&(total, _)| total);
         let before = program.after.iter().map(|d| d.0).max_by_key(|&d| total_to(d));
         let total = before.map_or(Duration::ZERO, total_to);
-        let own = if program.kind == Kind::Oneshot {
-            Duration::ZERO
-        } else {
-            program.stop_timeout
-        };
+        let own = explicit_stop_timeout(program).unwrap_or(Duration::ZERO);
         longest.push((total.saturating_add(own), before));
     }
     let (last, &(total, _)) = longest.iter().enumerate().max_by_key(|&(_, &(total, _))| total)?;
@@ -145,15 +146,15 @@ fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
         chain.push(before);
         at = before;
     }
-    let chain: Vec<&Program> = chain
+    let chain: Vec<(&Program, Duration)> = chain
         .into_iter()
         .filter_map(|p| plan.programs.get(p))
-        .filter(|p| p.kind != Kind::Oneshot)
+        .filter_map(|p| Some((p, explicit_stop_timeout(p)?)))
         .collect();
     let mut names: Vec<String> = chain
         .iter()
         .take(SHOWN)
-        .map(|p| format!("{} {:?}", p.name, p.stop_timeout))
+        .map(|(p, stop_timeout)| format!("{} {stop_timeout:?}", p.name))
         .collect();
     if chain.len() > SHOWN {
         names.push(format!("{} more", chain.len().saturating_sub(SHOWN)));
@@ -164,4 +165,12 @@ fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
         names.join(", "),
         plan.shutdown_timeout
     ))
+}
+
+/// The `stop_timeout` the file sets for `program`, unless it is a oneshot.
+fn explicit_stop_timeout(program: &Program) -> Option<Duration> {
+    program
+        .written
+        .stop_timeout
+        .filter(|_| program.kind != Kind::Oneshot)
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::error::ConfigError;
+use super::error::Problem;
 use super::schema::{CommandValue, RawProgram};
 use super::validate::At;
 use super::{defaults, Check, Health, HttpTarget, Kind, Ready};
@@ -19,7 +19,7 @@ pub(super) fn ready_check(
     raw: &RawProgram,
     dir: Option<&Path>,
     at: &At,
-) -> Result<(Option<Ready>, Duration), ConfigError> {
+) -> Result<(Option<Ready>, Duration), Problem> {
     let ready_timeout = raw
         .ready_timeout
         .as_ref()
@@ -68,7 +68,7 @@ fn check_of(
     command: &Option<Spanned<CommandValue>>,
     key: &str,
     at: &At,
-) -> Result<Option<Check>, ConfigError> {
+) -> Result<Option<Check>, Problem> {
     Ok(Some(match (tcp, http, command) {
         (Some(address), None, None) => Check::Tcp(tcp_address(address, key, at)?),
         (None, Some(target), None) => Check::Http(http_target(target, key, at)?),
@@ -83,7 +83,7 @@ fn check_of(
 }
 
 /// `http = "IP:PORT/path"` (or `localhost:PORT/path`; the path defaults to /).
-fn http_target(target: &Spanned<String>, key: &str, at: &At) -> Result<HttpTarget, ConfigError> {
+fn http_target(target: &Spanned<String>, key: &str, at: &At) -> Result<HttpTarget, Problem> {
     let text = target.get_ref();
     let (address, path) = match text.find('/') {
         Some(slash) => (&text[..slash], &text[slash..]),
@@ -107,7 +107,7 @@ fn http_target(target: &Spanned<String>, key: &str, at: &At) -> Result<HttpTarge
 }
 
 /// `health = { tcp | http | command, interval, timeout, retries, start_period }`.
-pub(super) fn health_check(raw: &RawProgram, at: &At) -> Result<Option<Health>, ConfigError> {
+pub(super) fn health_check(raw: &RawProgram, at: &At) -> Result<Option<Health>, Problem> {
     let Some(spanned) = &raw.health else {
         return Ok(None);
     };
@@ -144,7 +144,7 @@ pub(super) fn health_check(raw: &RawProgram, at: &At) -> Result<Option<Health>, 
 }
 
 /// `tcp = "IP:PORT"` of `ready` or `health` (`key`), with `localhost:PORT` for 127.0.0.1.
-fn tcp_address(address: &Spanned<String>, key: &str, at: &At) -> Result<SocketAddr, ConfigError> {
+fn tcp_address(address: &Spanned<String>, key: &str, at: &At) -> Result<SocketAddr, Problem> {
     let text = address.get_ref();
     let parsed = match text.strip_prefix("localhost:") {
         Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),

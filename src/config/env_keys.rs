@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::env_file;
 use super::environment::Env;
-use super::error::{ConfigError, Source};
+use super::error::{ConfigError, Problem, Source};
 use super::expand::{self, Lookup};
 use super::input;
 use super::schema::RawProgram;
@@ -35,10 +35,10 @@ pub(super) struct Layers<'a> {
 pub(super) fn expand_user(
     raw: &mut RawProgram,
     shared: &Env,
-    file_vars: &Vars,
+    file_vars: &[(String, String)],
     substituted: &expand::Substituted,
     at: &At,
-) -> Result<(), ConfigError> {
+) -> Result<(), Problem> {
     let below_user = |key: &str| {
         let from_file = file_vars.iter().rev().find(|(k, _)| k == key);
         from_file
@@ -56,7 +56,7 @@ pub(super) fn expand_user(
 
 /// `env_file`'s variables, in the file's order (taken literally, as
 /// Docker's --env-file does).
-pub(super) fn env_file(base_dir: &Path, raw: &RawProgram, at: &At) -> Result<Vars, ConfigError> {
+pub(super) fn env_file(base_dir: &Path, raw: &RawProgram, at: &At) -> Result<Vars, Problem> {
     let Some(env_file) = &raw.env_file else {
         return Ok(Vec::new());
     };
@@ -74,14 +74,16 @@ pub(super) fn env_file(base_dir: &Path, raw: &RawProgram, at: &At) -> Result<Var
 
 /// The program's environment. Lowest to highest: rinit's environment, the
 /// user's HOME/USER/LOGNAME, [env] (those two shared), env_file, env.
-/// `env` values see the layers below them.
+/// `env` values see the layers below them; a bad one is pushed to `errors`
+/// and left out.
 pub(super) fn environment(
     shared: &Layers,
     name: &str,
     raw: &mut RawProgram,
     user: Option<&Account>,
     file_vars: Vars,
-) -> Result<Env, ConfigError> {
+    errors: &mut ConfigError,
+) -> Env {
     let mut env = shared.shared.clone();
     if let Some(account) = user {
         for (key, value) in [
@@ -103,11 +105,12 @@ pub(super) fn environment(
         Some(name),
         std::mem::take(&mut raw.env),
         &lookup(&env, name),
-    )?;
+        errors,
+    );
     for (key, value) in &own {
         env.set(key, value);
     }
-    Ok(env)
+    env
 }
 
 /// Variables as program `name` sees them in `env`: its RINIT_PROGRAM, and
@@ -120,12 +123,14 @@ pub(super) fn lookup<'a>(env: &'a Env, name: &'a str) -> impl Fn(&str) -> Option
 }
 
 /// An `env` table with its names and values checked: what execve can pass.
+/// Each bad entry is an error of its own, pushed to `errors`, and left out.
 pub(super) fn checked_env(
     source: &Source,
     program: Option<&str>,
     table: BTreeMap<Spanned<String>, String>,
     lookup: &Lookup,
-) -> Result<Vars, ConfigError> {
+    errors: &mut ConfigError,
+) -> Vars {
     let mut checked = Vec::with_capacity(table.len());
     for (key, mut value) in table {
         let problem = if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) {
@@ -136,7 +141,8 @@ pub(super) fn checked_env(
             None
         };
         if let Some(problem) = problem {
-            return Err(source.error(Some(key.span().start), program, Some("env"), problem));
+            errors.push(source.error(Some(key.span().start), program, Some("env"), problem));
+            continue;
         }
         let at = |offset: usize, name: &str, why: String| {
             source.error(
@@ -146,8 +152,10 @@ pub(super) fn checked_env(
                 format!("{}: {why}", key.get_ref()),
             )
         };
-        expand::key(&mut value, key.span().start, "env", lookup, &at)?;
-        checked.push((key.into_inner(), value));
+        match expand::key(&mut value, key.span().start, "env", lookup, &at) {
+            Ok(()) => checked.push((key.into_inner(), value)),
+            Err(problem) => errors.push(problem),
+        }
     }
-    Ok(checked)
+    checked
 }

@@ -1,13 +1,89 @@
-//! Configuration errors: one line, `FILE:LINE:COL: program NAME: key KEY:
-//! what is wrong`, with the parts that do not apply left out. `Source`
-//! turns offsets into lines and columns, and reads the program and key of a
-//! serde error back from the text around its position.
+//! Configuration errors: one line each, `FILE:LINE:COL: program NAME: key
+//! KEY: what is wrong`, with the parts that do not apply left out; and all
+//! the errors of one configuration, shown in file order, at most
+//! `MAX_SHOWN`. `Source` turns offsets into lines and columns, and reads the
+//! program and key of a serde error back from the text around its position.
 
 use std::fmt;
 
+use super::suggest;
+
+/// Most errors shown for one configuration; one more line counts the rest.
+pub const MAX_SHOWN: usize = 50;
+
+/// All the errors found in one configuration (validation goes on past the
+/// first: four mistakes take one run, not four).
+#[derive(Debug, Default)]
+pub struct ConfigError {
+    problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    pub(super) fn push(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    /// The value of a check, or None with its error pushed.
+    pub(super) fn kept<T>(&mut self, result: Result<T, Problem>) -> Option<T> {
+        result.map_err(|problem| self.push(problem)).ok()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// How many errors were found.
+    pub fn len(&self) -> usize {
+        self.problems.len()
+    }
+
+    /// The lines to print, one per error, in file order (by line, then
+    /// column; errors about the file as a whole first): at most
+    /// `MAX_SHOWN`, then one line that says how many more there were.
+    pub fn lines(&self) -> Vec<String> {
+        // The first MAX_SHOWN, picked one by one (no sort: a sort's code
+        // would take kilobytes of the binary for 50 lines); errors at one
+        // place keep the order they were found in.
+        let mut shown = vec![false; self.problems.len()];
+        let mut lines = Vec::with_capacity(MAX_SHOWN.saturating_add(1));
+        while lines.len() < MAX_SHOWN {
+            let next = self.problems.iter().zip(&shown).enumerate();
+            let next = next.filter(|(_, (_, &shown))| !shown);
+            let Some((i, (problem, _))) = next.min_by_key(|(i, (problem, _))| (problem.at, *i)) else {
+                break;
+            };
+            if let Some(slot) = shown.get_mut(i) {
+                *slot = true;
+            }
+            lines.push(problem.to_string());
+        }
+        let more = self.problems.len().saturating_sub(MAX_SHOWN);
+        if let (true, Some(first)) = (more > 0, self.problems.first()) {
+            let errors = if more == 1 { "error" } else { "errors" };
+            lines.push(format!("{}: and {more} more {errors}", first.file));
+        }
+        lines
+    }
+}
+
+impl From<Problem> for ConfigError {
+    fn from(problem: Problem) -> ConfigError {
+        ConfigError {
+            problems: vec![problem],
+        }
+    }
+}
+
+/// One line per error (`lines`), joined by newlines.
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.lines().join("\n"))
+    }
+}
+
 /// One configuration error: `FILE:LINE:COL: program NAME: key KEY: message`.
 #[derive(Debug)]
-pub struct ConfigError {
+pub struct Problem {
     file: String,
     /// 1-based line and column.
     at: Option<(usize, usize)>,
@@ -17,14 +93,14 @@ pub struct ConfigError {
     message: String,
 }
 
-impl ConfigError {
+impl Problem {
     /// Names the `[group.NAME]` the error is in.
     pub(super) fn set_group(&mut self, name: &str) {
         self.table = Some(format!("group {name}"));
     }
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{}", self.file)?;
         if let Some((line, column)) = self.at {
@@ -55,8 +131,8 @@ impl<'a> Source<'a> {
     }
 
     /// The error for the file alone, before its text is known.
-    pub(super) fn unreadable(file: &str, message: String) -> ConfigError {
-        ConfigError {
+    pub(super) fn unreadable(file: &str, message: String) -> Problem {
+        Problem {
             file: file.to_string(),
             at: None,
             table: None,
@@ -71,8 +147,8 @@ impl<'a> Source<'a> {
         program: Option<&str>,
         key: Option<&str>,
         message: String,
-    ) -> ConfigError {
-        ConfigError {
+    ) -> Problem {
+        Problem {
             file: self.file.clone(),
             at: offset.map(|offset| self.line_column(offset)),
             table: program.map(|name| format!("program {name}")),
@@ -91,14 +167,20 @@ impl<'a> Source<'a> {
 
     /// A serde error carries a position and a message, not the program or the
     /// key: they are read back from the text around the position.
-    pub(super) fn toml_error(&self, err: toml::de::Error) -> ConfigError {
-        let message = in_users_words(err.message().trim_end().replace('\n', " "));
-        let Some(mut span) = err.span() else {
+    pub(super) fn toml_error(&self, err: toml::de::Error) -> Problem {
+        self.schema_error(err.span().map(|span| span.start), err.message())
+    }
+
+    /// An error in serde's or toml's words (`unknown field`, `invalid
+    /// type`), at `offset`, as `toml_error` words it. Over 50 lines: the
+    /// program and the key, read back from the line and the table header.
+    pub(super) fn schema_error(&self, offset: Option<usize>, message: &str) -> Problem {
+        let message = in_users_words(message.trim_end().replace('\n', " "));
+        let Some(offset) = offset else {
             return self.error(None, None, None, message);
         };
-        let (message, start) = self.real_cause(message, span.start);
-        span.start = start;
-        let before = self.text.get(..span.start).unwrap_or("");
+        let (message, start) = self.real_cause(message, offset);
+        let before = self.text.get(..start).unwrap_or("");
         let unquote = |name: &str| {
             name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
                 .to_string()
@@ -132,7 +214,7 @@ impl<'a> Source<'a> {
         // The key is the last dotted part.
         let key = full_key.map(|k| unquote(k.rsplit('.').next().unwrap_or(k)));
         let message = supervisord_table(line).unwrap_or(message);
-        self.error(Some(span.start), program.as_deref(), key.as_deref(), message)
+        self.error(Some(start), program.as_deref(), key.as_deref(), message)
     }
 
     /// toml reports a string left open where it gives up, further on
@@ -211,18 +293,17 @@ fn open_string(line: &str) -> Option<usize> {
 }
 
 /// serde's and toml's wording, made the configuration's: key names for
-/// fields, with a guess at a misspelt one; no Rust type names.
+/// fields, with a guess at a misspelt one or rinit's word for supervisord's;
+/// no Rust type names.
 fn in_users_words(message: String) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let closest = known
-            .iter()
-            .map(|name| (edit_distance(key, name), *name))
-            .min()
-            .filter(|(distance, _)| *distance <= (key.len() / 3).clamp(1, 3));
-        return match closest {
-            Some((_, name)) => format!("unknown key `{key}`: did you mean `{name}`?"),
+        if let Some(hint) = suggest::supervisord_key(key, &known) {
+            return format!("unknown key `{key}`: {hint}");
+        }
+        return match suggest::closest(key, known.iter().copied()) {
+            Some(name) => format!("unknown key `{key}`: did you mean `{name}`?"),
             None => format!(
                 "unknown key `{key}`{}",
                 expected.replacen(", expected", ": expected", 1)
@@ -241,32 +322,6 @@ fn in_users_words(message: String) -> String {
         message = message.replace(rust, user);
     }
     message
-}
-
-/// Levenshtein distance: the fewest one-letter changes from `a` to `b`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    // row[j]: the distance from the chars of `a` so far to b[..j].
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for ca in a.chars() {
-        let Some((first, rest)) = row.split_first_mut() else {
-            break;
-        };
-        // This row's cell to the left, and the last row's above-left.
-        let mut diagonal = *first;
-        let mut left = first.saturating_add(1);
-        *first = left;
-        for (cb, above) in b.iter().zip(rest) {
-            let next = diagonal
-                .saturating_add(usize::from(ca != *cb))
-                .min(left.saturating_add(1))
-                .min(above.saturating_add(1));
-            diagonal = *above;
-            *above = next;
-            left = next;
-        }
-    }
-    row.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -288,9 +343,44 @@ mod tests {
             message("unknown field `program`, expected `programs`"),
             "unknown key `program`: did you mean `programs`?"
         );
-        assert_eq!(edit_distance("comand", "command"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("restart", "restart"), 0);
+        assert_eq!(
+            message("unknown field `numprocs`, expected one of `command`, `instances`"),
+            "unknown key `numprocs`: did you mean `instances`? (supervisord's numprocs)"
+        );
+    }
+
+    #[test]
+    fn errors_show_in_file_order_and_at_most_50() {
+        let source = Source::new("t.toml", "a\nb\nc\n");
+        let mut errors = ConfigError::default();
+        for (offset, message) in [
+            (Some(4), "third"),
+            (Some(0), "first"),
+            (None, "file"),
+            (Some(2), "second"),
+        ] {
+            errors.push(source.error(offset, None, None, message.into()));
+        }
+        assert_eq!(
+            errors.lines(),
+            [
+                "t.toml: file",
+                "t.toml:1:1: first",
+                "t.toml:2:1: second",
+                "t.toml:3:1: third"
+            ]
+        );
+        assert_eq!(errors.to_string(), errors.lines().join("\n"));
+        for _ in 0..57 {
+            errors.push(source.error(Some(5), None, None, "last".into()));
+        }
+        let lines = errors.lines();
+        assert_eq!(lines.len(), 51);
+        assert_eq!(lines.get(49).map(String::as_str), Some("t.toml:3:2: last"));
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("t.toml: and 11 more errors")
+        );
     }
 
     #[test]

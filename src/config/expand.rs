@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use toml::Spanned;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, Problem};
 use super::schema::{CommandValue, InstancesValue, RawProgram};
 use super::shell_words;
 use super::validate::At;
@@ -128,42 +128,52 @@ impl Substituted {
     }
 }
 
+/// What expanding a program's keys found.
+#[derive(Default)]
+pub(super) struct Expanded {
+    /// The command uses RINIT_INSTANCE: each instance's start expands it again.
+    pub(super) per_instance: bool,
+    /// The keys that did not expand (their errors are in `errors`): the
+    /// checks of their values would be about text that is not the value.
+    pub(super) failed: Vec<&'static str>,
+}
+
 /// Expands the keys of one program that take variables: `instances`, then
 /// `command`, `directory`, and the targets of `ready` and `health` (`user`
-/// and `group` are done before, with `key`). A string command is split into
-/// words first, kept in `written` as they were. `substituted` notes each
-/// value used. Returns whether the command uses RINIT_INSTANCE (then each
-/// instance's start expands it again).
+/// and `group` are done before, with `key`), each on its own: an error in
+/// one does not stop the others. A string command is split into words
+/// first, kept in `written` as they were. `substituted` notes each value used.
 pub(super) fn program_keys(
     raw: &mut RawProgram,
     lookup: &Lookup,
     substituted: &Substituted,
     written: &mut AsWritten,
     at: &At,
-) -> Result<bool, ConfigError> {
+    errors: &mut ConfigError,
+) -> Expanded {
     let lookup: &Lookup = &substituted.noting(lookup);
-    if let Some(instances) = &mut raw.instances {
-        let offset = instances.span().start;
-        if let InstancesValue::Text(template) = instances.get_mut() {
-            let mut text = template.clone();
-            key(&mut text, offset, "instances", lookup, at)?;
-            let count = text.trim().parse::<i64>().map_err(|_| {
-                let message = format!(
-                    "{template:?} does not expand to a whole number of instances (from 1 to {})",
-                    super::MAX_INSTANCES
-                );
-                at(offset, "instances", message)
-            })?;
-            *instances.get_mut() = InstancesValue::Count(count);
+    let mut expanded = Expanded::default();
+    let mut note = |name: &'static str, result: Result<(), Problem>| {
+        if let Err(problem) = result {
+            errors.push(problem);
+            expanded.failed.push(name);
         }
+    };
+    if let Some(instances) = &mut raw.instances {
+        note("instances", instance_count(instances, lookup, at));
     }
     let has_instances = raw.instances.is_some();
-    let (words, per_instance) = match &mut raw.command {
-        Some(command) => command_words(command, has_instances, lookup, at)?,
-        None => (Vec::new(), false),
-    };
-    written.command = words;
-    let mut targets: Vec<(&mut Spanned<String>, &str)> = Vec::new();
+    if let Some(command) = &mut raw.command {
+        let words = command_words(command, has_instances, lookup, at);
+        note(
+            "command",
+            words.map(|(words, per_instance)| {
+                written.command = words;
+                expanded.per_instance = per_instance;
+            }),
+        );
+    }
+    let mut targets: Vec<(&mut Spanned<String>, &'static str)> = Vec::new();
     targets.extend(raw.directory.as_mut().map(|d| (d, "directory")));
     if let Some(ready) = &mut raw.ready {
         let ready = ready.get_mut();
@@ -174,7 +184,7 @@ pub(super) fn program_keys(
             targets.push((target, "ready"));
         }
         if let Some(command) = &mut ready.command {
-            check_words(command, "ready", lookup, at)?;
+            note("ready", check_words(command, "ready", lookup, at));
         }
     }
     if let Some(health) = &mut raw.health {
@@ -183,14 +193,32 @@ pub(super) fn program_keys(
             targets.push((target, "health"));
         }
         if let Some(command) = &mut health.command {
-            check_words(command, "health", lookup, at)?;
+            note("health", check_words(command, "health", lookup, at));
         }
     }
     for (target, name) in targets {
         let offset = target.span().start;
-        key(target.get_mut(), offset, name, lookup, at)?;
+        note(name, key(target.get_mut(), offset, name, lookup, at));
     }
-    Ok(per_instance)
+    expanded
+}
+
+/// A string `instances`, expanded to its number.
+fn instance_count(instances: &mut Spanned<InstancesValue>, lookup: &Lookup, at: &At) -> Result<(), Problem> {
+    let offset = instances.span().start;
+    if let InstancesValue::Text(template) = instances.get_mut() {
+        let mut text = template.clone();
+        key(&mut text, offset, "instances", lookup, at)?;
+        let count = text.trim().parse::<i64>().map_err(|_| {
+            let message = format!(
+                "{template:?} does not expand to a whole number of instances (from 1 to {})",
+                super::MAX_INSTANCES
+            );
+            at(offset, "instances", message)
+        })?;
+        *instances.get_mut() = InstancesValue::Count(count);
+    }
+    Ok(())
 }
 
 /// Expands one key's value in place.
@@ -200,7 +228,7 @@ pub(super) fn key(
     name: &str,
     lookup: &Lookup,
     at: &At,
-) -> Result<(), ConfigError> {
+) -> Result<(), Problem> {
     if refers_to(text, INSTANCE) {
         let message = format!(
             "{INSTANCE} differs from one instance to the next: only `command` can use ${{{INSTANCE}}} \
@@ -220,7 +248,7 @@ fn command_words(
     has_instances: bool,
     lookup: &Lookup,
     at: &At,
-) -> Result<(Vec<String>, bool), ConfigError> {
+) -> Result<(Vec<String>, bool), Problem> {
     let offset = command.span().start;
     let words = split(command.get_ref()).map_err(|why| at(offset, "command", why))?;
     let per_instance = has_instances && words.iter().any(|word| refers_to(word, INSTANCE));
@@ -242,7 +270,7 @@ fn check_words(
     name: &str,
     lookup: &Lookup,
     at: &At,
-) -> Result<(), ConfigError> {
+) -> Result<(), Problem> {
     let offset = command.span().start;
     let mut words = split(command.get_ref()).map_err(|why| at(offset, name, format!("command: {why}")))?;
     for word in &mut words {

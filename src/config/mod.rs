@@ -18,9 +18,12 @@ pub mod environment;
 mod error;
 pub mod expand;
 pub mod input;
+mod keys;
 mod order;
+mod parse;
 mod schema;
 pub mod shell_words;
+mod suggest;
 pub mod users;
 mod validate;
 
@@ -37,7 +40,6 @@ pub use describe::describe;
 use environment::Env;
 pub use error::ConfigError;
 use error::Source;
-use schema::RawFile;
 use users::Account;
 
 /// Where rinit looks when neither `-c` nor `$RINIT_CONFIG` names a file.
@@ -138,6 +140,8 @@ const RESTARTS: &[(&str, Restart)] = &[
     ("on-abort", Restart::OnAbort),
     ("always", Restart::Always),
 ];
+/// supervisord's autorestart values, and booleans, as `restart` names them.
+const RESTART_HINTS: &[(&str, &str)] = &[("unexpected", "on-failure"), ("true", "always"), ("false", "no")];
 const OUTPUTS: &[(&str, Output)] = &[
     ("inherit", Output::Inherit),
     ("prefix", Output::Prefix),
@@ -146,19 +150,19 @@ const OUTPUTS: &[(&str, Output)] = &[
 
 impl<'de> Deserialize<'de> for Kind {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, KINDS)
+        schema::one_of(deserializer, KINDS, &[])
     }
 }
 
 impl<'de> Deserialize<'de> for Restart {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, RESTARTS)
+        schema::one_of(deserializer, RESTARTS, RESTART_HINTS)
     }
 }
 
 impl<'de> Deserialize<'de> for Output {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, OUTPUTS)
+        schema::one_of(deserializer, OUTPUTS, &[])
     }
 }
 
@@ -199,7 +203,8 @@ pub struct Program {
     /// expanded again for each instance at its start.
     pub command_template: Option<Vec<String>>,
     /// `command`, `user` and `directory` as the file wrote them, before
-    /// `${VAR}` expansion: what `check` prints, so values never show.
+    /// `${VAR}` expansion: what `check` prints, so values never show; and
+    /// whether `stop_timeout` was set.
     pub written: AsWritten,
     pub kind: Kind,
     /// The programs it comes after, all before it in `Plan::programs`.
@@ -243,17 +248,20 @@ pub struct AsWritten {
     pub command: Vec<String>,
     pub user: Option<String>,
     pub directory: Option<String>,
+    /// None: left at the default (`check` warns only about set ones).
+    pub stop_timeout: Option<Duration>,
 }
 
 impl AsWritten {
-    /// `user` and `directory` of `raw`, before expansion (the command is
-    /// split first: expand.rs keeps its words).
+    /// `user`, `directory` and `stop_timeout` of `raw`, before expansion
+    /// (the command is split first: expand.rs keeps its words).
     fn of(raw: &schema::RawProgram) -> AsWritten {
         let text = |value: &Option<toml::Spanned<String>>| value.as_ref().map(|v| v.get_ref().clone());
         AsWritten {
             command: Vec::new(),
             user: text(&raw.user),
             directory: text(&raw.directory),
+            stop_timeout: raw.stop_timeout.as_ref().map(|d| d.0),
         }
     }
 }
@@ -364,8 +372,21 @@ pub fn from_text(
     main_command: Option<&[OsString]>,
 ) -> Result<Plan, ConfigError> {
     let source = Source::new(&file, text);
-    let raw: RawFile = toml::from_str(text).map_err(|err| source.toml_error(err))?;
-    validate::validate(&source, raw, base_dir, inherited_env, main_command)
+    let mut errors = ConfigError::default();
+    let plan = parse::parse(&source, text, &mut errors).and_then(|parsed| {
+        validate::validate(
+            &source,
+            parsed,
+            base_dir,
+            inherited_env,
+            main_command,
+            &mut errors,
+        )
+    });
+    match plan {
+        Some(plan) if errors.is_empty() => Ok(plan),
+        _ => Err(errors),
+    }
 }
 
 /// How messages name the configuration at `path`.
@@ -388,8 +409,12 @@ pub fn control_socket(explicit: Option<&Path>) -> Result<Option<PathBuf>, String
     let text =
         input::read_text(&path).map_err(|why| format!("{file}: cannot read the configuration: {why}"))?;
     // The schema rinit itself reads (no second deserializer in the binary).
-    let raw: RawFile =
-        toml::from_str(&text).map_err(|err| Source::new(&file, &text).toml_error(err).to_string())?;
+    let mut errors = ConfigError::default();
+    let parsed = parse::parse(&Source::new(&file, &text), &text, &mut errors);
+    let raw = match (parsed, errors.lines().into_iter().next()) {
+        (Some(parsed), None) => parsed.raw,
+        (_, first) => return Err(first.unwrap_or_default()),
+    };
     Ok(match raw.rinit.control_socket.as_deref() {
         Some("") => None,
         path => Some(PathBuf::from(path.unwrap_or(defaults::CONTROL_SOCKET))),

@@ -5,17 +5,21 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::error::{ConfigError, Source};
+use super::error::{ConfigError, Problem, Source};
 use super::{Program, ProgramId};
 
 /// `programs` (in declaration order, each with the declaration indices it
-/// comes after) in start order, their `after` set to start-order ids.
+/// comes after) in start order, their `after` set to start-order ids; or,
+/// with a cycle pushed to `errors`, as they were.
 pub(super) fn in_start_order(
     source: &Source,
     programs: Vec<Program>,
     after_of: &[(Vec<usize>, usize)],
-) -> Result<Vec<Program>, ConfigError> {
-    let order = start_order(source, &programs, after_of)?;
+    errors: &mut ConfigError,
+) -> Vec<Program> {
+    let Some(order) = errors.kept(start_order(source, &programs, after_of)) else {
+        return programs;
+    };
     // `order` holds each declaration index once, and every index (in
     // `order` and in `after_of`) is a place in `programs`.
     let mut position = vec![0; order.len()];
@@ -37,7 +41,7 @@ pub(super) fn in_start_order(
             ordered.push(program);
         }
     }
-    Ok(ordered)
+    ordered
 }
 
 /// The declaration indices of the programs in start order; a cycle is an
@@ -46,7 +50,7 @@ fn start_order(
     source: &Source,
     programs: &[Program],
     after_of: &[(Vec<usize>, usize)],
-) -> Result<Vec<usize>, ConfigError> {
+) -> Result<Vec<usize>, Problem> {
     // One entry of `after_of` for each program; every index in them is a
     // place in `programs`.
     let count = programs.len();

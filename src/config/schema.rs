@@ -15,16 +15,12 @@ use toml::Spanned;
 use super::{duration, shell_words, Kind, Output, Restart};
 use crate::pid1::signals;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole file: parse.rs reads each of its tables on its own (a table
+/// left out is empty), and knows its four keys.
 pub(super) struct RawFile {
-    #[serde(default)]
     pub(super) rinit: RawRinit,
-    #[serde(default)]
     pub(super) env: BTreeMap<Spanned<String>, String>,
-    #[serde(default)]
     pub(super) program: BTreeMap<Spanned<String>, Spanned<RawProgram>>,
-    #[serde(default)]
     pub(super) group: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
 }
 
@@ -109,26 +105,42 @@ pub(super) struct RawReady {
 }
 
 /// One of the names in `choices` (`restart`, `type`, `output`), or an
-/// error that lists them. One visitor type for all of them: each visitor
-/// type costs a copy of toml's deserializer in the binary.
+/// error that lists them, with a guess at a misspelt one or, from `hints`,
+/// the name for another tool's word (supervisord's `unexpected`, a `true`).
+/// One visitor type for all of them: each visitor type costs a copy of
+/// toml's deserializer in the binary.
 pub(super) fn one_of<'de, D: Deserializer<'de>, T: Copy + 'static>(
     deserializer: D,
     choices: &'static [(&'static str, T)],
+    hints: &'static [(&'static str, &'static str)],
 ) -> Result<T, D::Error> {
     let names = choices.iter().map(|(name, _)| *name).collect();
-    let index = deserializer.deserialize_any(NameVisitor(names))?;
+    let index = deserializer.deserialize_any(NameVisitor { names, hints })?;
     // A place in `names`, which are the choices' names in order.
     let choice = choices.get(index).map(|&(_, value)| value);
     choice.ok_or_else(|| de::Error::custom("not one of the names"))
 }
 
 /// A name from a list: its index in the list.
-struct NameVisitor(Vec<&'static str>);
+struct NameVisitor {
+    names: Vec<&'static str>,
+    /// Other words, each with the name it means.
+    hints: &'static [(&'static str, &'static str)],
+}
 
 impl NameVisitor {
     fn names(&self) -> String {
-        let names: Vec<String> = self.0.iter().map(|name| format!("{name:?}")).collect();
+        let names: Vec<String> = self.names.iter().map(|name| format!("{name:?}")).collect();
         names.join(", ")
+    }
+
+    /// ": did you mean `"NAME"`?" for `word`, or nothing.
+    fn hint(&self, word: &str) -> String {
+        let hinted = self.hints.iter().find(|(other, _)| *other == word);
+        let name = hinted
+            .map(|&(_, name)| name)
+            .or_else(|| super::suggest::closest(word, self.names.iter().copied()));
+        name.map_or_else(String::new, |name| format!(": did you mean `{name:?}`?"))
     }
 }
 
@@ -138,10 +150,21 @@ impl Visitor<'_> for NameVisitor {
         write!(f, "one of {}", self.names())
     }
     fn visit_str<E: de::Error>(self, text: &str) -> Result<usize, E> {
-        match self.0.iter().position(|name| *name == text) {
+        match self.names.iter().position(|name| *name == text) {
             Some(index) => Ok(index),
-            None => Err(E::custom(format!("{text:?} is not one of {}", self.names()))),
+            None => Err(E::custom(format!(
+                "{text:?} is not one of {}{}",
+                self.names(),
+                self.hint(text)
+            ))),
         }
+    }
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<usize, E> {
+        Err(E::custom(format!(
+            "invalid type: boolean `{value}`, expected one of {}{}",
+            self.names(),
+            self.hint(if value { "true" } else { "false" })
+        )))
     }
 }
 

@@ -162,6 +162,24 @@ pub fn lookup_in(
     Ok(Account { user, groups })
 }
 
+/// ": did you mean `"NAME"`?" for a user or group that is not there, with
+/// the closest name in /etc/passwd or /etc/group; or nothing.
+pub fn did_you_mean(error: &LookupError) -> String {
+    let (path, name) = match error {
+        LookupError::NoUser(name) => ("/etc/passwd", name),
+        LookupError::NoGroup(name) => ("/etc/group", name),
+        _ => return String::new(),
+    };
+    let text = read(path, true).unwrap_or_default();
+    closest_name(&text, name).map_or_else(String::new, |known| format!(": did you mean `{known:?}`?"))
+}
+
+/// The name in a passwd or group file's `text` closest to `name`.
+fn closest_name(text: &str, name: &str) -> Option<String> {
+    let names = fields(text).filter_map(|fields| fields.first().copied());
+    super::suggest::closest(name, names).map(str::to_string)
+}
+
 /// Reads a file; a missing one reads as empty if `missing_ok`.
 fn read(path: &'static str, missing_ok: bool) -> Result<String, LookupError> {
     match super::input::read_text(Path::new(path)) {
@@ -232,6 +250,13 @@ staff:x:50:app,root
             home: home.into(),
             shell: shell.into(),
         }
+    }
+
+    #[test]
+    fn a_name_that_is_not_there_gets_the_closest() {
+        assert_eq!(closest_name(PASSWD, "ap"), Some("app".to_string()));
+        assert_eq!(closest_name(GROUP, "wheal"), Some("wheel".to_string()));
+        assert_eq!(closest_name(PASSWD, "zzzzzz"), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! From the raw schema to the typed plan: one function per key or group
 //! of keys, each returning the value or the error that names the file, the
-//! line and column, the program and the key. Shape checks (names, commands,
+//! line and column, the program and the key. Every error is kept (in a
+//! `ConfigError`), and the checks go on: one program's errors do not hide
+//! another's, nor one key's another key's. Shape checks (names, commands,
 //! numbers) come first; host checks (users, directories, env files) read
 //! the system.
 
@@ -12,29 +14,30 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::checks;
 use super::env_keys;
 use super::environment::Env;
-use super::error::{ConfigError, Source};
+use super::error::{ConfigError, Problem, Source};
 use super::expand;
-use super::schema::{InstancesValue, RawFile, RawGroup, RawProgram};
-use super::users::{self, Account};
-use super::{defaults, order, AsWritten, Group, Kind, Output, Plan, Program, ProgramId, Restart};
-use super::{MAIN, MAX_INSTANCES, NAME_MAX};
-use crate::log;
+use super::parse::Parsed;
+use super::schema::{RawGroup, RawProgram};
+use super::suggest;
+use super::{defaults, keys, order, AsWritten, Group, Kind, Output, Plan, Program, ProgramId, Restart};
+use super::{MAIN, NAME_MAX};
 
 /// What every program's validation shares.
-struct Shared<'a> {
-    source: &'a Source<'a>,
+pub(super) struct Shared<'a> {
+    pub(super) source: &'a Source<'a>,
     /// rinit's environment (less NOTIFY_SOCKET), then `[env]`.
-    env: Env,
+    pub(super) env: Env,
     /// The names `[env]` sets: HOME, USER and LOGNAME from `user` go under them.
-    set_in_file_env: HashSet<String>,
+    pub(super) set_in_file_env: HashSet<String>,
     default_output: Output,
-    own_uid: u32,
-    current_dir: Option<PathBuf>,
+    pub(super) own_uid: u32,
+    pub(super) current_dir: Option<PathBuf>,
     /// Where env files are found: the configuration's folder.
-    base_dir: &'a Path,
+    pub(super) base_dir: &'a Path,
+    /// `[env]` had no error: each program's environment can be made.
+    pub(super) env_complete: bool,
     /// The name of each program, and its place in declaration order.
     index_of: HashMap<String, usize>,
     has_main: bool,
@@ -59,6 +62,7 @@ impl<'a> Shared<'a> {
             own_uid: nix::unistd::geteuid().as_raw(),
             current_dir: std::env::current_dir().ok(),
             base_dir,
+            env_complete: true,
             index_of: declared
                 .iter()
                 .enumerate()
@@ -70,21 +74,28 @@ impl<'a> Shared<'a> {
 }
 
 /// Builds an error at an offset in the text, for one program's key.
-pub(super) type At<'a> = dyn Fn(usize, &str, String) -> ConfigError + 'a;
+pub(super) type At<'a> = dyn Fn(usize, &str, String) -> Problem + 'a;
 
 /// Over 50 lines: the whole sequence, from the raw file to the plan, in the
-/// order the errors are found.
+/// order the errors are found. Every error goes to `errors`; the plan is
+/// None when there is one.
 pub(super) fn validate(
     source: &Source,
-    raw: RawFile,
+    parsed: Parsed,
     base_dir: &Path,
     inherited_env: Vec<(OsString, OsString)>,
     main_command: Option<&[OsString]>,
-) -> Result<Plan, ConfigError> {
-    if raw.program.is_empty() && main_command.is_none() {
+    errors: &mut ConfigError,
+) -> Option<Plan> {
+    let Parsed {
+        raw,
+        refused,
+        env_complete,
+    } = parsed;
+    if raw.program.is_empty() && main_command.is_none() && errors.is_empty() {
         let message =
             "no [program.NAME] is declared: there is nothing to run (or give a command: rinit -- COMMAND)";
-        return Err(source.error(None, None, None, message.into()));
+        errors.push(source.error(None, None, None, message.into()));
     }
     let control_socket = match raw.rinit.control_socket.as_deref() {
         Some("") => None,
@@ -93,11 +104,14 @@ pub(super) fn validate(
                 "{:?} is not an absolute path: rinit runs in / and clients look for the socket by this name (e.g. \"/run/rinit.sock\", or \"\" for no socket)",
                 path
             );
-            return Err(source.error(None, None, Some("control_socket"), message));
+            errors.push(source.error(None, None, Some("control_socket"), message));
+            None
         }
         path => Some(PathBuf::from(path.unwrap_or(defaults::CONTROL_SOCKET))),
     };
-    let http = http_address(source, raw.rinit.http.as_ref())?;
+    let http = errors
+        .kept(http_address(source, raw.rinit.http.as_ref()))
+        .flatten();
     // Declaration order, for start-order ties (the table itself is sorted by name).
     let mut declared: Vec<_> = raw.program.into_iter().collect();
     declared.sort_by_key(|(name, _)| name.span().start);
@@ -106,7 +120,9 @@ pub(super) fn validate(
         let value = inherited_env.iter().find(|(key, _)| key == name);
         value.map(|(_, value)| value.to_string_lossy().into_owned())
     };
-    let file_env = env_keys::checked_env(source, None, raw.env, &inherited)?;
+    let found = errors.len();
+    let file_env = env_keys::checked_env(source, None, raw.env, &inherited, errors);
+    let env_complete = env_complete && errors.len() == found;
     let mut shared = Shared::new(
         source,
         &declared,
@@ -116,20 +132,25 @@ pub(super) fn validate(
         main_command.is_some(),
     );
     shared.default_output = raw.rinit.output.unwrap_or_default();
+    shared.env_complete = env_complete;
     let mut programs = Vec::with_capacity(declared.len().saturating_add(1));
     let mut after_of = Vec::with_capacity(declared.len());
     for (name, spanned) in declared {
-        let (program, after) = program(&shared, name, spanned)?;
+        let refused = refused.get(name.get_ref()).map_or(&[][..], Vec::as_slice);
+        let (program, after) = program(&shared, name, spanned, refused, errors);
         programs.push(program);
         after_of.push(after);
     }
-    let mut programs = order::in_start_order(source, programs, &after_of)?;
-    let groups = groups(source, raw.group, &programs)?;
+    let mut programs = order::in_start_order(source, programs, &after_of, errors);
+    let groups = groups(source, raw.group, &programs, errors);
+    if !errors.is_empty() {
+        return None;
+    }
     if let Some(command) = main_command {
         let after = (0..programs.len()).map(ProgramId).collect();
         programs.push(main_program(command, shared.env, after));
     }
-    Ok(Plan {
+    Some(Plan {
         shutdown_timeout: raw
             .rinit
             .shutdown_timeout
@@ -142,7 +163,7 @@ pub(super) fn validate(
 }
 
 /// `[rinit] http = "IP:PORT"` (or `localhost:PORT`); `""` is off.
-fn http_address(source: &Source, http: Option<&Spanned<String>>) -> Result<Option<SocketAddr>, ConfigError> {
+fn http_address(source: &Source, http: Option<&Spanned<String>>) -> Result<Option<SocketAddr>, Problem> {
     let Some(text) = http.filter(|t| !t.get_ref().is_empty()) else {
         return Ok(None);
     };
@@ -161,15 +182,19 @@ fn http_address(source: &Source, http: Option<&Spanned<String>>) -> Result<Optio
 }
 
 /// One `[program.NAME]` table, and what it comes `after` (declaration
-/// indices, with the offset of the key for a cycle's message). Over 50
-/// lines: the `Program` literal names every key once, with its default.
+/// indices, with the offset of the key for a cycle's message). Each key is
+/// checked even when another is wrong, its errors pushed to `errors`; the
+/// program is then a stand-in that only holds its place in the order.
+/// Over 50 lines: the `Program` literal names every key once, with its default.
 fn program(
     shared: &Shared,
     name: Spanned<String>,
     spanned: Spanned<RawProgram>,
-) -> Result<(Program, (Vec<usize>, usize)), ConfigError> {
+    refused: &[String],
+    errors: &mut ConfigError,
+) -> (Program, (Vec<usize>, usize)) {
     let program_offset = spanned.span().start;
-    check_name(shared, &name)?;
+    errors.kept(check_name(shared, &name));
     let name = name.into_inner();
     let substituted = expand::Substituted::default();
     let at = |offset: usize, key: &str, message: String| {
@@ -177,51 +202,38 @@ fn program(
         shared.source.error(Some(offset), Some(&name), Some(key), message)
     };
     let mut raw = spanned.into_inner();
-    let mut written = AsWritten::of(&raw);
-    if raw.command.is_none() {
-        let message = "missing: every program needs a command";
-        return Err(at(program_offset, "command", message.into()));
-    }
-    let after = after_names(shared, &name, &raw, &at)?;
+    let after = after_names(shared, &name, &raw, &at, errors);
     let after_offset = raw.after.first().map_or(program_offset, |a| a.span().start);
-    let file_vars = env_keys::env_file(shared.base_dir, &raw, &at)?;
-    env_keys::expand_user(&mut raw, &shared.env, &file_vars, &substituted, &at)?;
-    let user = account(shared, &raw, &at)?;
-    let layers = env_keys::Layers {
-        source: shared.source,
-        shared: &shared.env,
-        set_in_file_env: &shared.set_in_file_env,
+    let place = (after, after_offset);
+    // Without a command, the rest is not worth checking; a command that is
+    // there but could not be read has its own error, and the rest is checked.
+    if raw.command.is_none() && !refused.iter().any(|key| key == "command") {
+        let message = "missing: every program needs a command";
+        errors.push(at(program_offset, "command", message.into()));
+        return (Program::with_defaults(&name), place);
+    }
+    let keys = keys::Keys {
+        shared,
+        name: &name,
+        refused,
+        substituted: &substituted,
+        at: &at,
     };
-    let env = env_keys::environment(&layers, &name, &mut raw, user.as_ref(), file_vars)?;
-    let lookup = env_keys::lookup(&env, &name);
-    let per_instance = expand::program_keys(&mut raw, &lookup, &substituted, &mut written, &at)?;
-    drop(lookup);
-    let command = match &raw.command {
-        Some(command) => command
-            .get_ref()
-            .words()
-            .map_err(|e| at(command.span().start, "command", e))?,
-        None => Vec::new(),
+    let Some(checked) = keys.checked(&mut raw, errors) else {
+        return (Program::with_defaults(&name), place);
     };
-    let directory = directory(shared, &raw, &at)?;
-    // A relative ready file is the program's: in its directory.
-    let program_dir = directory.clone().or_else(|| shared.current_dir.clone());
-    let (ready, ready_timeout) = checks::ready_check(&raw, program_dir.as_deref(), &at)?;
-    let health = checks::health_check(&raw, &at)?;
-    let instances = instances(&raw, &at)?;
-    let umask = umask(&raw, &at)?;
     let kind = raw.kind;
     let program = Program {
         name,
-        instances,
-        command: command.into_iter().map(OsString::from).collect(),
-        command_template: per_instance.then(|| written.command.clone()),
-        written,
+        instances: checked.instances,
+        command: checked.command.into_iter().map(OsString::from).collect(),
+        command_template: checked.per_instance.then(|| checked.written.command.clone()),
+        written: checked.written,
         kind,
         after: Vec::new(), // set once the order is known
-        user,
-        directory,
-        env,
+        user: checked.user,
+        directory: checked.directory,
+        env: checked.env,
         restart: raw.restart.unwrap_or(match kind {
             Kind::Oneshot => Restart::No,
             Kind::Simple | Kind::Notify => Restart::OnFailure,
@@ -235,40 +247,20 @@ fn program(
         success_exit_codes: raw.success_exit_codes.unwrap_or_else(|| vec![0]),
         stop_signal: raw.stop_signal.map_or(nix::libc::SIGTERM, |s| s.0),
         stop_group: raw.stop_group,
-        umask,
+        umask: checked.umask,
         stop_timeout: raw.stop_timeout.map_or(defaults::STOP_TIMEOUT, |d| d.0),
         critical: raw.critical,
-        ready,
-        ready_timeout,
+        ready: checked.ready,
+        ready_timeout: checked.ready_timeout,
         output: raw.output.unwrap_or(shared.default_output),
         is_main: false,
         autostart: raw.autostart.unwrap_or(true),
-        health,
+        health: checked.health,
     };
-    Ok((program, (after, after_offset)))
+    (program, place)
 }
 
-/// `umask = "022"`: one to four octal digits, at most 0777.
-fn umask(raw: &RawProgram, at: &At) -> Result<Option<u32>, ConfigError> {
-    let Some(text) = &raw.umask else { return Ok(None) };
-    let digits = text.get_ref();
-    match u32::from_str_radix(digits, 8) {
-        Ok(mask)
-            if (1..=4).contains(&digits.len())
-                && mask <= 0o777
-                && digits.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Ok(Some(mask))
-        }
-        _ => Err(at(
-            text.span().start,
-            "umask",
-            format!("{digits:?} is not a umask: expected octal digits up to \"0777\", as in \"022\""),
-        )),
-    }
-}
-
-fn check_name(shared: &Shared, name: &Spanned<String>) -> Result<(), ConfigError> {
+fn check_name(shared: &Shared, name: &Spanned<String>) -> Result<(), Problem> {
     let (offset, text) = (name.span().start, name.get_ref());
     let error = |message: String| shared.source.error(Some(offset), Some(text), None, message);
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
@@ -285,113 +277,55 @@ fn check_name(shared: &Shared, name: &Spanned<String>) -> Result<(), ConfigError
     Ok(())
 }
 
-/// `after`: the declaration indices of the programs it waits for.
-fn after_names(shared: &Shared, name: &str, raw: &RawProgram, at: &At) -> Result<Vec<usize>, ConfigError> {
+/// `after`: the declaration indices of the programs it waits for; each
+/// name that is not a program's is an error (with the closest name).
+fn after_names(
+    shared: &Shared,
+    name: &str,
+    raw: &RawProgram,
+    at: &At,
+    errors: &mut ConfigError,
+) -> Vec<usize> {
     let mut after = Vec::with_capacity(raw.after.len());
     for dependency in &raw.after {
         let offset = dependency.span().start;
         match shared.index_of.get(dependency.get_ref()) {
             Some(_) if dependency.get_ref() == name => {
-                return Err(at(offset, "after", "a program cannot wait for itself".into()))
+                errors.push(at(offset, "after", "a program cannot wait for itself".into()));
             }
             Some(&index) => after.push(index),
             None => {
-                return Err(at(
-                    offset,
-                    "after",
-                    format!("no program named {:?}", dependency.get_ref()),
-                ))
+                let names = shared.index_of.keys().map(String::as_str);
+                let message = format!(
+                    "no program named {:?}{}",
+                    dependency.get_ref(),
+                    did_you_mean(dependency.get_ref(), names, errors)
+                );
+                errors.push(at(offset, "after", message));
             }
         }
     }
-    Ok(after)
+    after
 }
 
-/// `user` and `group`, from /etc/passwd and /etc/group; only root can switch.
-fn account(shared: &Shared, raw: &RawProgram, at: &At) -> Result<Option<Account>, ConfigError> {
-    let user = match (&raw.user, &raw.group) {
-        (None, None) => return Ok(None),
-        (None, Some(group)) => {
-            return Err(at(
-                group.span().start,
-                "group",
-                "`group` needs `user` beside it".into(),
-            ))
-        }
-        (Some(user), _) => user,
-    };
-    let group = raw.group.as_ref();
-    let account =
-        users::lookup(user.get_ref(), group.map(|g| g.get_ref().as_str())).map_err(|e| match group {
-            Some(group) if e.is_about_group() => at(group.span().start, "group", e.to_string()),
-            _ => at(user.span().start, "user", e.to_string()),
-        })?;
-    let own_uid = shared.own_uid;
-    if let (true, Some(group)) = (own_uid != 0, group) {
-        let message = format!(
-            "rinit runs as uid {own_uid}, not as root, so it cannot set the group; run rinit as root or remove `group`"
-        );
-        return Err(at(group.span().start, "group", message));
+/// ": did you mean `"NAME"`?" with the name in `known` closest to `word`,
+/// or nothing. Only while the errors found are few enough to be shown: a
+/// guess costs a look at every name.
+fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>, errors: &ConfigError) -> String {
+    if errors.len() >= super::error::MAX_SHOWN {
+        return String::new();
     }
-    if own_uid != 0 && account.user.uid != own_uid {
-        let message = format!(
-            "rinit runs as uid {own_uid}, not as root, so it cannot switch to {:?} (uid {}); \
-             run rinit as root or remove `user`",
-            user.get_ref(),
-            account.user.uid
-        );
-        return Err(at(user.span().start, "user", message));
-    }
-    Ok(Some(account))
-}
-
-/// `directory`: an existing directory, relative ones from rinit's starting directory.
-fn directory(shared: &Shared, raw: &RawProgram, at: &At) -> Result<Option<PathBuf>, ConfigError> {
-    let Some(dir) = &raw.directory else {
-        return Ok(None);
-    };
-    let path = PathBuf::from(dir.get_ref());
-    let path = match &shared.current_dir {
-        Some(cwd) if path.is_relative() => cwd.join(&path),
-        _ => path,
-    };
-    match std::fs::metadata(&path) {
-        Ok(meta) if meta.is_dir() => Ok(Some(path)),
-        Ok(_) => Err(at(
-            dir.span().start,
-            "directory",
-            format!("{path:?} is not a directory"),
-        )),
-        Err(err) => Err(at(
-            dir.span().start,
-            "directory",
-            format!("{path:?}: {}", log::io_error_text(&err)),
-        )),
-    }
-}
-
-fn instances(raw: &RawProgram, at: &At) -> Result<Option<u32>, ConfigError> {
-    match &raw.instances {
-        None => Ok(None),
-        Some(count) => match count.get_ref() {
-            InstancesValue::Count(n) if (1..=i64::from(MAX_INSTANCES)).contains(n) => Ok(Some(*n as u32)),
-            _ => Err(at(
-                count.span().start,
-                "instances",
-                format!("must be from 1 to {MAX_INSTANCES}"),
-            )),
-        },
-    }
+    suggest::closest(word, known).map_or_else(String::new, |name| format!(": did you mean `{name:?}`?"))
 }
 
 /// `[group.NAME]` tables: names unlike any program's, naming programs.
-/// Over 50 lines: every error it can give, each naming the group and the
-/// program.
+/// Each error names the group (and the program); all are pushed to `errors`.
 fn groups(
     source: &Source,
     raw: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
     programs: &[Program],
-) -> Result<Vec<Group>, ConfigError> {
+    errors: &mut ConfigError,
+) -> Vec<Group> {
     let position: HashMap<&str, usize> = programs
         .iter()
         .enumerate()
@@ -407,25 +341,23 @@ fn groups(
         };
         let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         if name.is_empty() || name.len() > NAME_MAX || !name.chars().all(allowed) {
-            return Err(at(
-                offset,
-                None,
-                format!("a group name has 1 to {NAME_MAX} letters, digits, '_' and '-'"),
-            ));
+            let message = format!("a group name has 1 to {NAME_MAX} letters, digits, '_' and '-'");
+            errors.push(at(offset, None, message));
         }
         if position.contains_key(name.as_str()) {
             let message = format!(
                 "the group and the program {name:?} share a name: groups and programs share one namespace"
             );
-            return Err(at(offset, None, message));
+            errors.push(at(offset, None, message));
         }
         let mut members = Vec::new();
         for program in &group.get_ref().programs {
             match position.get(program.get_ref().as_str()) {
                 Some(&p) => members.push(ProgramId(p)),
                 None => {
-                    let message = format!("no program named {:?} (group {name:?})", program.get_ref());
-                    return Err(at(program.span().start, Some("programs"), message));
+                    let hint = did_you_mean(program.get_ref(), position.keys().copied(), errors);
+                    let message = format!("no program named {:?} (group {name:?}){hint}", program.get_ref());
+                    errors.push(at(program.span().start, Some("programs"), message));
                 }
             }
         }
@@ -436,7 +368,7 @@ fn groups(
             programs: members,
         });
     }
-    Ok(groups)
+    groups
 }
 
 /// The command given on rinit's command line, as the critical program

@@ -585,7 +585,8 @@ fn bad_restart_type_and_output_values() {
         (
             "restart = true",
             ":3:11: program a: key restart: invalid type: boolean `true`, expected one of \"no\", \
-             \"on-success\", \"on-failure\", \"on-abnormal\", \"on-abort\", \"always\"",
+             \"on-success\", \"on-failure\", \"on-abnormal\", \"on-abort\", \"always\": \
+             did you mean `\"always\"`?",
         ),
         (
             "type = \"forking\"",

@@ -4,6 +4,7 @@
 
 mod bounds;
 mod celery;
+mod check;
 mod common;
 mod config;
 mod container;
