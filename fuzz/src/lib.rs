@@ -15,6 +15,8 @@ pub mod import;
 pub mod signals;
 #[path = "../../src/sink.rs"]
 pub mod sink;
+#[path = "../../src/sys.rs"]
+pub mod sys;
 /// The one piece of `pid1` the configuration needs: signal names.
 pub mod pid1 {
     pub use super::signals;
