@@ -198,7 +198,8 @@ pub fn parse(args: Vec<OsString>, env: Environment) -> Result<Invocation, String
             options.command.push(arg);
             break;
         } else {
-            short_options(&text[1..], &mut args, &mut options, &mut verbosity)?
+            let letters = text.strip_prefix('-').unwrap_or(&text);
+            short_options(letters, &mut args, &mut options, &mut verbosity)?
         };
         if let Some(invocation) = parsed {
             return Ok(invocation);

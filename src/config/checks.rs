@@ -85,8 +85,8 @@ fn check_of(
 /// `http = "IP:PORT/path"` (or `localhost:PORT/path`; the path defaults to /).
 fn http_target(target: &Spanned<String>, key: &str, at: &At) -> Result<HttpTarget, Problem> {
     let text = target.get_ref();
-    let (address, path) = match text.find('/') {
-        Some(slash) => (&text[..slash], &text[slash..]),
+    let (address, path) = match text.find('/').and_then(|slash| text.split_at_checked(slash)) {
+        Some(parts) => parts,
         None => (text.as_str(), "/"),
     };
     let parsed = match address.strip_prefix("localhost:") {

@@ -244,11 +244,12 @@ impl<'a> Source<'a> {
     fn open_string_before(&self, offset: usize) -> Option<usize> {
         let before = self.text.get(..offset)?;
         let this_line = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
-        let previous_line = before[..this_line.saturating_sub(1)]
-            .rfind('\n')
+        let previous_line = before
+            .get(..this_line.saturating_sub(1))
+            .and_then(|text| text.rfind('\n'))
             .map_or(0, |i| i.saturating_add(1));
         [previous_line, this_line].into_iter().find_map(|start| {
-            let line = self.text[start..].lines().next().unwrap_or("");
+            let line = self.text.get(start..)?.lines().next().unwrap_or("");
             open_string(line).map(|at| start.saturating_add(at))
         })
     }

@@ -42,24 +42,24 @@ fn expand_nested(
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
-        let after = &rest[dollar..];
-        if let Some(tail) = after.strip_prefix("$${") {
+    while let Some((before, after)) = rest.split_once('$') {
+        out.push_str(before);
+        if let Some(tail) = after.strip_prefix("${") {
             out.push_str("${");
             rest = tail;
-        } else if let Some(tail) = after.strip_prefix("${") {
+        } else if let Some(tail) = after.strip_prefix('{') {
             let end = closing_brace(tail).ok_or_else(|| {
                 format!(
                     "{:?} has a `${{` without its `}}` (write `$${{` for a literal `${{`)",
                     text
                 )
             })?;
-            out.push_str(&substitute(&tail[..end], lookup, depth)?);
-            rest = tail.get(end.saturating_add(1)..).unwrap_or_default();
+            let (inside, closing) = tail.split_at_checked(end).unwrap_or((tail, ""));
+            out.push_str(&substitute(inside, lookup, depth)?);
+            rest = closing.strip_prefix('}').unwrap_or(closing);
         } else {
             out.push('$');
-            rest = &after[1..];
+            rest = after;
         }
     }
     out.push_str(rest);
@@ -69,11 +69,10 @@ fn expand_nested(
 /// Whether `text` refers to `name` (in any form, defaults included).
 pub fn refers_to(text: &str, name: &str) -> bool {
     let mut rest = text;
-    while let Some(dollar) = rest.find('$') {
-        let after = &rest[dollar..];
-        if let Some(tail) = after.strip_prefix("$${") {
+    while let Some((_, after)) = rest.split_once('$') {
+        if let Some(tail) = after.strip_prefix("${") {
             rest = tail;
-        } else if let Some(tail) = after.strip_prefix("${") {
+        } else if let Some(tail) = after.strip_prefix('{') {
             let named = tail
                 .strip_prefix(name)
                 .is_some_and(|end| !end.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'));
@@ -82,7 +81,7 @@ pub fn refers_to(text: &str, name: &str) -> bool {
             }
             rest = tail;
         } else {
-            rest = &after[1..];
+            rest = after;
         }
     }
     false
@@ -329,7 +328,10 @@ fn substitute(
         )),
         (None, form) => match form.strip_prefix(":-") {
             Some(default) => expand_nested(default, lookup, depth.saturating_add(1)),
-            None => Err(format!("{name} is not set: {}", &form[2..])),
+            None => Err(format!(
+                "{name} is not set: {}",
+                form.get(2..).unwrap_or_default()
+            )),
         },
     }
 }
