@@ -354,6 +354,32 @@ critical = true
 ready = { file = "/tmp/never" }
 """
 
+# A supervisord.conf as images have it, run by rinit directly (`-c`): two
+# programs, one of them twice (numprocs), a group, %(ENV_X)s and priorities.
+SUPERVISORD_CONF = """\
+[supervisord]
+nodaemon=true
+logfile=/dev/null
+
+[program:web]
+command=/bin/sh -c 'echo "web says %(ENV_GREETING)s"; exec sleep 1000'
+priority=10
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+stopwaitsecs=3
+
+[program:worker]
+command=/bin/sh -c 'echo "worker $RINIT_INSTANCE up"; exec sleep 1000'
+process_name=%(program_name)s_%(process_num)s
+numprocs=2
+priority=20
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+
+[group:app]
+programs=web,worker
+"""
+
 BAD_CONFIG = """\
 [program.web]
 command = "sleep 1000"
@@ -868,6 +894,30 @@ class Suite:
         if r.returncode != 0 or "ticker" not in r.stdout:
             raise Failure(f"expected the build to pass and print the plan; exit {r.returncode}:\n{r.stdout}")
 
+    # -- supervisord.conf read directly
+
+    def t_supervisord_conf(self):
+        """CMD ["/sbin/rinit", "-c", "/etc/supervisor/supervisord.conf"]: the
+        one-line switch from supervisord. `RUN rinit check -c` passes and prints
+        the plan; the container runs every program, in priority order, with
+        %(ENV_GREETING)s from `docker run -e`, and stops cleanly."""
+        r = build(self.engine, f"{PREFIX}/supervisord-conf", os.path.join(self.work, "ctx-supervisord-conf"),
+                  {"supervisord.conf": SUPERVISORD_CONF},
+                  f"FROM {PREFIX}/base\nCOPY supervisord.conf /etc/supervisor/supervisord.conf\n"
+                  'RUN ["/sbin/rinit", "check", "-c", "/etc/supervisor/supervisord.conf"]\n'
+                  'CMD ["/sbin/rinit", "-c", "/etc/supervisor/supervisord.conf"]\n')
+        plan = r.stdout
+        if plan.find("web:") < 0 or plan.find("worker") < plan.find("web:"):
+            raise Failure(f"expected check's plan to start web, then worker:\n{plan[-2000:]}")
+        ct = self.run_detached(f"{PREFIX}/supervisord-conf", "-e", "GREETING=hello from docker run")
+        self.wait_log(ct, r"web says hello from docker run$")
+        self.wait_log(ct, r"worker [01] up$", count=2)
+        took = self.timed_stop(ct)
+        code = self.exit_code(ct)
+        if code != 0 or took >= 10:
+            raise Failure(f"docker stop: expected exit code 0 within Docker's 10 s, saw {code} after "
+                          f"{took:.2f}s; logs:\n{self.logs(ct)[-2000:]}")
+
     # -- Dockerfile.example
 
     def t_rinit_image(self):
@@ -1096,6 +1146,7 @@ def main():
                 ("unhealthy", suite.t_unhealthy),
                 ("build_check_bad", suite.t_build_check_bad),
                 ("build_check_good", suite.t_build_check_good),
+                ("supervisord_conf", suite.t_supervisord_conf),
                 ("rinit_image", suite.t_rinit_image),
                 ("dockerfile_example", suite.t_dockerfile_example),
                 ("dockerfile_example_read_only", suite.t_dockerfile_example_read_only),

@@ -13,6 +13,7 @@ mod faults;
 mod flood;
 mod http;
 mod import;
+mod migrate;
 mod page;
 mod secrets;
 mod single_command;
