@@ -1,8 +1,11 @@
 //! `rinit import`: each configuration under tests/it/import/ (one folder per
 //! case, `@DIR@` standing for the folder's copy) is imported and compared
-//! with its golden `expected.toml`; the output must pass `rinit check`
-//! unchanged and run under rinit as PID 1 with every program up, then stop
-//! cleanly on SIGTERM. Also bad input, with its exact messages.
+//! with its golden `expected.toml` (stdout) and `expected.err` (the findings
+//! on stderr); the output must pass `rinit check` unchanged and run under
+//! rinit as PID 1 with every program up, then stop cleanly on SIGTERM. Then
+//! what import must keep: each case is imported and run, and the program
+//! reports the argv and environment it got. Also the findings (severity,
+//! program, text), the exit codes, and bad input with its exact messages.
 //! `RINIT_BLESS=1 cargo test --test it import` rewrites the golden files.
 
 use std::os::unix::net::UnixStream;
@@ -144,32 +147,40 @@ fn in_dir(mut cmd: Command, case: &Case, dir: &Path) -> Command {
     cmd
 }
 
-/// The case imported in its copy: (copy, output).
-fn import(case: &Case) -> (PathBuf, String) {
+/// The case imported in its copy: (copy, stdout, stderr).
+fn import(case: &Case) -> (PathBuf, String, String) {
     let dir = prepare(case);
     let mut args = vec!["import"];
     args.extend(case.files);
     let done = run(in_dir(plain(&args), case, &dir));
     assert_eq!(done.code(), 0, "{:?}", done.err);
-    assert!(done.err.is_empty(), "{:?}", done.err);
-    let mut out = done.out.join("\n");
-    out.push('\n');
-    (dir, out)
+    let lines = |lines: &[String]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    (dir, lines(&done.out), lines(&done.err))
 }
 
 fn golden(case: &Case) {
-    let (dir, out) = import(case);
-    let out = out.replace(dir.to_str().unwrap(), "@DIR@");
-    let path = fixtures().join(case.dir).join("expected.toml");
-    if std::env::var_os("RINIT_BLESS").is_some() {
-        std::fs::write(&path, &out).unwrap();
+    let (dir, out, err) = import(case);
+    for (text, name) in [(out, "expected.toml"), (err, "expected.err")] {
+        let text = text.replace(dir.to_str().unwrap(), "@DIR@");
+        let path = fixtures().join(case.dir).join(name);
+        if std::env::var_os("RINIT_BLESS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text, expected, "{} differs from the import", path.display());
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(out, expected, "{} differs from the import", path.display());
+}
+
+/// `toml` with `[rinit] KEY = VALUE` added, in its `[rinit]` table if it has one.
+fn with_rinit_key(toml: &str, line: &str) -> String {
+    match toml.split_once("\n[rinit]\n") {
+        Some((before, after)) => format!("{before}\n[rinit]\n{line}\n{after}"),
+        None => format!("[rinit]\n{line}\n{toml}"),
+    }
 }
 
 fn check(case: &Case) {
-    let (dir, out) = import(case);
+    let (dir, out, _) = import(case);
     let config = dir.join("imported.toml");
     std::fs::write(&config, out).unwrap();
     let done = run(in_dir(
@@ -183,14 +194,11 @@ fn check(case: &Case) {
 /// The import run by rinit as PID 1 (with a control socket of its own):
 /// every program comes up, then SIGTERM stops them all cleanly.
 fn runs(case: &Case) {
-    let (dir, out) = import(case);
+    let (dir, out, _) = import(case);
     let config = dir.join("run.toml");
     let socket = dir.join("rinit.sock");
-    std::fs::write(
-        &config,
-        format!("[rinit]\ncontrol_socket = {:?}\n{out}", socket.to_str().unwrap()),
-    )
-    .unwrap();
+    let line = format!("control_socket = {:?}", socket.to_str().unwrap());
+    std::fs::write(&config, with_rinit_key(&out, &line)).unwrap();
     let config = config.to_str().unwrap();
     let running = Running::start(in_dir(pid1(&["-c", config]), case, &dir));
     let deadline = Instant::now() + PATIENCE;
@@ -347,7 +355,7 @@ fn import_bad_input_is_one_line_naming_the_file() {
     assert_eq!(done.code(), 2);
     assert_eq!(
         done.err,
-        ["rinit: usage: rinit import FILE... (a supervisord.conf, systemd .service and .target units, or a Procfile)"]
+        ["rinit: usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, or a Procfile)"]
     );
 }
 
@@ -361,15 +369,13 @@ fn import_include_matching_nothing_is_a_warning_and_a_comment() {
         &["supervisord.conf"],
     );
     assert_eq!(done.code(), 0, "{:?}", done.err);
-    assert_eq!(
-        done.err,
-        ["rinit: supervisord.conf: [include] files conf.d/*.conf matches no file"]
-    );
+    let warning = "warning: [include] files = conf.d/*.conf matches no file, so its programs are missing";
+    assert_eq!(done.err, [format!("rinit: supervisord.conf:1: {warning}")]);
     assert_eq!(
         done.out,
         [
             "# rinit import of supervisord.conf",
-            "# rinit import: supervisord.conf: [include] files conf.d/*.conf matches no file",
+            &format!("# rinit import: {warning}"),
             "",
             "[program.web]",
             "command = \"sleep 100\"",
