@@ -83,6 +83,10 @@ pub fn is_instance_of_given(file: &str, given: &[String]) -> bool {
     template_of(file).is_some_and(|(template, _)| given.contains(&template))
 }
 
+/// At most this many programs of one template's named instances: each is a
+/// copy of the whole unit, so that an import stays bounded by what it read.
+const EACH_MAX: usize = 32;
+
 /// How a template's instances become programs.
 struct Form {
     /// One program with `instances = N` (else one program each).
@@ -206,7 +210,7 @@ fn form(instances: Vec<String>, unit: &Unit) -> Form {
             }
         }
     }
-    let numbered = n > 0 && !elsewhere && (range(0) || (range(1) && !in_command));
+    let numbered = n > 0 && n <= 1000 && !elsewhere && (range(0) || (range(1) && !in_command));
     Form { numbered, instances }
 }
 
@@ -227,7 +231,12 @@ fn known(units: &[Unit], forms: &[(String, Form)]) -> Known {
                 };
                 let prefix = unit.full.trim_end_matches("@.service");
                 let mut all = Vec::new();
-                for instance in &form.instances {
+                let shown = if form.numbered {
+                    form.instances.len()
+                } else {
+                    EACH_MAX
+                };
+                for instance in form.instances.iter().take(shown) {
                     let program = match form.numbered {
                         true => unit.name.clone(),
                         false => each_name(prefix, instance),
@@ -317,10 +326,16 @@ fn template(unit: &Unit, forms: &[(String, Form)], known: &Known, import: &mut I
         ));
         return import.add(p, false, &unit.file);
     }
-    for instance in &form.instances {
+    if form.instances.len() > EACH_MAX {
+        import.file(&unit.file).warn(&format!(
+            "{} has {} instances that are not numbered 0 to N-1: only the first {EACH_MAX} become programs",
+            unit.full,
+            form.instances.len()
+        ));
+    }
+    for instance in form.instances.iter().take(EACH_MAX) {
         let full = format!("{prefix}@{instance}.service");
-        let mut p = service(unit, each_name(prefix, instance), &UnitName::parse(&full), known)?;
-        p.note(&format!("{full}: an instance of {}", unit.full));
+        let p = service(unit, each_name(prefix, instance), &UnitName::parse(&full), known)?;
         import.add(p, false, &unit.file)?;
     }
     Ok(())
