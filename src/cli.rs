@@ -20,7 +20,7 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit status [--json] [-q] [NAME...]     ask the running rinit (control socket) how its programs are
        rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
        rinit start|stop|restart [--no-wait] NAME...  and wait until they are up (or down)
-       rinit import FILE...                     print a supervisord.conf, systemd units or a Procfile as rinit TOML
+       rinit import [--root DIR] FILE...        print a supervisord.conf, systemd units or a Procfile as rinit TOML
        rinit help [SUBCOMMAND]                  this help, or a subcommand's (also SUBCOMMAND --help)
 
 As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
@@ -74,8 +74,8 @@ pub enum Invocation {
     Check(Options),
     /// `rinit status` or `rinit signal`: a request on the control socket.
     Control(crate::control::client::Options),
-    /// `rinit import FILE...`: other supervisors' configurations as rinit TOML.
-    Import(Vec<PathBuf>),
+    /// `rinit import [--root DIR] FILE...`: other supervisors' configurations as rinit TOML.
+    Import(Vec<PathBuf>, Option<PathBuf>),
     /// `--help`, `rinit help` (USAGE), `rinit help SUBCOMMAND` or `rinit
     /// SUBCOMMAND --help`: the text to print.
     Help(&'static str),
@@ -167,13 +167,14 @@ Exit codes: 0 sent; 1 it failed; 3 no rinit answers.
         }
         "import" => {
             "\
-usage: rinit import FILE...
+usage: rinit import [--root DIR] FILE...
 
-Prints rinit TOML for a supervisord configuration (its [include] files too),
-systemd .service and .target units given together, or a Procfile, told apart
-by name and content. What has no rinit equivalent becomes a comment
-'# rinit import: ...' at its program. Check the result: rinit check -c FILE.
-Exit codes: 0 printed; 2 a file cannot be read or understood.
+Prints rinit TOML for a supervisord configuration (its [include] files, read
+under --root DIR where absolute), systemd .service, .target and .socket units
+(and a template's instances, x@1.service) given together, or a Procfile. What
+cannot be carried over is one line on stderr: a note, a warning (also a comment
+at its program) or an error. Check the result: rinit check -c FILE.
+Exit codes: 0 printed; 1 printed, with an error; 2 a file cannot be read or understood.
 "
         }
         _ => return None,
@@ -386,24 +387,28 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
     Ok(None)
 }
 
-/// `import FILE...`: no options, at least one file.
-fn import(files: Vec<OsString>) -> Result<Invocation, String> {
-    let flag = files
-        .iter()
-        .map(|f| f.to_string_lossy())
-        .find(|f| f.starts_with('-') && f.len() > 1);
-    if let Some(flag) = flag {
-        return Err(format!(
-            "rinit import: unknown option '{flag}' (usage: rinit import FILE...)"
-        ));
+/// `import [--root DIR] FILE...`: at least one file.
+fn import(args: Vec<OsString>) -> Result<Invocation, String> {
+    let (mut files, mut root, mut args) = (Vec::new(), None, args.into_iter());
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if text == "--root" {
+            root = Some(args.next().ok_or("rinit import: --root needs a folder")?);
+        } else if text.starts_with('-') && text.len() > 1 {
+            return Err(format!(
+                "rinit import: unknown option '{text}' (usage: rinit import [--root DIR] FILE...)"
+            ));
+        } else {
+            files.push(PathBuf::from(arg));
+        }
     }
     if files.is_empty() {
         return Err(
-            "usage: rinit import FILE... (a supervisord.conf, systemd .service and .target units, or a Procfile)"
+            "usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, or a Procfile)"
                 .into(),
         );
     }
-    Ok(Invocation::Import(files.into_iter().map(PathBuf::from).collect()))
+    Ok(Invocation::Import(files, root.map(PathBuf::from)))
 }
 
 /// `status [--json] [-q] [-c PATH] [NAME...]`, `signal [-c PATH] SIG NAME...`
@@ -665,15 +670,22 @@ mod tests {
         assert_eq!(run(&["--", ""]).unwrap_err(), "the command name is empty");
         assert!(matches!(
             parse(["import", "a.service", "b"].map(OsString::from).to_vec(), no_env()),
-            Ok(Invocation::Import(files)) if files == [Path::new("a.service"), Path::new("b")]
+            Ok(Invocation::Import(files, None)) if files == [Path::new("a.service"), Path::new("b")]
+        ));
+        assert!(matches!(
+            parse(["import", "--root", "/img", "s.conf"].map(OsString::from).to_vec(), no_env()),
+            Ok(Invocation::Import(files, Some(root))) if files == [Path::new("s.conf")] && root == Path::new("/img")
         ));
         assert_eq!(
             parse(["import", "-x"].map(OsString::from).to_vec(), no_env()).unwrap_err(),
-            "rinit import: unknown option '-x' (usage: rinit import FILE...)"
+            "rinit import: unknown option '-x' (usage: rinit import [--root DIR] FILE...)"
         );
+        assert!(parse(["import", "--root"].map(OsString::from).to_vec(), no_env())
+            .unwrap_err()
+            .starts_with("rinit import: --root needs a folder"));
         assert!(parse(vec!["import".into()], no_env())
             .unwrap_err()
-            .starts_with("usage: rinit import FILE..."));
+            .starts_with("usage: rinit import [--root DIR] FILE..."));
     }
 
     #[test]

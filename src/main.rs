@@ -76,7 +76,7 @@ fn run() -> i32 {
             return check(&options);
         }
         Ok(Invocation::Control(options)) => return control::client::run(&options),
-        Ok(Invocation::Import(files)) => return import::run(&files),
+        Ok(Invocation::Import(files, root)) => return import::run(&files, root.as_deref()),
         Ok(Invocation::Help(usage)) => {
             log::write_all(1, usage.as_bytes());
             return 0;

@@ -12,6 +12,8 @@ pub struct Entry {
 pub struct Section {
     pub name: String,
     pub entries: Vec<Entry>,
+    /// The line of its `[header]`.
+    pub line: usize,
 }
 
 impl Section {
@@ -77,6 +79,7 @@ pub fn parse(text: &str, file: &str, systemd: bool) -> Result<Vec<Section>, Stri
             sections.push(Section {
                 name: name.trim().to_string(),
                 entries: Vec::new(),
+                line: number,
             });
             continue;
         }
@@ -88,7 +91,7 @@ pub fn parse(text: &str, file: &str, systemd: bool) -> Result<Vec<Section>, Stri
         let (Some((key, value)), Some(section)) = (split, sections.last_mut()) else {
             return Err(format!(
                 "{file}:{number}: expected [section] or key=value, found {:?}",
-                crate::import::clip(&line)
+                crate::import::text::clip(&line)
             ));
         };
         let (key, value) = (key.trim(), value.trim());

@@ -1,11 +1,14 @@
 //! Procfiles (Heroku, foreman, honcho): one `name: command` line per
-//! program. Procfile runners give each command to a shell; rinit runs it
-//! directly unless it needs one (pipes, `&&`, redirections), and expands
-//! `$PORT` itself as `${PORT}`.
+//! program. Procfile runners give each line to `sh -c`; rinit runs a line
+//! of plain words directly (it splits them as sh would), and any other under
+//! `sh -c` too: with `exec` where it is one simple command, so that the
+//! program stays the main process.
 
 use std::path::Path;
 
-use super::{braces, clip, comment, literal, name, Import, Program};
+use super::model::{Import, Program};
+use super::shell::{self, Line};
+use super::text::{clip, name, sh_command};
 
 /// `name: command`, the shape of a Procfile line.
 pub fn entry(line: &str) -> Option<(&str, &str)> {
@@ -18,6 +21,7 @@ pub fn entry(line: &str) -> Option<(&str, &str)> {
 }
 
 pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String> {
+    let file = path.display().to_string();
     let first = import.programs.len();
     let mut release = None;
     for (i, line) in text.lines().enumerate() {
@@ -28,20 +32,19 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
         }
         let Some((raw, command)) = entry(line) else {
             return Err(format!(
-                "{}:{}: expected a Procfile line name: command, found {:?}",
-                path.display(),
-                number,
+                "{file}:{number}: expected a Procfile line name: command, found {:?}",
                 clip(line)
             ));
         };
-        let mut program = self::program(raw, command);
+        let mut program = self::program(raw, command, &file, number);
         if raw == "release" {
             program.set("type", "\"oneshot\"".into());
+            program.oneshot = true;
             program
                 .note("Heroku runs release once before the other processes start: a oneshot they come after");
             release = Some(program.name.clone());
         }
-        import.add(program, false, &format!("{}:{}", path.display(), number))?;
+        import.add(program, false, &format!("{file}:{number}"))?;
     }
     if let Some(release) = release {
         // `first` was the length of `programs`, which only grows.
@@ -51,34 +54,41 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
         }
     }
     if import.programs.len() == first {
-        import
-            .notes
-            .push(comment(&format!("{}: no processes", path.display())));
+        import.file(&file).warn("no processes");
     }
     Ok(())
 }
 
-/// The program for one line: the command as it is, or given to `sh -c`
-/// where it needs a shell.
-fn program(raw: &str, command: &str) -> Program {
-    let mut lines = Vec::new();
-    let mut program = Program::new(name(raw, &mut lines));
-    program.lines = lines;
-    if command.contains(['|', '&', ';', '<', '>', '`', '(']) {
-        program.set(
-            "command",
-            super::list(&["sh".into(), "-c".into(), literal(command)]),
-        );
-        program.set("stop_group", "true".into());
-        program.note(
-            "run by sh, as Procfile runners do, since it needs a shell; stop_signal goes to the whole group",
-        );
-    } else {
-        program.text("command", &braces(command, false));
+/// The program for one line: the command as it is where it is plain words,
+/// else given to `sh -c` as Procfile runners do.
+fn program(raw: &str, command: &str, file: &str, number: usize) -> Program {
+    let (name, renamed) = name(raw);
+    let mut program = Program::new(name, file);
+    program.at(number);
+    if let Some(renamed) = renamed {
+        program.note(&renamed);
+    }
+    match shell::procfile_line(command) {
+        Line::Plain => program.text("command", command),
+        Line::Simple(at) => {
+            let (assignments, rest) = command.split_at_checked(at).unwrap_or(("", command));
+            program.set("command", sh_command(&format!("{assignments}exec {rest}")));
+            program.note("run by sh -c as Procfile runners run it, with exec so that the program stays the main process");
+        }
+        Line::Compound => {
+            program.set("command", sh_command(command));
+            program.set("stop_group", "true".into());
+            program.note(
+                "run by sh -c as Procfile runners run it; several commands, so stop_signal goes to the whole group",
+            );
+        }
+    }
+    if shell::celery_multi(command) {
+        program.error(shell::CELERY_MULTI);
     }
     if command.contains("$PORT") || command.contains("${PORT") {
         program
-            .note("Heroku and foreman set PORT: set it in [env], in env, or in the container's environment");
+            .warn("Heroku and foreman set PORT: set it in [env], in env, or in the container's environment");
     }
     program
 }

@@ -1,28 +1,67 @@
-//! supervisord configurations: `[include]` followed, then `[program:x]`,
-//! `[group:x]`, `[eventlistener:x]` and `[supervisord] environment` mapped
-//! as docs/migrating-from-supervisord.md says; the rest becomes comments.
+//! supervisord configurations: `[include]` followed (absolute patterns under
+//! `--root DIR` when given), then each `[program:x]` mapped option by option
+//! as docs/import.md says. The other sections are supervisord_sections.rs's.
 
 use std::path::{Path, PathBuf};
 
 use super::ini::{self, Entry, Section};
-use super::supervisord_values::{boolean, environment, expand, glob_match, Context};
-use super::{comment, list, name, Import, Program};
+use super::model::{Import, Program};
+use super::shell::{self, Dialect};
+use super::supervisord_sections as sections;
+use super::supervisord_values::{boolean, environment, expand, glob_match, render, segments, Context};
+use super::text::{name, sh_command};
 
-/// One file read, with the folder its `%(here)s` and includes are relative to.
-struct Source {
-    file: String,
-    here: PathBuf,
-    sections: Vec<Section>,
+/// One file read: its sections, the folder its includes are relative to,
+/// and that folder as the image sees it (`%(here)s`).
+pub struct Source {
+    pub file: String,
+    pub dir: PathBuf,
+    pub here: String,
+    pub sections: Vec<Section>,
 }
 
 /// The options whose `%(name)s` forms rinit import expands.
-const EXPANDED: [&str; 6] = ["command", "directory", "user", "umask", "numprocs", "environment"];
+const EXPANDED: [&str; 4] = ["directory", "user", "numprocs", "environment"];
 
-/// What the programs need from each other: priorities and listeners.
-struct Seen {
-    name: String,
-    priority: i64,
-    autostart: bool,
+/// Options rinit cannot take a variable in: (option, rinit's key, the
+/// default used when a `%(ENV_X)s` makes it unknown until the start).
+const FIXED: [(&str, &str, &str); 13] = [
+    ("autostart", "autostart", "autostart = true"),
+    (
+        "autorestart",
+        "restart",
+        "restart = \"on-failure\" (supervisord's default, unexpected)",
+    ),
+    (
+        "priority",
+        "after",
+        "no start order (supervisord's default priority, 999)",
+    ),
+    (
+        "startsecs",
+        "start_limit_interval",
+        "rinit's start limit, 5 starts in 10s",
+    ),
+    (
+        "startretries",
+        "start_limit_burst",
+        "rinit's start limit, 5 starts in 10s",
+    ),
+    ("exitcodes", "success_exit_codes", "success_exit_codes = [0]"),
+    ("stopsignal", "stop_signal", "stop_signal = \"TERM\""),
+    ("stopwaitsecs", "stop_timeout", "stop_timeout = \"7s\""),
+    ("stopasgroup", "stop_group", "stop_group = false"),
+    ("killasgroup", "stop_group", "SIGKILL to the whole process group"),
+    ("redirect_stderr", "output", "stderr kept apart from stdout"),
+    ("umask", "umask", "rinit's own umask"),
+    ("numprocs_start", "instances", "copies numbered from 0"),
+];
+
+/// What the programs need from each other: priorities.
+pub struct Seen {
+    pub name: String,
+    pub priority: i64,
+    pub autostart: bool,
 }
 
 const CONSOLE: [&str; 6] = [
@@ -39,42 +78,46 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
     load(path, text, 0, &mut sources, import)?;
     let first = import.programs.len();
     let mut seen = Vec::new();
-    let mut critical: Vec<(String, Vec<String>)> = Vec::new();
-    let mut groups = Vec::new();
+    let mut user = None;
+    let mut later = Vec::new();
     for source in &sources {
         for section in &source.sections {
             let (kind, raw) = section.name.split_once(':').unwrap_or((&section.name, ""));
             match kind {
                 "program" => seen.push(program(raw, section, source, &sources, import)?),
-                "group" => groups.push((raw, section, &source.file)),
-                "eventlistener" => listener(raw, section, import, &mut critical),
-                "supervisord" => supervisord(section, source, import)?,
-                "include" => {}
-                "unix_http_server" | "inet_http_server" | "supervisorctl" | "rpcinterface" => import.note(
-                    &format!("[{}] dropped: rinit's control socket ([rinit] control_socket, default /run/rinit.sock) serves rinit status, signal, start, stop and restart; [rinit] http = \"IP:PORT\" a read-only status page and metrics (no XML-RPC)", section.name),
-                ),
-                _ => import.note(&format!("[{}] dropped: no rinit equivalent", section.name)),
+                "group" | "eventlistener" => later.push((kind, raw, section, source)),
+                "supervisord" => user = sections::supervisord(section, source, import)?,
+                _ => sections::other(kind, section, source, import),
             }
         }
     }
-    for (raw, section, file) in groups {
-        group(raw, section, file, import)?;
+    for (kind, raw, section, source) in later {
+        match kind {
+            "group" => sections::group(raw, section, source, import)?,
+            _ => sections::listener(raw, section, source, import, first),
+        }
     }
     // `first` was the length of `programs`, which only grows.
     let added = import.programs.get_mut(first..).unwrap_or_default();
-    priorities(&seen, added, &mut import.notes);
-    for (listener, watched) in critical {
-        for program in import.programs.get_mut(first..).unwrap_or_default() {
-            if watched.is_empty() || watched.contains(&program.name) {
-                program.set("critical", "true".into());
-                program.note(&format!("critical = true from [eventlistener:{listener}]: when this program fails for good, the container ends"));
-            }
+    if let Some((user, file)) = user {
+        for p in added.iter_mut().filter(|p| !p.has("user")) {
+            p.text("user", &user);
+            p.note(&format!(
+                "user = {user:?} from {file}'s [supervisord] user, which ran every program"
+            ));
         }
+    }
+    if priorities(&seen, added) {
+        import.file(&path.display().to_string()).note(
+            "priority became after: each program waits until those of the next lower priority are ready",
+        );
     }
     Ok(())
 }
 
 /// `path` and, in order after it, the files its `[include] files` name.
+/// Over 50 lines: the patterns, the rule for nested includes and `--root`
+/// read best in one piece.
 fn load(
     path: &Path,
     text: &str,
@@ -84,40 +127,52 @@ fn load(
 ) -> Result<(), String> {
     let file = path.display().to_string();
     let sections = ini::parse(text, &file, false)?;
-    let here = folder(path);
-    let patterns: Vec<String> = sections
+    let dir = folder(path);
+    let here = image_path(&dir, import.root.as_deref());
+    let real = dir.to_string_lossy().into_owned();
+    let includes: Vec<(usize, String)> = sections
         .iter()
         .filter(|s| s.name == "include")
-        .filter_map(|s| s.get("files"))
-        .flat_map(|f| {
-            f.split_whitespace()
-                .map(|p| p.replace("%(here)s", &here.to_string_lossy()))
-        })
+        .filter_map(|s| Some((s.line, s.get("files")?)))
+        .flat_map(|(line, f)| f.split_whitespace().map(move |p| (line, p)))
+        .map(|(line, p)| (line, p.replace("%(here)s", &real)))
         .collect();
     sources.push(Source {
-        file,
-        here: here.clone(),
+        file: file.clone(),
+        dir: dir.clone(),
+        here,
         sections,
     });
-    if depth > 0 && !patterns.is_empty() {
+    if depth > 0 && !includes.is_empty() {
         // supervisord follows [include] in its main file only: so does
         // rinit, which also keeps a file that includes its own folder
         // from fanning out.
-        let message = format!(
-            "{}: [include] in an included file is not followed (supervisord does not follow it either)",
-            path.display()
-        );
-        warn!("{message}");
-        import.note(&message);
+        let line = includes.first().map_or(0, |i| i.0);
+        import
+            .file(&file)
+            .at(line)
+            .warn("[include] in an included file is not followed (supervisord does not follow it either)");
         return Ok(());
     }
-    for pattern in patterns {
-        let found = matches(&here.join(&pattern));
+    for (line, pattern) in includes {
+        let root = import.root.clone();
+        let under_root = root.as_ref().filter(|_| pattern.starts_with('/'));
+        let full = match under_root {
+            Some(root) => root.join(pattern.trim_start_matches('/')),
+            None => dir.join(&pattern),
+        };
+        let found = matches(&full);
         if found.is_empty() {
-            warn!("{}: [include] files {pattern} matches no file", path.display());
-            import.note(&format!(
-                "{}: [include] files {pattern} matches no file",
-                path.display()
+            let hint = match (&under_root, pattern.starts_with('/')) {
+                (Some(root), _) => format!(" under --root {}", root.display()),
+                (None, true) => {
+                    ": an absolute path is read on this machine; give the image's files with --root DIR"
+                        .into()
+                }
+                (None, false) => String::new(),
+            };
+            import.file(&file).at(line).warn(&format!(
+                "[include] files = {pattern} matches no file{hint}, so its programs are missing"
             ));
         }
         for included in found {
@@ -159,6 +214,15 @@ fn folder(path: &Path) -> PathBuf {
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
+/// `dir` as the image sees it: under `--root DIR`, the path from DIR.
+fn image_path(dir: &Path, root: Option<&Path>) -> String {
+    let root = root.and_then(|r| std::fs::canonicalize(r).ok());
+    match root.as_deref().and_then(|r| dir.strip_prefix(r).ok()) {
+        Some(inside) => Path::new("/").join(inside).to_string_lossy().into_owned(),
+        None => dir.to_string_lossy().into_owned(),
+    }
+}
+
 /// `[program:x]` → `[program.x]`, one option at a time. Over 50 lines: the
 /// expansion context and what priorities need are gathered on the way.
 fn program(
@@ -168,15 +232,17 @@ fn program(
     all: &[Source],
     import: &mut Import,
 ) -> Result<Seen, String> {
-    let mut notes = Vec::new();
-    let mut p = Program::new(name(raw, &mut notes));
-    p.lines = notes;
+    let (name, renamed) = name(raw);
+    let mut p = Program::new(name, &source.file);
+    p.at(section.line);
+    if let Some(renamed) = renamed {
+        p.note(&renamed);
+    }
     let numprocs = section.get("numprocs").unwrap_or("1");
-    let here = source.here.to_string_lossy();
     let ctx = Context {
         program: raw,
         group: group_of(raw, all),
-        here: &here,
+        here: &source.here,
         numprocs,
         instances: numprocs != "1",
         command: false,
@@ -187,29 +253,38 @@ fn program(
         autostart: true,
     };
     for entry in &section.entries {
-        let value = match EXPANDED.contains(&entry.key.as_str()) {
-            true => {
-                let ctx = Context {
-                    command: entry.key == "command",
-                    ..ctx
-                };
-                expand(&entry.value, &ctx, &mut p.lines)
+        p.at(entry.line);
+        let key = entry.key.as_str();
+        if let Some((_, rinit_key, default)) = FIXED.iter().find(|f| f.0 == key) {
+            if entry.value.contains("%(ENV_") {
+                p.warn(&format!(
+                    "{key}={} dropped: its value is known only when the container starts, and rinit's {rinit_key} takes no variables; the default is used: {default}",
+                    entry.value
+                ));
+                continue;
             }
-            false => entry.value.clone(),
-        };
+        }
         let bad = |what: &str| {
             format!(
                 "{}:{}: {}: {what}, not {:?}",
                 source.file, entry.line, entry.key, entry.value
             )
         };
-        match entry.key.as_str() {
+        match key {
             "priority" => seen.priority = entry.value.parse().map_err(|_| bad("expected a number"))?,
             "autostart" => {
                 seen.autostart = boolean(&entry.value).ok_or_else(|| bad("expected true or false"))?
             }
+            "command" => {
+                command(&mut p, &entry.value, &Context { command: true, ..ctx });
+                continue;
+            }
             _ => {}
         }
+        let value = match EXPANDED.contains(&key) {
+            true => expand(&entry.value, &ctx, &mut p),
+            false => entry.value.clone(),
+        };
         option(&mut p, entry, &value, section).map_err(|e| bad(&e))?;
     }
     if section.get("command").is_none() {
@@ -220,6 +295,37 @@ fn program(
     }
     import.add(p, false, &source.file)?;
     Ok(seen)
+}
+
+/// `command`: as it is, or under `sh -c` where an unquoted `%(ENV_X)s`
+/// must be split into words (supervisord substitutes the text, then splits
+/// the command; rinit keeps a `${X}` one word).
+fn command(p: &mut Program, raw: &str, ctx: &Context) {
+    let segs = segments(raw, ctx, p);
+    if shell::celery_multi(raw) {
+        p.error(shell::CELERY_MULTI);
+    }
+    let words = shell::words(&segs, Dialect::Shlex).unwrap_or_default();
+    if !shell::splits(&words) {
+        p.text("command", &render(&segs));
+        return;
+    }
+    p.set(
+        "command",
+        sh_command(&format!("set -f; exec {}", shell::sh_words(&words))),
+    );
+    let split: Vec<String> = words
+        .iter()
+        .flatten()
+        .filter_map(|part| match part {
+            shell::Part::Var { name, split: true } => Some(format!("%(ENV_{name})s")),
+            _ => None,
+        })
+        .collect();
+    p.note(&format!(
+        "command runs under sh -c, so that sh splits {} into words as supervisord does (set -f: no globbing; exec: the program stays the main process)",
+        split.join(", ")
+    ));
 }
 
 /// The name of the `[group:x]` that lists `program`, else its own.
@@ -239,10 +345,8 @@ fn group_of<'a>(program: &'a str, all: &'a [Source]) -> &'a str {
 /// single table. Err is what is wrong with the value.
 fn option(p: &mut Program, entry: &Entry, value: &str, section: &Section) -> Result<(), String> {
     let (key, raw) = (entry.key.as_str(), entry.value.as_str());
-    let drop = |p: &mut Program, why: &str| p.dropped(key, raw, why);
     let flag = || boolean(raw).ok_or("expected true or false");
     match key {
-        "command" => p.text("command", value),
         "directory" | "user" | "umask" => p.text(key, value),
         "numprocs" if value.starts_with("${") => p.text("instances", value),
         "numprocs" => {
@@ -251,15 +355,11 @@ fn option(p: &mut Program, entry: &Entry, value: &str, section: &Section) -> Res
                 p.set("instances", n.to_string());
             }
         }
-        "process_name" => drop(
-            p,
-            "rinit names the copies NAME.0, NAME.1 ... (RINIT_INSTANCE holds the number)",
-        ),
-        "numprocs_start" if raw != "0" => {
-            drop(p, "RINIT_INSTANCE counts from 0; add the offset in the command")
-        }
-        "numprocs_start" => {}
-        "priority" | "autostart" => {}
+        "process_name" => p.inert(key),
+        "numprocs_start" if raw != "0" => p.warn(&format!(
+            "numprocs_start={raw} dropped: rinit numbers the copies from 0 (RINIT_INSTANCE); add {raw} in the command where the number matters"
+        )),
+        "numprocs_start" | "priority" | "autostart" => {}
         "autorestart" => {
             let restart = match raw.to_ascii_lowercase().as_str() {
                 "unexpected" => "on-failure",
@@ -271,97 +371,87 @@ fn option(p: &mut Program, entry: &Entry, value: &str, section: &Section) -> Res
         "exitcodes" => {
             let codes: Result<Vec<u8>, _> = raw.split(',').map(|c| c.trim().parse::<u8>()).collect();
             let codes = codes.map_err(|_| "expected numbers 0-255 separated by commas")?;
-            p.set("success_exit_codes", super::codes(&codes));
+            p.set("success_exit_codes", super::text::codes(&codes));
         }
         "startsecs" | "startretries" if key == "startretries" && section.get("startsecs").is_some() => {}
         "startsecs" | "startretries" => start_limit(p, section)?,
         "stopsignal" => p.text("stop_signal", raw),
-        "stopwaitsecs" => p.text(
-            "stop_timeout",
-            &format!("{}s", raw.parse::<u32>().map_err(|_| "expected seconds")?),
-        ),
+        "stopwaitsecs" => {
+            let secs = raw.parse::<u32>().map_err(|_| "expected seconds")?;
+            p.stop_timeout(&format!("{secs}s"), u64::from(secs).saturating_mul(1000));
+        }
         "stopasgroup" if flag()? => p.set("stop_group", "true".into()),
-        "killasgroup" if !flag()? => drop(p, "rinit always sends SIGKILL to the whole process group"),
+        "killasgroup" if !flag()? => p.inert("killasgroup=false"),
         "stopasgroup" | "killasgroup" => {}
         "environment" => {
             for (k, v) in environment(value)? {
                 p.env(&k, v);
             }
         }
-        "redirect_stderr" if flag()? => drop(
-            p,
-            "rinit keeps stderr apart; to merge it: command = [\"sh\", \"-c\", \"exec ... 2>&1\"]",
-        ),
+        "redirect_stderr" if flag()? => p.inert("redirect_stderr"),
         "redirect_stderr" => {}
         _ if key.ends_with("_logfile")
             || key.ends_with("_logfile_maxbytes")
             || key.ends_with("_logfile_backups") =>
         {
-            if let Some(why) = log_option(key, raw, section) {
-                drop(p, why);
+            if !to_console(key, section) {
+                p.inert(key);
             }
         }
-        "serverurl" => drop(p, "rinit has no XML-RPC server"),
-        _ => drop(p, "no rinit equivalent"),
+        _ if key.ends_with("_capture_maxbytes")
+            || key.ends_with("_events_enabled")
+            || key.ends_with("_syslog")
+            || key == "serverurl" =>
+        {
+            p.inert(key)
+        }
+        _ => p.warn(&format!("{key}={raw} dropped: not an option rinit import knows")),
     }
     Ok(())
 }
 
-/// Why a `*_logfile*` option is dropped; None where rinit does the same:
-/// the log file is the container's stdout or stderr.
-fn log_option(key: &str, raw: &str, section: &Section) -> Option<&'static str> {
+/// Whether a `*_logfile*` option is about the container's stdout or
+/// stderr, which is what rinit does anyway.
+fn to_console(key: &str, section: &Section) -> bool {
     let log = key
         .strip_suffix("_maxbytes")
         .or(key.strip_suffix("_backups"))
         .unwrap_or(key);
-    if CONSOLE.contains(&section.get(log).unwrap_or("")) {
-        return None;
-    }
-    Some(match (log == key, raw) {
-        (true, "NONE") => "output = \"null\" discards both streams, if that is what you want",
-        (true, _) => {
-            "rinit writes to the container's stdout and stderr; use output = \"prefix\" and docker logs"
-        }
-        _ => "no log files to rotate; use docker's --log-opt max-size and max-file",
-    })
+    CONSOLE.contains(&section.get(log).unwrap_or(""))
 }
 
 /// startsecs and startretries as a start limit: supervisord gives up after
 /// startretries+1 starts that each ended within startsecs.
 fn start_limit(p: &mut Program, section: &Section) -> Result<(), String> {
-    let secs: u64 = section
-        .get("startsecs")
-        .unwrap_or("1")
-        .parse()
-        .map_err(|_| "expected seconds")?;
-    let retries: u64 = section
-        .get("startretries")
-        .unwrap_or("3")
+    // A value known only at the start was dropped with a warning: its default.
+    let value = |key: &str, default: &'static str| {
+        section
+            .get(key)
+            .filter(|v| !v.contains("%(ENV_"))
+            .unwrap_or(default)
+    };
+    let secs: u64 = value("startsecs", "1").parse().map_err(|_| "expected seconds")?;
+    let retries: u64 = value("startretries", "3")
         .parse()
         .map_err(|_| "expected a number")?;
     if secs == 0 {
         p.set("start_limit_burst", "0".into());
-        p.note("startsecs=0: supervisord never counts a start as failed, so no start limit");
+        p.note("startsecs=0: no start limit, as supervisord never counts a start as failed");
         return Ok(());
     }
     let burst = retries.saturating_add(1);
+    let interval = secs.saturating_mul(burst);
     p.set("start_limit_burst", burst.to_string());
-    p.text(
-        "start_limit_interval",
-        &format!("{}s", secs.saturating_mul(burst)),
-    );
+    p.text("start_limit_interval", &format!("{interval}s"));
     p.note(&format!(
-        "startsecs={secs}, startretries={retries} became at most {burst} starts in {}s: supervisord gives up after \
-         {burst} starts that each ended within {secs}s; to wait until the program is up, use ready = {{ tcp = ... }} \
-         or type = \"notify\"",
-        secs.saturating_mul(burst)
+        "startsecs={secs}, startretries={retries} became at most {burst} starts in {interval}s"
     ));
     Ok(())
 }
 
 /// `priority` → `after`: each autostarted program after those of the next
-/// lower priority, when there is more than one level.
-fn priorities(seen: &[Seen], programs: &mut [Program], notes: &mut Vec<String>) {
+/// lower priority, when there is more than one level. True when it did.
+fn priorities(seen: &[Seen], programs: &mut [Program]) -> bool {
     let started = || seen.iter().filter(|s| s.autostart);
     let mut ordered = false;
     for (program, me) in programs.iter_mut().zip(seen).filter(|(_, s)| s.autostart) {
@@ -373,98 +463,5 @@ fn priorities(seen: &[Seen], programs: &mut [Program], notes: &mut Vec<String>) 
             .extend(started().filter(|s| s.priority == lower).map(|s| s.name.clone()));
         ordered = true;
     }
-    if ordered {
-        notes.push(comment(
-            "priority became after: each program waits for those of the next lower priority to be ready",
-        ));
-    }
-}
-
-/// `[group:x] programs=a,b` → `[group.x] programs = [...]`.
-fn group(raw: &str, section: &Section, file: &str, import: &mut Import) -> Result<(), String> {
-    let mut notes = Vec::new();
-    let mut g = Program::new(name(raw, &mut notes));
-    g.lines = notes;
-    let mut members = Vec::new();
-    for entry in &section.entries {
-        match entry.key.as_str() {
-            "programs" => {
-                for member in entry.value.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-                    let member = name(member, &mut Vec::new());
-                    if import.program(&member).is_some() {
-                        members.push(member);
-                    } else {
-                        g.note(&format!("{member} left out: no such program"));
-                    }
-                }
-            }
-            _ => g.note(&format!(
-                "{}={} dropped: no rinit equivalent for groups",
-                entry.key, entry.value
-            )),
-        }
-    }
-    g.set("programs", list(&members));
-    import.add(g, true, file)
-}
-
-/// `[eventlistener:x]`: one that acts on PROCESS_STATE_FATAL (crashmail,
-/// "kill supervisord on fatal") makes the programs it watches critical.
-fn listener(raw: &str, section: &Section, import: &mut Import, critical: &mut Vec<(String, Vec<String>)>) {
-    let events = section.get("events").unwrap_or("");
-    let command = section.get("command").unwrap_or("");
-    let fatal = events
-        .split(',')
-        .any(|e| matches!(e.trim(), "PROCESS_STATE_FATAL" | "PROCESS_STATE"));
-    if !fatal {
-        import.note(&format!(
-            "[eventlistener:{raw}] dropped: rinit has no events; output relays are output = \"prefix\""
-        ));
-        return;
-    }
-    let words = crate::config::shell_words::split(command).unwrap_or_default();
-    let watched = words
-        .windows(2)
-        .filter_map(|pair| match pair {
-            [flag, program] if flag == "-p" || flag == "--program" => Some(name(program, &mut Vec::new())),
-            _ => None,
-        })
-        .collect();
-    import.note(&format!(
-        "[eventlistener:{raw}] command={command} acts on PROCESS_STATE_FATAL: instead, the programs it watches are critical"
-    ));
-    critical.push((raw.to_string(), watched));
-}
-
-/// `[supervisord]`: `environment` → `[env]`; the rest is supervisord's own.
-fn supervisord(section: &Section, source: &Source, import: &mut Import) -> Result<(), String> {
-    let mut dropped = Vec::new();
-    for entry in &section.entries {
-        if entry.key != "environment" {
-            dropped.push(format!("{}={}", entry.key, entry.value));
-            continue;
-        }
-        let here = source.here.to_string_lossy();
-        let ctx = Context {
-            program: "supervisord",
-            group: "supervisord",
-            here: &here,
-            numprocs: "1",
-            instances: false,
-            command: false,
-        };
-        let value = expand(&entry.value, &ctx, &mut import.notes);
-        let pairs =
-            environment(&value).map_err(|e| format!("{}:{}: environment: {e}", source.file, entry.line))?;
-        for (k, v) in pairs {
-            import.env.env(&k, v);
-        }
-    }
-    if !dropped.is_empty() {
-        import.note(&format!(
-            "[supervisord] {} dropped: rinit stays in the foreground, logs to stderr and writes no pid file",
-            dropped.join(", ")
-        ));
-    }
-    Ok(())
+    ordered
 }

@@ -2,11 +2,12 @@
 //! `environment=KEY="value",...` lists, booleans, and the `*`/`?` globs of
 //! `[include] files`.
 
-use std::fmt::Write;
-
-use super::{comment, literal};
+use super::model::Program;
+use super::shell::Seg;
+use super::text::literal;
 
 /// What `%(name)s` expands to in one program.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub program: &'a str,
     pub group: &'a str,
@@ -20,22 +21,46 @@ pub struct Context<'a> {
 
 /// `value` with supervisord's expansions done as rinit can: `%(ENV_X)s` →
 /// `${X}`, `%(process_num)d` → `${RINIT_INSTANCE}`, names and folders
-/// literally, `%%` → `%`. Notes go to `notes`; a literal `${` becomes `$${`.
-/// Over 50 lines: the scan and the table of names read best together.
-pub fn expand(value: &str, ctx: &Context, notes: &mut Vec<String>) -> String {
-    let mut out = String::with_capacity(value.len());
+/// literally, `%%` → `%`; a literal `${` becomes `$${`. What changes is
+/// said on `p`.
+pub fn expand(value: &str, ctx: &Context, p: &mut Program) -> String {
+    render(&segments(value, ctx, p))
+}
+
+/// Segments as rinit text: `${NAME}` for a variable, the rest literal.
+pub fn render(segs: &[Seg]) -> String {
+    segs.iter()
+        .map(|seg| match seg {
+            Seg::Lit(text) | Seg::Fixed(text) => literal(text),
+            Seg::Var { name, .. } => format!("${{{name}}}"),
+        })
+        .collect()
+}
+
+/// `value` as text and the variables known only at the start: `%(ENV_X)s`
+/// (split into words where it is not quoted, as supervisord substitutes
+/// it before it splits the command), `%(process_num)d` and
+/// `%(host_node_name)s`. Over 50 lines: the scan and the table of names
+/// read best together.
+pub fn segments(value: &str, ctx: &Context, p: &mut Program) -> Vec<Seg> {
+    let mut segs = Vec::new();
+    let mut text = String::new();
     let mut rest = value;
+    let var = |name: &str, split: bool| Seg::Var {
+        name: name.to_string(),
+        split,
+    };
     while let Some((before, after)) = rest.split_once('%') {
-        out.push_str(&literal(before));
+        text.push_str(before);
         rest = after;
         if let Some(after) = rest.strip_prefix('%') {
-            out.push('%');
+            text.push('%');
             rest = after;
             continue;
         }
         let named = rest.strip_prefix('(').and_then(|r| r.split_once(')'));
         let Some((name, tail)) = named else {
-            out.push('%');
+            text.push('%');
             continue;
         };
         let spec_len = tail
@@ -46,47 +71,64 @@ pub fn expand(value: &str, ctx: &Context, notes: &mut Vec<String>) -> String {
         let (spec, after) = tail.split_at_checked(spec_len).unwrap_or((tail, ""));
         let whole = rest.strip_suffix(after).unwrap_or(rest);
         rest = after;
-        match name {
-            "program_name" => out.push_str(&literal(ctx.program)),
-            "group_name" => out.push_str(&literal(ctx.group)),
-            "here" => out.push_str(&literal(ctx.here)),
-            "numprocs" => out.push_str(ctx.numprocs),
+        let found = match name {
+            "program_name" => Seg::Lit(ctx.program.to_string()),
+            "group_name" => Seg::Lit(ctx.group.to_string()),
+            "here" => Seg::Lit(ctx.here.to_string()),
+            "numprocs" => Seg::Lit(ctx.numprocs.to_string()),
             "process_num" if ctx.instances && !ctx.command => {
-                notes.push(comment(&format!(
+                p.warn(&format!(
                     "%{whole} left as it is: only command can hold ${{RINIT_INSTANCE}}; the program finds RINIT_INSTANCE in its environment"
-                )));
-                out.push('%');
-                out.push_str(whole);
+                ));
+                Seg::Lit(format!("%{whole}"))
             }
             "process_num" if ctx.instances => {
-                out.push_str("${RINIT_INSTANCE}");
                 if spec.len() > 1 {
-                    notes.push(comment(&format!(
-                        "%{whole}: ${{RINIT_INSTANCE}} is not zero-padded"
-                    )));
+                    p.warn(&format!(
+                        "%{whole}: ${{RINIT_INSTANCE}} is not zero-padded, so the program sees 1 where supervisord gave {}",
+                        pad(spec)
+                    ));
                 }
+                var("RINIT_INSTANCE", false)
             }
-            "process_num" => out.push('0'),
+            "process_num" => Seg::Lit("0".into()),
             "host_node_name" => {
-                out.push_str("${HOSTNAME}");
-                notes.push(comment(
-                    "%(host_node_name)s became ${HOSTNAME}, which Docker sets",
-                ));
+                p.note("%(host_node_name)s became ${HOSTNAME}, which Docker sets");
+                var("HOSTNAME", false)
             }
             _ => match name.strip_prefix("ENV_") {
-                Some(var) => {
-                    let _ = write!(out, "${{{var}}}");
-                }
+                Some(env) => var(env, true),
                 None => {
-                    notes.push(comment(&format!("%{whole} left as it is: no rinit equivalent")));
-                    out.push('%');
-                    out.push_str(whole);
+                    p.warn(&format!("%{whole} left as it is: no rinit equivalent"));
+                    Seg::Lit(format!("%{whole}"))
                 }
             },
+        };
+        match found {
+            Seg::Lit(more) => text.push_str(&more),
+            var => {
+                if !text.is_empty() {
+                    segs.push(Seg::Lit(std::mem::take(&mut text)));
+                }
+                segs.push(var);
+            }
         }
     }
-    out.push_str(&literal(rest));
-    out
+    text.push_str(rest);
+    if !text.is_empty() {
+        segs.push(Seg::Lit(text));
+    }
+    segs
+}
+
+/// How a zero-padded `%(process_num)02d` shows 1: `01`.
+fn pad(spec: &str) -> String {
+    let width: usize = spec
+        .trim_start_matches(['0', '-', '#', ' ', '+'])
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or(1);
+    format!("{:0width$}", 1, width = width.min(20))
 }
 
 /// `KEY="value",KEY2=value2` (quotes, `"` or `'`, allow commas in a value).
@@ -178,37 +220,38 @@ mod tests {
 
     #[test]
     fn import_expands_supervisord_percent_forms() {
-        let mut notes = Vec::new();
+        let mut p = Program::new("worker".into(), "s.conf");
         let text =
             "celery -n %(program_name)s_%(process_num)02d@%%h --dir %(here)s/x %(ENV_HOME)s ${LIT} 50%";
         assert_eq!(
-            expand(text, &ctx(true), &mut notes),
+            expand(text, &ctx(true), &mut p),
             "celery -n worker_${RINIT_INSTANCE}@%h --dir /etc/sv/x ${HOME} $${LIT} 50%"
         );
         assert_eq!(
-            notes,
-            ["# rinit import: %(process_num)02d: ${RINIT_INSTANCE} is not zero-padded"]
-        );
-        notes.clear();
-        assert_eq!(
-            expand(
-                "%(process_num)d %(group_name)s %(numprocs)d",
-                &ctx(false),
-                &mut notes
-            ),
+            expand("%(process_num)d %(group_name)s %(numprocs)d", &ctx(false), &mut p),
             "0 app 2"
         );
-        assert_eq!(expand("%(bogus)s", &ctx(false), &mut notes), "%(bogus)s");
+        assert_eq!(expand("%(bogus)s", &ctx(false), &mut p), "%(bogus)s");
         let env = Context {
             command: false,
             ..ctx(true)
         };
-        assert_eq!(expand("w%(process_num)d", &env, &mut notes), "w%(process_num)d");
+        assert_eq!(expand("w%(process_num)d", &env, &mut p), "w%(process_num)d");
+        let said: Vec<String> = p.findings().iter().map(|f| f.text.clone()).collect();
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].starts_with("%(process_num)02d: ${RINIT_INSTANCE} is not zero-padded, so the program sees 1 where supervisord gave 01"));
+        assert_eq!(said[1], "%(bogus)s left as it is: no rinit equivalent");
+        assert!(said[2].starts_with("%(process_num)d left as it is: only command"));
         assert_eq!(
-            notes[0],
-            "# rinit import: %(bogus)s left as it is: no rinit equivalent"
+            segments("a %(ENV_X)s", &ctx(false), &mut p),
+            [
+                Seg::Lit("a ".into()),
+                Seg::Var {
+                    name: "X".into(),
+                    split: true
+                }
+            ]
         );
-        assert!(notes[1].starts_with("# rinit import: %(process_num)d left as it is: only command"));
     }
 
     #[test]

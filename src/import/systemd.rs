@@ -1,295 +1,361 @@
-//! systemd units given together: each `.service` becomes a program, each
-//! `.target` a group of the given services it wants; `After=`, `Requires=`
-//! and `Wants=` between the given units become `after`. Units outside the
-//! given files, and `[Install]`, become comments.
+//! systemd units given together: each `.service` becomes a program; a
+//! template `NAME@.service` becomes the programs of its instances (named on
+//! the command line, or wanted by a given unit): `instances = N` when they
+//! are numbered, else one program each; each `.target` a group; each
+//! `.socket` a finding at the service it starts. Dependencies between the
+//! given units become `after`, either way round (`Before=`).
 
 use std::path::PathBuf;
 
-use super::ini::{self, Entry, Section};
-use super::systemd_values::{exec, span, specifiers, words, UnitName};
-use super::{name, Import, Program};
+use super::ini::{self, Section};
+use super::model::{Import, Program};
+use super::systemd_exec;
+use super::systemd_groups as groups;
+use super::systemd_options::{service_option, unit_option};
+use super::systemd_values::{uses_instance, Instance, UnitName};
+use super::text::name;
 
-struct Unit {
-    file: String,
+pub struct Unit {
+    pub file: String,
     /// The unit's name: the file name, `app.service`.
-    full: String,
+    pub full: String,
     /// The program or group it becomes.
-    name: String,
-    target: bool,
-    sections: Vec<Section>,
+    pub name: String,
+    pub kind: Kind,
+    pub sections: Vec<Section>,
+}
+
+#[derive(PartialEq, Clone, Copy)]
+pub enum Kind {
+    Service,
+    Template,
+    Target,
+    Socket,
 }
 
 impl Unit {
     /// The last value of `key` in any section.
-    fn get(&self, key: &str) -> Option<&str> {
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.sections.iter().rev().find_map(|s| s.get(key))
+    }
+
+    /// Every value of `key` in `section`, split at spaces.
+    pub fn names<'a>(&'a self, section: &'a str, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.sections
+            .iter()
+            .filter(move |s| s.name == section)
+            .flat_map(|s| &s.entries)
+            .filter(move |e| e.key == key)
+            .flat_map(|e| e.value.split_whitespace())
     }
 }
 
-pub fn import(files: &[(PathBuf, String)], import: &mut Import) -> Result<(), String> {
-    let mut units = Vec::new();
+/// What the given units become, for the units that name each other.
+pub struct Known {
+    /// Each unit's name with the programs it became.
+    programs: Vec<(String, Vec<String>)>,
+    pub sockets: Vec<String>,
+    pub targets: Vec<String>,
+}
+
+impl Known {
+    pub fn programs_of(&self, unit: &str) -> Option<&[String]> {
+        let found = self.programs.iter().find(|(u, _)| u == unit);
+        found.map(|(_, programs)| programs.as_slice())
+    }
+
+    /// Whether `unit` is a given target or socket.
+    pub fn given(&self, unit: &str) -> bool {
+        self.sockets.iter().chain(&self.targets).any(|u| u == unit)
+    }
+}
+
+/// `x@.service` for the instance `x@1.service`.
+fn template_of(full: &str) -> Option<(String, String)> {
+    let (stem, suffix) = full.rsplit_once('.')?;
+    let (prefix, instance) = stem.split_once('@')?;
+    (!instance.is_empty()).then(|| (format!("{prefix}@.{suffix}"), instance.to_string()))
+}
+
+/// Whether `file` names an instance of a template among `given` (it is then
+/// not read: systemd has no file for it either).
+pub fn is_instance_of_given(file: &str, given: &[String]) -> bool {
+    template_of(file).is_some_and(|(template, _)| given.contains(&template))
+}
+
+/// At most this many programs of one template's named instances: each is a
+/// copy of the whole unit, so that an import stays bounded by what it read.
+const EACH_MAX: usize = 32;
+
+/// How a template's instances become programs.
+struct Form {
+    /// One program with `instances = N` (else one program each).
+    numbered: bool,
+    /// The instances' names, in the order they were named.
+    instances: Vec<String>,
+}
+
+/// The units of `files` (an instance named on the command line has no
+/// text) as programs and groups. Over 50 lines: each kind of unit in its
+/// turn, since each needs what the ones before became.
+pub fn import(files: &[(PathBuf, Option<String>)], import: &mut Import) -> Result<(), String> {
+    let mut units: Vec<Unit> = Vec::new();
+    let mut wanted: Vec<(String, String)> = Vec::new();
     for (path, text) in files {
-        let file = path.display().to_string();
         let full = path
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut notes = Vec::new();
-        let stem = full
-            .strip_suffix(".service")
-            .or(full.strip_suffix(".target"))
-            .unwrap_or(&full);
-        let name = name(stem, &mut notes);
-        let target = full.ends_with(".target");
-        let sections = ini::parse(text, &file, true)?;
-        if units.iter().any(|u: &Unit| u.name == name && u.target == target) {
-            return Err(format!("{file}: a second unit named {name}"));
+        let Some(text) = text else {
+            wanted.extend(template_of(&full));
+            continue;
+        };
+        let unit = parse(path, full, text, import)?;
+        if units.iter().any(|u| u.name == unit.name && u.kind == unit.kind) {
+            return Err(format!("{}: a second unit named {}", unit.file, unit.name));
         }
-        units.push(Unit {
-            file,
-            full,
-            name,
-            target,
-            sections,
-        });
-        import.notes.extend(notes);
+        units.push(unit);
     }
-    for unit in units.iter().filter(|u| !u.target) {
-        let program = service(unit, &units)?;
-        import.add(program, false, &unit.file)?;
+    let given: Vec<String> = units.iter().map(|u| u.full.clone()).collect();
+    for unit in &units {
+        for key in ["Wants", "Requires", "BindsTo", "Upholds"] {
+            let instances = unit
+                .names("Unit", key)
+                .filter(|n| is_instance_of_given(n, &given));
+            wanted.extend(instances.filter_map(template_of));
+        }
     }
-    for unit in units.iter().filter(|u| u.target) {
-        let group = target(unit, &units, import);
-        import.add(group, true, &unit.file)?;
+    let mut forms = Vec::new();
+    for unit in units.iter().filter(|u| u.kind == Kind::Template) {
+        let mut instances: Vec<String> = Vec::new();
+        for (_, instance) in wanted.iter().filter(|(t, _)| *t == unit.full) {
+            if !instances.contains(instance) {
+                instances.push(instance.clone());
+            }
+        }
+        if instances.is_empty() {
+            import.file(&unit.file).warn(&format!(
+                "{} is a template that no given unit wants and no instance was named: no program; name its \
+                 instances on the command line ({}1.service) or in a target's Wants=",
+                unit.full,
+                unit.full.trim_end_matches(".service")
+            ));
+        }
+        forms.push((unit.full.clone(), form(instances, unit)));
+    }
+    let known = known(&units, &forms);
+    for unit in &units {
+        match unit.kind {
+            Kind::Service => {
+                let p = service(unit, unit.name.clone(), &UnitName::parse(&unit.full), &known)?;
+                import.add(p, false, &unit.file)?;
+            }
+            Kind::Template => template(unit, &forms, &known, import)?,
+            Kind::Target | Kind::Socket => {}
+        }
+    }
+    for unit in units
+        .iter()
+        .filter(|u| matches!(u.kind, Kind::Service | Kind::Template))
+    {
+        before(unit, &known, import);
+    }
+    for unit in units.iter().filter(|u| u.kind == Kind::Socket) {
+        groups::socket(unit, &units, &known, import);
+    }
+    for unit in units.iter().filter(|u| u.kind == Kind::Target) {
+        if let Some(group) = groups::target(unit, &units, &known, import) {
+            import.add(group, true, &unit.file)?;
+        }
     }
     Ok(())
 }
 
-/// A `.service` as a program, option by option.
-fn service(unit: &Unit, units: &[Unit]) -> Result<Program, String> {
-    let mut p = Program::new(unit.name.clone());
-    for section in &unit.sections {
-        for entry in &section.entries {
-            let bad = |what: String| format!("{}:{}: {}: {what}", unit.file, entry.line, entry.key);
-            match section.name.as_str() {
-                "Unit" => unit_option(&mut p, entry, unit, units),
-                "Service" => service_option(&mut p, entry, unit).map_err(bad)?,
-                "Install" => p.note(&format!(
-                    "{}={} dropped: rinit starts every program with the container (a target given to rinit import becomes a group)",
-                    entry.key, entry.value
-                )),
-                other => p.note(&format!("[{other}] {}={} dropped: no rinit equivalent", entry.key, entry.value)),
+fn parse(path: &std::path::Path, full: String, text: &str, import: &mut Import) -> Result<Unit, String> {
+    let file = path.display().to_string();
+    let (stem, suffix) = full.rsplit_once('.').unwrap_or((&full, ""));
+    let kind = match suffix {
+        "target" => Kind::Target,
+        "socket" => Kind::Socket,
+        _ if stem.ends_with('@') => Kind::Template,
+        _ => Kind::Service,
+    };
+    let (name, renamed) = name(stem.trim_end_matches('@'));
+    if let Some(renamed) = renamed.filter(|_| kind == Kind::Service) {
+        import.file(&file).note(&renamed);
+    }
+    let sections = ini::parse(text, &file, true)?;
+    Ok(Unit {
+        file,
+        full,
+        name,
+        kind,
+        sections,
+    })
+}
+
+/// Numbered instances (0..N-1, or 1..N where the unit does not use the
+/// instance) become `instances = N`; `${RINIT_INSTANCE}` counts from 0, and
+/// only `command` may hold it. Others become one program each.
+fn form(instances: Vec<String>, unit: &Unit) -> Form {
+    let n = instances.len();
+    let range = |from: usize| (from..from.saturating_add(n)).all(|i| instances.contains(&i.to_string()));
+    let (mut in_command, mut elsewhere) = (false, false);
+    for section in unit.sections.iter().filter(|s| s.name != "Install") {
+        for entry in section.entries.iter().filter(|e| uses_instance(&e.value)) {
+            match entry.key.as_str() {
+                "ExecStart" | "ExecStartPre" => in_command = true,
+                "Description" | "Documentation" => {}
+                _ => elsewhere = true,
             }
         }
     }
-    if unit.get("ExecStart").is_none() {
-        return Err(format!(
-            "{}: no ExecStart=: rinit needs the command to run",
-            unit.file
-        ));
+    let numbered = n > 0 && n <= 1000 && !elsewhere && (range(0) || (range(1) && !in_command));
+    Form { numbered, instances }
+}
+
+/// The program names of `prefix`'s instance `instance`.
+fn each_name(prefix: &str, instance: &str) -> String {
+    name(&format!("{prefix}-{instance}")).0
+}
+
+/// Each given unit with the programs it becomes.
+fn known(units: &[Unit], forms: &[(String, Form)]) -> Known {
+    let mut programs = Vec::new();
+    for unit in units {
+        match unit.kind {
+            Kind::Service => programs.push((unit.full.clone(), vec![unit.name.clone()])),
+            Kind::Template => {
+                let Some((_, form)) = forms.iter().find(|(t, _)| *t == unit.full) else {
+                    continue;
+                };
+                let prefix = unit.full.trim_end_matches("@.service");
+                let mut all = Vec::new();
+                let shown = if form.numbered {
+                    form.instances.len()
+                } else {
+                    EACH_MAX
+                };
+                for instance in form.instances.iter().take(shown) {
+                    let program = match form.numbered {
+                        true => unit.name.clone(),
+                        false => each_name(prefix, instance),
+                    };
+                    programs.push((format!("{prefix}@{instance}.service"), vec![program.clone()]));
+                    if !all.contains(&program) {
+                        all.push(program);
+                    }
+                }
+                programs.push((unit.full.clone(), all));
+            }
+            Kind::Target | Kind::Socket => {}
+        }
     }
+    let of = |kind: Kind| {
+        units
+            .iter()
+            .filter(|u| u.kind == kind)
+            .map(|u| u.full.clone())
+            .collect()
+    };
+    Known {
+        programs,
+        sockets: of(Kind::Socket),
+        targets: of(Kind::Target),
+    }
+}
+
+/// A `.service` as a program, option by option, its command first.
+fn service(unit: &Unit, name: String, names: &UnitName, known: &Known) -> Result<Program, String> {
+    let mut p = Program::new(name, &unit.file);
+    p.command_hint = unit.get("ExecStart").map(str::to_string);
+    p.oneshot = unit.get("Type") == Some("oneshot");
+    let notify = matches!(unit.get("Type"), Some("notify" | "notify-reload"));
+    systemd_exec::command(&mut p, &unit.sections, names, &unit.file)?;
+    for section in &unit.sections {
+        for entry in &section.entries {
+            p.at(entry.line);
+            let bad = |what: String| format!("{}:{}: {}: {what}", unit.file, entry.line, entry.key);
+            match section.name.as_str() {
+                "Unit" => unit_option(&mut p, entry, known),
+                "Service" => service_option(&mut p, entry, names, notify).map_err(bad)?,
+                "Install" => p.inert(&entry.key),
+                other => p.warn(&format!(
+                    "[{other}] {}={} dropped: no rinit equivalent",
+                    entry.key, entry.value
+                )),
+            }
+        }
+    }
+    p.at = None;
     Ok(p)
 }
 
-/// `[Unit]`: dependencies on the given services become `after`.
-fn unit_option(p: &mut Program, entry: &Entry, unit: &Unit, units: &[Unit]) {
-    let (key, value) = (entry.key.as_str(), entry.value.as_str());
-    match key {
-        "Description" => p.lines.push(super::remark(value)),
-        "After" | "Requires" | "Wants" | "BindsTo" | "Requisite" => {
-            let mut outside = Vec::new();
-            for other in value.split_whitespace() {
-                match units.iter().find(|u| u.full == other && !u.target) {
-                    Some(u) if !p.after.contains(&u.name) => p.after.push(u.name.clone()),
-                    Some(_) => {}
-                    None => outside.push(other),
-                }
-            }
-            if !outside.is_empty() {
-                p.note(&format!(
-                    "{key}={} dropped: not among the imported services; a container starts its own (use ready checks to wait for another container)",
-                    outside.join(" ")
-                ));
-            }
-        }
-        "StartLimitIntervalSec" | "StartLimitBurst" => start_limit(p, entry, unit),
-        "PartOf" if units.iter().any(|u| u.full == value && u.target) => {}
-        _ => p.note(&format!("{key}={value} dropped: no rinit equivalent")),
+/// A template's programs: one with `instances = N`, or one per instance.
+fn template(unit: &Unit, forms: &[(String, Form)], known: &Known, import: &mut Import) -> Result<(), String> {
+    let Some((_, form)) = forms.iter().find(|(t, _)| *t == unit.full) else {
+        return Ok(());
+    };
+    if form.instances.is_empty() {
+        return Ok(());
     }
-}
-
-/// Over 50 lines: one arm per `[Service]` option, which reads best as a
-/// single table. Err is what is wrong with the value.
-fn service_option(p: &mut Program, entry: &Entry, unit: &Unit) -> Result<(), String> {
-    let (key, value) = (entry.key.as_str(), entry.value.as_str());
-    let names = UnitName { full: &unit.full };
-    let drop = |p: &mut Program, why: &str| p.dropped(key, value, why);
-    let notify = matches!(unit.get("Type"), Some("notify" | "notify-reload"));
-    match key {
-        "ExecStart" if value.is_empty() => {}
-        "ExecStart" => {
-            let mut notes = Vec::new();
-            let command = exec(value, &names, &mut notes);
-            p.lines.extend(notes);
-            p.text("command", &command);
-        }
-        "ExecStartPre" => drop(p, "make it a program of type = \"oneshot\" and put it in this one's after"),
-        "Type" => match value {
-            "simple" | "exec" | "idle" => p.text("type", "simple"),
-            "notify" | "notify-reload" => p.text("type", "notify"),
-            "oneshot" => p.text("type", "oneshot"),
-            _ => drop(p, "rinit needs the program in the foreground: run its command that does not fork (e.g. nginx -g 'daemon off;')"),
-        },
-        "User" | "Group" | "UMask" => {
-            let value = specifiers(value, &names, &mut p.lines);
-            p.text(&key.to_ascii_lowercase(), &value);
-        }
-        "WorkingDirectory" => {
-            if value.starts_with('-') {
-                p.note("WorkingDirectory=-: rinit needs the directory to exist");
-            }
-            let value = specifiers(value.trim_start_matches('-'), &names, &mut p.lines);
-            p.text("directory", &value);
-        }
-        "Environment" => {
-            for word in words(&specifiers(value, &names, &mut p.lines))? {
-                let (k, v) = word.split_once('=').ok_or(format!("{word:?} is not NAME=value"))?;
-                p.env(k, super::literal(v));
-            }
-        }
-        "EnvironmentFile" if p.lines.iter().any(|l| l.starts_with("env_file = ")) => {
-            drop(p, "rinit takes one env_file; merge the files")
-        }
-        "EnvironmentFile" => {
-            if value.starts_with('-') {
-                p.note("EnvironmentFile=-: optional in systemd, but rinit needs the file to exist");
-            }
-            p.text("env_file", value.trim_start_matches('-'));
-        }
-        "Restart" if value == "on-watchdog" => drop(p, "rinit has no watchdog; use health = { ... }"),
-        "WatchdogSec" => drop(p, "rinit has no watchdog; use health = { ... }"),
-        _ if key.starts_with("Limit") => drop(p, "set limits on the container: docker run --ulimit"),
-        "Restart" => p.text("restart", value),
-        "RestartSec" => match span(value) {
-            Some(delay) => {
-                p.text("restart_delay", &delay);
-                p.text("restart_max_delay", &delay);
-                p.note("restart_max_delay = restart_delay: systemd waits the same each time; rinit would double it");
-            }
-            None => return Err(format!("{value:?} is not a time span")),
-        },
-        "StartLimitInterval" | "StartLimitIntervalSec" | "StartLimitBurst" => start_limit(p, entry, unit),
-        "SuccessExitStatus" => {
-            let mut codes = vec![0u8];
-            for word in words(value)? {
-                match word.parse::<u8>() {
-                    Ok(code) if !codes.contains(&code) => codes.push(code),
-                    Ok(_) => {}
-                    Err(_) => p.note(&format!("SuccessExitStatus {word} dropped: rinit takes exit codes only")),
-                }
-            }
-            p.set("success_exit_codes", super::codes(&codes));
-        }
-        "KillSignal" => p.text("stop_signal", value),
-        "KillMode" if value == "control-group" => p.set("stop_group", "true".into()),
-        "KillMode" if value == "mixed" => {}
-        "KillMode" => drop(p, "rinit sends SIGKILL to the whole process group at stop_timeout"),
-        "TimeoutStopSec" | "TimeoutSec" | "TimeoutStartSec" => timeouts(p, key, value, notify),
-        "RemainAfterExit" | "PIDFile" | "GuessMainPID" => {}
-        _ => drop(p, "no rinit equivalent"),
+    let prefix = unit.full.trim_end_matches("@.service");
+    let listed = |instances: &[String]| {
+        let names: Vec<String> = instances
+            .iter()
+            .map(|i| format!("{prefix}@{i}.service"))
+            .collect();
+        names.join(" ")
+    };
+    if form.numbered {
+        let names = UnitName {
+            instance: Instance::Numbered,
+            ..UnitName::parse(&unit.full)
+        };
+        let mut p = service(unit, unit.name.clone(), &names, known)?;
+        p.set("instances", form.instances.len().to_string());
+        let from = match form.instances.iter().any(|i| i == "0") {
+            true => "",
+            false => "; rinit numbers them from 0 (the unit does not use its instance name)",
+        };
+        p.note(&format!(
+            "{} became instances = {}, each with RINIT_INSTANCE = 0 to {}{from}",
+            listed(&form.instances),
+            form.instances.len(),
+            form.instances.len().saturating_sub(1)
+        ));
+        return import.add(p, false, &unit.file);
+    }
+    if form.instances.len() > EACH_MAX {
+        import.file(&unit.file).warn(&format!(
+            "{} has {} instances that are not numbered 0 to N-1: only the first {EACH_MAX} become programs",
+            unit.full,
+            form.instances.len()
+        ));
+    }
+    for instance in form.instances.iter().take(EACH_MAX) {
+        let full = format!("{prefix}@{instance}.service");
+        let p = service(unit, each_name(prefix, instance), &UnitName::parse(&full), known)?;
+        import.add(p, false, &unit.file)?;
     }
     Ok(())
 }
 
-/// `TimeoutStopSec` → `stop_timeout`, `TimeoutStartSec` → `ready_timeout`
-/// (notify only), `TimeoutSec` → both.
-fn timeouts(p: &mut Program, key: &str, value: &str, notify: bool) {
-    let Some(span) = span(value) else {
-        p.note(&format!("{key}={value} dropped: rinit needs a finite time"));
+/// `Before=` a given unit: that unit's programs come `after` this one's.
+fn before(unit: &Unit, known: &Known, import: &mut Import) {
+    let Some(mine) = known.programs_of(&unit.full) else {
         return;
     };
-    if key != "TimeoutStartSec" {
-        p.text("stop_timeout", &span);
-    }
-    if key != "TimeoutStopSec" && notify {
-        p.text("ready_timeout", &span);
-    } else if key == "TimeoutStartSec" {
-        p.note(&format!(
-            "{key}={value} dropped: rinit times the start of notify programs and ready checks only"
-        ));
-    }
-}
-
-/// `StartLimitIntervalSec` (or the older `StartLimitInterval`) and
-/// `StartLimitBurst`; an interval of 0 turns the limit off.
-fn start_limit(p: &mut Program, entry: &Entry, unit: &Unit) {
-    let interval = unit
-        .get("StartLimitIntervalSec")
-        .or(unit.get("StartLimitInterval"));
-    if interval.is_some_and(|i| span(i).as_deref() == Some("0")) {
-        p.set("start_limit_burst", "0".into());
-        return;
-    }
-    let value = entry.value.as_str();
-    let set = match entry.key.as_str() {
-        "StartLimitBurst" => value
-            .parse::<u32>()
-            .ok()
-            .map(|n| p.set("start_limit_burst", n.to_string())),
-        _ => span(value).map(|s| p.text("start_limit_interval", &s)),
-    };
-    if set.is_none() {
-        p.note(&format!(
-            "{}={value} dropped: not a number or time span",
-            entry.key
-        ));
-    }
-}
-
-/// A `.target` as a group of the given services it wants, requires, or
-/// that name it in `PartOf=` or `WantedBy=`.
-fn target(unit: &Unit, units: &[Unit], import: &mut Import) -> Program {
-    let mut g = Program::new(unit.name.clone());
-    if import.program(&g.name).is_some() {
-        g.name.push_str("-target");
-        g.note(&format!(
-            "named {} since a program is named {}",
-            g.name, unit.name
-        ));
-    }
-    let mut members = Vec::new();
-    for section in &unit.sections {
-        for entry in &section.entries {
-            match entry.key.as_str() {
-                "Wants" | "Requires" | "BindsTo" => {
-                    for other in entry.value.split_whitespace() {
-                        match units.iter().find(|u| u.full == other && !u.target) {
-                            Some(u) => members.push(u.name.clone()),
-                            None => g.note(&format!(
-                                "{}={other} dropped: not among the imported services",
-                                entry.key
-                            )),
-                        }
-                    }
+    for other in unit.names("Unit", "Before") {
+        for program in known.programs_of(other).unwrap_or_default() {
+            let Some(p) = import.program(program) else {
+                continue;
+            };
+            for name in mine.iter().filter(|n| **n != p.name) {
+                if !p.after.contains(name) {
+                    p.after.push(name.clone());
                 }
-                "Description" => g.lines.push(super::remark(&entry.value)),
-                _ => g.note(&format!(
-                    "{}={} dropped: no rinit equivalent",
-                    entry.key, entry.value
-                )),
             }
         }
     }
-    for other in units.iter().filter(|u| !u.target) {
-        let names_it = ["PartOf", "WantedBy", "RequiredBy"].iter().any(|k| {
-            other
-                .get(k)
-                .is_some_and(|v| v.split_whitespace().any(|t| t == unit.full))
-        });
-        if names_it && !members.contains(&other.name) {
-            members.push(other.name.clone());
-        }
-    }
-    g.set("programs", super::list(&members));
-    g
 }
