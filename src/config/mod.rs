@@ -355,11 +355,40 @@ pub fn load(
     inherited_env: Vec<(OsString, OsString)>,
     main_command: Option<&[OsString]>,
 ) -> Result<Plan, ConfigError> {
+    let (file, text) = read(path, true)?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    from_text(file, &text, base_dir, inherited_env, main_command)
+}
+
+/// The configuration at `path` as rinit TOML, and how messages name it. A
+/// supervisord configuration (recognised by its content, as `rinit import`
+/// does) is imported in memory: with `say`, what import found goes to
+/// stderr, one line each; any `error` among it refuses the file.
+fn read(path: &Path, say: bool) -> Result<(String, String), ConfigError> {
     let file = label(path);
     let text = input::read_text(path)
         .map_err(|why| Source::unreadable(&file, format!("cannot read the configuration: {why}")))?;
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-    from_text(file, &text, base_dir, inherited_env, main_command)
+    if !crate::import::is_supervisord(&text) {
+        return Ok((file, text));
+    }
+    let (toml, findings) =
+        crate::import::supervisord_in_memory(path, &text).map_err(|why| Source::unreadable(&file, why))?;
+    let errors = findings
+        .iter()
+        .filter(|finding| finding.severity == crate::import::Severity::Error)
+        .count();
+    for finding in findings.iter().filter(|_| say) {
+        crate::log::write_all(2, format!("rinit: {}\n", finding.line()).as_bytes());
+    }
+    if errors > 0 {
+        let message = format!(
+            "the supervisord configuration cannot run as written: {errors} error{} above \
+             (rinit import {file} shows the rinit configuration it becomes)",
+            if errors == 1 { "" } else { "s" }
+        );
+        return Err(Source::unreadable(&file, message).into());
+    }
+    Ok((format!("{file} (imported from supervisord's format)"), toml))
 }
 
 /// Validates the configuration `text`, read from the file messages call
@@ -405,9 +434,7 @@ pub fn control_socket(explicit: Option<&Path>) -> Result<Option<PathBuf>, String
     let Some(path) = find(explicit) else {
         return Ok(Some(PathBuf::from(defaults::CONTROL_SOCKET)));
     };
-    let file = label(&path);
-    let text =
-        input::read_text(&path).map_err(|why| format!("{file}: cannot read the configuration: {why}"))?;
+    let (file, text) = read(&path, false).map_err(|err| err.to_string())?;
     // The schema rinit itself reads (no second deserializer in the binary).
     let mut errors = ConfigError::default();
     let parsed = parse::parse(&Source::new(&file, &text), &text, &mut errors);

@@ -904,6 +904,7 @@ class Suite:
         r = build(self.engine, f"{PREFIX}/supervisord-conf", os.path.join(self.work, "ctx-supervisord-conf"),
                   {"supervisord.conf": SUPERVISORD_CONF},
                   f"FROM {PREFIX}/base\nCOPY supervisord.conf /etc/supervisor/supervisord.conf\n"
+                  "ENV GREETING=from-the-image\n"
                   'RUN ["/sbin/rinit", "check", "-c", "/etc/supervisor/supervisord.conf"]\n'
                   'CMD ["/sbin/rinit", "-c", "/etc/supervisor/supervisord.conf"]\n')
         plan = r.stdout

@@ -30,11 +30,25 @@ fn supervisord_conf(dir: &Path) -> PathBuf {
 fn check_reads_a_supervisord_conf_and_prints_the_plan() {
     let dir = temp_dir("migrate-check");
     let conf = supervisord_conf(&dir);
-    let done = run(plain(&["check", "-c", conf.to_str().unwrap()]));
+    let mut cmd = plain(&["check", "-c", conf.to_str().unwrap()]);
+    cmd.env("GREETING", "hello");
+    let done = run(cmd);
     assert_eq!(done.code(), 0, "{:?}", done.err);
+    // What import says, on stderr: the timeouts raised shutdown_timeout.
+    assert!(
+        done.err
+            .iter()
+            .any(|l| l.contains("warning: the stop timeouts of worker")),
+        "{:?}",
+        done.err
+    );
     let web = done.out.iter().position(|l| l.starts_with("web: "));
     let worker = done.out.iter().position(|l| l.starts_with("worker"));
-    assert!(matches!((web, worker), (Some(w), Some(k)) if w < k), "web must come first: {:?}", done.out);
+    assert!(
+        matches!((web, worker), (Some(w), Some(k)) if w < k),
+        "web must come first: {:?}",
+        done.out
+    );
     assert!(
         done.out.iter().any(|l| l.starts_with("group app: ")),
         "{:?}",
@@ -80,10 +94,16 @@ fn a_supervisord_conf_that_cannot_work_as_written_refuses_to_start() {
     for args in [vec!["check", "-c"], vec!["-c"]] {
         let mut args = args;
         args.push(conf.to_str().unwrap());
-        let done = if args[0] == "check" { run(plain(&args)) } else { run(pid1(&args)) };
+        let done = if args[0] == "check" {
+            run(plain(&args))
+        } else {
+            run(pid1(&args))
+        };
         assert_eq!(done.code(), 2, "{args:?}: {:?}", done.err);
         assert!(
-            done.err.iter().any(|l| l.contains("error") && l.contains("fcgi-program")),
+            done.err
+                .iter()
+                .any(|l| l.contains("error") && l.contains("fcgi-program")),
             "{args:?}: {:?}",
             done.err
         );
