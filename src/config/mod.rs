@@ -360,6 +360,25 @@ pub fn load(
     from_text(file, &text, base_dir, inherited_env, main_command)
 }
 
+/// Whether `text` is a supervisord configuration rather than rinit TOML
+/// written with a slip (`[program:web]` for `[program.web]` gets rinit's
+/// hint): import's recognition, and either a `[supervisord]` section or a
+/// value that is no TOML value (`command=gunicorn app`, not `"gunicorn app"`).
+fn supervisords_format(text: &str) -> bool {
+    let toml_value = |value: &str| {
+        value.starts_with(['"', '\'', '[', '{', '+', '-'])
+            || value.starts_with(|c: char| c.is_ascii_digit())
+            || value == "true"
+            || value == "false"
+    };
+    let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(['#', ';']));
+    let ini_value = lines()
+        .filter(|l| !l.starts_with('['))
+        .filter_map(|l| l.split_once('=').map(|(_, value)| value.trim()))
+        .any(|value| !toml_value(value));
+    crate::import::is_supervisord(text) && (ini_value || lines().any(|l| l == "[supervisord]"))
+}
+
 /// The configuration at `path` as rinit TOML, and how messages name it. A
 /// supervisord configuration (recognised by its content, as `rinit import`
 /// does) is imported in memory: with `say`, what import found goes to
@@ -368,7 +387,7 @@ fn read(path: &Path, say: bool) -> Result<(String, String), ConfigError> {
     let file = label(path);
     let text = input::read_text(path)
         .map_err(|why| Source::unreadable(&file, format!("cannot read the configuration: {why}")))?;
-    if !crate::import::is_supervisord(&text) {
+    if !supervisords_format(&text) {
         return Ok((file, text));
     }
     let (toml, findings) =
