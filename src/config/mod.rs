@@ -371,7 +371,11 @@ fn supervisords_format(text: &str) -> bool {
             || value == "true"
             || value == "false"
     };
-    let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(['#', ';']));
+    let lines = || {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with(['#', ';']))
+    };
     let ini_value = lines()
         .filter(|l| !l.starts_with('['))
         .filter_map(|l| l.split_once('=').map(|(_, value)| value.trim()))
