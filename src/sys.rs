@@ -45,24 +45,24 @@ pub fn send(fd: RawFd, bytes: &[u8]) -> Result<usize, Errno> {
     count(unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) })
 }
 
-/// Whether the peer of stream socket `fd` has closed (or the socket broke):
-/// peeks at one byte without blocking or consuming it.
-pub fn peer_closed(fd: RawFd) -> bool {
+/// One byte of stream socket `fd` peeked at, without blocking or taking it:
+/// 1 when bytes wait, 0 when the peer has closed.
+fn peek_one(fd: RawFd) -> Result<usize, Errno> {
     let mut byte = 0u8;
     let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
     // SAFETY: recv(2) writes at most one byte into the live local.
-    let n = unsafe { libc::recv(fd, (&raw mut byte).cast(), 1, flags) };
-    !matches!(Errno::result(n), Err(Errno::EAGAIN | Errno::EINTR))
+    count(unsafe { libc::recv(fd, (&raw mut byte).cast(), 1, flags) })
 }
 
-/// Whether stream socket `fd` has bytes waiting to be read (peeked at, not
-/// taken).
+/// Whether the peer of stream socket `fd` has closed (or the socket broke,
+/// or, against the protocol, sent more).
+pub fn peer_closed(fd: RawFd) -> bool {
+    !matches!(peek_one(fd), Err(Errno::EAGAIN | Errno::EINTR))
+}
+
+/// Whether stream socket `fd` has bytes waiting to be read.
 pub fn has_input(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
-    // SAFETY: recv(2) writes at most one byte into the live local.
-    let n = unsafe { libc::recv(fd, (&raw mut byte).cast(), 1, flags) };
-    n > 0
+    matches!(peek_one(fd), Ok(n) if n > 0)
 }
 
 /// A new close-on-exec socket; `nonblocking` adds SOCK_NONBLOCK.

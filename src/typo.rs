@@ -17,23 +17,9 @@ pub fn mistyped_subcommand(first: &str, subcommands: &[&str]) -> Result<(), Stri
 }
 
 /// Whether `a` becomes `b` with one letter changed, added, removed, or two
-/// neighbours swapped.
+/// neighbours swapped: the distance `check`'s suggestions measure, 1.
 pub fn one_edit_apart(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let start = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let (a, b) = (
-        a.get(start..).unwrap_or_default(),
-        b.get(start..).unwrap_or_default(),
-    );
-    let same = |x: &[char], y: &[char]| x == y;
-    match (a, b) {
-        ([], []) => false,
-        ([_, a_rest @ ..], [_, b_rest @ ..]) if same(a_rest, b_rest) => true,
-        ([x, y, a_rest @ ..], [p, q, b_rest @ ..]) if x == q && y == p && same(a_rest, b_rest) => true,
-        ([_, a_rest @ ..], b) if same(a_rest, b) => true,
-        (a, [_, b_rest @ ..]) => same(a, b_rest),
-        _ => false,
-    }
+    crate::config::edit_distance(a, b) == 1
 }
 
 /// Whether a file named `name` is in one of rinit's own PATH's folders.

@@ -1,6 +1,6 @@
 //! rinit's configuration modules, compiled from ../src exactly as rinit
 //! compiles them, for the fuzz targets in fuzz_targets/.
-#![allow(dead_code, unused_macros)]
+#![allow(dead_code, unused_macros, unused_imports)]
 
 #[macro_use]
 #[path = "../../src/log.rs"]

@@ -24,6 +24,7 @@ mod parse;
 mod schema;
 pub mod shell_words;
 mod suggest;
+pub(crate) use suggest::edit_distance;
 pub mod users;
 mod validate;
 
@@ -400,8 +401,10 @@ fn read(path: &Path, say: bool) -> Result<(String, String), ConfigError> {
         .iter()
         .filter(|finding| finding.severity == crate::import::Severity::Error)
         .count();
-    for finding in findings.iter().filter(|_| say) {
-        crate::log::write_all(2, format!("rinit: {}\n", finding.line()).as_bytes());
+    if say {
+        for finding in &findings {
+            crate::log::write_all(2, format!("rinit: {}\n", finding.line()).as_bytes());
+        }
     }
     if errors > 0 {
         let message = format!(

@@ -92,7 +92,7 @@ pub(super) fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) 
 /// The fewest one-letter changes (an insertion, a deletion, a substitution,
 /// or two letters swapped: `wbe` is one from `web`) from `a` to `b`: the
 /// optimal string alignment distance.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     // The distances from a[..i-1] and a[..i] to each b[..j]: the row before
