@@ -259,7 +259,7 @@ fn cpu_ticks(pid: i32) -> u64 {
 #[test]
 fn running_out_of_descriptors_never_makes_rinit_spin() {
     let dir = temp_dir("bounds-emfile");
-    let port = crate::http::free_port();
+    let port = free_port();
     let config = dir.join("rinit.toml");
     std::fs::write(
         &config,

@@ -26,6 +26,24 @@ pub fn probe() -> PathBuf {
     path
 }
 
+/// A TCP port nobody listens on, for a server a test starts. It lies below
+/// the kernel's ephemeral range (32768 and up), so neither a port the kernel
+/// hands to `bind(0)` nor the source port of the thousands of connections a
+/// flood test opens can take it between this call and the server's bind;
+/// each call in this process gets a new one.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Processes that run at the same time start at different places.
+    let base = 20000 + (std::process::id() % 60) as u16 * 200;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 200;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// `rinit ARGS` as PID 1 of a new PID namespace (with its own /proc).
 pub fn pid1(args: &[&str]) -> Command {
     let mut cmd = Command::new("unshare");

@@ -237,7 +237,7 @@ fn count_output(mut out: impl Read + Send + 'static) -> Arc<AtomicU64> {
 #[test]
 fn no_flood_starves_the_loop_and_sigterm_still_ends_rinit_within_a_second() {
     let dir = temp_dir("flood");
-    let port = crate::http::free_port();
+    let port = free_port();
     let config = setup(&dir, port);
     let socket = dir.join("rinit.sock");
     let mut cmd = pid1(&["-c", config.to_str().unwrap()]);

@@ -16,15 +16,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// A port nobody listens on now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A directory with `rinit.toml`: `[rinit] http` on a free port and a
 /// control socket in the directory, then `programs` (`@DIR@` for the
 /// directory). Returns (dir, config, port).

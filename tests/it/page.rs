@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::*;
-use crate::http::{free_port, get};
+use crate::http::get;
 
 /// The instances and the states they reach on their own; `cache` turns
 /// `ready` when its file appears, which the proxy makes happen between the

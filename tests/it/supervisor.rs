@@ -1180,11 +1180,6 @@ fn what_a_program_stopped_for_its_ready_timeout_leaves_in_its_group_goes_too() {
     assert!(!left, "the program's child survived its stop: {:?}", done.out);
 }
 
-/// A port for this test process's `n`th server.
-fn port(n: u16) -> u16 {
-    30000 + (std::process::id() % 10000) as u16 * 3 % 30000 + n
-}
-
 /// A real HTTP server (python's http.server) on `port`: 200, or 500 once
 /// the file `fail` exists.
 fn http_server(port: u16, fail: &Path) -> String {
@@ -1203,7 +1198,7 @@ fn http_server(port: u16, fail: &Path) -> String {
 #[test]
 fn an_http_ready_check_waits_for_a_2xx_and_outlasts_a_server_that_never_answers() {
     let dir = temp_dir("http-ready");
-    let (good, silent) = (port(1), port(2));
+    let (good, silent) = (free_port(), free_port());
     let silent_server = format!(
         "import socket,time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
          s.bind(('127.0.0.1', {silent})); s.listen(); kept=[]\nprint('silent listening', flush=True)\n\
@@ -1238,7 +1233,7 @@ fn an_http_ready_check_waits_for_a_2xx_and_outlasts_a_server_that_never_answers(
 #[test]
 fn a_failing_health_check_restarts_the_program() {
     let dir = temp_dir("health");
-    let web = port(3);
+    let web = free_port();
     let fail = dir.join("fail");
     let text = format!(
         "[program.web]\ncommand = {}\n\
