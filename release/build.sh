@@ -17,9 +17,11 @@
 # targets cannot be fetched on our build machines) and a smaller one for
 # both, built for size (optimize_for_size), with panics that abort on the
 # spot (panic = "immediate-abort": no panic message, no backtrace printer and
-# no DWARF symbolizer) and no source locations (-Z location-detail=none). A
-# PID 1 never unwinds and has no terminal to print a backtrace to; what
-# these remove is in docs/performance.md ("The release build").
+# no DWARF symbolizer), without unwind tables for Rust code
+# (-C force-unwind-tables=no: nothing unwinds once panics abort) and without
+# source locations (-Z location-detail=none). A PID 1 never unwinds and has
+# no terminal to print a backtrace to; what these remove is in
+# docs/performance.md ("The release build").
 # RUSTC_BOOTSTRAP=1 unlocks those -Z options on this stable compiler. The
 # everyday `cargo build --release` is untouched: stable toolchain, the flags of
 # .cargo/config.toml, target/x86_64-unknown-linux-gnu. This build has a target
@@ -119,11 +121,16 @@ grep -q '"static-position-independent-executables": true' "$arm_spec.new"
 if cmp -s "$arm_spec.new" "$arm_spec"; then rm "$arm_spec.new"; else mv "$arm_spec.new" "$arm_spec"; fi
 
 # --- flags -----------------------------------------------------------------
+# -Z location-detail=none changes no byte today (immediate-abort already
+# drops every use of a panic's location: measured), and the remapping above
+# none either (with strip, no path reaches the binary: measured by building
+# without it at another path). Both stay as guards: should either setting
+# change, file names would otherwise come back into the bytes.
 # Per target, so that one cargo run builds both (two link-time
 # optimisations in parallel on two cores). cargo appends these to
 # .cargo/config.toml's rustflags for x86_64 (+crt-static and
 # -z pack-relative-relocs, as in the everyday build).
-common=(-C target-feature=+crt-static -Z location-detail=none "${remap[@]}")
+common=(-C target-feature=+crt-static -C force-unwind-tables=no -Z location-detail=none "${remap[@]}")
 CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="${common[*]}"
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="${common[*]}"
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
