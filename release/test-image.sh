@@ -133,28 +133,36 @@ for arch in amd64 arm64; do
         fail "$arch check" "$got (want 2): $(cat "$work/check-$arch")"
     fi
 done
-# What docs/docker.md tells users to write: the rinit image of the build's
-# own architecture, by TARGETARCH, copied into theirs. Built with the
-# classic builder and --build-arg TARGETARCH: Docker 20.10's built-in
-# BuildKit leaves a TARGETARCH declared before the first FROM empty
-# ("rinit-release:": invalid reference format), where current BuildKit
-# (Docker 23 and later, buildx) sets it from --platform.
-mkdir -p "$work/user"
-cat >"$work/user/Dockerfile" <<'EOF'
-ARG TARGETARCH
+# What README.md and docs/docker.md tell users to write: the rinit image of
+# the build's own architecture, by TARGETARCH, copied into theirs. BuildKit
+# sets TARGETARCH from --platform, and FROM can use it undeclared; a
+# declaration before the first FROM would make it empty on Docker 20.10
+# ("rinit-release:": invalid reference format). The classic builder
+# needs the declaration and --build-arg TARGETARCH=ARCH.
+mkdir -p "$work/buildkit" "$work/classic"
+cat >"$work/buildkit/Dockerfile" <<'EOF'
 FROM rinit-release:${TARGETARCH} AS rinit
 FROM scratch
 COPY --from=rinit /rinit /sbin/rinit
 EOF
+{ echo 'ARG TARGETARCH'; cat "$work/buildkit/Dockerfile"; } >"$work/classic/Dockerfile"
 for arch in amd64 arm64; do
-    if "${docker[@]}" build -q --platform "linux/$arch" --build-arg "TARGETARCH=$arch" -t "user:$arch" "$work/user" >"$work/user-$arch" 2>&1 &&
-        got=$("${docker[@]}" run --rm --network none --platform "linux/$arch" "user:$arch" /sbin/rinit --version 2>&1) &&
-        [[ $got == "rinit "* ]] &&
-        [ "$("${docker[@]}" image inspect -f '{{.Architecture}}' "user:$arch")" = "$arch" ]; then
-        ok "$arch an image FROM rinit-release:\${TARGETARCH} gets the $arch rinit"
-    else
-        fail "$arch user image" "$(cat "$work/user-$arch") ${got:-}"
-    fi
+    for builder in buildkit classic; do
+        if [ $builder = buildkit ]; then
+            build=(env DOCKER_BUILDKIT=1 "${docker[@]}" build)
+        else
+            build=("${docker[@]}" build --build-arg "TARGETARCH=$arch")
+        fi
+        got=
+        if "${build[@]}" -q --platform "linux/$arch" -t "user-$builder:$arch" "$work/$builder" >"$work/user-$builder-$arch" 2>&1 &&
+            got=$("${docker[@]}" run --rm --network none --platform "linux/$arch" "user-$builder:$arch" /sbin/rinit --version 2>&1) &&
+            [[ $got == "rinit "* ]] &&
+            [ "$("${docker[@]}" image inspect -f '{{.Architecture}}' "user-$builder:$arch")" = "$arch" ]; then
+            ok "$arch an image FROM rinit-release:\${TARGETARCH} ($builder) gets the $arch rinit"
+        else
+            fail "$arch user image ($builder)" "$(tail -3 "$work/user-$builder-$arch") $got"
+        fi
+    done
 done
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]
