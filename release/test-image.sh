@@ -30,12 +30,12 @@ done
 export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
-command -v update-binfmts >/dev/null || need+=(binfmt-support)
 [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || need+=(qemu-user-static)
 [ ${#need[@]} = 0 ] || apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rinit-image.XXXXXX")
-mounted=0 registered=0 dockerd_pid=
+mounted=0 registered='' dockerd_pid=''
+entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
 cleanup() {
     if [ -n "$dockerd_pid" ]; then
         "${docker[@]}" ps -aq 2>/dev/null | xargs -r "${docker[@]}" rm -f >/dev/null 2>&1
@@ -45,7 +45,10 @@ cleanup() {
         # dockerd's own mounts under the folder, should it have left any.
         grep -F " $work/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     fi
-    [ $registered = 1 ] && update-binfmts --disable qemu-aarch64 >/dev/null 2>&1
+    case $registered in
+        new) echo -1 >"$entry" ;;     # remove the entry this script added
+        enabled) echo 0 >"$entry" ;;  # disable it again, as it was
+    esac
     [ $mounted = 1 ] && umount /proc/sys/fs/binfmt_misc
     rm -rf "$work"
 }
@@ -57,14 +60,22 @@ if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
         skip "binfmt_misc cannot be mounted here: $(cat "$work/mount.err")"
     mounted=1
 fi
-if ! grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
-    # qemu-user-static's entry has the F flag: the kernel opens qemu now, so
-    # it is found inside containers too, which do not have it.
-    update-binfmts --enable qemu-aarch64 >"$work/binfmt.err" 2>&1 ||
+# qemu-user-static's own entry (/usr/share/binfmts/qemu-aarch64: aarch64
+# ELF headers, executables and static-pie alike), written to the kernel
+# directly rather than through binfmt-support, with the flags P (argv[0]
+# kept) and F: the kernel opens qemu at registration, so it is found
+# inside containers too, which do not have it.
+if [ -e "$entry" ]; then
+    if ! grep -q '^enabled' "$entry"; then echo 1 >"$entry" && registered=enabled; fi
+else
+    magic=$(sed -n 's/^magic //p' /usr/share/binfmts/qemu-aarch64)
+    mask=$(sed -n 's/^mask //p' /usr/share/binfmts/qemu-aarch64)
+    echo ":qemu-aarch64:M:0:$magic:$mask:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:PF" \
+        >/proc/sys/fs/binfmt_misc/register 2>"$work/binfmt.err" ||
         skip "qemu-aarch64 cannot be registered: $(cat "$work/binfmt.err")"
-    registered=1
+    registered=new
 fi
-grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
+grep -q '^flags: .*F' "$entry" ||
     skip "qemu-aarch64 is registered without the F flag: containers would not find qemu"
 
 # --- a private dockerd -------------------------------------------------------
