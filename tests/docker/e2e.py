@@ -908,7 +908,9 @@ class Suite:
                   'RUN ["/sbin/rinit", "check", "-c", "/etc/supervisor/supervisord.conf"]\n'
                   'CMD ["/sbin/rinit", "-c", "/etc/supervisor/supervisord.conf"]\n')
         plan = r.stdout
-        if plan.find("web:") < 0 or plan.find("worker") < plan.find("web:"):
+        # Lines of the plan (the findings above it name worker before web).
+        web, worker = plan.find("\nweb: "), plan.find("\nworker (instances")
+        if web < 0 or worker < web:
             raise Failure(f"expected check's plan to start web, then worker:\n{plan[-2000:]}")
         ct = self.run_detached(f"{PREFIX}/supervisord-conf", "-e", "GREETING=hello from docker run")
         self.wait_log(ct, r"web says hello from docker run$")
