@@ -24,9 +24,9 @@ apt-get update -qq
 # also use Debian's python3.11 and passwd/login (useradd, nologin) for their
 # stand-in Python image; chromium, tesseract-ocr and fonts-dejavu-core: the
 # status page opened in a headless browser and its screenshot read back
-# (tests/it/page.rs).
+# (tests/it/page.rs); tzdata: the zones of the schedule tests (src/schedule/).
 apt-get install -y -qq --no-install-recommends runc util-linux python3 python3-venv redis-server strace \
-    procps docker.io busybox-static podman passwd login chromium tesseract-ocr fonts-dejavu-core >/dev/null
+    procps docker.io busybox-static podman passwd login chromium tesseract-ocr fonts-dejavu-core tzdata >/dev/null
 # The tests' Python packages go into a virtual environment of their own, not
 # into Debian's python3 (which refuses pip: PEP 668, "externally managed"):
 # celery's redis transport needs its "redis" extra (kombu's redis support);

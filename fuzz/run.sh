@@ -17,7 +17,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 cargo build --quiet --release --target x86_64-unknown-linux-gnu --bins
-for target in config env_file duration shell_words http_request expand import_supervisord import_systemd import_procfile; do
+for target in config env_file duration shell_words http_request expand import_supervisord import_systemd import_procfile import_crontab schedule; do
     mkdir -p "corpus/$target" "artifacts/$target"
     echo "== fuzz $target (${budget[*]})"
     log="artifacts/$target/last-run.log"

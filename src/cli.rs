@@ -20,7 +20,7 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit status [--json] [-q] [NAME...]     ask the running rinit (control socket) how its programs are
        rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
        rinit start|stop|restart [--no-wait] NAME...  and wait until they are up (or down)
-       rinit import [--root DIR] FILE...        print a supervisord.conf, systemd units or a Procfile as rinit TOML
+       rinit import [--root DIR] FILE...        print a supervisord.conf, systemd units, a Procfile or a crontab as rinit TOML
        rinit help [SUBCOMMAND]                  this help, or a subcommand's (also SUBCOMMAND --help)
 
 As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
@@ -171,7 +171,8 @@ usage: rinit import [--root DIR] FILE...
 
 Prints rinit TOML for a supervisord configuration (its [include] files, read
 under --root DIR where absolute), systemd .service, .target and .socket units
-(and a template's instances, x@1.service) given together, or a Procfile. What
+(and a template's instances, x@1.service) given together, a Procfile, or a
+crontab (user or system format; each line a scheduled program). What
 cannot be carried over is one line on stderr: a note, a warning (also a comment
 at its program) or an error. Check the result: rinit check -c FILE.
 Exit codes: 0 printed; 1 printed, with an error; 2 a file cannot be read or understood.
@@ -404,7 +405,7 @@ fn import(args: Vec<OsString>) -> Result<Invocation, String> {
     }
     if files.is_empty() {
         return Err(
-            "usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, or a Procfile)"
+            "usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, a Procfile or a crontab)"
                 .into(),
         );
     }

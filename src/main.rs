@@ -33,6 +33,7 @@ mod control;
 mod http;
 mod import;
 mod pid1;
+mod schedule;
 mod single;
 mod sink;
 mod supervise;
@@ -140,7 +141,11 @@ fn plan(options: &cli::Options) -> Result<Option<config::Plan>, i32> {
     let main_command = (!options.command.is_empty()).then_some(&options.command[..]);
     match config::find(options.config.as_deref()) {
         Some(path) => match config::load(&path, std::env::vars_os().collect(), main_command) {
-            Ok(plan) => Ok(Some(plan)),
+            Ok(plan) => {
+                // The file's text and its parse are freed: not resident from now on.
+                sys::release_free_memory();
+                Ok(Some(plan))
+            }
             Err(errors) => {
                 for line in errors.lines() {
                     error!("{line}");

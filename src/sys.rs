@@ -355,6 +355,49 @@ pub fn set_open_files_limit(soft: u64, hard: u64) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
+/// A timerfd(2) on CLOCK_REALTIME, non-blocking and close-on-exec: the
+/// wall clock that schedules follow.
+pub fn wall_timer() -> Result<OwnedFd, Errno> {
+    let flags = libc::TFD_NONBLOCK | libc::TFD_CLOEXEC;
+    // SAFETY: timerfd_create(2) takes plain integers and returns a new
+    // descriptor, which the OwnedFd then owns alone.
+    let fd = Errno::result(unsafe { libc::timerfd_create(libc::CLOCK_REALTIME, flags) })?;
+    // SAFETY: `fd` is a descriptor just made, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Arms the wall timer `fd` to expire at `at` (seconds since the epoch),
+/// or disarms it (None). Armed, it is cancelled when the clock is set
+/// (TFD_TIMER_CANCEL_ON_SET): its read then fails with ECANCELED.
+pub fn arm_wall_timer(fd: &OwnedFd, at: Option<i64>) -> Result<(), Errno> {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let value = libc::timespec {
+        tv_sec: at.map_or(0, |at| at.max(1)),
+        tv_nsec: 0,
+    };
+    let spec = libc::itimerspec {
+        it_interval: zero,
+        it_value: value,
+    };
+    let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
+    // SAFETY: timerfd_settime(2) reads the live `spec`; the old value is
+    // not asked for (null).
+    let rc = unsafe { libc::timerfd_settime(fd.as_raw_fd(), flags, &raw const spec, std::ptr::null_mut()) };
+    Errno::result(rc).map(drop)
+}
+
+/// Gives the memory malloc holds free back to the kernel (glibc's
+/// malloc_trim): what reading the configuration used and freed would
+/// otherwise stay resident for the container's life.
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim(3) only returns free heap pages; it touches no
+    // live allocation.
+    unsafe { libc::malloc_trim(0) };
+}
+
 /// Closes every descriptor from `first` up, with close_range(2) (Linux 5.9+).
 pub fn close_from(first: RawFd) -> Result<(), Errno> {
     // SAFETY: close_range(2) takes plain integers; the caller owns nothing

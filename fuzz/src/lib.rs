@@ -11,6 +11,8 @@ pub mod config;
 pub mod http_request;
 #[path = "../../src/import/mod.rs"]
 pub mod import;
+#[path = "../../src/schedule/mod.rs"]
+pub mod schedule;
 #[path = "../../src/pid1/signals.rs"]
 pub mod signals;
 #[path = "../../src/sink.rs"]

@@ -3,7 +3,7 @@
 //! restart policy. Commands, users and directories are shown as written,
 //! `${VAR}`s unexpanded, so no value (a secret) is ever printed. Control
 //! characters in paths and commands are escaped: two lines per program,
-//! always.
+//! and a third with a schedule's next three runs.
 
 use std::path::Path;
 
@@ -103,6 +103,37 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
         "    type {kind}, after {after}, user {user}, directory {directory}, restart {}{critical}",
         program.restart.name(),
     );
+    if let Some(schedule) = &program.schedule {
+        let _ = writeln!(text, "    {}", describe_schedule(schedule, super::wall_now()));
+    }
+}
+
+/// A schedule as `check` shows it: what it means, as its next three runs.
+fn describe_schedule(schedule: &super::Scheduled, now: i64) -> String {
+    use crate::schedule::{rfc3339, When};
+    let written = log::escape_controls(format!("{:?}", schedule.written));
+    let when = match &schedule.when {
+        When::Cron(cron) => {
+            let mut at = now;
+            let next: Vec<String> = (0..3)
+                .map_while(|_| {
+                    at = cron.next_after(at, &schedule.zone)?;
+                    Some(rfc3339(at, &schedule.zone))
+                })
+                .collect();
+            format!("in {}: next {}", schedule.zone.name(), next.join(", "))
+        }
+        When::Every(every) => format!("every {every:?} from rinit's start"),
+        When::Reboot => "once, when rinit starts".into(),
+    };
+    let timeout = schedule
+        .run_timeout
+        .map(|t| format!(", run_timeout {t:?}"))
+        .unwrap_or_default();
+    format!(
+        "schedule {written} {when}; overlap {}{timeout}",
+        schedule.overlap.name()
+    )
 }
 
 /// A word as a shell would need it written.

@@ -21,6 +21,8 @@ pub mod input;
 mod keys;
 mod order;
 mod parse;
+mod scheduled;
+pub use scheduled::{wall_now, Overlap, Scheduled};
 mod schema;
 pub mod shell_words;
 mod suggest;
@@ -240,6 +242,8 @@ pub struct Program {
     pub autostart: bool,
     /// `health`: checked while it runs; unhealthy means stopped and restarted.
     pub health: Option<Health>,
+    /// `schedule`: it runs at these times, each run a oneshot.
+    pub schedule: Option<Scheduled>,
 }
 
 /// Keys as the configuration file wrote them, `${VAR}`s unexpanded.
@@ -344,6 +348,7 @@ impl Program {
             is_main: false,
             autostart: true,
             health: None,
+            schedule: None,
         }
     }
 }

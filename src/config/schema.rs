@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{duration, shell_words, Kind, Output, Restart};
+use super::{duration, shell_words, Kind, Output, Overlap, Restart};
 use crate::pid1::signals;
 
 /// The whole file: parse.rs reads each of its tables on its own (a table
@@ -75,6 +75,10 @@ pub(super) struct RawProgram {
     pub(super) instances: Option<Spanned<InstancesValue>>,
     pub(super) autostart: Option<bool>,
     pub(super) health: Option<Spanned<RawHealth>>,
+    pub(super) schedule: Option<Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+    pub(super) overlap: Option<Overlap>,
+    pub(super) run_timeout: Option<DurationValue>,
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,7 @@ use super::environment::Env;
 use super::error::{ConfigError, Problem, Source};
 use super::expand;
 use super::parse::Parsed;
+use super::scheduled;
 use super::schema::{RawGroup, RawProgram};
 use super::suggest;
 use super::{defaults, keys, order, AsWritten, Group, Kind, Output, Plan, Program, ProgramId, Restart};
@@ -141,6 +142,7 @@ pub(super) fn validate(
         programs.push(program);
         after_of.push(after);
     }
+    nothing_after_a_schedule(source, &programs, &after_of, errors);
     let mut programs = order::in_start_order(source, programs, &after_of, errors);
     let groups = groups(source, raw.group, &programs, errors);
     if !errors.is_empty() {
@@ -160,6 +162,28 @@ pub(super) fn validate(
         programs,
         groups,
     })
+}
+
+/// A program that comes `after` a scheduled one would wait for a run that
+/// comes and goes: an error at its `after`.
+fn nothing_after_a_schedule(
+    source: &Source,
+    programs: &[Program],
+    after_of: &[(Vec<usize>, usize)],
+    errors: &mut ConfigError,
+) {
+    for (program, (after, offset)) in programs.iter().zip(after_of) {
+        for dependency in after.iter().filter_map(|&d| programs.get(d)) {
+            if let Some(schedule) = &dependency.schedule {
+                let message = format!(
+                    "{} has a schedule ({:?}): nothing can come after a scheduled program, \
+                     whose runs come and go (put the two in one script, or schedule both)",
+                    dependency.name, schedule.written
+                );
+                errors.push(source.error(Some(*offset), Some(&program.name), Some("after"), message));
+            }
+        }
+    }
 }
 
 /// `[rinit] http = "IP:PORT"` (or `localhost:PORT`); `""` is off.
@@ -222,7 +246,14 @@ fn program(
     let Some(checked) = keys.checked(&mut raw, errors) else {
         return (Program::with_defaults(&name), place);
     };
-    let kind = raw.kind;
+    let schedule = scheduled::scheduled(&raw, &checked.env, &at, errors);
+    // A scheduled run is a oneshot, never restarted (scheduled.rs refuses
+    // the keys that say otherwise).
+    let kind = if schedule.is_some() {
+        Kind::Oneshot
+    } else {
+        raw.kind
+    };
     let program = Program {
         name,
         instances: checked.instances,
@@ -256,6 +287,7 @@ fn program(
         is_main: false,
         autostart: raw.autostart.unwrap_or(true),
         health: checked.health,
+        schedule,
     };
     (program, place)
 }

@@ -155,7 +155,7 @@ fn receive_all(fd: &OwnedFd, answer: &mut Vec<u8>) -> Result<(), String> {
 
 /// The statuses as an aligned table for people.
 fn table(statuses: &[InstanceStatus]) -> String {
-    let rows: Vec<[String; 6]> = statuses
+    let rows: Vec<[String; 7]> = statuses
         .iter()
         .map(|s| {
             [
@@ -165,10 +165,25 @@ fn table(statuses: &[InstanceStatus]) -> String {
                 s.uptime_ms.map_or("-".into(), uptime),
                 s.restarts.to_string(),
                 s.last_exit.clone().unwrap_or_else(|| "-".into()),
+                s.next_run.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"].map(String::from);
+    let mut header = [
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "LAST EXIT",
+        "NEXT RUN",
+    ]
+    .map(String::from);
+    // The next-run column only when a program has a schedule.
+    let scheduled = statuses.iter().any(|s| s.next_run.is_some());
+    if !scheduled {
+        header[6].clear();
+    }
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -203,6 +218,7 @@ mod tests {
             last_exit: None,
             critical: false,
             ready: state == "ready",
+            next_run: None,
         }
     }
 
@@ -229,12 +245,13 @@ mod tests {
         let mut web = status("web", "ready", Some(12), Some(5));
         web.last_exit = Some("exit code 1".into());
         web.critical = true;
+        web.next_run = Some("2026-12-05T17:00:00+01:00".into());
         assert_eq!(
             json(&[web, status("a\"b", "stopped", None, None)]),
             "[{\"name\":\"web\",\"state\":\"ready\",\"want\":\"up\",\"pid\":12,\"uptime_ms\":5,\"restarts\":0,\
-             \"last_exit\":\"exit code 1\",\"critical\":true,\"ready\":true},\
+             \"last_exit\":\"exit code 1\",\"critical\":true,\"ready\":true,\"next_run\":\"2026-12-05T17:00:00+01:00\"},\
              {\"name\":\"a\\\"b\",\"state\":\"stopped\",\"want\":\"down\",\"pid\":null,\"uptime_ms\":null,\"restarts\":0,\
-             \"last_exit\":null,\"critical\":false,\"ready\":false}]\n"
+             \"last_exit\":null,\"critical\":false,\"ready\":false,\"next_run\":null}]\n"
         );
     }
 }

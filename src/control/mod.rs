@@ -140,6 +140,9 @@ pub struct InstanceStatus {
     pub critical: bool,
     /// Whether `status` counts it as up: ready, or (a oneshot) done.
     pub ready: bool,
+    /// A scheduled program's next run, RFC 3339 in its zone (None when it
+    /// has no schedule, or it is held).
+    pub next_run: Option<String>,
 }
 
 impl InstanceStatus {
@@ -164,7 +167,7 @@ impl InstanceStatus {
     pub fn to_line(&self) -> String {
         let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             self.name,
             self.state,
             self.want,
@@ -174,12 +177,18 @@ impl InstanceStatus {
             or_dash(self.last_exit.clone()),
             if self.critical { "critical" } else { "-" },
             if self.ready { "up" } else { "down" },
+            or_dash(self.next_run.clone()),
         )
     }
 
     pub fn from_line(line: &str) -> Option<InstanceStatus> {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [name, state, want, pid, uptime, restarts, last_exit, critical, ready] = fields[..] else {
+        // NEXT RUN came with schedules: a line without it has none.
+        let (nine, next_run) = match fields[..] {
+            [ref nine @ .., next_run] if nine.len() == 9 => (nine, next_run),
+            ref nine => (nine, "-"),
+        };
+        let [name, state, want, pid, uptime, restarts, last_exit, critical, ready] = *nine else {
             return None;
         };
         let dash = |text: &str| (text != "-").then(|| text.to_string());
@@ -193,6 +202,7 @@ impl InstanceStatus {
             last_exit: dash(last_exit),
             critical: critical == "critical",
             ready: ready == "up",
+            next_run: dash(next_run),
         })
     }
 }
@@ -228,7 +238,7 @@ pub fn json(statuses: &[InstanceStatus]) -> String {
         .iter()
         .map(|s| {
             format!(
-                "{{\"name\":{},\"state\":{},\"want\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{}}}",
+                "{{\"name\":{},\"state\":{},\"want\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{},\"next_run\":{}}}",
                 string(&s.name),
                 string(&s.state),
                 string(&s.want),
@@ -237,7 +247,8 @@ pub fn json(statuses: &[InstanceStatus]) -> String {
                 s.restarts,
                 s.last_exit.as_deref().map_or("null".into(), string),
                 s.critical,
-                s.ready
+                s.ready,
+                s.next_run.as_deref().map_or("null".into(), string),
             )
         })
         .collect();
@@ -315,10 +326,17 @@ mod tests {
             last_exit: Some("exit code 1".into()),
             critical: true,
             ready: true,
+            next_run: Some("2026-12-05T17:00:00+01:00".into()),
         };
         let line = status.to_line();
-        assert_eq!(line, "web\tready\tup\t12\t3400\t2\texit code 1\tcritical\tup\n");
+        assert_eq!(
+            line,
+            "web\tready\tup\t12\t3400\t2\texit code 1\tcritical\tup\t2026-12-05T17:00:00+01:00\n"
+        );
         assert_eq!(InstanceStatus::from_line(line.trim_end()), Some(status));
         assert_eq!(InstanceStatus::from_line("web\tready"), None);
+        let without_next_run = line.rsplit_once('\t').unwrap().0;
+        let before = InstanceStatus::from_line(without_next_run).unwrap();
+        assert_eq!(before.next_run, None);
     }
 }

@@ -30,7 +30,21 @@ pub struct InstanceView {
     pub program: String,
     /// Its last exit as a number: the exit code, or 128+N after signal N.
     pub last_exit_code: Option<i32>,
+    /// With a schedule: its runs.
+    pub runs: Option<RunsView>,
 }
+
+/// A scheduled instance's runs, for /metrics (times in seconds since the epoch).
+pub struct RunsView {
+    pub next_run: Option<i64>,
+    /// When its last run succeeded; before any success, when rinit started.
+    pub last_success: i64,
+    /// Runs by outcome, as `OUTCOMES` names them.
+    pub by_outcome: [u64; 5],
+}
+
+/// The outcomes of scheduled runs, as the `outcome` label names them.
+pub const OUTCOMES: [&str; 5] = ["success", "failure", "timeout", "replaced", "skipped"];
 
 /// The supervisor as the pages show it.
 pub struct Snapshot {
@@ -120,8 +134,9 @@ const OWN_FAMILIES: [(&str, &str, &str); 4] = [
     ),
 ];
 
-/// Each instance's metrics: name, type, help.
-const INSTANCE_FAMILIES: [(&str, &str, &str); 6] = [
+/// Each instance's metrics: name, type, help. The last three only for
+/// instances with a schedule.
+const INSTANCE_FAMILIES: [(&str, &str, &str); 9] = [
     (
         "rinit_program_up",
         "gauge",
@@ -151,6 +166,21 @@ const INSTANCE_FAMILIES: [(&str, &str, &str); 6] = [
         "rinit_program_uptime_seconds",
         "gauge",
         "How long the instance's current run has lasted (0 when down).",
+    ),
+    (
+        "rinit_program_next_run_timestamp_seconds",
+        "gauge",
+        "When the scheduled program runs next (absent while it is stopped).",
+    ),
+    (
+        "rinit_program_last_success_timestamp_seconds",
+        "gauge",
+        "When the scheduled program's last successful run ended (before any, when rinit started).",
+    ),
+    (
+        "rinit_program_runs_total",
+        "counter",
+        "The scheduled program's runs, by outcome (skipped: not run, the one before still ran).",
     ),
 ];
 
@@ -208,6 +238,23 @@ fn sample(text: &mut String, name: &str, view: &InstanceView, labels: &str) -> s
             Some(code) => writeln!(text, "{name}{{{labels}}} {code}"),
             None => Ok(()),
         },
+        "rinit_program_next_run_timestamp_seconds" => match view.runs.as_ref().and_then(|r| r.next_run) {
+            Some(at) => writeln!(text, "{name}{{{labels}}} {at}"),
+            None => Ok(()),
+        },
+        "rinit_program_last_success_timestamp_seconds" => match &view.runs {
+            Some(runs) => writeln!(text, "{name}{{{labels}}} {}", runs.last_success),
+            None => Ok(()),
+        },
+        "rinit_program_runs_total" => match &view.runs {
+            Some(runs) => OUTCOMES
+                .iter()
+                .zip(runs.by_outcome)
+                .try_for_each(|(outcome, count)| {
+                    writeln!(text, "{name}{{{labels},outcome=\"{outcome}\"}} {count}")
+                }),
+            None => Ok(()),
+        },
         _ => writeln!(
             text,
             "{name}{{{labels}}} {:.3}",
@@ -249,12 +296,13 @@ fn rows(snapshot: &Snapshot) -> String {
         let s = &view.status;
         let _ = write!(
             rows,
-            "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escaped(&s.name),
             s.pid.map_or("-".into(), |p| p.to_string()),
             s.uptime_ms.map_or("-".into(), uptime),
             s.restarts,
             escaped(s.last_exit.as_deref().unwrap_or("-")),
+            escaped(s.next_run.as_deref().unwrap_or("")),
             state = s.state,
         );
     }
@@ -274,14 +322,14 @@ const PAGE: &str = r##"<!DOCTYPE html>
 <noscript><meta http-equiv="refresh" content="5"></noscript>
 <style>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse}th,td{padding:.3em .9em;text-align:left;border-bottom:1px solid #ddd}
+table{border-collapse:collapse}th,td{padding:.3em .9em;text-align:left;border-bottom:1px solid #ddd;white-space:nowrap}
 th{font-weight:600}td:nth-child(n+3){font-variant-numeric:tabular-nums}
 td:nth-child(2){color:var(--c);font-weight:var(--w)}.ready,.done{--c:#17803d}.running,.starting,.stopping{--c:#a15c00}
 .failed,.unhealthy,.backoff{--c:#c4261d;--w:600}
 #note{color:#777;margin-top:1em}
 </style></head><body>
 <h1>rinit</h1>
-<table><thead><tr><th>NAME</th><th>STATE</th><th>PID</th><th>UPTIME</th><th>RESTARTS</th><th>LAST EXIT</th></tr></thead>
+<table><thead><tr><th>NAME</th><th>STATE</th><th>PID</th><th>UPTIME</th><th>RESTARTS</th><th>LAST EXIT</th><th>NEXT RUN</th></tr></thead>
 <tbody id="rows">@ROWS@</tbody></table>
 <p id="note">rinit @VERSION@ · read-only · <a href="/status">/status</a> · <a href="/metrics">/metrics</a></p>
 <script>
@@ -292,7 +340,8 @@ function cell(tr,text){var td=document.createElement("td");td.textContent=text;t
 function refresh(){fetch("/status",{cache:"no-store"}).then(function(r){return r.json()}).then(function(list){
 var body=document.createElement("tbody");body.id="rows";list.forEach(function(s){var tr=document.createElement("tr");
 tr.className=s.state;cell(tr,s.name);cell(tr,s.state);cell(tr,s.pid==null?"-":s.pid);
-cell(tr,s.uptime_ms==null?"-":up(s.uptime_ms));cell(tr,s.restarts);cell(tr,s.last_exit==null?"-":s.last_exit);body.appendChild(tr)});
+cell(tr,s.uptime_ms==null?"-":up(s.uptime_ms));cell(tr,s.restarts);cell(tr,s.last_exit==null?"-":s.last_exit);
+cell(tr,s.next_run==null?"":s.next_run);body.appendChild(tr)});
 document.getElementById("rows").replaceWith(body);document.getElementById("note").style.color="#777"}).catch(function(){
 document.getElementById("note").style.color="#c4261d"})}
 setInterval(refresh,2000);

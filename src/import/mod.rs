@@ -1,10 +1,11 @@
-//! `rinit import FILE...`: turns a supervisord configuration, systemd units or
-//! a Procfile into rinit TOML on stdout, and says on stderr what could not be
+//! `rinit import FILE...`: turns a supervisord configuration, systemd units, a
+//! Procfile or a crontab into rinit TOML on stdout, and says on stderr what could not be
 //! carried over, one finding a line (note, warning or error). This file owns
 //! the entry points (the subcommand, and the in-memory import of a
 //! supervisord configuration that `rinit -c` uses), the findings, and telling
 //! the kinds of file apart.
 
+mod crontab;
 mod ini;
 mod model;
 mod procfile;
@@ -150,6 +151,7 @@ fn import_all(files: &[PathBuf], root: Option<&Path>) -> Result<(String, Vec<Fin
         match kind(path, &text)? {
             Kind::Supervisord => supervisord::import(path, &text, &mut import)?,
             Kind::Procfile => procfile::import(path, &text, &mut import)?,
+            Kind::Crontab => crontab::import(path, &text, &mut import)?,
             Kind::Unit => units.push((path.clone(), Some(text))),
         }
     }
@@ -176,6 +178,7 @@ enum Kind {
     Supervisord,
     Unit,
     Procfile,
+    Crontab,
 }
 
 /// The first lines of a systemd unit.
@@ -211,6 +214,13 @@ fn kind(path: &Path, text: &str) -> Result<Kind, String> {
     if file == "Procfile" || file.starts_with("Procfile.") {
         return Ok(Kind::Procfile);
     }
+    let in_cron_d = path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == "cron.d");
+    if file == "crontab" || file.ends_with(".crontab") || file.ends_with(".cron") || in_cron_d {
+        return Ok(Kind::Crontab);
+    }
     if is_rinit(text) {
         return Err(format!(
             "{}: already rinit's format ([program.NAME] or [rinit] tables): nothing to import; check it with rinit check -c {}",
@@ -222,9 +232,11 @@ fn kind(path: &Path, text: &str) -> Result<Kind, String> {
         Some(first) if UNIT_SECTIONS.contains(&first) => Ok(Kind::Unit),
         Some(first) if first.starts_with('[') => Ok(Kind::Supervisord),
         Some(first) if procfile::entry(first).is_some() => Ok(Kind::Procfile),
+        Some(first) if crontab::looks_like(first) => Ok(Kind::Crontab),
         _ => Err(format!(
             "{}: not a file rinit import reads: expected a supervisord configuration \
-             ([program:x] sections), a systemd .service or .target unit, or a Procfile (name: command lines)",
+             ([program:x] sections), a systemd .service or .target unit, a Procfile (name: command lines) \
+             or a crontab (five fields or @daily, then a command)",
             path.display()
         )),
     }
@@ -244,6 +256,10 @@ mod tests {
         assert!(k("x", "# c\nweb: gunicorn app\n") == Ok(Kind::Procfile));
         assert!(k("x", "\n[Service]\nExecStart=/bin/true\n") == Ok(Kind::Unit));
         assert!(k("x", "hello world\n").is_err());
+        assert!(k("crontab", "") == Ok(Kind::Crontab));
+        assert!(k("etc/cron.d/backup", "") == Ok(Kind::Crontab));
+        assert!(k("jobs", "# m h dom mon dow\nMAILTO=\"\"\n*/5 * * * * x\n") == Ok(Kind::Crontab));
+        assert!(k("jobs", "@daily x\n") == Ok(Kind::Crontab));
         let rinit = kind(Path::new("r.toml"), "# mine\n[program.web]\ncommand = \"x\"\n");
         assert!(rinit.unwrap_err().contains("already rinit's format"));
         assert!(kind(Path::new("r"), "[rinit]\n").is_err());

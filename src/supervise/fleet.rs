@@ -14,6 +14,7 @@ use nix::libc::{c_int, pid_t};
 
 use super::instance::{Action, Context, Event, Instance, State, Timer, Want};
 use super::requests::Pending;
+use super::schedules::NextRun;
 use crate::config::{Plan, Program, ProgramId};
 use crate::control::server::ClientId;
 use crate::log::Level;
@@ -31,6 +32,8 @@ pub trait Kernel {
     /// Whether rinit has any child left (reaped or not).
     fn children_remain(&self) -> bool;
     fn is_pid1(&self) -> bool;
+    /// The wall clock: seconds since the epoch.
+    fn wall_now(&self) -> i64;
 }
 
 /// The fleet's timers.
@@ -97,6 +100,8 @@ pub struct Fleet<'a, K: Kernel> {
     pub(super) exit_code: Option<c_int>,
     /// Signals passed on to programs, one per program.
     pub(super) forwarded: u64,
+    /// Each scheduled instance's next run (None for the others).
+    pub(super) next_runs: Vec<Option<NextRun>>,
     /// Effects not yet taken; `taken` of them have been, in order.
     effects: Vec<Option<Effect>>,
     taken: usize,
@@ -124,7 +129,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
                 }
             }
         }
-        Fleet {
+        let mut fleet = Fleet {
             plan,
             kernel,
             members,
@@ -136,9 +141,12 @@ impl<'a, K: Kernel> Fleet<'a, K> {
             grace,
             exit_code: None,
             forwarded: 0,
+            next_runs: Vec::new(),
             effects: Vec::new(),
             taken: 0,
-        }
+        };
+        fleet.next_runs = fleet.first_runs();
+        fleet
     }
 
     pub fn phase(&self) -> Phase {
@@ -289,6 +297,8 @@ impl<'a, K: Kernel> Fleet<'a, K> {
             FleetTimer::Instance(i, Timer::Restart) => self.deliver(i, Event::RestartDue),
             FleetTimer::Instance(i, Timer::StopTimeout) => self.deliver(i, Event::StopTimeout),
             FleetTimer::Instance(i, Timer::ReadyTimeout) => self.deliver(i, Event::ReadyTimeout),
+            FleetTimer::Instance(i, Timer::RunTimeout) => self.deliver(i, Event::RunTimeout),
+            FleetTimer::Instance(i, Timer::RunDue) => self.every_due(i),
             FleetTimer::Request(client) => self.request_timed_out(client),
             FleetTimer::ShutdownDeadline => self.on_shutdown_deadline(),
             FleetTimer::SweepOver => self.on_sweep_over(),

@@ -29,7 +29,7 @@ pub struct Http {
     /// Whether running out of descriptors was said already.
     exhausted_said: bool,
 }
-use crate::http::pages::{self, InstanceView, Snapshot};
+use crate::http::pages::{self, InstanceView, RunsView, Snapshot};
 use crate::http::{self, ConnectionId, Read, Server, Written};
 use crate::pid1::reaper::ExitStatus;
 
@@ -183,6 +183,7 @@ impl Supervisor<'_> {
     /// The instances as the pages show them, now.
     fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
+        let wall_now = crate::config::wall_now();
         let instances = self
             .fleet
             .members()
@@ -194,6 +195,18 @@ impl Supervisor<'_> {
                 last_exit_code: member.instance.last_exit().map(|status| match status {
                     ExitStatus::Code(code) => code,
                     ExitStatus::Signal(signo) => signo.saturating_add(128),
+                }),
+                runs: member.instance.runs().map(|runs| {
+                    // An instant of rinit's clock on the wall clock.
+                    let wall = |instant: Instant| {
+                        let ago = now.saturating_duration_since(instant).as_secs();
+                        wall_now.saturating_sub(i64::try_from(ago).unwrap_or(i64::MAX))
+                    };
+                    RunsView {
+                        next_run: self.fleet.next_run_wall(InstanceId(i), now),
+                        last_success: wall(runs.last_success.unwrap_or(self.started)),
+                        by_outcome: runs.by_outcome,
+                    }
                 }),
             })
             .collect();

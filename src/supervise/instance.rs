@@ -15,14 +15,20 @@ use nix::libc::{self, c_int, pid_t};
 
 use super::policy::{self, Backoff, Outcome, RestartPlan, Signals};
 pub use super::state::{
-    Action, After, Event, RequestId, Run, State, StopReason, Timer, Verdict, Want, KILL_WAIT,
+    Action, After, Event, RequestId, Run, RunOutcome, Runs, State, StopReason, Timer, Verdict, Want,
+    KILL_WAIT,
 };
 use crate::config::{Kind, Program};
 use crate::control::Change;
 use crate::log::Level;
 use crate::pid1::reaper::ExitStatus;
 use crate::pid1::spawn::Child;
+use crate::schedule::When;
 
+#[path = "instance_requests.rs"]
+mod requesting;
+#[path = "instance_runs.rs"]
+mod runs;
 #[path = "instance_stop.rs"]
 mod stopping;
 use stopping::{drain, stop};
@@ -44,6 +50,8 @@ pub struct Instance {
     times_ready: u32,
     restarts: u32,
     backoff: Backoff,
+    /// A program with a schedule (not `@reboot`, a plain oneshot): its runs.
+    runs: Option<Runs>,
 }
 
 /// A request waiting on an instance, and what it waits for.
@@ -67,10 +75,11 @@ type Step = (State, Vec<Action>);
 impl Instance {
     pub fn new(name: String, config: &Program) -> Instance {
         // Held down until `rinit start` with `autostart = false`.
-        let (state, want) = if config.autostart {
-            (State::Waiting, Want::Up)
-        } else {
-            (State::Held, Want::Down)
+        let scheduled = config.schedule.as_ref().is_some_and(|s| s.when != When::Reboot);
+        let (state, want) = match (config.autostart, scheduled) {
+            (true, false) => (State::Waiting, Want::Up),
+            (true, true) => (State::Scheduled, Want::Up),
+            (false, _) => (State::Held, Want::Down),
         };
         Instance {
             name,
@@ -82,7 +91,13 @@ impl Instance {
             times_ready: 0,
             restarts: 0,
             backoff: Backoff::new(config),
+            runs: scheduled.then(Runs::default),
         }
+    }
+
+    /// A scheduled program's runs.
+    pub fn runs(&self) -> Option<&Runs> {
+        self.runs.as_ref()
     }
 
     pub fn name(&self) -> &str {
@@ -110,9 +125,20 @@ impl Instance {
         self.times_ready > 0
     }
 
+    /// Whether it is where a start brings it: ready, done, or (scheduled)
+    /// back to its schedule after a run that succeeded.
+    pub fn is_up(&self) -> bool {
+        self.state.is_ready()
+            || matches!(self.state, State::Scheduled) && self.last_outcome.is_some_and(Outcome::is_clean)
+    }
+
     /// Whether its end left everything clean, for rinit's own exit code.
+    /// A scheduled program's failed run is not an end: it is counted, and
+    /// the next comes at its time.
     pub fn ended_cleanly(&self) -> bool {
-        !matches!(self.state, State::Failed) && self.last_outcome.is_none_or(Outcome::is_clean)
+        let runs_counted = self.runs.is_some();
+        !matches!(self.state, State::Failed)
+            && (runs_counted || self.last_outcome.is_none_or(Outcome::is_clean))
     }
 
     /// The gate: applies `event` and returns what the supervisor must do.
@@ -126,6 +152,7 @@ impl Instance {
                 self.waiters.retain(|w| w.id != id);
                 Vec::new()
             }
+            Event::RunDue => self.run_due(cx),
             event => {
                 let mut actions = Vec::new();
                 if matches!(event, Event::ShutdownBegun) {
@@ -160,81 +187,24 @@ impl Instance {
                 Event::ShutdownBegun | Event::Kill => (State::Stopped, Vec::new()),
                 _ => (State::Held, Vec::new()),
             },
+            State::Scheduled => match event {
+                Event::ShutdownBegun | Event::Kill => (State::Stopped, Vec::new()),
+                _ => (State::Scheduled, Vec::new()),
+            },
             // Ended: only a request brings it back.
             ended => (ended, Vec::new()),
         }
     }
 
-    /// `rinit start|stop|restart`: the last request wins. Earlier waiting
-    /// requests that want otherwise are answered "superseded"; an instance
-    /// without a process moves at once, one with a process when its
-    /// dependents let it (`MayStop`) or when its stop ends.
-    fn request(&mut self, id: Option<RequestId>, change: Change, cx: &Context) -> Vec<Action> {
-        let mut actions = Vec::new();
-        if cx.shutting_down {
-            actions.extend(id.map(|id| Action::Answer(id, Verdict::ShuttingDown)));
-            return actions;
-        }
-        let up = change != Change::Stop;
-        self.waiters.retain(|waiter| {
-            let keep = waiter.up == up;
-            if !keep {
-                actions.push(Action::Answer(waiter.id, Verdict::Superseded(change)));
-            }
-            keep
-        });
-        let has_process = self.state.is_active();
-        self.want = match change {
-            Change::Start => Want::Up,
-            Change::Stop => Want::Down,
-            Change::Restart if has_process => Want::Restart,
-            Change::Restart => Want::Up,
-        };
-        let state = std::mem::replace(&mut self.state, State::Stopped);
-        self.state = match (state, self.want) {
-            (State::Waiting, Want::Down) => State::Held,
-            (State::Backoff, Want::Down) => {
-                actions.push(Action::CancelTimer(Timer::Restart));
-                State::Held
-            }
-            (State::Backoff, _) => {
-                actions.push(Action::CancelTimer(Timer::Restart));
-                self.backoff = Backoff::new(cx.config);
-                State::Waiting
-            }
-            (state @ (State::Held | State::Exited | State::Done | State::Failed), Want::Up) => {
-                if !matches!(state, State::Held) {
-                    self.backoff = Backoff::new(cx.config);
-                }
-                State::Waiting
-            }
-            (state, _) => state,
-        };
-        if let Some(id) = id {
-            self.waiters.push(Waiter { id, up });
-        }
-        actions
-    }
-
-    /// Answers the requests whose outcome is known: up (ready or done) for
-    /// start and restart, down for stop; or ended for good instead of up.
-    fn settle(&mut self, actions: &mut Vec<Action>) {
-        let (state, want) = (&self.state, self.want);
-        self.waiters.retain(|waiter| {
-            let verdict = match (waiter.up, want) {
-                (true, Want::Up) if state.is_ready() => Verdict::Reached,
-                (true, Want::Up) if state.is_final() => Verdict::NotReached,
-                (false, Want::Down) if state.is_down() => Verdict::Reached,
-                _ => return true,
-            };
-            actions.push(Action::Answer(waiter.id, verdict));
-            false
-        });
-    }
-
     fn waiting(&mut self, event: Event, cx: &Context) -> Step {
         match event {
             Event::MayStart if !cx.shutting_down => (State::Spawning, vec![Action::Spawn]),
+            Event::DependencyFailed { name, state } if self.runs.is_some() => {
+                let how = format!("it comes after {name}, which is {state}");
+                let mut actions = Vec::new();
+                let next = self.run_ended(RunOutcome::Failure, &how, cx, &mut actions);
+                (next, actions)
+            }
             Event::DependencyFailed { name, state } => {
                 let message = format!(
                     "{} cannot start: it comes after {name}, which is {state}",
@@ -276,6 +246,9 @@ impl Instance {
             }
             if cx.config.health.is_some() {
                 actions.push(Action::WatchHealth);
+            }
+            if let Some(timeout) = cx.config.schedule.as_ref().and_then(|s| s.run_timeout) {
+                actions.push(Action::SetTimer(Timer::RunTimeout, timeout));
             }
         }
         let running = State::Running(Run {
@@ -331,6 +304,18 @@ impl Instance {
                     self.name, cx.config.ready_timeout
                 );
                 let (next, mut actions) = stop(&self.name, run.child, StopReason::ReadyTimeout, cx.config);
+                actions.insert(0, Action::Log(Level::Warn, message));
+                (next, actions)
+            }
+            Event::RunTimeout if self.runs.is_some() => {
+                let timeout = cx
+                    .config
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| s.run_timeout)
+                    .unwrap_or_default();
+                let message = format!("{} ran for {timeout:?} (run_timeout): stopping it", self.name);
+                let (next, mut actions) = stop(&self.name, run.child, StopReason::RunTimeout, cx.config);
                 actions.insert(0, Action::Log(Level::Warn, message));
                 (next, actions)
             }
@@ -425,6 +410,14 @@ impl Instance {
                 format!("{name} ended during shutdown ({status})"),
             ));
             return State::Stopped;
+        }
+        if self.runs.is_some() {
+            let run = match outcome {
+                Outcome::Clean => RunOutcome::Success,
+                Outcome::Timeout => RunOutcome::Timeout,
+                _ => RunOutcome::Failure,
+            };
+            return self.run_ended(run, &status.to_string(), cx, actions);
         }
         if config.kind == Kind::Oneshot && outcome == Outcome::Clean {
             self.times_ready = self.times_ready.saturating_add(1);

@@ -6,7 +6,8 @@
 use nix::libc::{self, pid_t};
 
 use super::{
-    signal, Action, After, Context, Event, Instance, State, Step, StopReason, Timer, Want, KILL_WAIT,
+    signal, Action, After, Context, Event, Instance, RunOutcome, State, Step, StopReason, Timer, Want,
+    KILL_WAIT,
 };
 use crate::config::Program;
 use crate::log::Level;
@@ -39,7 +40,7 @@ impl Instance {
                 self.last_exit = Some(status);
                 self.last_outcome = Some(match why {
                     StopReason::Unhealthy => Outcome::Unhealthy,
-                    StopReason::ReadyTimeout => Outcome::Timeout,
+                    StopReason::ReadyTimeout | StopReason::RunTimeout => Outcome::Timeout,
                     _ if status == ExitStatus::Signal(cx.config.stop_signal) => Outcome::Stopped,
                     _ => policy::outcome(status, &cx.config.success_exit_codes, Signals::default()),
                 });
@@ -122,7 +123,12 @@ impl Instance {
         let status = self.last_exit.unwrap_or(ExitStatus::Code(0));
         match after {
             After::Exit { outcome, since } => self.ended(status, outcome, Some(since), cx, actions),
-            After::Stop(StopReason::ReadyTimeout | StopReason::Unhealthy) if !cx.shutting_down => {
+            After::Stop(StopReason::Replaced) if !cx.shutting_down => {
+                self.run_ended(RunOutcome::Replaced, &status.to_string(), cx, actions)
+            }
+            After::Stop(StopReason::ReadyTimeout | StopReason::Unhealthy | StopReason::RunTimeout)
+                if !cx.shutting_down =>
+            {
                 let outcome = self.last_outcome.unwrap_or(Outcome::UncleanSignal);
                 self.ended(status, outcome, None, cx, actions)
             }

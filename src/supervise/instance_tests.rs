@@ -18,6 +18,22 @@ fn config() -> Program {
     config
 }
 
+/// A scheduled program (`@every 1s`, overlap queue, run_timeout 10s), as
+/// validate.rs makes it: a oneshot, never restarted.
+fn scheduled_config() -> Program {
+    let mut config = Program::with_defaults("web");
+    config.kind = crate::config::Kind::Oneshot;
+    config.restart = Restart::No;
+    config.schedule = Some(crate::config::Scheduled {
+        when: crate::schedule::When::Every(Duration::from_secs(1)),
+        zone: crate::schedule::Zone::utc(),
+        overlap: crate::config::Overlap::Queue,
+        run_timeout: Some(Duration::from_secs(10)),
+        written: "@every 1s".into(),
+    });
+    config
+}
+
 fn client() -> RequestId {
     RequestId::for_tests(CLIENT)
 }
@@ -96,6 +112,17 @@ fn states() -> Vec<(&'static str, State, Want)> {
         ("exited", State::Exited, Want::Up),
         ("done", State::Done, Want::Up),
         ("failed", State::Failed, Want::Up),
+        ("scheduled", State::Scheduled, Want::Up),
+        (
+            "stopping-run-timeout",
+            stopping(StopReason::RunTimeout, false),
+            Want::Up,
+        ),
+        (
+            "stopping-replaced",
+            stopping(StopReason::Replaced, false),
+            Want::Up,
+        ),
     ]
 }
 
@@ -165,6 +192,8 @@ fn events() -> Vec<(&'static str, MakeEvent)> {
         ("kill", Box::new(|| Event::Kill)),
         ("forward-hup", Box::new(|| Event::Forward(libc::SIGHUP))),
         ("shutdown", Box::new(|| Event::ShutdownBegun)),
+        ("run-due", Box::new(|| Event::RunDue)),
+        ("run-timeout", Box::new(|| Event::RunTimeout)),
     ]
 }
 
@@ -434,15 +463,23 @@ const TABLE: &str = include_str!("instance_table.txt");
 
 #[test]
 fn every_state_and_event_pair_does_what_the_table_says() {
-    let config = config();
     let mut got = String::new();
-    for shutting_down in [false, true] {
-        got += &format!("# shutting down: {shutting_down}\n");
-        for (state_name, _, _) in states() {
-            for (event_name, event) in events() {
-                let (_, state, want) = states().into_iter().find(|(n, _, _)| *n == state_name).unwrap();
-                let outcome = outcome_of(state, want, event(), &config, shutting_down);
-                got += &format!("{state_name} + {event_name} -> {outcome}\n");
+    let programs = [
+        ("simple, ready file", config()),
+        (
+            "scheduled @every 1s, overlap queue, run_timeout 10s",
+            scheduled_config(),
+        ),
+    ];
+    for (program, config) in programs {
+        for shutting_down in [false, true] {
+            got += &format!("# {program}; shutting down: {shutting_down}\n");
+            for (state_name, _, _) in states() {
+                for (event_name, event) in events() {
+                    let (_, state, want) = states().into_iter().find(|(n, _, _)| *n == state_name).unwrap();
+                    let outcome = outcome_of(state, want, event(), &config, shutting_down);
+                    got += &format!("{state_name} + {event_name} -> {outcome}\n");
+                }
             }
         }
     }

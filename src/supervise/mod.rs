@@ -19,10 +19,12 @@ mod policy;
 mod probe;
 mod ready;
 mod requests;
+mod schedules;
 mod shutdown;
 #[cfg(test)]
 mod sim;
 mod state;
+mod wall_clock;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -56,6 +58,8 @@ pub enum Key {
     Output(Watch),
     Control(control::ControlKey),
     Http(http::HttpKey),
+    /// The wall-clock timer of cron schedules.
+    Clock,
 }
 
 /// What rinit takes from its command line and start-up into this mode.
@@ -93,6 +97,10 @@ impl Kernel for Host {
     fn is_pid1(&self) -> bool {
         reaper::is_pid1()
     }
+
+    fn wall_now(&self) -> i64 {
+        crate::config::wall_now()
+    }
 }
 
 /// Who a reaped pid was.
@@ -124,6 +132,8 @@ struct Supervisor<'a> {
     http: http::Http,
     null: OwnedFd,
     own_uid: u32,
+    /// The wall clock, when a program has a cron schedule.
+    clock: Option<wall_clock::WallClock>,
     /// Processes reaped (for /metrics).
     reaped: u64,
     started: Instant,
@@ -140,6 +150,11 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
         }
     };
     let fleet = Fleet::new(plan, Host, settings.success_codes.clone(), settings.grace);
+    let mut schedules = plan.programs.iter().filter_map(|p| p.schedule.as_ref());
+    let clock = schedules
+        .any(|s| matches!(s.when, crate::schedule::When::Cron(_)))
+        .then(|| wall_clock::WallClock::new(events))
+        .flatten();
     let count = fleet.members().len();
     let mut supervisor = Supervisor {
         plan,
@@ -156,6 +171,7 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
             .then(Output::new),
         control: control::Control::default(),
         http: http::Http::default(),
+        clock,
         null,
         own_uid: nix::unistd::geteuid().as_raw(),
         reaped: 0,
@@ -223,6 +239,10 @@ impl Supervisor<'_> {
                 }
                 Key::Control(key) => self.on_control(key),
                 Key::Http(key) => self.on_http(key),
+                Key::Clock => {
+                    let stepped = self.clock.as_mut().is_some_and(wall_clock::WallClock::fired);
+                    self.fleet.on_wall_clock(stepped);
+                }
             },
         }
         self.apply_effects();
@@ -241,6 +261,9 @@ impl Supervisor<'_> {
         }
         if let Some(output) = &mut self.output {
             output.sync_watches(self.events, Key::Output);
+        }
+        if let Some(clock) = &mut self.clock {
+            clock.arm(self.fleet.next_wall_run());
         }
     }
 

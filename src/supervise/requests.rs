@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::fleet::{Dependency, Effect, Fleet, FleetTimer, InstanceId, Kernel, Phase};
 use super::instance::{Event, State, Verdict, Want};
+use super::schedules::NextRun;
 use crate::config::ProgramId;
 use crate::control::server::ClientId;
 use crate::control::{Change, InstanceStatus, VERSION};
@@ -52,10 +53,14 @@ impl<K: Kernel> Fleet<'_, K> {
         let mut bound = Duration::ZERO;
         for &i in &set {
             let program = self.program_of(i);
+            // A scheduled run is waited for until it ends: its run_timeout
+            // and stop_timeout bound it, if set.
+            let run_timeout = program.schedule.as_ref().and_then(|s| s.run_timeout);
+            let up = run_timeout.map_or(program.ready_timeout, |t| t.saturating_add(program.stop_timeout));
             bound = bound.saturating_add(match change {
-                Change::Start => program.ready_timeout,
+                Change::Start => up,
                 Change::Stop => program.stop_timeout,
-                Change::Restart => program.stop_timeout.saturating_add(program.ready_timeout),
+                Change::Restart => program.stop_timeout.saturating_add(up),
             });
         }
         let id = wait.then_some(client);
@@ -253,15 +258,19 @@ impl<K: Kernel> Fleet<'_, K> {
             // Reached once, and still so now: the answer says how it is.
             let still = match pending.change {
                 Change::Stop => instance.state().is_down(),
-                Change::Start | Change::Restart => instance.state().is_ready(),
+                Change::Start | Change::Restart => instance.is_up(),
             };
             match verdict {
                 Some(Verdict::Reached) if still => {}
                 Some(Verdict::Superseded(change)) => superseded = Some(*change),
                 Some(Verdict::ShuttingDown) => shutting_down = true,
-                Some(Verdict::Reached | Verdict::NotReached) | None => {
-                    failed.push(format!("{} is {state}", instance.name()))
-                }
+                Some(Verdict::Reached | Verdict::NotReached) | None => match instance.last_exit() {
+                    // A scheduled program back on its schedule: its run failed.
+                    Some(status) if matches!(instance.state(), State::Scheduled) => {
+                        failed.push(format!("{}'s run ended ({status})", instance.name()))
+                    }
+                    _ => failed.push(format!("{} is {state}", instance.name())),
+                },
             }
             match instance.state().child() {
                 Some(child) => lines += &format!("{}: {state} (pid {})\n", instance.name(), child.pid()),
@@ -360,7 +369,31 @@ impl<K: Kernel> Fleet<'_, K> {
             last_exit: instance.last_exit().map(|status| status.to_string()),
             critical: program.critical,
             ready: instance.state().is_ready(),
+            next_run: self.next_run_shown(i, now),
         }
+    }
+}
+
+impl<K: Kernel> Fleet<'_, K> {
+    /// Instance `i`'s next run as RFC 3339 in its zone, while it is wanted up.
+    fn next_run_shown(&self, i: InstanceId, now: Instant) -> Option<String> {
+        let zone = &self.program_of(i).schedule.as_ref()?.zone;
+        Some(crate::schedule::rfc3339(self.next_run_wall(i, now)?, zone))
+    }
+
+    /// Instance `i`'s next run on the wall clock (seconds since the
+    /// epoch), while it is wanted up.
+    pub fn next_run_wall(&self, i: InstanceId, now: Instant) -> Option<i64> {
+        if self.instance(i).want() != Want::Up {
+            return None;
+        }
+        Some(match self.next_run(i)? {
+            NextRun::Wall(at) => at,
+            NextRun::After(instant) => {
+                let ahead = instant.saturating_duration_since(now).as_secs_f64().round();
+                self.kernel.wall_now().saturating_add(ahead as i64)
+            }
+        })
     }
 }
 

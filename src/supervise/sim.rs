@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use nix::libc::{self, c_int, pid_t};
 
 use super::fleet::{Effect, Fleet, FleetTimer, InstanceId, Kernel, Phase, KILL_OVER};
-use super::instance::{Action, Event, State, Want, KILL_WAIT};
-use crate::config::{Group, Health, Kind, Plan, Program, ProgramId, Ready, Restart};
+use super::instance::{Action, Event, State, Timer, Want, KILL_WAIT};
+use super::schedules::NextRun;
+use crate::config::{Group, Health, Kind, Overlap, Plan, Program, ProgramId, Ready, Restart};
 use crate::control::server::ClientId;
 use crate::control::Change;
 use crate::pid1::reaper::ExitStatus;
@@ -84,6 +85,15 @@ struct World {
     next_pid: pid_t,
     timers: BTreeMap<FleetTimer, Duration>,
     pid1: bool,
+    /// The wall clock at the start, and how far it has been set since.
+    wall_start: i64,
+    wall_set: i64,
+}
+
+impl World {
+    fn wall_now(&self) -> i64 {
+        self.wall_start + self.elapsed.as_secs() as i64 + self.wall_set
+    }
 }
 
 impl World {
@@ -130,6 +140,10 @@ impl Kernel for SimKernel {
     fn is_pid1(&self) -> bool {
         self.0.borrow().pid1
     }
+
+    fn wall_now(&self) -> i64 {
+        self.0.borrow().wall_now()
+    }
 }
 
 /// A client of the control socket, as the simulation follows it.
@@ -164,13 +178,19 @@ struct Sim<'a> {
 
 /// A random plan of up to five programs: dependencies on earlier ones,
 /// instances, oneshots, ready checks, health checks, stop groups, every
-/// restart policy, short timeouts, critical and manual programs, groups.
+/// restart policy, short timeouts, critical and manual programs, groups,
+/// and schedules (cron, @every, @reboot; each overlap policy; run_timeout).
 fn random_plan(rng: &mut Rng) -> Plan {
     let count = 1 + rng.below(5);
     let mut programs = Vec::new();
+    let scheduled: Vec<bool> = (0..count).map(|_| rng.chance(20)).collect();
     for p in 0..count {
         let mut program = Program::with_defaults(&format!("p{p}"));
-        program.after = (0..p).filter(|_| rng.chance(35)).map(ProgramId).collect();
+        // Nothing comes after a scheduled program.
+        program.after = (0..p)
+            .filter(|&d| rng.chance(35) && !scheduled[d])
+            .map(ProgramId)
+            .collect();
         program.instances = rng.chance(25).then(|| 1 + rng.below(2) as u32);
         program.kind = if rng.chance(15) {
             Kind::Oneshot
@@ -208,6 +228,9 @@ fn random_plan(rng: &mut Rng) -> Plan {
         program.start_limit_interval = rng.ms(5000);
         program.critical = rng.chance(15);
         program.autostart = !rng.chance(10);
+        if scheduled[p] {
+            schedule(rng, &mut program);
+        }
         programs.push(program);
     }
     let groups = if count > 1 && rng.chance(50) {
@@ -227,6 +250,28 @@ fn random_plan(rng: &mut Rng) -> Plan {
     }
 }
 
+/// Makes `program` a scheduled one: a oneshot, never restarted, never
+/// critical, with no checks and one instance.
+fn schedule(rng: &mut Rng, program: &mut Program) {
+    let text = ["* * * * *", "*/2 * * * *", "@every 1s", "@every 7s", "@reboot"][rng.below(5)];
+    let Ok(when) = crate::schedule::When::parse(text) else {
+        panic!("{text} is a schedule");
+    };
+    program.kind = Kind::Oneshot;
+    program.restart = Restart::No;
+    program.ready = None;
+    program.health = None;
+    program.critical = false;
+    program.instances = None;
+    program.schedule = Some(crate::config::Scheduled {
+        when,
+        zone: crate::schedule::Zone::utc(),
+        overlap: [Overlap::Skip, Overlap::Queue, Overlap::Replace][rng.below(3)],
+        run_timeout: rng.chance(50).then(|| Duration::from_millis(300) + rng.ms(5000)),
+        written: text.into(),
+    });
+}
+
 impl<'a> Sim<'a> {
     fn new(plan: &'a Plan, seed: u64, mut rng: Rng, verbose: bool) -> Sim<'a> {
         let world = Rc::new(RefCell::new(World {
@@ -236,6 +281,8 @@ impl<'a> Sim<'a> {
             next_pid: 100,
             timers: BTreeMap::new(),
             pid1: rng.chance(50),
+            wall_start: 1_790_000_000 + rng.below(86_400) as i64,
+            wall_set: 0,
         }));
         let fleet = Fleet::new(
             plan,
@@ -465,7 +512,7 @@ impl Sim<'_> {
             };
             let state = state.split(' ').next().unwrap_or("");
             let truthful = match change {
-                Change::Start | Change::Restart => matches!(state, "ready" | "done"),
+                Change::Start | Change::Restart => matches!(state, "ready" | "done" | "scheduled"),
                 Change::Stop => matches!(state, "stopped" | "exited" | "done" | "failed"),
             };
             if !truthful {
@@ -537,7 +584,7 @@ impl Sim<'_> {
             }
             let consistent = match instance.state() {
                 State::Held => instance.want() == Want::Down,
-                State::Waiting => instance.want() == Want::Up,
+                State::Waiting | State::Scheduled => instance.want() == Want::Up,
                 _ => true,
             };
             if !consistent {
@@ -548,6 +595,7 @@ impl Sim<'_> {
                 ));
             }
         }
+        self.check_schedules();
         for (id, client) in &self.clients {
             let timer = self.world.borrow().timers.contains_key(&FleetTimer::Request(*id));
             if !client.answered && !client.hung_up && !timer {
@@ -567,6 +615,92 @@ impl Sim<'_> {
 }
 
 impl Sim<'_> {
+    /// A scheduled program always has its next run ahead while it is wanted
+    /// up, on a timer that is set; no run outlasts its run_timeout.
+    fn check_schedules(&mut self) {
+        if self.fleet.phase() != Phase::Running {
+            return;
+        }
+        let wall = self.world.borrow().wall_now();
+        if let Some(at) = self.fleet.next_wall_run() {
+            if at <= wall {
+                self.fail(format!("a cron run due at {at} is still ahead at {wall}"));
+            }
+        }
+        for (index, member) in self.fleet.members().iter().enumerate() {
+            let i = InstanceId(index);
+            let Some(schedule) = &self.fleet.plan.programs[member.program.0].schedule else {
+                continue;
+            };
+            if member.instance.runs().is_none() {
+                continue; // @reboot: a oneshot
+            }
+            let next = self.fleet.next_run(i);
+            let timer = self
+                .world
+                .borrow()
+                .timers
+                .contains_key(&FleetTimer::Instance(i, Timer::RunDue));
+            let ok = match (next, &schedule.when) {
+                (Some(NextRun::Wall(_)), crate::schedule::When::Cron(_)) => true,
+                (Some(NextRun::After(_)), crate::schedule::When::Every(_)) => timer,
+                _ => false,
+            };
+            if !ok {
+                self.fail(format!(
+                    "{} has no next run coming: {next:?}",
+                    member.instance.name()
+                ));
+            }
+            if let (Some(limit), State::Running(run)) = (schedule.run_timeout, member.instance.state()) {
+                if self.fleet.kernel().now().saturating_duration_since(run.since) > limit {
+                    self.fail(format!("{} has run past its run_timeout", member.instance.name()));
+                }
+            }
+        }
+    }
+
+    /// The scheduled instances between runs and wanted up whose next run
+    /// passes `due`, with their starts and counted runs so far.
+    fn idle_schedules(&self, due: impl Fn(NextRun) -> bool) -> Vec<(InstanceId, usize, u64)> {
+        let mut idle = Vec::new();
+        for (index, member) in self.fleet.members().iter().enumerate() {
+            let i = InstanceId(index);
+            let (Some(runs), Some(next)) = (member.instance.runs(), self.fleet.next_run(i)) else {
+                continue;
+            };
+            let waiting =
+                matches!(member.instance.state(), State::Scheduled) && member.instance.want() == Want::Up;
+            if waiting && due(next) {
+                idle.push((i, self.groups[index].len(), runs.by_outcome.iter().sum()));
+            }
+        }
+        idle
+    }
+
+    /// Each of `due` (from `idle_schedules`) has started a run, or counted one.
+    fn check_started(&mut self, due: Vec<(InstanceId, usize, u64)>) {
+        for (i, starts, counted) in due {
+            let instance = self.fleet.instance(i);
+            let now_counted: u64 = instance.runs().map_or(0, |r| r.by_outcome.iter().sum());
+            let spawned = self.groups[i.0].len() > starts
+                || matches!(instance.state(), State::Running(_) | State::Waiting);
+            if !spawned && now_counted == counted && self.fleet.phase() == Phase::Running {
+                self.fail(format!("{}'s run was due and did not start", instance.name()));
+            }
+        }
+    }
+
+    /// The wall clock is set (NTP, a resumed VM), by up to four hours
+    /// either way.
+    fn set_clock(&mut self) {
+        let by = self.rng.below(8 * 3600) as i64 - 4 * 3600;
+        self.note(format!("the wall clock is set by {by}s"));
+        self.world.borrow_mut().wall_set += by;
+        self.fleet.on_wall_clock(true);
+        self.settle();
+    }
+
     fn has_zombies(&self) -> bool {
         self.world.borrow().procs.values().any(|p| p.life != Life::Alive)
     }
@@ -616,6 +750,26 @@ impl Sim<'_> {
             .min_by_key(|(_, at)| **at)
             .map(|(t, at)| (*t, *at));
         let limit = self.now().saturating_add(max);
+        // The wall timer, as the time from now it fires at.
+        let wall = self.fleet.next_wall_run().map(|at| {
+            let world = self.world.borrow();
+            let ahead = Duration::from_secs((at - world.wall_now()).max(0) as u64);
+            // Seconds of the wall clock start at whole seconds of elapsed time.
+            Duration::from_secs(world.elapsed.as_secs()) + ahead
+        });
+        if let Some(at) = wall.filter(|at| *at <= limit && next.is_none_or(|(_, t)| *at <= t)) {
+            {
+                let mut world = self.world.borrow_mut();
+                world.elapsed = world.elapsed.max(at);
+            }
+            self.note("the wall timer fires".into());
+            let wall = self.world.borrow().wall_now();
+            let due = self.idle_schedules(|next| matches!(next, NextRun::Wall(t) if t <= wall));
+            self.fleet.on_wall_clock(false);
+            self.settle();
+            self.check_started(due);
+            return;
+        }
         match next {
             Some((timer, at)) if at <= limit => {
                 {
@@ -624,8 +778,17 @@ impl Sim<'_> {
                     world.timers.remove(&timer);
                 }
                 self.note(format!("timer {timer:?}"));
+                let due = match timer {
+                    FleetTimer::Instance(i, Timer::RunDue) => self
+                        .idle_schedules(|_| true)
+                        .into_iter()
+                        .filter(|d| d.0 == i)
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 self.fleet.on_timer(timer);
                 self.settle();
+                self.check_started(due);
             }
             _ => {
                 self.world.borrow_mut().elapsed = limit;
@@ -645,7 +808,8 @@ impl Sim<'_> {
             45..=54 => self.request(),
             55..=57 => self.hang_up(),
             58..=69 => self.check_result(true),
-            70..=76 => self.check_result(false),
+            70..=75 => self.check_result(false),
+            76 => self.set_clock(),
             77..=79 => {
                 let signo = [libc::SIGHUP, libc::SIGUSR1][self.rng.below(2)];
                 self.note(format!("rinit gets signal {signo}"));

@@ -55,6 +55,9 @@ pub enum State {
     Done,
     /// Gave up: start limit reached, oneshot failed, or a dependency failed.
     Failed,
+    /// A program with a schedule, between runs: its next run comes at its
+    /// time (or with `rinit start`).
+    Scheduled,
 }
 
 /// What ended a draining instance's main process.
@@ -90,6 +93,46 @@ pub enum StopReason {
     ReadyTimeout,
     /// Its `health` check failed `retries` times in a row: an unclean end.
     Unhealthy,
+    /// A scheduled run went past `run_timeout`: counted as a timeout.
+    RunTimeout,
+    /// A scheduled run still going when the next was due (`overlap =
+    /// "replace"`): the next starts once it has stopped.
+    Replaced,
+}
+
+/// How a scheduled run ended, for the runs counted by outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    Success,
+    Failure,
+    Timeout,
+    /// Stopped for the next run (`overlap = "replace"`).
+    Replaced,
+    /// Not run: the one before was still going (`overlap = "skip"`, or a
+    /// run already waiting with `"queue"`).
+    Skipped,
+}
+
+impl RunOutcome {
+    /// In the order of `Runs::by_outcome` and /metrics' `outcome` labels
+    /// (http/pages.rs OUTCOMES).
+    pub const ALL: [RunOutcome; 5] = [
+        RunOutcome::Success,
+        RunOutcome::Failure,
+        RunOutcome::Timeout,
+        RunOutcome::Replaced,
+        RunOutcome::Skipped,
+    ];
+}
+
+/// A scheduled program's record: whether a run waits for the running one
+/// (`overlap = "queue"` or `"replace"`), its runs by outcome (in
+/// `RunOutcome::ALL`'s order), and when its last successful run ended.
+#[derive(Debug, Default, Clone)]
+pub struct Runs {
+    pub queued: bool,
+    pub by_outcome: [u64; 5],
+    pub last_success: Option<Instant>,
 }
 
 /// What the control requests want of an instance (the last one wins), as
@@ -166,6 +209,10 @@ pub enum Event {
     Kill,
     /// A signal rinit received, to pass on.
     Forward(c_int),
+    /// Its schedule's time has come.
+    RunDue,
+    /// Its run has lasted `run_timeout`.
+    RunTimeout,
     /// rinit's shutdown has begun: nothing new starts.
     ShutdownBegun,
 }
@@ -177,6 +224,11 @@ pub enum Timer {
     StopTimeout,
     /// Its `ready_timeout`, set and cancelled with its readiness watch.
     ReadyTimeout,
+    /// `@every`: its next run (the fleet's; other schedules follow the
+    /// wall clock).
+    RunDue,
+    /// Its run's `run_timeout`.
+    RunTimeout,
 }
 
 /// What the supervisor does for the gate, in order.
@@ -225,6 +277,7 @@ impl State {
             State::Exited => "exited",
             State::Done => "done",
             State::Failed => "failed",
+            State::Scheduled => "scheduled",
         }
     }
 

@@ -302,7 +302,7 @@ fn import_bad_input_is_one_line_naming_the_file() {
             &[("notes.txt", "hello world\n")],
             &["notes.txt"],
             "rinit: notes.txt: not a file rinit import reads: expected a supervisord configuration ([program:x] \
-             sections), a systemd .service or .target unit, or a Procfile (name: command lines)",
+             sections), a systemd .service or .target unit, a Procfile (name: command lines) or a crontab (five fields or @daily, then a command)",
         ),
         (
             &[("supervisord.conf", "[program:web]\ncommand=sleep 1\nthis is not ini\n")],
@@ -355,7 +355,7 @@ fn import_bad_input_is_one_line_naming_the_file() {
     assert_eq!(done.code(), 2);
     assert_eq!(
         done.err,
-        ["rinit: usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, or a Procfile)"]
+        ["rinit: usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, a Procfile or a crontab)"]
     );
 }
 

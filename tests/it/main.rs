@@ -15,6 +15,7 @@ mod http;
 mod import;
 mod migrate;
 mod page;
+mod schedules;
 mod secrets;
 mod single_command;
 mod supervisor;

@@ -193,6 +193,8 @@ fn rows_of(json: &Value) -> Vec<Vec<String>> {
                 uptime,
                 text(&i["restarts"]),
                 text(&i["last_exit"]),
+                // Empty for a program without a schedule.
+                i["next_run"].as_str().unwrap_or("").to_string(),
             ]
         })
         .collect()
