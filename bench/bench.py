@@ -5,7 +5,8 @@ interleaved repetitions and medians. Prints one table per measure and rinit's
 ratio to the best peer. Then supervisor mode: rinit with a configuration file
 against supervisord (and s6-svscan when installed) for restart latency, start,
 idle cost, 1,000 programs and prefixed output, with rinit's ratio to each,
-and rinit's HTTP status page against supervisord's XML-RPC (also alone: --part http).
+and rinit's HTTP status page against supervisord's XML-RPC (also alone: --part http),
+and schedules against cron and busybox crond (bench/schedules.py, --part schedules).
 Needs root (unshare), the release binary and the probe
 (cargo build --release --bins --examples). See docs/performance.md."""
 
@@ -30,7 +31,7 @@ RINIT = os.path.join(TARGET, "rinit")
 PROBE = os.path.join(TARGET, "examples", "probe")
 NS = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 SIZE_GOAL = 1 << 20
-SIZE_BUDGET = 1677721  # .ci/run: 1.6 MiB since ${VAR} expansion, import and http
+SIZE_BUDGET = 2097152  # .ci/run: 2 MiB since schedules (with production operation and reload to come)
 QUICK = False  # --quick: too few rounds to judge a goal on timing
 
 PEERS = {
@@ -1185,9 +1186,10 @@ def supervisor_mode(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few repetitions: checks the script works, figures are rough")
-    parser.add_argument("--part", choices=("all", "single", "supervisor", "http"), default="all",
+    parser.add_argument("--part", choices=("all", "single", "supervisor", "http", "schedules"), default="all",
                         help="single-command mode against tini and dumb-init, supervisor mode against supervisord and s6, or both"
-                        " (default); http: only the HTTP status page against supervisord's XML-RPC (part of supervisor mode)")
+                        " (default); http: only the HTTP status page against supervisord's XML-RPC (part of supervisor mode);"
+                        " schedules: against cron and busybox crond (bench/schedules.py; part of all)")
     args = parser.parse_args()
     global QUICK
     QUICK = args.quick
@@ -1211,6 +1213,9 @@ def main():
             idle(2 if args.quick else 10)
         if args.part in ("all", "supervisor"):
             supervisor_mode(args.quick)
+        if args.part in ("all", "schedules"):
+            import schedules
+            schedules.run(RINIT, args.quick)
         if args.part == "http":
             workdir = tempfile.mkdtemp(prefix="rinit-bench-http-")
             try:
