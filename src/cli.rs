@@ -171,10 +171,9 @@ usage: rinit import [--root DIR] FILE...
 
 Prints rinit TOML for a supervisord configuration (its [include] files, read
 under --root DIR where absolute), systemd .service, .target and .socket units
-(and a template's instances, x@1.service) given together, a Procfile, or a
-crontab (user or system format; each line a scheduled program). What
-cannot be carried over is one line on stderr: a note, a warning (also a comment
-at its program) or an error. Check the result: rinit check -c FILE.
+(and a template's instances, x@1.service) given together, a Procfile or a
+crontab. What cannot be carried over is one line on stderr: a note, a warning
+(also a comment at its program) or an error. Check it: rinit check -c FILE.
 Exit codes: 0 printed; 1 printed, with an error; 2 a file cannot be read or understood.
 "
         }

@@ -247,25 +247,41 @@ fn the_kernel_tells_rinit_when_the_wall_clock_is_set() {
     let mut running = start(&config, &socket);
     // Answered from the loop: the wall timer is set by then.
     assert_eq!(client(&config, &["status", "-q"]).code(), 0);
-    // Setting the clock to what it reads (the machine's time is unchanged
-    // but for the microseconds between the two calls) is a clock set as
-    // NTP's step or a resumed VM make: the timer is cancelled.
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime and clock_settime on a live timespec.
-    let rc = unsafe {
-        libc::clock_gettime(libc::CLOCK_REALTIME, &mut now);
-        libc::clock_settime(libc::CLOCK_REALTIME, &now)
-    };
-    assert_eq!(rc, 0, "clock_settime: {}", std::io::Error::last_os_error());
+    // Setting the clock to the time it shows is a clock set as NTP's step
+    // or a resumed VM make, and the timer is cancelled; the machine's time
+    // stays as it was (see set_clock_to_itself).
+    set_clock_to_itself();
     running.expect_err(
         |l| l == "rinit: the wall clock was set: schedules follow the new time",
         "the clock set",
     );
     send(running.rinit_pid(), libc::SIGTERM);
     assert_eq!(running.finish().code(), 0);
+}
+
+/// clock_settime(CLOCK_REALTIME) to the time the clock shows: a "set" for
+/// the kernel, no change for the machine (the time between reading the
+/// clock and setting it is added back, measured on the monotonic clock).
+fn set_clock_to_itself() {
+    let zero = || libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let (mut real, mut then, mut now) = (zero(), zero(), zero());
+    let nanos = |t: &libc::timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
+    // SAFETY: clock_gettime and clock_settime on live timespecs.
+    let rc = unsafe {
+        libc::clock_gettime(libc::CLOCK_REALTIME, &mut real);
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut then);
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
+        let target = nanos(&real) + (nanos(&now) - nanos(&then));
+        let set = libc::timespec {
+            tv_sec: (target / 1_000_000_000) as libc::time_t,
+            tv_nsec: (target % 1_000_000_000) as libc::c_long,
+        };
+        libc::clock_settime(libc::CLOCK_REALTIME, &set)
+    };
+    assert_eq!(rc, 0, "clock_settime: {}", std::io::Error::last_os_error());
 }
 
 #[test]
