@@ -326,7 +326,16 @@ impl Rule {
             .checked_sub(1)
             .and_then(|i| changes.get(i))
             .map_or(self.std, |change| change.1);
-        let mut later = changes.get(split..).unwrap_or_default().iter();
+        // A change near the window's end may yet be undone by one of the year
+        // after it (all-year DST again): look no further than 8 days before.
+        let horizon = days_from_civil(year.saturating_add(9), 1, 1)
+            .saturating_sub(8)
+            .saturating_mul(DAY);
+        let mut later = changes
+            .get(split..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|change| change.0 < horizon);
         (
             now,
             later

@@ -91,6 +91,9 @@ fn posix_rules_alone() {
     assert_eq!(rule_zone("<+0330>-3:30").offset_at(0), 12600);
     assert_eq!(rule_zone("<-03>3").offset_at(0), -10800);
     assert_eq!(rule_zone("UTC0").offset_at(0), 0);
+    // Daylight saving time all year (RFC 8536's example): no change ever.
+    let always = rule_zone("EST5EDT,0/0,J365/25");
+    assert_eq!((always.offset_at(0), always.next_change(0)), (-14400, None));
     // Jn never counts February 29; n does (0 is January 1).
     let julian = rule_zone("XST-1XDT,J60/2,J300/2");
     let ordinal = rule_zone("XST-1XDT,59/2,299/2");
