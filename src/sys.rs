@@ -60,6 +60,15 @@ pub fn peer_closed(fd: RawFd) -> bool {
     !matches!(peek_one(fd), Err(Errno::EAGAIN | Errno::EINTR))
 }
 
+/// Whether the peer of stream socket `fd` has gone with nothing left to
+/// read: its end of file is next (or the socket broke).
+pub fn peer_gone(fd: RawFd) -> bool {
+    matches!(
+        peek_one(fd),
+        Ok(0) | Err(Errno::ECONNRESET | Errno::EPIPE | Errno::ENOTCONN)
+    )
+}
+
 /// Whether stream socket `fd` has bytes waiting to be read.
 pub fn has_input(fd: RawFd) -> bool {
     matches!(peek_one(fd), Ok(n) if n > 0)
@@ -335,13 +344,18 @@ pub fn foreground_group(fd: RawFd) -> Result<pid_t, Errno> {
 
 /// This process's RLIMIT_NOFILE: (soft, hard).
 pub fn open_files_limit() -> Result<(u64, u64), Errno> {
+    limit_of(libc::RLIMIT_NOFILE).ok_or(Errno::EINVAL)
+}
+
+/// This process's limit of `resource`: (soft, hard).
+pub fn limit_of(resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
     let mut limit = libc::rlimit64 {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: prlimit64(2) on this process, writing into the live `limit`.
-    let rc = unsafe { libc::prlimit64(0, libc::RLIMIT_NOFILE, std::ptr::null(), &raw mut limit) };
-    Errno::result(rc).map(|_| (limit.rlim_cur, limit.rlim_max))
+    let rc = unsafe { libc::prlimit64(0, resource, std::ptr::null(), &raw mut limit) };
+    (rc == 0).then_some((limit.rlim_cur, limit.rlim_max))
 }
 
 /// Sets this process's RLIMIT_NOFILE.

@@ -19,8 +19,11 @@ pub mod signals;
 pub mod sink;
 #[path = "../../src/sys.rs"]
 pub mod sys;
-/// The one piece of `pid1` the configuration needs: signal names.
+#[path = "../../src/pid1/limits.rs"]
+pub mod limits;
+/// The pieces of `pid1` the configuration needs: signal and limit names.
 pub mod pid1 {
+    pub use super::limits;
     pub use super::signals;
 }
 

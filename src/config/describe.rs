@@ -3,7 +3,8 @@
 //! restart policy. Commands, users and directories are shown as written,
 //! `${VAR}`s unexpanded, so no value (a secret) is ever printed. Control
 //! characters in paths and commands are escaped: two lines per program,
-//! and a third with a schedule's next three runs.
+//! then a schedule's next three runs, and the limits, nice and
+//! oom_score_adj with the capabilities they need.
 
 use std::path::Path;
 
@@ -106,6 +107,29 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
     if let Some(schedule) = &program.schedule {
         let _ = writeln!(text, "    {}", describe_schedule(schedule, super::wall_now()));
     }
+    if !program.resources.is_empty() {
+        let _ = writeln!(text, "    {}", describe_resources(&program.resources));
+        for need in super::needs(&program.resources) {
+            let _ = writeln!(text, "    needs: {need}");
+        }
+    }
+}
+
+/// `limits nofile 65536, core 0; nice 5; oom_score_adj 500`.
+fn describe_resources(resources: &crate::pid1::limits::Resources) -> String {
+    use crate::pid1::limits;
+    let mut parts = Vec::new();
+    if !resources.limits.is_empty() {
+        let each: Vec<String> = resources
+            .limits
+            .iter()
+            .map(|&(r, soft, hard)| format!("{} {}", limits::name(r), limits::shown(soft, hard)))
+            .collect();
+        parts.push(format!("limits {}", each.join(", ")));
+    }
+    parts.extend(resources.nice.map(|n| format!("nice {n}")));
+    parts.extend(resources.oom_score_adj.map(|n| format!("oom_score_adj {n}")));
+    parts.join("; ")
 }
 
 /// A schedule as `check` shows it: what it means, as its next three runs.

@@ -21,6 +21,8 @@ pub mod input;
 mod keys;
 mod order;
 mod parse;
+mod resources;
+pub use resources::needs;
 mod scheduled;
 pub use scheduled::{wall_now, Overlap, Scheduled};
 mod schema;
@@ -244,6 +246,8 @@ pub struct Program {
     pub health: Option<Health>,
     /// `schedule`: it runs at these times, each run a oneshot.
     pub schedule: Option<Scheduled>,
+    /// `limits`, `nice` and `oom_score_adj`.
+    pub resources: crate::pid1::limits::Resources,
 }
 
 /// Keys as the configuration file wrote them, `${VAR}`s unexpanded.
@@ -349,6 +353,7 @@ impl Program {
             autostart: true,
             health: None,
             schedule: None,
+            resources: crate::pid1::limits::Resources::default(),
         }
     }
 }

@@ -79,6 +79,9 @@ pub(super) struct RawProgram {
     pub(super) timezone: Option<Spanned<String>>,
     pub(super) overlap: Option<Overlap>,
     pub(super) run_timeout: Option<DurationValue>,
+    pub(super) limits: Option<Spanned<super::resources::RawLimits>>,
+    pub(super) nice: Option<Spanned<i64>>,
+    pub(super) oom_score_adj: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

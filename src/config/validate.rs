@@ -19,6 +19,7 @@ use super::environment::Env;
 use super::error::{ConfigError, Problem, Source};
 use super::expand;
 use super::parse::Parsed;
+use super::resources;
 use super::scheduled;
 use super::schema::{RawGroup, RawProgram};
 use super::suggest;
@@ -247,6 +248,7 @@ fn program(
         return (Program::with_defaults(&name), place);
     };
     let schedule = scheduled::scheduled(&raw, &checked.env, &at, errors);
+    let resources = resources::resources(&raw, &at, errors);
     // A scheduled run is a oneshot, never restarted (scheduled.rs refuses
     // the keys that say otherwise).
     let kind = if schedule.is_some() {
@@ -288,6 +290,7 @@ fn program(
         autostart: raw.autostart.unwrap_or(true),
         health: checked.health,
         schedule,
+        resources,
     };
     (program, place)
 }

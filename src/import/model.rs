@@ -38,6 +38,8 @@ pub struct Program {
     /// The stop_timeout carried over, in milliseconds.
     pub stop_ms: Option<u64>,
     pub oneshot: bool,
+    /// `limits = { NAME = VALUE }`, each VALUE already TOML.
+    resource_limits: Vec<(String, String)>,
     role: Role,
 }
 
@@ -165,6 +167,12 @@ impl Program {
         }
     }
 
+    /// A resource limit, `value` already TOML (a later one replaces it).
+    pub fn resource_limit(&mut self, name: &str, value: String) {
+        self.resource_limits.retain(|(n, _)| n != name);
+        self.resource_limits.push((name.to_string(), value));
+    }
+
     /// An `env` variable (supervisord and systemd: the later value wins).
     pub fn env(&mut self, key: &str, value: String) {
         self.env.retain(|(k, _)| k != key);
@@ -222,6 +230,14 @@ impl Program {
             out.push_str(line);
             out.push('\n');
         }
+        if !self.resource_limits.is_empty() {
+            let pairs: Vec<String> = self
+                .resource_limits
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            let _ = writeln!(out, "limits = {{ {} }}", pairs.join(", "));
+        }
         if !self.env.is_empty() {
             let pairs: Vec<String> = self
                 .env
@@ -249,6 +265,9 @@ pub struct Import {
     pub shutdown: Option<u64>,
     /// `--root DIR`: where absolute paths of the image are found.
     pub root: Option<std::path::PathBuf>,
+    /// `[supervisord] minfds` and `minprocs`: (limit, value, setting), for
+    /// every program of the file.
+    pub minimum_limits: Vec<(&'static str, String, String)>,
 }
 
 impl Import {

@@ -107,6 +107,15 @@ pub fn import(path: &Path, text: &str, import: &mut Import) -> Result<(), String
             ));
         }
     }
+    for (limit, value, setting) in std::mem::take(&mut import.minimum_limits) {
+        for p in import.programs.get_mut(first..).unwrap_or_default() {
+            p.resource_limit(limit, value.clone());
+            p.note(&format!(
+                "limits {limit} = {value} from {setting}, which supervisord's programs inherited"
+            ));
+        }
+    }
+    let added = import.programs.get_mut(first..).unwrap_or_default();
     if priorities(&seen, added) {
         import.file(&path.display().to_string()).note(
             "priority became after: each program waits until those of the next lower priority are ready",

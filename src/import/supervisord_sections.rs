@@ -70,6 +70,14 @@ pub fn supervisord(
             "user" if entry.value != "root" && entry.value != "0" => {
                 user = Some((entry.value.clone(), source.file.clone()));
             }
+            // supervisord raised its own limits to these; its programs inherited them.
+            key @ ("minfds" | "minprocs") if entry.value.trim().parse::<u64>().is_ok() => {
+                let limit = if key == "minfds" { "nofile" } else { "nproc" };
+                let setting = format!("[supervisord] {key}={}", entry.value.trim());
+                import
+                    .minimum_limits
+                    .push((limit, entry.value.trim().to_string(), setting));
+            }
             key => file.inert(&format!("[supervisord] {key}")),
         }
     }

@@ -82,9 +82,7 @@ const INERT: [&str; 66] = [
 ];
 
 /// Resource settings: the container's own limits apply instead.
-const LIMITS: [&str; 20] = [
-    "Nice",
-    "OOMScoreAdjust",
+const LIMITS: [&str; 18] = [
     "CPUQuota",
     "CPUWeight",
     "CPUShares",
@@ -234,11 +232,58 @@ pub fn service_option(p: &mut Program, entry: &Entry, unit: &UnitName, notify: b
                 "{key}={value} dropped: systemd made the folder (owned by User=) before the start; rinit does not: make it in the image"
             ))
         }
-        _ if key.starts_with("Limit") || LIMITS.contains(&key) => p.limit(key),
+        "Nice" | "OOMScoreAdjust" => priority(p, key, value),
+        _ if key.starts_with("Limit") => resource_limit(p, key, value),
+        _ if LIMITS.contains(&key) => p.limit(key),
         _ if INERT.contains(&key) => p.inert(key),
         _ => p.warn(&format!("{key}={value} dropped: no rinit equivalent")),
     }
     Ok(())
+}
+
+/// `Nice=` and `OOMScoreAdjust=`: `nice` and `oom_score_adj`.
+fn priority(p: &mut Program, key: &str, value: &str) {
+    let (name, range) = if key == "Nice" {
+        ("nice", -20..=19)
+    } else {
+        ("oom_score_adj", -1000..=1000)
+    };
+    match value.trim().parse::<i64>() {
+        Ok(n) if range.contains(&n) => p.set(name, n.to_string()),
+        _ => p.warn(&format!(
+            "{key}={value} dropped: not a number from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// `LimitNOFILE=65536`, `LimitNPROC=512:1024`, `LimitCORE=infinity`: the
+/// rinit limit; a value with units (`4K`, `10min`) is dropped with a warning.
+fn resource_limit(p: &mut Program, key: &str, value: &str) {
+    let name = key.trim_start_matches("Limit").to_ascii_lowercase();
+    let known = crate::pid1::limits::NAMES.iter().any(|(n, _)| *n == name);
+    let one = |v: &str| match v.trim() {
+        "infinity" => Some("unlimited".to_string()),
+        v if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(v.to_string()),
+        _ => None,
+    };
+    let toml = match value.split_once(':') {
+        Some((soft, hard)) => one(soft).zip(one(hard)).map(|(s, h)| format!("\"{s}:{h}\"")),
+        None => one(value).map(|v| {
+            if v == "unlimited" {
+                "\"unlimited\"".into()
+            } else {
+                v
+            }
+        }),
+    };
+    match (known, toml) {
+        (true, Some(toml)) => p.resource_limit(&name, toml),
+        _ => p.warn(&format!(
+            "{key}={value} dropped: rinit takes numbers, infinity or SOFT:HARD (no units)"
+        )),
+    }
 }
 
 /// The signal of an `ExecReload=` that is `kill -SIG $MAINPID`.

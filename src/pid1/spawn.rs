@@ -18,6 +18,7 @@ use nix::fcntl::OFlag;
 use nix::libc::{self, c_char, c_int};
 
 pub use super::child::{group_alive, signal_group, Child};
+use super::limits::Resources;
 use super::signals;
 pub use super::spawn_error::{Failure, SpawnError};
 
@@ -56,6 +57,8 @@ pub struct Command {
     open_files: Option<libc::rlimit64>,
     /// The file mode creation mask the child gets (None: rinit's).
     umask: Option<libc::mode_t>,
+    /// Its limits, nice value and oom_score_adj.
+    resources: Resources,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -119,6 +122,7 @@ impl Command {
             stdio: [None; 3],
             open_files: None,
             umask: None,
+            resources: Resources::default(),
         })
     }
 
@@ -148,6 +152,13 @@ impl Command {
         self
     }
 
+    /// The limits, nice value and oom_score_adj the child sets before it
+    /// switches to its user.
+    pub fn resources(mut self, resources: &Resources) -> Command {
+        self.resources.clone_from(resources);
+        self
+    }
+
     /// The descriptors the child gets as 0, 1 and 2; the caller keeps them
     /// open until `spawn` returns.
     pub fn stdio(mut self, fds: [Option<RawFd>; 3]) -> Command {
@@ -168,6 +179,9 @@ impl Command {
         // Where the child reads its groups back after the switch (it cannot allocate).
         let mut groups_read_back: Vec<libc::gid_t> =
             vec![0; self.credentials.as_ref().map_or(0, |c| c.groups.len())];
+        let limits = self.rlimits();
+        // What the child writes to /proc/self/oom_score_adj (it cannot format).
+        let oom_score_adj = self.resources.oom_score_adj.map(|v| v.to_string().into_bytes());
         let child_side = ChildSide {
             argv: argv.as_ptr(),
             envp: envp.as_ptr(),
@@ -179,6 +193,9 @@ impl Command {
             stdio: self.stdio,
             open_files: self.open_files.as_ref(),
             umask: self.umask,
+            resources: &self.resources,
+            limits: &limits,
+            oom_score_adj: oom_score_adj.as_deref(),
             report: report_write.as_raw_fd(),
         };
         let stack = ChildStack::map()?;
@@ -203,6 +220,15 @@ impl Command {
         }
         drop(report_write);
         Ok(Child::adopt(pid, report_read))
+    }
+
+    /// `resources.limits` as the values prlimit64(2) takes, in its order.
+    fn rlimits(&self) -> Vec<libc::rlimit64> {
+        let limit = |&(_, soft, hard): &(_, u64, u64)| libc::rlimit64 {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        self.resources.limits.iter().map(limit).collect()
     }
 
     /// The message for a child of this command that could not run.
@@ -290,6 +316,10 @@ struct ChildSide<'a> {
     stdio: [Option<RawFd>; 3],
     open_files: Option<&'a libc::rlimit64>,
     umask: Option<libc::mode_t>,
+    resources: &'a Resources,
+    /// `resources.limits`' values, in its order.
+    limits: &'a [libc::rlimit64],
+    oom_score_adj: Option<&'a [u8]>,
     report: RawFd,
 }
 
@@ -327,6 +357,7 @@ impl ChildSide<'_> {
             if let Some(mask) = self.umask {
                 libc::umask(mask);
             }
+            self.set_resources();
             // Raw system calls, not glibc's setuid family: those would try to
             // synchronise the credentials of rinit's threads, whose memory
             // this child shares.
@@ -377,6 +408,44 @@ impl ChildSide<'_> {
         }
     }
 
+    /// `limits`, `nice` and `oom_score_adj`, while the child still has
+    /// rinit's privileges; a refusal is its failure.
+    fn set_resources(&self) {
+        // SAFETY: raw system calls on integers, on the prepared `limits`
+        // (one per resource limit) and `oom_score_adj` bytes, and on a
+        // static path; nothing is allocated.
+        unsafe {
+            for (&(resource, _, _), limit) in self.resources.limits.iter().zip(self.limits) {
+                let null = std::ptr::null_mut::<libc::rlimit64>();
+                if libc::syscall(
+                    libc::SYS_prlimit64,
+                    0,
+                    resource,
+                    limit as *const libc::rlimit64,
+                    null,
+                ) != 0
+                {
+                    self.fail(Failure::Limit(resource), Errno::last());
+                }
+            }
+            if let Some(nice) = self.resources.nice {
+                if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
+                    self.fail(Failure::Nice, Errno::last());
+                }
+            }
+            if let Some(value) = self.oom_score_adj {
+                let fd = libc::open(
+                    c"/proc/self/oom_score_adj".as_ptr(),
+                    libc::O_WRONLY | libc::O_CLOEXEC,
+                );
+                if fd < 0 || libc::write(fd, value.as_ptr().cast(), value.len()) < 0 {
+                    self.fail(Failure::OomScoreAdj, Errno::last());
+                }
+                libc::close(fd);
+            }
+        }
+    }
+
     /// Whether the real, effective and saved uid and gid and the
     /// supplementary groups are exactly `creds`' (raw system calls only).
     fn identity_is(&self, creds: &Credentials) -> bool {
@@ -406,7 +475,7 @@ impl ChildSide<'_> {
 
     fn fail(&self, failure: Failure, errno: Errno) -> ! {
         let mut report = [0u8; 8];
-        report[..4].copy_from_slice(&(failure as i32).to_ne_bytes());
+        report[..4].copy_from_slice(&failure.to_raw().to_ne_bytes());
         report[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
         let code = match (failure, errno) {
             (Failure::Exec, Errno::ENOENT | Errno::ENOTDIR) => 127,

@@ -8,29 +8,62 @@ use std::fmt;
 use nix::errno::Errno;
 use nix::libc::c_int;
 
+use super::limits::{self, Resource};
+
 /// What went wrong in the child before the command could run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
     /// execve failed.
-    Exec = 0,
+    Exec,
     /// The file exists but its "#!" interpreter does not.
-    Interpreter = 1,
+    Interpreter,
     /// The starting directory could not be entered.
-    Directory = 2,
+    Directory,
     /// The switch to the configured user failed.
-    User = 3,
+    User,
     /// After the switch, the ids the kernel reports are not the configured ones.
-    Identity = 4,
+    Identity,
+    /// The kernel refused this resource limit (`limits`).
+    Limit(Resource),
+    /// The kernel refused the `nice` value.
+    Nice,
+    /// The kernel refused the `oom_score_adj`.
+    OomScoreAdj,
 }
 
+/// Where a `Limit` failure's resource starts in the raw report.
+const LIMIT_BASE: i32 = 100;
+
 impl Failure {
+    /// The number the child writes to its report pipe.
+    pub(super) fn to_raw(self) -> i32 {
+        match self {
+            Failure::Exec => 0,
+            Failure::Interpreter => 1,
+            Failure::Directory => 2,
+            Failure::User => 3,
+            Failure::Identity => 4,
+            Failure::Nice => 5,
+            Failure::OomScoreAdj => 6,
+            Failure::Limit(resource) => LIMIT_BASE.saturating_add_unsigned(resource),
+        }
+    }
+
     pub(super) fn from_raw(raw: i32) -> Failure {
         match raw {
             1 => Failure::Interpreter,
             2 => Failure::Directory,
             3 => Failure::User,
             4 => Failure::Identity,
-            _ => Failure::Exec,
+            5 => Failure::Nice,
+            6 => Failure::OomScoreAdj,
+            _ => match raw
+                .checked_sub(LIMIT_BASE)
+                .and_then(|r| Resource::try_from(r).ok())
+            {
+                Some(resource) => Failure::Limit(resource),
+                None => Failure::Exec,
+            },
         }
     }
 }
@@ -63,6 +96,7 @@ impl SpawnError {
 }
 
 impl fmt::Display for SpawnError {
+    /// Over 50 lines: one arm per failure, each with its own message.
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             SpawnError::Invalid(what) => write!(f, "cannot run the command: {what}"),
@@ -99,6 +133,37 @@ impl fmt::Display for SpawnError {
                     "cannot run {program:?}: after the switch to the configured user, its real, \
                      effective and saved uid and gid or its groups are not the configured ones; \
                      not running it"
+                ),
+                (Failure::Limit(resource), _, _) => write!(
+                    f,
+                    "cannot run {program:?}: the kernel refused its {} limit (limits): {}{}",
+                    limits::name(*resource),
+                    errno.desc(),
+                    if *errno == Errno::EPERM {
+                        " (a hard limit above rinit's own needs CAP_SYS_RESOURCE)"
+                    } else {
+                        ""
+                    }
+                ),
+                (Failure::Nice, _, _) => write!(
+                    f,
+                    "cannot run {program:?}: the kernel refused its nice value: {}{}",
+                    errno.desc(),
+                    if matches!(errno, Errno::EPERM | Errno::EACCES) {
+                        " (a nice value below rinit's own needs CAP_SYS_NICE)"
+                    } else {
+                        ""
+                    }
+                ),
+                (Failure::OomScoreAdj, _, _) => write!(
+                    f,
+                    "cannot run {program:?}: the kernel refused its oom_score_adj: {}{}",
+                    errno.desc(),
+                    if matches!(errno, Errno::EPERM | Errno::EACCES) {
+                        " (a value below rinit's own needs CAP_SYS_RESOURCE)"
+                    } else {
+                        ""
+                    }
                 ),
             },
         }

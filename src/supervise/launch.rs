@@ -170,7 +170,8 @@ impl<'a> Supervisor<'a> {
         let program = self.program_of(i);
         let mut command = Command::new(args, env)?
             .open_files_limit(self.settings.open_files)
-            .umask(program.umask);
+            .umask(program.umask)
+            .resources(&program.resources);
         command = match &program.directory {
             Some(dir) => match CString::new(dir.as_os_str().as_bytes()) {
                 Ok(path) => command.work_dir(WorkDir::Path(path)),

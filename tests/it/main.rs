@@ -13,6 +13,7 @@ mod faults;
 mod flood;
 mod http;
 mod import;
+mod limits;
 mod migrate;
 mod page;
 mod schedules;
