@@ -46,10 +46,7 @@ fn a_program_starts_with_its_limits_nice_and_oom_score_adj_then_its_user() {
     assert_eq!(limit(app, "Max open files"), ("1234".into(), "1234".into()));
     assert_eq!(limit(app, "Max core file size"), ("0".into(), "0".into()));
     assert_eq!(limit(app, "Max processes"), ("100".into(), "200".into()));
-    assert_eq!(
-        limit(app, "Max locked memory"),
-        ("4096".into(), "8192".into())
-    );
+    assert_eq!(limit(app, "Max locked memory"), ("4096".into(), "8192".into()));
     assert_eq!(limit(app, "Max stack size"), ("1048576".into(), "2097152".into()));
     assert_eq!(nice_of(app), 5);
     assert_eq!(
@@ -176,7 +173,10 @@ fn import_carries_limits_nice_and_oom_score_adj_over() {
     assert_eq!(done.code(), 0, "{:?}", done.err);
     assert_has_line(&done.out, "nice = 5");
     assert_has_line(&done.out, "oom_score_adj = -100");
-    assert_has_line(&done.out, "limits = { nofile = 65536, nproc = \"512:1024\", core = \"unlimited\" }");
+    assert_has_line(
+        &done.out,
+        "limits = { nofile = 65536, nproc = \"512:1024\", core = \"unlimited\" }",
+    );
     let file = unit.display();
     assert!(
         done.err.contains(&format!(
@@ -186,10 +186,19 @@ fn import_carries_limits_nice_and_oom_score_adj_over() {
         done.err
     );
     let conf = dir.join("supervisord.conf");
-    std::fs::write(&conf, "[supervisord]\nminfds=4096\nminprocs=200\n[program:web]\ncommand=gunicorn app\n").unwrap();
+    std::fs::write(
+        &conf,
+        "[supervisord]\nminfds=4096\nminprocs=200\n[program:web]\ncommand=gunicorn app\n",
+    )
+    .unwrap();
     let done = run(plain(&["import", conf.to_str().unwrap()]));
     assert_eq!(done.code(), 0, "{:?}", done.err);
     assert_has_line(&done.out, "limits = { nofile = 4096, nproc = 200 }");
     let notes = done.err.join("\n");
-    assert!(notes.contains("limits nofile = 4096 from [supervisord] minfds=4096, which supervisord's programs inherited"), "{notes}");
+    assert!(
+        notes.contains(
+            "limits nofile = 4096 from [supervisord] minfds=4096, which supervisord's programs inherited"
+        ),
+        "{notes}"
+    );
 }
