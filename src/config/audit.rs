@@ -57,7 +57,10 @@ pub fn audit(path: &Path, plan: &Plan) -> (Vec<String>, Vec<String>) {
             ));
         }
     }
-    let warnings = shutdown_warning(&file, plan).into_iter().collect();
+    let warnings = shutdown_warning(&file, plan)
+        .into_iter()
+        .chain(drain_warning(&file, plan))
+        .collect();
     (errors, warnings)
 }
 
@@ -124,6 +127,28 @@ const SHOWN: usize = 8;
 /// warning names only the values someone chose. Oneshots are left out: by a
 /// shutdown they have normally ended, and a program that has ended takes no
 /// time to stop.
+/// `drain` and `shutdown_timeout` together past Docker's default 10 s of
+/// `docker stop`: the runtime's SIGKILL comes first.
+fn drain_warning(file: &str, plan: &Plan) -> Option<String> {
+    let total = plan.drain.saturating_add(plan.shutdown_timeout);
+    if plan.drain.is_zero() || total <= DOCKER_STOP {
+        return None;
+    }
+    let seconds = total
+        .as_secs()
+        .saturating_add(u64::from(total.subsec_nanos() > 0))
+        .saturating_add(1);
+    Some(format!(
+        "{file}: drain ({:?}) and shutdown_timeout ({:?}) add up to {total:?}, more than docker stop's 10s: \
+         give the container {seconds}s to stop (docker stop -t {seconds}, Compose stop_grace_period: {seconds}s, \
+         Kubernetes terminationGracePeriodSeconds: {seconds}) or the runtime kills it first",
+        plan.drain, plan.shutdown_timeout
+    ))
+}
+
+/// How long `docker stop` waits before SIGKILL, by default.
+const DOCKER_STOP: Duration = Duration::from_secs(10);
+
 fn shutdown_warning(file: &str, plan: &Plan) -> Option<String> {
     // Dependencies come first in the plan: the longest chain ending at each
     // program, over what it comes after, as its total and its predecessor.

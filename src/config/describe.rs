@@ -26,9 +26,14 @@ pub fn describe(path: &Path, plan: &Plan) -> String {
         .as_ref()
         .map_or("off".into(), |p| p.display().to_string());
     let http = plan.http.map(|a| format!(", http {a}")).unwrap_or_default();
+    let drain = if plan.drain.is_zero() {
+        String::new()
+    } else {
+        format!(", drain {:?}", plan.drain)
+    };
     let _ = writeln!(
         text,
-        "(shutdown_timeout {:?}, control socket {socket}{http})",
+        "(shutdown_timeout {:?}{drain}, control socket {socket}{http})",
         plan.shutdown_timeout
     );
     for program in &plan.programs {

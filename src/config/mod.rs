@@ -175,6 +175,9 @@ impl<'de> Deserialize<'de> for Output {
 #[derive(Debug)]
 pub struct Plan {
     pub shutdown_timeout: Duration,
+    /// `drain`: after SIGTERM, how long rinit reports not ready before it
+    /// stops the programs (0: it stops them at once).
+    pub drain: Duration,
     /// None when turned off with `control_socket = ""`.
     pub control_socket: Option<PathBuf>,
     /// `http = "ADDR:PORT"`: where the read-only status page listens (None: off).

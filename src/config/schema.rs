@@ -40,6 +40,7 @@ pub(super) struct RawRinit {
     pub(super) output: Option<Output>,
     pub(super) control_socket: Option<String>,
     pub(super) http: Option<Spanned<String>>,
+    pub(super) drain: Option<DurationValue>,
 }
 
 #[derive(Deserialize)]

@@ -158,6 +158,7 @@ pub(super) fn validate(
             .rinit
             .shutdown_timeout
             .map_or(defaults::SHUTDOWN_TIMEOUT, |d| d.0),
+        drain: raw.rinit.drain.map_or(Duration::ZERO, |d| d.0),
         control_socket,
         http,
         programs,

@@ -82,7 +82,10 @@ pub fn run(options: &Options) -> i32 {
 fn print_answer<'a>(options: &Options, lines: impl Iterator<Item = &'a str>) -> i32 {
     match &options.request {
         Request::Status(_) => {
-            let statuses: Vec<InstanceStatus> = lines.filter_map(InstanceStatus::from_line).collect();
+            let lines: Vec<&str> = lines.collect();
+            let draining = lines.iter().find_map(|line| super::draining_left(line));
+            let statuses: Vec<InstanceStatus> =
+                lines.into_iter().filter_map(InstanceStatus::from_line).collect();
             if !options.quiet {
                 let text = if options.json {
                     json(&statuses)
@@ -90,6 +93,12 @@ fn print_answer<'a>(options: &Options, lines: impl Iterator<Item = &'a str>) -> 
                     table(&statuses)
                 };
                 crate::log::write_all(1, text.as_bytes());
+            }
+            if let Some(ms) = draining {
+                if !options.quiet {
+                    error!("rinit is draining: it stops the programs in {}", uptime(ms));
+                }
+                return EXIT_FAILED;
             }
             let down = statuses.iter().any(|s| s.critical && !s.ready);
             if down {

@@ -207,6 +207,17 @@ impl InstanceStatus {
     }
 }
 
+/// The line of a `status` answer that says rinit drains: `draining` and
+/// the milliseconds until it stops the programs.
+pub fn draining_line(left: std::time::Duration) -> String {
+    format!("draining\t{}\n", left.as_millis())
+}
+
+/// The time left of a drain, from its `status` line.
+pub fn draining_left(line: &str) -> Option<u64> {
+    line.strip_prefix("draining\t")?.parse().ok()
+}
+
 /// A run's length as people read it: 450ms, 12s, 5m07s, 3h04m, 2d03h.
 pub fn uptime(ms: u64) -> String {
     let s = ms / 1000;

@@ -55,6 +55,8 @@ pub struct Snapshot {
     pub reaped: u64,
     /// Signals passed on to programs (each program counted).
     pub forwarded: u64,
+    /// While rinit drains: how long until it stops the programs.
+    pub draining: Option<Duration>,
 }
 
 /// An answer: status line, content type, body.
@@ -76,7 +78,18 @@ pub fn page(path: &str, snapshot: &Snapshot) -> Page {
     match path {
         "/" => ok("text/html; charset=utf-8", html(snapshot)),
         "/status" => ok("application/json", status_json(snapshot)),
-        "/readyz" | "/healthz" => probe(snapshot, |s| !s.critical || s.ready, "not ready"),
+        "/readyz" | "/healthz" => match snapshot.draining {
+            // Not ready, whatever the programs: load balancers move away.
+            Some(left) => Page {
+                status: "503 Service Unavailable",
+                content_type: TEXT,
+                body: format!(
+                    "draining: rinit stops the programs in {}\n",
+                    uptime(left.as_millis() as u64)
+                ),
+            },
+            None => probe(snapshot, |s| !s.critical || s.ready, "not ready"),
+        },
         "/livez" => probe(
             snapshot,
             |s| !s.critical || !matches!(s.state.as_str(), "failed" | "unhealthy"),
@@ -119,7 +132,7 @@ fn probe(snapshot: &Snapshot, passes: impl Fn(&InstanceStatus) -> bool, what: &s
 }
 
 /// rinit's own metrics: name, type, help.
-const OWN_FAMILIES: [(&str, &str, &str); 4] = [
+const OWN_FAMILIES: [(&str, &str, &str); 5] = [
     ("rinit_build_info", "gauge", "rinit's version, as a label."),
     ("rinit_uptime_seconds", "gauge", "How long rinit has run."),
     (
@@ -131,6 +144,11 @@ const OWN_FAMILIES: [(&str, &str, &str); 4] = [
         "rinit_signals_forwarded_total",
         "counter",
         "Signals rinit passed on to programs, one per program.",
+    ),
+    (
+        "rinit_draining",
+        "gauge",
+        "1 while rinit drains after SIGTERM ([rinit] drain): /readyz answers 503.",
     ),
 ];
 
@@ -193,6 +211,7 @@ fn metrics(snapshot: &Snapshot) -> String {
         format!(" {:.3}", snapshot.uptime.as_secs_f64()),
         format!(" {}", snapshot.reaped),
         format!(" {}", snapshot.forwarded),
+        format!(" {}", u8::from(snapshot.draining.is_some())),
     ];
     for ((name, kind, help), value) in OWN_FAMILIES.into_iter().zip(values) {
         let _ = write!(

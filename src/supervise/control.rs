@@ -179,9 +179,15 @@ impl Supervisor<'_> {
         let answer = match request {
             Request::Status(names) => self.fleet.targets(&names).map(|ids| {
                 let now = Instant::now();
-                ids.into_iter()
+                let lines: String = ids
+                    .into_iter()
                     .map(|i: InstanceId| self.fleet.status_of(i, now).to_line())
-                    .collect::<String>()
+                    .collect();
+                // Before the instances; a client of one field per line ignores it.
+                match self.fleet.draining() {
+                    Some(left) => format!("{}{lines}", crate::control::draining_line(left)),
+                    None => lines,
+                }
             }),
             Request::Signal(signal, names) => {
                 let lines = self.fleet.signal_request(&signal, &names);

@@ -42,6 +42,8 @@ pub enum FleetTimer {
     Instance(InstanceId, Timer),
     /// The time a waiting request may take.
     Request(ClientId),
+    /// The end of `drain`: the orderly shutdown begins.
+    DrainOver,
     ShutdownDeadline,
     SweepOver,
     KillOver,
@@ -102,6 +104,8 @@ pub struct Fleet<'a, K: Kernel> {
     pub(super) forwarded: u64,
     /// Each scheduled instance's next run (None for the others).
     pub(super) next_runs: Vec<Option<NextRun>>,
+    /// While rinit drains (a SIGTERM with `drain`): when the drain ends.
+    pub(super) drain_ends: Option<Instant>,
     /// Effects not yet taken; `taken` of them have been, in order.
     effects: Vec<Option<Effect>>,
     taken: usize,
@@ -142,6 +146,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
             exit_code: None,
             forwarded: 0,
             next_runs: Vec::new(),
+            drain_ends: None,
             effects: Vec::new(),
             taken: 0,
         };
@@ -300,6 +305,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
             FleetTimer::Instance(i, Timer::RunTimeout) => self.deliver(i, Event::RunTimeout),
             FleetTimer::Instance(i, Timer::RunDue) => self.every_due(i),
             FleetTimer::Request(client) => self.request_timed_out(client),
+            FleetTimer::DrainOver => self.on_drain_over(),
             FleetTimer::ShutdownDeadline => self.on_shutdown_deadline(),
             FleetTimer::SweepOver => self.on_sweep_over(),
             FleetTimer::KillOver => {

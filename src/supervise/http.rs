@@ -211,6 +211,7 @@ impl Supervisor<'_> {
             })
             .collect();
         Snapshot {
+            draining: self.fleet.draining(),
             instances,
             uptime: now.saturating_duration_since(self.started),
             reaped: self.reaped,

@@ -1,5 +1,7 @@
 //! rinit's own signals and the orderly shutdown, as fleet decisions:
-//! SIGTERM, SIGINT and SIGQUIT stop the programs in reverse dependency order
+//! SIGTERM, SIGINT and SIGQUIT (after `drain`, during which rinit reports
+//! not ready and a second one skips the rest) stop the programs in reverse
+//! dependency order
 //! (fleet.rs `stop_what_may_stop`; each by its gate: stop signal, then
 //! SIGKILL to its group at its stop_timeout), other signals are forwarded;
 //! then, as PID 1, the sweep of what is left (SIGTERM, SIGKILL after `-t`),
@@ -21,7 +23,25 @@ impl<K: Kernel> Fleet<'_, K> {
         }
         let name = signals::name(signo);
         if matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
-            if self.phase == Phase::Running {
+            let drain = self.plan.drain;
+            if self.phase == Phase::Running && self.drain_ends.is_none() && !drain.is_zero() {
+                let message = format!(
+                    "{name}: draining for {drain:?} (rinit status and /readyz say not ready), then stopping the programs"
+                );
+                self.push(Effect::Log(Level::Info, message));
+                self.drain_ends = Some(
+                    self.kernel
+                        .now()
+                        .checked_add(drain)
+                        .unwrap_or_else(|| self.kernel.now()),
+                );
+                self.push(Effect::SetTimer(FleetTimer::DrainOver, drain));
+            } else if self.phase == Phase::Running && self.drain_ends.is_some() {
+                let message = format!("{name} during the drain: stopping the programs now");
+                self.push(Effect::Log(Level::Info, message));
+                self.push(Effect::CancelTimer(FleetTimer::DrainOver));
+                self.begin_shutdown();
+            } else if self.phase == Phase::Running {
                 self.push(Effect::Log(Level::Info, format!("{name}: stopping the programs")));
                 self.begin_shutdown();
             } else if matches!(self.phase, Phase::Stopping | Phase::Sweeping) {
@@ -82,6 +102,21 @@ impl<K: Kernel> Fleet<'_, K> {
         } else {
             self.phase = Phase::Done;
         }
+    }
+
+    /// The drain's time is over: the orderly shutdown begins.
+    pub(super) fn on_drain_over(&mut self) {
+        if self.phase == Phase::Running {
+            let message = format!("the drain ({:?}) is over: stopping the programs", self.plan.drain);
+            self.push(Effect::Log(Level::Info, message));
+            self.begin_shutdown();
+        }
+    }
+
+    /// While rinit drains: how long until it stops the programs.
+    pub fn draining(&self) -> Option<std::time::Duration> {
+        let ends = self.drain_ends.filter(|_| self.phase == Phase::Running)?;
+        Some(ends.saturating_duration_since(self.kernel.now()))
     }
 
     pub(super) fn on_shutdown_deadline(&mut self) {

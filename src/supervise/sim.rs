@@ -171,6 +171,8 @@ struct Sim<'a> {
     /// Each instance's state name, and since when.
     since: Vec<(&'static str, Duration)>,
     shutdown_at: Option<Duration>,
+    /// When the drain began (the first SIGTERM with `drain`).
+    drain_at: Option<Duration>,
     /// The last request that named each instance (or brought it along).
     last_request: Vec<Option<Change>>,
     trace: Vec<String>,
@@ -243,6 +245,11 @@ fn random_plan(rng: &mut Rng) -> Plan {
     };
     Plan {
         shutdown_timeout: Duration::from_millis(500) + rng.ms(9000),
+        drain: if rng.chance(30) {
+            rng.ms(3000)
+        } else {
+            Duration::ZERO
+        },
         control_socket: None,
         http: None,
         programs,
@@ -304,6 +311,7 @@ impl<'a> Sim<'a> {
             groups: vec![Vec::new(); count],
             since: vec![("", Duration::ZERO); count],
             shutdown_at: None,
+            drain_at: None,
             last_request: vec![None; count],
             trace: Vec::new(),
         }
@@ -527,6 +535,17 @@ impl Sim<'_> {
         let running = self.fleet.phase() == Phase::Running;
         if !running && self.shutdown_at.is_none() {
             self.shutdown_at = Some(now);
+        }
+        // A drain ends in the shutdown within its time, never later.
+        if let Some(left) = self.fleet.draining() {
+            let began = *self.drain_at.get_or_insert(now);
+            let drain = self.fleet.plan.drain;
+            if now.saturating_sub(began) > drain || left > drain {
+                self.fail(format!(
+                    "draining {:?} after it began, with {left:?} left",
+                    now.saturating_sub(began)
+                ));
+            }
         }
         let alive_from = self.fleet.active_from();
         for (index, member) in self.fleet.members().iter().enumerate() {

@@ -146,7 +146,7 @@ fn state_of(port: u16, name: &str) -> (String, Option<i64>) {
     )
 }
 
-fn wait_for_state(port: u16, name: &str, state: &str) -> Option<i64> {
+pub fn wait_for_state(port: u16, name: &str, state: &str) -> Option<i64> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let (now, pid) = state_of(port, name);

@@ -9,6 +9,7 @@ mod common;
 mod config;
 mod container;
 mod control;
+mod drain;
 mod faults;
 mod flood;
 mod http;
