@@ -713,7 +713,7 @@ fn import_notes_are_one_line_per_program_and_stay_out_of_the_toml() {
         "rinit: mastodon-web.service: note: program mastodon-web: dropped 12 settings that change nothing in a \
              container: ProcSubset, ProtectProc, CapabilityBoundingSet, NoNewPrivileges, ProtectSystem, PrivateTmp, \
              PrivateDevices, PrivateUsers, ProtectHostname, RestrictAddressFamilies, SystemCallFilter, WantedBy; \
-             dropped limits, which the container sets (docker run --ulimit, --memory, --cpus): LimitNOFILE; dropped \
+             dropped \
              dependencies on units not imported (in a container, wait for another container's service with a ready \
              check): network.target; ExecReload dropped: reload it with rinit signal SIGUSR1 mastodon-web"
     );
