@@ -10,11 +10,11 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::env_file;
-use super::environment::Env;
+use super::environment::{Env, Files};
 use super::error::{ConfigError, Problem, Source};
 use super::expand::{self, Lookup};
 use super::input;
-use super::schema::RawProgram;
+use super::schema::{EnvValue, RawProgram};
 use super::users::Account;
 use super::validate::At;
 
@@ -28,6 +28,8 @@ pub(super) struct Layers<'a> {
     pub(super) shared: &'a Env,
     /// The names `[env]` sets: HOME, USER and LOGNAME from `user` go under them.
     pub(super) set_in_file_env: &'a HashSet<String>,
+    /// The configuration's folder: relative `{ file = ... }` paths are in it.
+    pub(super) base_dir: &'a Path,
 }
 
 /// Expands `user` and `group`, from rinit's environment, `[env]` (in
@@ -100,15 +102,19 @@ pub(super) fn environment(
         env.set(key, value);
     }
     // Each value sees the layers below `env`.
-    let own = checked_env(
+    let (own, files) = checked_env(
         shared.source,
         Some(name),
         std::mem::take(&mut raw.env),
+        shared.base_dir,
         &lookup(&env, name),
         errors,
     );
     for (key, value) in &own {
         env.set(key, value);
+    }
+    for (key, path) in files {
+        env.set_file(&key, path);
     }
     env
 }
@@ -122,28 +128,48 @@ pub(super) fn lookup<'a>(env: &'a Env, name: &'a str) -> impl Fn(&str) -> Option
     }
 }
 
-/// An `env` table with its names and values checked: what execve can pass.
-/// Each bad entry is an error of its own, pushed to `errors`, and left out.
+/// An `env` table with its names and values checked: what execve can pass,
+/// and the values to read from files at each start (relative paths in
+/// `base_dir`, the configuration's folder). Each bad entry is an error of
+/// its own, pushed to `errors`, and left out.
 pub(super) fn checked_env(
     source: &Source,
     program: Option<&str>,
-    table: BTreeMap<Spanned<String>, String>,
+    table: BTreeMap<Spanned<String>, EnvValue>,
+    base_dir: &Path,
     lookup: &Lookup,
     errors: &mut ConfigError,
-) -> Vars {
+) -> (Vars, Files) {
     let mut checked = Vec::with_capacity(table.len());
-    for (key, mut value) in table {
-        let problem = if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) {
-            Some(format!("invalid variable name {:?}", key.get_ref()))
-        } else if value.contains('\0') {
-            Some(format!("the value of {} contains a NUL byte", key.get_ref()))
-        } else {
-            None
+    let mut files = Files::new();
+    for (key, value) in table {
+        let problem = match &value {
+            _ if key.get_ref().is_empty() || key.get_ref().contains(['=', '\0']) => {
+                Some(format!("invalid variable name {:?}", key.get_ref()))
+            }
+            EnvValue::Text(text) if text.contains('\0') => {
+                Some(format!("the value of {} contains a NUL byte", key.get_ref()))
+            }
+            EnvValue::File(path) if path.is_empty() || path.contains('\0') => Some(format!(
+                "{}: the file's path must not be empty or hold a NUL byte",
+                key.get_ref()
+            )),
+            _ => None,
         };
         if let Some(problem) = problem {
             errors.push(source.error(Some(key.span().start), program, Some("env"), problem));
             continue;
         }
+        let mut value = match value {
+            EnvValue::Text(text) => text,
+            EnvValue::File(path) => {
+                // Read at each start, after rinit has moved to /: made
+                // absolute now, from where rinit started.
+                let path = base_dir.join(path);
+                files.push((key.into_inner(), std::path::absolute(&path).unwrap_or(path)));
+                continue;
+            }
+        };
         let at = |offset: usize, name: &str, why: String| {
             source.error(
                 Some(offset),
@@ -157,5 +183,5 @@ pub(super) fn checked_env(
             Err(problem) => errors.push(problem),
         }
     }
-    checked
+    (checked, files)
 }

@@ -22,17 +22,23 @@ pub const STDIN: &str = "-";
 /// Err says what is wrong with it, in words that follow the path.
 pub fn read_text(path: &Path) -> Result<String, String> {
     let bytes = if path.as_os_str() == STDIN {
-        read_bounded(0)?
+        read_bounded(0, MAX_SIZE)?
     } else {
-        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-        let file = nix::fcntl::open(path, flags, Mode::empty()).map_err(|e| e.desc().to_string())?;
-        let kind = file_kind(&file)?;
-        if kind != libc::S_IFREG {
-            return Err(format!("not a regular file ({})", kind_name(kind)));
-        }
-        read_bounded(file.as_raw_fd())?
+        read_file(path, MAX_SIZE)?
     };
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
+/// The bytes of the regular file at `path`, at most `max` of them; Err says
+/// what is wrong with it, in words that follow the path.
+pub fn read_file(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let file = nix::fcntl::open(path, flags, Mode::empty()).map_err(|e| e.desc().to_string())?;
+    let kind = file_kind(&file)?;
+    if kind != libc::S_IFREG {
+        return Err(format!("not a regular file ({})", kind_name(kind)));
+    }
+    read_bounded(file.as_raw_fd(), max)
 }
 
 fn file_kind(file: &OwnedFd) -> Result<libc::mode_t, String> {
@@ -52,16 +58,19 @@ fn kind_name(kind: libc::mode_t) -> &'static str {
     }
 }
 
-/// Reads `fd` to its end, refusing more than MAX_SIZE bytes.
-fn read_bounded(fd: libc::c_int) -> Result<Vec<u8>, String> {
+/// Reads `fd` to its end, refusing more than `max` bytes.
+fn read_bounded(fd: libc::c_int, max: usize) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match crate::sys::read(fd, &mut buf) {
             Ok(0) => return Ok(bytes),
             Ok(n) => {
-                if bytes.len().saturating_add(n) > MAX_SIZE {
-                    return Err(format!("larger than {} MiB", MAX_SIZE >> 20));
+                if bytes.len().saturating_add(n) > max {
+                    return Err(match max >> 20 {
+                        0 => format!("larger than {} KiB", max >> 10),
+                        mib => format!("larger than {mib} MiB"),
+                    });
                 }
                 bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
             }

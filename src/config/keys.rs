@@ -83,6 +83,7 @@ impl Keys<'_> {
             source: shared.source,
             shared: &shared.env,
             set_in_file_env: &shared.set_in_file_env,
+            base_dir: shared.base_dir,
         };
         let env_errors = errors.len();
         let vars = file_vars.clone().unwrap_or_default();

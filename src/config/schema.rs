@@ -19,7 +19,7 @@ use crate::pid1::signals;
 /// left out is empty), and knows its four keys.
 pub(super) struct RawFile {
     pub(super) rinit: RawRinit,
-    pub(super) env: BTreeMap<Spanned<String>, String>,
+    pub(super) env: BTreeMap<Spanned<String>, EnvValue>,
     pub(super) program: BTreeMap<Spanned<String>, Spanned<RawProgram>>,
     pub(super) group: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
 }
@@ -56,7 +56,7 @@ pub(super) struct RawProgram {
     pub(super) directory: Option<Spanned<String>>,
     pub(super) umask: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) env: BTreeMap<Spanned<String>, String>,
+    pub(super) env: BTreeMap<Spanned<String>, EnvValue>,
     pub(super) env_file: Option<Spanned<String>>,
     pub(super) restart: Option<Restart>,
     pub(super) restart_delay: Option<DurationValue>,
@@ -173,6 +173,45 @@ impl Visitor<'_> for NameVisitor {
             self.names(),
             self.hint(if value { "true" } else { "false" })
         )))
+    }
+}
+
+/// An `env` value: a string, or `{ file = "PATH" }`, the content of a file
+/// read at each start (a mounted secret).
+pub(super) enum EnvValue {
+    Text(String),
+    File(String),
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, or { file = \"/run/secrets/NAME\" }")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<EnvValue, E> {
+                Ok(EnvValue::Text(text.to_string()))
+            }
+            fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<EnvValue, M::Error> {
+                let mut file = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "file" if file.is_none() => file = Some(map.next_value::<String>()?),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown field `{other}`, expected `file`: {{ file = \"/run/secrets/NAME\" }}"
+                            )))
+                        }
+                    }
+                }
+                file.map(EnvValue::File).ok_or_else(|| {
+                    de::Error::custom("missing field `file`: { file = \"/run/secrets/NAME\" }")
+                })
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 

@@ -50,7 +50,7 @@ impl<'a> Shared<'a> {
         source: &'a Source<'a>,
         declared: &[(Spanned<String>, Spanned<RawProgram>)],
         mut inherited_env: Vec<(OsString, OsString)>,
-        file_env: Vec<(String, String)>,
+        (file_env, files): (Vec<(String, String)>, super::environment::Files),
         base_dir: &'a Path,
         has_main: bool,
     ) -> Shared<'a> {
@@ -58,8 +58,12 @@ impl<'a> Shared<'a> {
         inherited_env.retain(|(key, _)| key != "NOTIFY_SOCKET");
         Shared {
             source,
-            set_in_file_env: file_env.iter().map(|(key, _)| key.clone()).collect(),
-            env: Env::shared(inherited_env, &file_env),
+            set_in_file_env: file_env
+                .iter()
+                .map(|(key, _)| key.clone())
+                .chain(files.iter().map(|(key, _)| key.clone()))
+                .collect(),
+            env: Env::shared(inherited_env, &file_env, files),
             default_output: Output::default(),
             own_uid: nix::unistd::geteuid().as_raw(),
             current_dir: std::env::current_dir().ok(),
@@ -123,7 +127,7 @@ pub(super) fn validate(
         value.map(|(_, value)| value.to_string_lossy().into_owned())
     };
     let found = errors.len();
-    let file_env = env_keys::checked_env(source, None, raw.env, &inherited, errors);
+    let file_env = env_keys::checked_env(source, None, raw.env, base_dir, &inherited, errors);
     let env_complete = env_complete && errors.len() == found;
     let mut shared = Shared::new(
         source,

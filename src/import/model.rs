@@ -21,6 +21,8 @@ pub struct Program {
     /// `key = value` lines, in the order the source gave them.
     lines: Vec<String>,
     env: Vec<(String, String)>,
+    /// `env` variables read from a file at each start: (name, path).
+    env_files: Vec<(String, String)>,
     pub after: Vec<String>,
     /// Warnings and errors, in the order found.
     said: Vec<Finding>,
@@ -173,8 +175,16 @@ impl Program {
         self.resource_limits.push((name.to_string(), value));
     }
 
+    /// An `env` variable whose value is the file at `path`, read at each start.
+    pub fn env_file_value(&mut self, key: &str, path: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env_files.retain(|(k, _)| k != key);
+        self.env_files.push((key.to_string(), path.to_string()));
+    }
+
     /// An `env` variable (supervisord and systemd: the later value wins).
     pub fn env(&mut self, key: &str, value: String) {
+        self.env_files.retain(|(k, _)| k != key);
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value));
     }
@@ -238,12 +248,13 @@ impl Program {
                 .collect();
             let _ = writeln!(out, "limits = {{ {} }}", pairs.join(", "));
         }
-        if !self.env.is_empty() {
-            let pairs: Vec<String> = self
-                .env
+        if !self.env.is_empty() || !self.env_files.is_empty() {
+            let values = self.env.iter().map(|(k, v)| format!("{} = {}", key(k), quote(v)));
+            let files = self
+                .env_files
                 .iter()
-                .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
-                .collect();
+                .map(|(k, p)| format!("{} = {{ file = {} }}", key(k), quote(p)));
+            let pairs: Vec<String> = values.chain(files).collect();
             let _ = writeln!(out, "env = {{ {} }}", pairs.join(", "));
         }
         if !self.after.is_empty() {

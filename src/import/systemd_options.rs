@@ -188,6 +188,7 @@ pub fn service_option(p: &mut Program, entry: &Entry, unit: &UnitName, notify: b
             }
         }
         "EnvironmentFile" => env_file(p, value, unit),
+        "LoadCredential" => load_credential(p, value),
         "Restart" if value == "on-watchdog" => p.warn("Restart=on-watchdog dropped: rinit has no watchdog; use health = { ... }"),
         "WatchdogSec" => p.warn(&format!("WatchdogSec={value} dropped: rinit has no watchdog; use health = {{ ... }}")),
         "Restart" => p.text("restart", value),
@@ -239,6 +240,23 @@ pub fn service_option(p: &mut Program, entry: &Entry, unit: &UnitName, notify: b
         _ => p.warn(&format!("{key}={value} dropped: no rinit equivalent")),
     }
     Ok(())
+}
+
+/// `LoadCredential=ID:PATH`: the value of `ID` read from PATH at each start
+/// (the program finds it in its environment, not in a credentials folder).
+fn load_credential(p: &mut Program, value: &str) {
+    match value.split_once(':') {
+        Some((id, path)) if !id.is_empty() && path.starts_with('/') => {
+            p.env_file_value(id, path);
+            p.warn(&format!(
+                "LoadCredential={value} became env {id} = {{ file = {path:?} }}: the program reads the secret \
+                 from ${id}, not from $CREDENTIALS_DIRECTORY/{id}"
+            ));
+        }
+        _ => p.warn(&format!(
+            "LoadCredential={value} dropped: rinit takes ID:/absolute/path"
+        )),
+    }
 }
 
 /// `Nice=` and `OOMScoreAdjust=`: `nice` and `oom_score_adj`.

@@ -23,7 +23,10 @@ impl Supervisor<'_> {
     /// spawn, the gate.
     pub(super) fn spawn(&mut self, i: InstanceId) {
         let program = self.program_of(i);
-        let mut env = self.environment(i);
+        let mut env = match self.environment(i) {
+            Ok(env) => env,
+            Err(why) => return self.fleet.deliver(i, Event::SpawnFailed(why)),
+        };
         if program.kind == Kind::Notify {
             if let Some(address) = self.notify_socket(i) {
                 environment::set(&mut env, "NOTIFY_SOCKET", &address);
@@ -197,14 +200,16 @@ impl<'a> Supervisor<'a> {
     pub(super) fn spawn_check(&self, i: InstanceId, words: &[String]) -> Result<Child, SpawnError> {
         let args: Vec<OsString> = words.iter().map(OsString::from).collect();
         let null = self.null.as_raw_fd();
-        self.command(i, &args, self.environment(i))?
+        let env = self.environment(i).map_err(SpawnError::Invalid)?;
+        self.command(i, &args, env)?
             .stdio([Some(null), Some(null), Some(null)])
             .spawn()
     }
 
     /// Instance `i`'s environment: its program's, then RINIT_PROGRAM and
-    /// RINIT_INSTANCE, which always win.
-    pub(super) fn environment(&self, i: InstanceId) -> Vec<(OsString, OsString)> {
+    /// RINIT_INSTANCE, which always win; its values from files read now
+    /// (Err names the variable and the file).
+    pub(super) fn environment(&self, i: InstanceId) -> Result<Vec<(OsString, OsString)>, String> {
         let member = self.fleet.member(i);
         let program = self.plan.program(member.program);
         let number = member.number.map(|n| n.to_string());

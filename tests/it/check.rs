@@ -320,7 +320,7 @@ fn an_environment_that_cannot_be_made_does_not_make_every_variable_unset() {
     let expected = lines(
         &file,
         &[
-            ":2:5: key A: invalid type: integer `1`, expected a string",
+            ":2:5: key A: invalid type: integer `1`, expected a string, or { file = \"/run/secrets/NAME\" }",
             ":6:9: program a: key umask: \"999\" is not a umask: expected octal digits up to \"0777\", \
              as in \"022\"",
             &format!(

@@ -326,7 +326,7 @@ fn unknown_key_in_rinit_table() {
         "rinit-key",
         "[rinit]\nshutdown_timeout = \"5s\"\nbogus = 1\n\n[program.a]\ncommand = \"x\"\n",
         ":3:1: key bogus: unknown key `bogus`: expected one of `shutdown_timeout`, `output`, \
-         `control_socket`, `http`",
+         `control_socket`, `http`, `drain`",
     );
 }
 
@@ -380,7 +380,7 @@ fn wrong_types() {
         ),
         (
             "[env]\nX = 1\n\n[program.a]\ncommand = \"x\"\n",
-            ":2:5: key X: invalid type: integer `1`, expected a string",
+            ":2:5: key X: invalid type: integer `1`, expected a string, or { file = \"/run/secrets/NAME\" }",
         ),
     ];
     for (text, rest) in cases {
