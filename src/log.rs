@@ -43,7 +43,45 @@ impl Level {
     }
 }
 
+impl Level {
+    /// As `log_format = "json"` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// How rinit's own messages look (`[rinit] log_format` and `timestamps`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `rinit: message`.
+    #[default]
+    Plain,
+    /// `2026-12-05T17:00:00.123Z rinit: message`.
+    Timestamped,
+    /// `{"time":...,"program":"rinit","level":"info","line":"message"}`.
+    Json,
+}
+
+static FORMAT: AtomicU8 = AtomicU8::new(0);
+
+pub fn set_format(format: Format) {
+    FORMAT.store(format as u8, Ordering::Relaxed);
+}
+
+fn format() -> Format {
+    match FORMAT.load(Ordering::Relaxed) {
+        1 => Format::Timestamped,
+        2 => Format::Json,
+        _ => Format::Plain,
+    }
+}
 
 pub fn set_level(level: Level) {
     LEVEL.store(level as u8, Ordering::Relaxed);
@@ -66,14 +104,34 @@ thread_local! {
 /// now, never waiting for it: the event loop writes the rest when stderr has
 /// room (`waiting_fd`). Control characters in the message are escaped, so
 /// one message is always one line.
-pub fn line(args: fmt::Arguments) {
-    let mut text = String::with_capacity(160);
-    text.push_str("rinit: ");
-    let _ = text.write_fmt(args);
-    let mut text = escape_controls(text);
-    text.push('\n');
+/// (`log_format = "json"` names `level`; `timestamps` adds the time.)
+pub fn line_at(level: Level, args: fmt::Arguments) {
+    let mut message = String::with_capacity(160);
+    let _ = message.write_fmt(args);
+    let text = match format() {
+        Format::Plain => format!("rinit: {}\n", escape_controls(message)).into_bytes(),
+        Format::Timestamped => {
+            let stamp = crate::lines::stamp(std::time::SystemTime::now());
+            let mut text = stamp.to_vec();
+            text.extend_from_slice(format!(" rinit: {}\n", escape_controls(message)).as_bytes());
+            text
+        }
+        Format::Json => {
+            let stamp = crate::lines::stamp(std::time::SystemTime::now());
+            let fields = crate::lines::JsonFields {
+                time: &stamp,
+                program: "rinit",
+                instance: None,
+                stream: None,
+                level: Some(level.name()),
+            };
+            let mut text = Vec::with_capacity(message.len().saturating_add(96));
+            crate::lines::json_line(&mut text, &fields, message.as_bytes(), false);
+            text
+        }
+    };
     with_stderr(|sink| {
-        sink.push(text.as_bytes(), 1);
+        sink.push(&text, 1);
         sink.flush();
     });
 }
@@ -160,7 +218,7 @@ pub fn io_error_text(err: &std::io::Error) -> String {
 macro_rules! log_at {
     ($level:expr, $($arg:tt)*) => {
         if $crate::log::enabled($level) {
-            $crate::log::line(format_args!($($arg)*))
+            $crate::log::line_at($level, format_args!($($arg)*))
         }
     };
 }

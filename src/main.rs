@@ -32,6 +32,7 @@ mod config;
 mod control;
 mod http;
 mod import;
+mod lines;
 mod pid1;
 mod schedule;
 mod single;
@@ -144,6 +145,7 @@ fn plan(options: &cli::Options) -> Result<Option<config::Plan>, i32> {
             Ok(plan) => {
                 // The file's text and its parse are freed: not resident from now on.
                 sys::release_free_memory();
+                log::set_format(plan.log_format);
                 Ok(Some(plan))
             }
             Err(errors) => {

@@ -10,6 +10,8 @@
 
 mod audit;
 mod checks;
+mod choices;
+pub use choices::{Kind, LogFormatJson, Output, Restart};
 mod describe;
 pub mod duration;
 pub mod env_file;
@@ -38,7 +40,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::libc::c_int;
-use serde::Deserialize;
 
 pub use audit::audit;
 pub use describe::describe;
@@ -88,89 +89,6 @@ pub struct Group {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProgramId(pub usize);
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Kind {
-    /// Ready once exec'd (or when its `ready` check passes).
-    #[default]
-    Simple,
-    /// Ready when it sends READY=1 to $NOTIFY_SOCKET.
-    Notify,
-    /// Runs to completion; ready ("done") when it exited cleanly.
-    Oneshot,
-}
-
-/// systemd's Restart= values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Restart {
-    No,
-    OnSuccess,
-    OnFailure,
-    OnAbnormal,
-    OnAbort,
-    Always,
-}
-
-impl Restart {
-    /// As written in the configuration.
-    pub fn name(self) -> &'static str {
-        RESTARTS
-            .iter()
-            .find(|(_, r)| *r == self)
-            .map_or("?", |(name, _)| name)
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Output {
-    /// The program writes to rinit's own stdout and stderr.
-    #[default]
-    Inherit,
-    /// rinit reads the program's output and writes it as "NAME | line".
-    Prefix,
-    /// /dev/null.
-    Null,
-}
-
-/// The values of `type`, `restart` and `output`, as written.
-const KINDS: &[(&str, Kind)] = &[
-    ("simple", Kind::Simple),
-    ("notify", Kind::Notify),
-    ("oneshot", Kind::Oneshot),
-];
-const RESTARTS: &[(&str, Restart)] = &[
-    ("no", Restart::No),
-    ("on-success", Restart::OnSuccess),
-    ("on-failure", Restart::OnFailure),
-    ("on-abnormal", Restart::OnAbnormal),
-    ("on-abort", Restart::OnAbort),
-    ("always", Restart::Always),
-];
-/// supervisord's autorestart values, and booleans, as `restart` names them.
-const RESTART_HINTS: &[(&str, &str)] = &[("unexpected", "on-failure"), ("true", "always"), ("false", "no")];
-const OUTPUTS: &[(&str, Output)] = &[
-    ("inherit", Output::Inherit),
-    ("prefix", Output::Prefix),
-    ("null", Output::Null),
-];
-
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, KINDS, &[])
-    }
-}
-
-impl<'de> Deserialize<'de> for Restart {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, RESTARTS, RESTART_HINTS)
-    }
-}
-
-impl<'de> Deserialize<'de> for Output {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        schema::one_of(deserializer, OUTPUTS, &[])
-    }
-}
-
 /// The validated configuration, ready to run.
 #[derive(Debug)]
 pub struct Plan {
@@ -178,6 +96,8 @@ pub struct Plan {
     /// `drain`: after SIGTERM, how long rinit reports not ready before it
     /// stops the programs (0: it stops them at once).
     pub drain: Duration,
+    /// How rinit's own messages look (`log_format`, `timestamps`).
+    pub log_format: crate::log::Format,
     /// None when turned off with `control_socket = ""`.
     pub control_socket: Option<PathBuf>,
     /// `http = "ADDR:PORT"`: where the read-only status page listens (None: off).
@@ -240,6 +160,8 @@ pub struct Program {
     pub ready: Option<Ready>,
     pub ready_timeout: Duration,
     pub output: Output,
+    /// `timestamps`: prefixed lines start with the time (JSON lines always have it).
+    pub timestamps: bool,
     /// The command given on rinit's command line: keeps rinit's stdin and
     /// takes the terminal's foreground.
     pub is_main: bool,
@@ -352,6 +274,7 @@ impl Program {
             ready: None,
             ready_timeout: defaults::READY_TIMEOUT,
             output: Output::Inherit,
+            timestamps: false,
             is_main: false,
             autostart: true,
             health: None,

@@ -41,6 +41,8 @@ pub(super) struct RawRinit {
     pub(super) control_socket: Option<String>,
     pub(super) http: Option<Spanned<String>>,
     pub(super) drain: Option<DurationValue>,
+    pub(super) timestamps: Option<bool>,
+    pub(super) log_format: Option<super::LogFormatJson>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +75,7 @@ pub(super) struct RawProgram {
     pub(super) ready: Option<Spanned<RawReady>>,
     pub(super) ready_timeout: Option<DurationValue>,
     pub(super) output: Option<Output>,
+    pub(super) timestamps: Option<bool>,
     pub(super) instances: Option<Spanned<InstancesValue>>,
     pub(super) autostart: Option<bool>,
     pub(super) health: Option<Spanned<RawHealth>>,

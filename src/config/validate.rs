@@ -34,6 +34,8 @@ pub(super) struct Shared<'a> {
     /// The names `[env]` sets: HOME, USER and LOGNAME from `user` go under them.
     pub(super) set_in_file_env: HashSet<String>,
     default_output: Output,
+    /// `[rinit] timestamps`: each program's unless it sets its own.
+    default_timestamps: bool,
     pub(super) own_uid: u32,
     pub(super) current_dir: Option<PathBuf>,
     /// Where env files are found: the configuration's folder.
@@ -65,6 +67,7 @@ impl<'a> Shared<'a> {
                 .collect(),
             env: Env::shared(inherited_env, &file_env, files),
             default_output: Output::default(),
+            default_timestamps: false,
             own_uid: nix::unistd::geteuid().as_raw(),
             current_dir: std::env::current_dir().ok(),
             base_dir,
@@ -138,6 +141,7 @@ pub(super) fn validate(
         main_command.is_some(),
     );
     shared.default_output = raw.rinit.output.unwrap_or_default();
+    shared.default_timestamps = raw.rinit.timestamps.unwrap_or(false);
     shared.env_complete = env_complete;
     let mut programs = Vec::with_capacity(declared.len().saturating_add(1));
     let mut after_of = Vec::with_capacity(declared.len());
@@ -157,17 +161,28 @@ pub(super) fn validate(
         let after = (0..programs.len()).map(ProgramId).collect();
         programs.push(main_program(command, shared.env, after));
     }
+    let log_format = log_format(&raw.rinit);
     Some(Plan {
         shutdown_timeout: raw
             .rinit
             .shutdown_timeout
             .map_or(defaults::SHUTDOWN_TIMEOUT, |d| d.0),
+        log_format,
         drain: raw.rinit.drain.map_or(Duration::ZERO, |d| d.0),
         control_socket,
         http,
         programs,
         groups,
     })
+}
+
+/// How rinit's own messages look: `log_format`, then `timestamps`.
+fn log_format(rinit: &super::schema::RawRinit) -> crate::log::Format {
+    match (rinit.log_format, rinit.timestamps) {
+        (Some(super::LogFormatJson(true)), _) => crate::log::Format::Json,
+        (_, Some(true)) => crate::log::Format::Timestamped,
+        _ => crate::log::Format::Plain,
+    }
 }
 
 /// A program that comes `after` a scheduled one would wait for a run that
@@ -291,6 +306,7 @@ fn program(
         ready: checked.ready,
         ready_timeout: checked.ready_timeout,
         output: raw.output.unwrap_or(shared.default_output),
+        timestamps: raw.timestamps.unwrap_or(shared.default_timestamps),
         is_main: false,
         autostart: raw.autostart.unwrap_or(true),
         health: checked.health,

@@ -9,9 +9,10 @@ pub mod zone;
 
 use std::time::Duration;
 
+pub use civil::civil_from_days;
 #[cfg(test)]
 use civil::days_from_civil;
-use civil::{civil_from_days, weekday};
+use civil::weekday;
 pub use zone::Zone;
 
 /// When a program runs.

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use nix::poll::PollFlags;
 
 use super::instance::Event;
-use super::output::Pipes;
+use super::output::{LineFormat, Pipes};
 use super::ready::NotifySocket;
 use super::{InstanceId, Key, Owner, Supervisor};
 use crate::config::{environment, expand, Kind, Output as OutputMode, Program};
@@ -115,7 +115,7 @@ impl<'a> Supervisor<'a> {
         match self.program_of(i).output {
             OutputMode::Inherit => (None, [None, None]),
             OutputMode::Null => (None, [Some(self.null.as_raw_fd()); 2]),
-            OutputMode::Prefix => {
+            OutputMode::Prefix | OutputMode::Json => {
                 let pipes = self.output_pipes(i);
                 let fds = match &pipes {
                     Some((_, [out, err])) => [Some(out.as_raw_fd()), Some(err.as_raw_fd())],
@@ -153,7 +153,18 @@ impl<'a> Supervisor<'a> {
     /// Instance `i`'s two output pipes: their stream ids and write ends.
     fn output_pipes(&mut self, i: InstanceId) -> Option<Pipes> {
         let name = self.fleet.instance(i).name();
-        match self.output.as_mut()?.open(name) {
+        let program = self.program_of(i);
+        let format = match program.output {
+            OutputMode::Json => LineFormat::Json {
+                program: program.name.clone(),
+                instance: self.fleet.member(i).number,
+            },
+            _ => LineFormat::Prefix {
+                label: name.to_string(),
+                timestamps: program.timestamps,
+            },
+        };
+        match self.output.as_mut()?.open(&format) {
             Ok(pipes) => Some(pipes),
             Err(errno) => {
                 warn!("{name}: cannot create its output pipes: {}", errno.desc());

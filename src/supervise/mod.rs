@@ -34,7 +34,7 @@ use nix::fcntl::OFlag;
 use nix::libc::{self, c_int, pid_t};
 use nix::sys::stat::Mode;
 
-use crate::config::{Output as OutputMode, Plan};
+use crate::config::Plan;
 use crate::log::{self, Level};
 use crate::pid1::event_loop::{Event as LoopEvent, EventLoop};
 use crate::pid1::{reaper, signals, spawn};
@@ -164,11 +164,7 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
         io: (0..count).map(|_| InstanceIo::default()).collect(),
         owners: HashMap::new(),
         checks: Checks::default(),
-        output: plan
-            .programs
-            .iter()
-            .any(|p| p.output == OutputMode::Prefix)
-            .then(Output::new),
+        output: plan.programs.iter().any(|p| p.output.is_read()).then(Output::new),
         control: control::Control::default(),
         http: http::Http::default(),
         clock,
@@ -357,6 +353,6 @@ fn listener_exhausted(events: &mut EventLoop<Key>, key: Key, said: &mut bool, wh
 
 fn log_at(level: Level, message: &str) {
     if log::enabled(level) {
-        log::line(format_args!("{message}"));
+        log::line_at(level, format_args!("{message}"));
     }
 }

@@ -1,8 +1,10 @@
-//! Prefixed output: each `output = "prefix"` program writes into two pipes;
-//! rinit reads them without blocking and writes whole lines `NAME | text` to
-//! its own stdout or stderr, stream kept, through a `Sink` each (whole lines,
-//! atomic writes, never blocking). Lines longer than `LINE_MAX` are split
-//! into pieces, each a line of its own.
+//! Read output: each `output = "prefix"` or `"json"` program writes into two
+//! pipes; rinit reads them without blocking and writes whole lines `NAME |
+//! text` (after the time, with `timestamps`), or one JSON object a line
+//! (lines.rs), to its own stdout or stderr, stream kept, through a `Sink`
+//! each (whole lines, atomic writes, never blocking). Lines longer than
+//! `LINE_MAX` are split into pieces, each a line of its own (a JSON piece
+//! that goes on in the next says `"split":true`).
 //!
 //! A slow reader of rinit's output never blocks the event loop, and never
 //! makes rinit grow: once `READ_PAUSE` bytes wait for a destination, rinit
@@ -18,7 +20,12 @@ use nix::fcntl::OFlag;
 use nix::poll::PollFlags;
 
 use crate::pid1::event_loop::EventLoop;
+
+#[path = "output_lines.rs"]
+mod lines;
 use crate::sink::Sink;
+pub use lines::LineFormat;
+use lines::{find_newline, queue_json, queue_line};
 
 /// The longest line rinit writes as one: longer lines are split.
 pub const LINE_MAX: usize = 4000;
@@ -85,10 +92,17 @@ struct Pipe {
     /// The program has ended and no longer names this pipe.
     released: bool,
     stream: Stream,
-    /// "web | " or "worker.1 | ".
-    prefix: Box<[u8]>,
+    format: LineFormat,
+    /// What each line starts with: "web | " or "worker.1 | ", after the
+    /// time of the latest read with timestamps.
+    prefix: Vec<u8>,
+    /// The time of the latest read, for timestamps and JSON.
+    time: [u8; crate::lines::STAMP_LEN],
     /// The start of a line not yet ended.
     partial: Vec<u8>,
+    /// What a read brought that the destination had no room for yet (at
+    /// most one read's worth): taken before the pipe is read again.
+    backlog: Vec<u8>,
     watching: bool,
 }
 
@@ -118,23 +132,28 @@ impl Output {
         }
     }
 
-    /// Creates the two pipes of a program called `label`. Returns their ids
-    /// and the write ends for the child's stdout and stderr.
-    pub fn open(&mut self, label: &str) -> Result<Pipes, Errno> {
+    /// Creates the two pipes of a program whose lines are written as
+    /// `format` says. Returns their ids and the write ends for the child's
+    /// stdout and stderr.
+    pub fn open(&mut self, format: &LineFormat) -> Result<Pipes, Errno> {
         let flags = OFlag::O_CLOEXEC;
         let (out_read, out_write) = nix::unistd::pipe2(flags)?;
         let (err_read, err_write) = nix::unistd::pipe2(flags)?;
         let mut ids = [StreamId(0); 2];
         for (stream, read_end) in Stream::BOTH.into_iter().zip([out_read, err_read]) {
             nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
-            let pipe = Pipe {
+            let mut pipe = Pipe {
                 read_end: Some(read_end),
                 released: false,
                 stream,
-                prefix: format!("{label} | ").into_bytes().into_boxed_slice(),
+                format: format.clone(),
+                prefix: Vec::new(),
+                time: [b'0'; crate::lines::STAMP_LEN],
                 partial: Vec::new(),
+                backlog: Vec::new(),
                 watching: false,
             };
+            pipe.set_time();
             let id = match self.pipes.iter_mut().enumerate().find(|(_, slot)| slot.is_none()) {
                 Some((free, slot)) => {
                     *slot = Some(pipe);
@@ -155,7 +174,22 @@ impl Output {
     /// queue has room for) or one of rinit's own descriptors.
     pub fn on_ready(&mut self, watch: Watch) {
         let stream = match watch {
-            Watch::Sink(stream) => stream,
+            Watch::Sink(stream) => {
+                stream.of_mut(&mut self.sinks).flush();
+                // What waited for room goes now (the pipes may have no
+                // more to make them readable).
+                let waiting: Vec<StreamId> = (0..self.pipes.len())
+                    .map(StreamId)
+                    .filter(|id| {
+                        let pipe = self.pipes.get(id.0).and_then(Option::as_ref);
+                        pipe.is_some_and(|p| p.stream == stream && !p.backlog.is_empty())
+                    })
+                    .collect();
+                for id in waiting {
+                    self.read(id, false);
+                }
+                stream
+            }
             Watch::Pipe(id) => {
                 let Some(Some(pipe)) = self.pipes.get(id.0) else {
                     return;
@@ -181,8 +215,8 @@ impl Output {
         if let Some(pipe) = slot {
             let sink = pipe.stream.of_mut(&mut self.sinks);
             if !pipe.partial.is_empty() {
-                queue_line(sink, &pipe.prefix, &pipe.partial);
-                pipe.partial.clear();
+                let partial = std::mem::take(&mut pipe.partial);
+                pipe.queue(sink, &partial);
             }
             pipe.released = true;
             sink.flush();
@@ -203,7 +237,9 @@ impl Output {
 
     /// Reads one pipe: while its destination has room, or (`all`, when the
     /// program has ended) until the pipe is empty. Whole lines go to the
-    /// queue; the rest waits in `partial`.
+    /// queue; the rest waits in `partial`, and what found no room in the
+    /// queue in `backlog`. Over 50 lines: the backlog, the reads and the
+    /// pipe's end, in the order they are taken.
     fn read(&mut self, id: StreamId, all: bool) {
         let Some(slot) = self.pipes.get_mut(id.0) else {
             return;
@@ -213,6 +249,16 @@ impl Output {
             return;
         };
         let sink = pipe.stream.of_mut(&mut self.sinks);
+        pipe.set_time();
+        // What an earlier read could not queue goes first.
+        if !pipe.backlog.is_empty() {
+            let backlog = std::mem::take(&mut pipe.backlog);
+            let taken = pipe.take(&backlog, sink, all);
+            if taken < backlog.len() {
+                pipe.backlog = backlog.get(taken..).unwrap_or_default().to_vec();
+                return;
+            }
+        }
         let mut buf = [0u8; READ_SIZE];
         // Draining takes what the pipe held when the program ended (its
         // capacity), not what a descendant still writing adds meanwhile.
@@ -223,8 +269,8 @@ impl Output {
                 Ok(0) => {
                     // Every writer has gone: end the last line.
                     if !pipe.partial.is_empty() {
-                        queue_line(sink, &pipe.prefix, &pipe.partial);
-                        pipe.partial.clear();
+                        let partial = std::mem::take(&mut pipe.partial);
+                        pipe.queue(sink, &partial);
                     }
                     pipe.read_end = None;
                     self.closed.push(id);
@@ -234,7 +280,14 @@ impl Output {
                     return;
                 }
                 Ok(n) => {
-                    pipe.take(buf.get(..n).unwrap_or_default(), sink);
+                    let read = buf.get(..n).unwrap_or_default();
+                    let taken = pipe.take(read, sink, all);
+                    if taken < n {
+                        // No room: the rest waits, and so does the pipe.
+                        pipe.backlog
+                            .extend_from_slice(read.get(taken..).unwrap_or_default());
+                        return;
+                    }
                     budget = budget.saturating_sub(n);
                     let done = if all {
                         budget == 0
@@ -303,61 +356,103 @@ impl Output {
 }
 
 impl Pipe {
-    /// Splits freshly read bytes into lines, queueing each whole one.
-    fn take(&mut self, mut bytes: &[u8], queue: &mut Sink) {
-        while let Some(newline) = find_newline(bytes) {
-            let (line, rest) = bytes.split_at(newline);
+    /// The time of this read, for the lines it brings: each line's start
+    /// with timestamps, and the JSON lines' time.
+    fn set_time(&mut self) {
+        let timestamps = match &self.format {
+            LineFormat::Prefix { timestamps, .. } => *timestamps,
+            LineFormat::Json { .. } => true,
+        };
+        if timestamps {
+            self.time = crate::lines::stamp(std::time::SystemTime::now());
+        }
+        if let LineFormat::Prefix { label, timestamps } = &self.format {
+            self.prefix.clear();
+            if *timestamps {
+                self.prefix.extend_from_slice(&self.time);
+                self.prefix.push(b' ');
+            }
+            self.prefix.extend_from_slice(label.as_bytes());
+            self.prefix.extend_from_slice(b" | ");
+        }
+    }
+
+    /// Queues one whole line, as this pipe's format writes it.
+    fn queue(&self, sink: &mut Sink, line: &[u8]) {
+        self.queue_piece(sink, line, false);
+    }
+
+    /// Queues `line`; `continues`: it is the start of a longer line, whose
+    /// rest comes later (a JSON object then says `"split":true`).
+    fn queue_piece(&self, sink: &mut Sink, line: &[u8], continues: bool) {
+        match &self.format {
+            LineFormat::Prefix { .. } => queue_line(sink, &self.prefix, line),
+            LineFormat::Json { program, instance } => {
+                let fields = crate::lines::JsonFields {
+                    time: &self.time,
+                    program,
+                    instance: *instance,
+                    stream: Some(match self.stream {
+                        Stream::Out => "stdout",
+                        Stream::Err => "stderr",
+                    }),
+                    level: None,
+                };
+                queue_json(sink, &fields, line, continues);
+            }
+        }
+    }
+
+    /// Splits freshly read bytes into lines, queueing each whole one while
+    /// the destination has room (with `all`, every one: past the queue's
+    /// limit they are dropped and counted); the rest waits in `partial`.
+    /// Returns how many bytes it took: fewer when the destination is full.
+    fn take(&mut self, bytes: &[u8], queue: &mut Sink, all: bool) -> usize {
+        let mut rest = bytes;
+        while let Some(newline) = find_newline(rest) {
+            if !all && !has_room(queue) {
+                return bytes.len().saturating_sub(rest.len());
+            }
+            let (line, after) = rest.split_at(newline);
             if self.partial.is_empty() {
-                queue_line(queue, &self.prefix, line);
+                self.queue(queue, line);
             } else {
                 self.partial.extend_from_slice(line);
-                queue_line(queue, &self.prefix, &self.partial);
+                let partial = std::mem::take(&mut self.partial);
+                self.queue(queue, &partial);
+                self.partial = partial;
                 self.partial.clear();
                 self.partial.shrink_to(LINE_MAX);
             }
-            bytes = rest.get(1..).unwrap_or_default();
+            rest = after.get(1..).unwrap_or_default();
         }
-        self.partial.extend_from_slice(bytes);
+        if self.partial.len().saturating_add(rest.len()) >= LINE_MAX && !all && !has_room(queue) {
+            return bytes.len().saturating_sub(rest.len());
+        }
+        self.partial.extend_from_slice(rest);
         if self.partial.len() >= LINE_MAX {
             let whole = self.partial.len().saturating_sub(self.partial.len() % LINE_MAX);
-            queue_line(queue, &self.prefix, self.partial.get(..whole).unwrap_or_default());
+            let partial = std::mem::take(&mut self.partial);
+            self.queue_piece(queue, partial.get(..whole).unwrap_or_default(), true);
+            self.partial = partial;
             self.partial.drain(..whole);
             // Keep no more than a line's worth between reads.
             self.partial.shrink_to(LINE_MAX);
         }
+        bytes.len()
     }
 }
 
-/// Queues `prefix` + `line` + "\n", in pieces of at most LINE_MAX bytes,
-/// or drops it all when the sink has no room for it.
-fn queue_line(sink: &mut Sink, prefix: &[u8], line: &[u8]) {
-    let line = match line.split_last() {
-        Some((b'\r', rest)) => rest,
-        _ => line,
-    };
-    if line.is_empty() {
-        let prefix = prefix.trim_ascii_end();
-        sink.push_with(prefix.len().saturating_add(1), 1, |queue| {
-            queue.extend_from_slice(prefix);
-            queue.push(b'\n');
-        });
-        return;
+/// Whether `sink` can take another line while programs run: under half its
+/// limit, after writing what its reader takes now. A line adds at most a
+/// few times LINE_MAX, so a running program's lines are never dropped: its
+/// pipe waits instead.
+fn has_room(sink: &mut Sink) -> bool {
+    if sink.queued() < QUEUE_LIMIT / 2 {
+        return true;
     }
-    let pieces = line.len().div_ceil(LINE_MAX);
-    let room = pieces.saturating_mul(prefix.len().saturating_add(1));
-    sink.push_with(line.len().saturating_add(room), pieces as u64, |queue| {
-        for piece in line.chunks(LINE_MAX) {
-            queue.extend_from_slice(prefix);
-            queue.extend_from_slice(piece);
-            queue.push(b'\n');
-        }
-    });
-}
-
-/// The first newline in `bytes` (glibc's vectorised memchr: the byte loop
-/// costs more than everything else on the output path).
-fn find_newline(bytes: &[u8]) -> Option<usize> {
-    crate::sys::find_first(bytes, b'\n')
+    sink.flush();
+    sink.queued() < QUEUE_LIMIT / 2
 }
 
 /// How many bytes the pipe `fd` holds at most (64 KiB unless resized).
@@ -376,23 +471,30 @@ mod tests {
             read_end: Some(read_end),
             released: false,
             stream: Stream::Out,
-            prefix: b"web | ".to_vec().into_boxed_slice(),
+            format: LineFormat::Prefix {
+                label: "web".into(),
+                timestamps: false,
+            },
+            prefix: Vec::new(),
+            time: [b'0'; crate::lines::STAMP_LEN],
             partial: Vec::new(),
+            backlog: Vec::new(),
             watching: false,
         };
+        stream.set_time();
         // Never flushed: what is queued stays in the queue.
         let mut sink = Sink::open(write_end.as_raw_fd(), 3 * LINE_MAX);
-        stream.take(b"one\ntw", &mut sink);
+        stream.take(b"one\ntw", &mut sink, true);
         assert_eq!(sink.queued_bytes(), b"web | one\n");
-        stream.take(b"o\r\n\nthree", &mut sink);
+        stream.take(b"o\r\n\nthree", &mut sink, true);
         assert_eq!(sink.queued_bytes(), b"web | one\nweb | two\nweb |\n");
         assert_eq!(stream.partial, b"three");
         stream.partial.clear();
-        stream.take(&vec![b'x'; LINE_MAX * 2 + 5], &mut sink);
+        stream.take(&vec![b'x'; LINE_MAX * 2 + 5], &mut sink, true);
         assert_eq!(sink.queued(), 26 + 2 * (6 + LINE_MAX + 1));
         assert_eq!(stream.partial.len(), 5);
         // A line that does not fit whole is dropped whole.
-        stream.take(&[b"\n", &[b'y'; LINE_MAX][..], b"\n"].concat(), &mut sink);
+        stream.take(&[b"\n", &[b'y'; LINE_MAX][..], b"\n"].concat(), &mut sink, true);
         assert_eq!(sink.queued(), 26 + 2 * (6 + LINE_MAX + 1) + 6 + 5 + 1);
         assert!(!sink.queued_bytes().contains(&b'y'));
     }

@@ -250,6 +250,7 @@ fn random_plan(rng: &mut Rng) -> Plan {
         } else {
             Duration::ZERO
         },
+        log_format: crate::log::Format::Plain,
         control_socket: None,
         http: None,
         programs,

@@ -15,6 +15,7 @@ mod flood;
 mod http;
 mod import;
 mod limits;
+mod log_output;
 mod migrate;
 mod page;
 mod schedules;
