@@ -326,7 +326,7 @@ fn unknown_key_in_rinit_table() {
         "rinit-key",
         "[rinit]\nshutdown_timeout = \"5s\"\nbogus = 1\n\n[program.a]\ncommand = \"x\"\n",
         ":3:1: key bogus: unknown key `bogus`: expected one of `shutdown_timeout`, `output`, \
-         `control_socket`, `http`, `drain`",
+         `control_socket`, `http`, `drain`, `timestamps`, `log_format`",
     );
 }
 
@@ -594,7 +594,7 @@ fn bad_restart_type_and_output_values() {
         ),
         (
             "output = \"file\"",
-            ":3:10: program a: key output: \"file\" is not one of \"inherit\", \"prefix\", \"null\"",
+            ":3:10: program a: key output: \"file\" is not one of \"inherit\", \"prefix\", \"null\", \"json\"",
         ),
     ];
     for (line, rest) in cases {
@@ -603,7 +603,7 @@ fn bad_restart_type_and_output_values() {
     assert_check_error(
         "enum",
         "[rinit]\noutput = \"syslog\"\n[program.a]\ncommand = \"x\"\n",
-        ":2:10: key output: \"syslog\" is not one of \"inherit\", \"prefix\", \"null\"",
+        ":2:10: key output: \"syslog\" is not one of \"inherit\", \"prefix\", \"null\", \"json\"",
     );
 }
 
