@@ -5,6 +5,8 @@
 #[macro_use]
 #[path = "../../src/log.rs"]
 pub mod log;
+#[path = "../../src/lines.rs"]
+pub mod lines;
 #[path = "../../src/config/mod.rs"]
 pub mod config;
 #[path = "../../src/http/request.rs"]
