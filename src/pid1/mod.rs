@@ -7,6 +7,7 @@
 
 pub mod child;
 pub mod event_loop;
+mod glibc;
 pub mod limits;
 pub mod reaper;
 pub mod signals;
