@@ -5,7 +5,8 @@ interleaved repetitions and medians. Prints one table per measure and rinit's
 ratio to the best peer. Then supervisor mode: rinit with a configuration file
 against supervisord (and s6-svscan when installed) for restart latency, start,
 idle cost, 1,000 programs and prefixed output, with rinit's ratio to each,
-and rinit's HTTP status page against supervisord's XML-RPC (also alone: --part http),
+and rinit's HTTP status page against supervisord's XML-RPC (also alone: --part http;
+the output table alone: --part output),
 and schedules against cron and busybox crond (bench/schedules.py, --part schedules).
 Needs root (unshare), the release binary and the probe
 (cargo build --release --bins --examples). See docs/performance.md."""
@@ -273,7 +274,11 @@ def comm(pid):
 def rinit_argv(workdir, programs, output, http=None):
     """Every program restarts at once (restart_delay 0) and without start limit, like the peers'
     configurations. `http`: a port for rinit's HTTP server on 127.0.0.1."""
-    lines = ["[rinit]", 'control_socket = ""', 'output = "%s"' % output]
+    lines = ["[rinit]", 'control_socket = ""']
+    if output == "timestamps":
+        lines += ['output = "prefix"', "timestamps = true"]
+    else:
+        lines.append('output = "%s"' % output)
     if http:
         lines.append('http = "127.0.0.1:%d"' % http)
     for p in programs:
@@ -667,34 +672,46 @@ def check_prefix(workdir, producer):
         raise RuntimeError("rinit, output = \"prefix\": %d bytes out, %d expected, first difference at byte %d" % (len(got), len(expected), at))
 
 
+# The rows of the output table: what runs the producer, and how its output is written.
+OUTPUT_MODES = [
+    ("rinit prefix", "rinit", "prefix", 0.9),
+    ("rinit prefix+timestamps", "rinit", "timestamps", 0.8),
+    ("rinit json", "rinit", "json", 0.7),
+    ("supervisord", "supervisord", "stdout", None),
+    ("cat", None, None, None),
+]
+
+
 def sup_output(workdir, size, rounds):
     """A program writing `size` bytes of 80-byte lines in 8 KiB writes, timed by itself from its
-    first write to its last: through rinit with output = "prefix" (rinit's stdout: /dev/null),
-    through supervisord (stdout_logfile=/dev/stdout, supervisord's stdout: /dev/null), and piped
-    through `cat > /dev/null`."""
+    first write to its last: through rinit with output = "prefix", "prefix" with timestamps and
+    "json" (rinit's stdout: /dev/null), through supervisord (stdout_logfile=/dev/stdout,
+    supervisord's stdout: /dev/null; it passes the bytes on as they are), and piped through
+    `cat > /dev/null`. The modes take turns in a shuffled order each round."""
     producer = os.path.join(workdir, "producer.py")
     with open(producer, "w") as f:
         f.write(PRODUCER)
     check_prefix(workdir, producer)
-    kinds = ["rinit", "supervisord", "cat"]
-    samples = {k: [] for k in kinds}
+    labels = [m[0] for m in OUTPUT_MODES]
+    samples = {k: [] for k in labels}
     for round_ in range(rounds):
-        random.shuffle(kinds)
-        for name in kinds:
-            timefile = os.path.join(workdir, "%s-%d.time" % (name, round_))
+        order = list(OUTPUT_MODES)
+        random.shuffle(order)
+        for label, kind, output, _ in order:
+            timefile = os.path.join(workdir, "%s-%d.time" % (label.replace(" ", "_"), round_))
             argv = [sys.executable, producer, str(size), timefile]
-            if name == "cat":
+            if kind is None:
                 proc = subprocess.Popen(NS + ["sh", "-c", "%s | cat > /dev/null" % shlex.join(argv)])
                 proc.wait(timeout=300)
             else:
-                sup = Supervisor(name, workdir, [Prog("out", argv, restart=False)], output="prefix" if name == "rinit" else "stdout")
+                sup = Supervisor(kind, workdir, [Prog("out", argv, restart=False)], output=output)
                 try:
                     deadline = time.perf_counter() + 300
                     while not os.path.exists(timefile):
                         if time.perf_counter() > deadline:
-                            raise RuntimeError("%s: the program did not write %d bytes within 300 s" % (name, size))
+                            raise RuntimeError("%s: the program did not write %d bytes within 300 s" % (label, size))
                         time.sleep(0.01)
-                    if name == "rinit":
+                    if kind == "rinit":
                         try:
                             sup.proc.wait(timeout=30)  # rinit exits once its only program has ended
                         except subprocess.TimeoutExpired:
@@ -703,12 +720,18 @@ def sup_output(workdir, size, rounds):
                     sup.close()
             with open(timefile) as f:
                 written, took = f.read().split()
-            samples[name].append(int(written) / float(took) / 1e6)
-    values = {k: statistics.median(samples[k]) for k in ("rinit", "supervisord", "cat")}
-    sup_table("output of a program writing %d MB of 80-byte lines, median of %d" % (size // 1000000, rounds), "MB/s", values, "%.0f",
-              {"rinit": '(output = "prefix")', "supervisord": "(stdout_logfile=/dev/stdout)", "cat": "(| cat > /dev/null)"})
-    print("  rinit / cat: %.2fx; rinit / supervisord: %.2fx" % (values["rinit"] / values["cat"], values["rinit"] / values["supervisord"]))
-    print("  goal rinit >= 0.5x cat: %s" % verdict(values["rinit"] >= 0.5 * values["cat"]))
+            samples[label].append(int(written) / float(took) / 1e6)
+    values = {k: statistics.median(samples[k]) for k in labels}
+    print("\n-- output of a program writing %d MB of 80-byte lines in 8 KiB writes, median of %d rounds"
+          " (MB/s, timed by the program; rinit's and supervisord's stdout: /dev/null)" % (size // 1000000, rounds))
+    print("  %-26s %9s %8s %14s  %s" % ("", "MB/s", "/ cat", "/ supervisord", "goal"))
+    for label, kind, _, goal in OUTPUT_MODES:
+        v = values[label]
+        goals = []
+        if goal is not None:
+            goals.append(">= %.1fx cat: %s" % (goal, verdict(v >= goal * values["cat"])))
+            goals.append(">= supervisord: %s" % verdict(v >= values["supervisord"]))
+        print("  %-26s %9.0f %7.2fx %13.2fx  %s" % (label, v, v / values["cat"], v / values["supervisord"], "; ".join(goals)))
     return values
 
 
@@ -1186,9 +1209,10 @@ def supervisor_mode(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few repetitions: checks the script works, figures are rough")
-    parser.add_argument("--part", choices=("all", "single", "supervisor", "http", "schedules"), default="all",
+    parser.add_argument("--part", choices=("all", "single", "supervisor", "http", "output", "schedules"), default="all",
                         help="single-command mode against tini and dumb-init, supervisor mode against supervisord and s6, or both"
-                        " (default); http: only the HTTP status page against supervisord's XML-RPC (part of supervisor mode);"
+                        " (default); http: only the HTTP status page against supervisord's XML-RPC, output: only the output"
+                        " throughput table (both part of supervisor mode);"
                         " schedules: against cron and busybox crond (bench/schedules.py; part of all)")
     args = parser.parse_args()
     global QUICK
@@ -1216,10 +1240,13 @@ def main():
         if args.part in ("all", "schedules"):
             import schedules
             schedules.run(RINIT, args.quick)
-        if args.part == "http":
-            workdir = tempfile.mkdtemp(prefix="rinit-bench-http-")
+        if args.part in ("http", "output"):
+            workdir = tempfile.mkdtemp(prefix="rinit-bench-%s-" % args.part)
             try:
-                http_part(workdir, args.quick)
+                if args.part == "http":
+                    http_part(workdir, args.quick)
+                else:
+                    sup_output(workdir, 20000000 if args.quick else 200000000, 1 if args.quick else 7)
             finally:
                 cleanup(workdir)
     finally:

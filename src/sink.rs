@@ -156,6 +156,29 @@ impl Sink {
         }
     }
 
+    /// Appends whole lines with `fill` for as long as fewer than `until`
+    /// bytes wait: `fill` gets the queue, the length past which it must not
+    /// start a line, and the length no line may end past (the limit). For
+    /// many lines at once, without a check and a call per line. A notice
+    /// of lines dropped before comes first, when a line follows it.
+    pub fn fill_while_room(&mut self, until: usize, fill: impl FnOnce(&mut Vec<u8>, usize, usize)) {
+        let before = self.queue.len();
+        let dropped = self.dropped;
+        if dropped > 0 {
+            let notice = self.dropped_notice();
+            self.dropped = 0;
+            self.queue.extend_from_slice(notice.as_bytes());
+        }
+        let noticed = self.queue.len();
+        let end = self.sent.saturating_add(self.limit);
+        fill(&mut self.queue, self.sent.saturating_add(until).min(end), end);
+        if self.queue.len() == noticed {
+            // No line came: the notice waits for one.
+            self.queue.truncate(before);
+            self.dropped = dropped;
+        }
+    }
+
     /// Writes queued lines, at most `write_max` bytes per write, until the
     /// queue is empty or the reader is full. When the reader has taken
     /// everything and lines were dropped, says how many.
@@ -200,8 +223,11 @@ impl Sink {
         if self.sent >= self.queue.len() {
             self.queue.clear();
             self.sent = 0;
-            if self.queue.capacity() > self.limit {
-                self.queue.shrink_to(self.limit / 4);
+            // Memory back after a burst past the limit, but not after each
+            // turn of a steady stream (a reallocation each time: the
+            // allocator maps and unmaps buffers this large).
+            if self.queue.capacity() > self.limit.saturating_mul(2) {
+                self.queue.shrink_to(self.limit);
             }
         } else if self.sent >= self.limit / 4 {
             self.queue.drain(..self.sent);

@@ -25,7 +25,7 @@ use crate::pid1::event_loop::EventLoop;
 mod lines;
 use crate::sink::Sink;
 pub use lines::LineFormat;
-use lines::{find_newline, queue_json, queue_line};
+use lines::{find_newline, queue_json, queue_line, queue_short_lines, write_prefixed};
 
 /// The longest line rinit writes as one: longer lines are split.
 pub const LINE_MAX: usize = 4000;
@@ -94,7 +94,8 @@ struct Pipe {
     stream: Stream,
     format: LineFormat,
     /// What each line starts with: "web | " or "worker.1 | ", after the
-    /// time of the latest read with timestamps.
+    /// time of the latest read with timestamps; for JSON, the object up to
+    /// the line's text (lines.rs, `json_head`).
     prefix: Vec<u8>,
     /// The time of the latest read, for timestamps and JSON.
     time: [u8; crate::lines::STAMP_LEN],
@@ -118,6 +119,8 @@ pub struct Output {
     fresh: Vec<StreamId>,
     /// Whether rinit's stdout and stderr queues had room at the last `sync_watches`.
     room: [bool; 2],
+    /// Where pipes are read into, made at the first read (not zeroed per read).
+    read_buf: Vec<u8>,
 }
 
 impl Output {
@@ -129,6 +132,7 @@ impl Output {
             closed: Vec::new(),
             fresh: Vec::new(),
             room: [true; 2],
+            read_buf: Vec::new(),
         }
     }
 
@@ -259,13 +263,16 @@ impl Output {
                 return;
             }
         }
-        let mut buf = [0u8; READ_SIZE];
+        if self.read_buf.len() < READ_SIZE {
+            self.read_buf.resize(READ_SIZE, 0);
+        }
+        let buf = &mut self.read_buf;
         // Draining takes what the pipe held when the program ended (its
         // capacity), not what a descendant still writing adds meanwhile.
         let mut budget = if all { pipe_capacity(fd) } else { 0 };
         loop {
             // `pipe` owns `fd`; it is closed only below, after the last read.
-            match crate::sys::read(fd, &mut buf) {
+            match crate::sys::read(fd, buf) {
                 Ok(0) => {
                     // Every writer has gone: end the last line.
                     if !pipe.partial.is_empty() {
@@ -366,14 +373,29 @@ impl Pipe {
         if timestamps {
             self.time = crate::lines::stamp(std::time::SystemTime::now());
         }
-        if let LineFormat::Prefix { label, timestamps } = &self.format {
-            self.prefix.clear();
-            if *timestamps {
-                self.prefix.extend_from_slice(&self.time);
-                self.prefix.push(b' ');
+        self.prefix.clear();
+        match &self.format {
+            LineFormat::Prefix { label, timestamps } => {
+                if *timestamps {
+                    self.prefix.extend_from_slice(&self.time);
+                    self.prefix.push(b' ');
+                }
+                self.prefix.extend_from_slice(label.as_bytes());
+                self.prefix.extend_from_slice(b" | ");
             }
-            self.prefix.extend_from_slice(label.as_bytes());
-            self.prefix.extend_from_slice(b" | ");
+            LineFormat::Json { program, instance } => {
+                let fields = crate::lines::JsonFields {
+                    time: &self.time,
+                    program,
+                    instance: *instance,
+                    stream: Some(match self.stream {
+                        Stream::Out => "stdout",
+                        Stream::Err => "stderr",
+                    }),
+                    level: None,
+                };
+                crate::lines::json_head(&mut self.prefix, &fields);
+            }
         }
     }
 
@@ -387,19 +409,7 @@ impl Pipe {
     fn queue_piece(&self, sink: &mut Sink, line: &[u8], continues: bool) {
         match &self.format {
             LineFormat::Prefix { .. } => queue_line(sink, &self.prefix, line),
-            LineFormat::Json { program, instance } => {
-                let fields = crate::lines::JsonFields {
-                    time: &self.time,
-                    program,
-                    instance: *instance,
-                    stream: Some(match self.stream {
-                        Stream::Out => "stdout",
-                        Stream::Err => "stderr",
-                    }),
-                    level: None,
-                };
-                queue_json(sink, &fields, line, continues);
-            }
+            LineFormat::Json { .. } => queue_json(sink, &self.prefix, line, continues),
         }
     }
 
@@ -409,7 +419,12 @@ impl Pipe {
     /// Returns how many bytes it took: fewer when the destination is full.
     fn take(&mut self, bytes: &[u8], queue: &mut Sink, all: bool) -> usize {
         let mut rest = bytes;
-        while let Some(newline) = find_newline(rest) {
+        loop {
+            if self.partial.is_empty() {
+                let taken = self.take_short_lines(rest, queue);
+                rest = rest.get(taken..).unwrap_or_default();
+            }
+            let Some(newline) = find_newline(rest) else { break };
             if !all && !has_room(queue) {
                 return bytes.len().saturating_sub(rest.len());
             }
@@ -440,6 +455,29 @@ impl Pipe {
             self.partial.shrink_to(LINE_MAX);
         }
         bytes.len()
+    }
+
+    /// `take`'s fast way for short lines (output_lines.rs, `queue_short_lines`).
+    fn take_short_lines(&self, bytes: &[u8], queue: &mut Sink) -> usize {
+        let head = self.prefix.as_slice();
+        match &self.format {
+            LineFormat::Prefix { .. } => queue_short_lines(
+                queue,
+                bytes,
+                |n| n.saturating_add(head.len()).saturating_add(1),
+                |q, line| write_prefixed(q, head, line),
+            ),
+            // Escaping takes at most 5 bytes a byte; 32 for the object's end.
+            LineFormat::Json { .. } => queue_short_lines(
+                queue,
+                bytes,
+                |n| n.saturating_mul(5).saturating_add(head.len()).saturating_add(32),
+                |q, line| {
+                    q.extend_from_slice(head);
+                    crate::lines::json_rest(q, line, false);
+                },
+            ),
+        }
     }
 }
 

@@ -16,27 +16,91 @@ pub enum LineFormat {
     Json { program: String, instance: Option<u32> },
 }
 
-/// Queues `line` as JSON objects, one per piece of at most LINE_MAX bytes
-/// (each but the last `"split":true`, and the last too when the line
-/// `continues`), or drops it all when the sink has no room for it.
-pub(super) fn queue_json(sink: &mut Sink, fields: &crate::lines::JsonFields, line: &[u8], continues: bool) {
+/// Queues the whole lines `bytes` starts with, each as `write` writes it
+/// (given the line without its newline and a `\r` before it; `most`: the
+/// most bytes that can make of a line of N), while the queue has room
+/// (under half its limit, as `has_room` says, and the line fits within the
+/// limit) and the lines are at most LINE_MAX long. Returns how many bytes it
+/// took; the rest (a longer line, an unfinished one, what found no room) is
+/// left to `Pipe::take`'s line-by-line way. The fast path for the lines of
+/// most programs: one reservation and no per-line calls into the queue.
+pub(super) fn queue_short_lines(
+    sink: &mut Sink,
+    bytes: &[u8],
+    most: impl Fn(usize) -> usize,
+    mut write: impl FnMut(&mut Vec<u8>, &[u8]),
+) -> usize {
+    let mut taken = 0usize;
+    sink.fill_while_room(super::QUEUE_LIMIT / 2, |queue, bound, end| {
+        queue.reserve(
+            bytes
+                .len()
+                .saturating_add(bytes.len() / 2)
+                .min(bound.saturating_sub(queue.len())),
+        );
+        while queue.len() < bound {
+            let rest = bytes.get(taken..).unwrap_or_default();
+            let Some(newline) = find_newline(rest) else { break };
+            if newline > LINE_MAX || queue.len().saturating_add(most(newline)) > end {
+                break;
+            }
+            let line = rest.get(..newline).unwrap_or_default();
+            let line = match line.split_last() {
+                Some((b'\r', before)) => before,
+                _ => line,
+            };
+            write(queue, line);
+            taken = taken.saturating_add(newline).saturating_add(1);
+        }
+    });
+    taken
+}
+
+/// `prefix` + `line` + "\n" (an empty line: the prefix without its space).
+#[inline(always)]
+pub(super) fn write_prefixed(queue: &mut Vec<u8>, prefix: &[u8], line: &[u8]) {
+    if line.is_empty() {
+        queue.extend_from_slice(prefix.trim_ascii_end());
+    } else {
+        queue.extend_from_slice(prefix);
+        queue.extend_from_slice(line);
+    }
+    queue.push(b'\n');
+}
+
+/// Queues `line` as JSON objects after `head` (lines.rs, `json_head`), one
+/// per piece of at most LINE_MAX bytes (each but the last `"split":true`,
+/// and the last too when the line `continues`), or drops it all when the
+/// sink has no room for it.
+pub(super) fn queue_json(sink: &mut Sink, head: &[u8], line: &[u8], continues: bool) {
     let line = match line.split_last() {
         Some((b'\r', rest)) => rest,
         _ => line,
     };
-    let pieces = line.len().div_ceil(LINE_MAX).max(1);
-    // Escaping can take up to 5 bytes a byte; 160 for the fields.
+    if line.len() <= LINE_MAX {
+        // The common case, without the iterators below.
+        let room = line
+            .len()
+            .saturating_mul(5)
+            .saturating_add(head.len())
+            .saturating_add(32);
+        sink.push_with(room, 1, |queue| {
+            queue.extend_from_slice(head);
+            crate::lines::json_rest(queue, line, continues);
+        });
+        return;
+    }
+    let pieces = line.len().div_ceil(LINE_MAX);
+    // Escaping can take up to 5 bytes a byte; 32 for the end of each object.
     let room = line
         .len()
         .saturating_mul(5)
-        .saturating_add(pieces.saturating_mul(160));
+        .saturating_add(pieces.saturating_mul(head.len().saturating_add(32)));
     sink.push_with(room, pieces as u64, |queue| {
         let mut chunks = line.chunks(LINE_MAX).peekable();
-        if chunks.peek().is_none() {
-            crate::lines::json_line(queue, fields, b"", false);
-        }
         while let Some(piece) = chunks.next() {
-            crate::lines::json_line(queue, fields, piece, continues || chunks.peek().is_some());
+            queue.extend_from_slice(head);
+            crate::lines::json_rest(queue, piece, continues || chunks.peek().is_some());
         }
     });
 }
@@ -54,6 +118,19 @@ pub(super) fn queue_line(sink: &mut Sink, prefix: &[u8], line: &[u8]) {
             queue.extend_from_slice(prefix);
             queue.push(b'\n');
         });
+        return;
+    }
+    if line.len() <= LINE_MAX {
+        // The common case, without the iterator below.
+        sink.push_with(
+            line.len().saturating_add(prefix.len()).saturating_add(1),
+            1,
+            |queue| {
+                queue.extend_from_slice(prefix);
+                queue.extend_from_slice(line);
+                queue.push(b'\n');
+            },
+        );
         return;
     }
     let pieces = line.len().div_ceil(LINE_MAX);
