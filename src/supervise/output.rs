@@ -408,7 +408,7 @@ impl Pipe {
     /// rest comes later (a JSON object then says `"split":true`).
     fn queue_piece(&self, sink: &mut Sink, line: &[u8], continues: bool) {
         match &self.format {
-            LineFormat::Prefix { .. } => queue_line(sink, &self.prefix, line),
+            LineFormat::Prefix { .. } => queue_line(sink, &self.prefix, line, continues),
             LineFormat::Json { .. } => queue_json(sink, &self.prefix, line, continues),
         }
     }

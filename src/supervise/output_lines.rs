@@ -106,40 +106,36 @@ pub(super) fn queue_json(sink: &mut Sink, head: &[u8], line: &[u8], continues: b
 }
 
 /// Queues `prefix` + `line` + "\n", in pieces of at most LINE_MAX bytes,
-/// or drops it all when the sink has no room for it.
-pub(super) fn queue_line(sink: &mut Sink, prefix: &[u8], line: &[u8]) {
+/// or drops it all when the sink has no room for it. A piece that the
+/// next line goes on with has `+` in place of the prefix's `|` (`web +
+/// ...`), as a JSON piece says `"split":true`: every piece but the last,
+/// and the last too when the line `continues` (the start of a longer line
+/// whose rest comes later).
+pub(super) fn queue_line(sink: &mut Sink, prefix: &[u8], line: &[u8], continues: bool) {
     let line = match line.split_last() {
-        Some((b'\r', rest)) => rest,
+        Some((b'\r', rest)) if !continues => rest,
         _ => line,
     };
-    if line.is_empty() {
-        let prefix = prefix.trim_ascii_end();
-        sink.push_with(prefix.len().saturating_add(1), 1, |queue| {
-            queue.extend_from_slice(prefix);
-            queue.push(b'\n');
-        });
+    if line.len() <= LINE_MAX && !continues {
+        // The common case, without the pieces below.
+        let room = line.len().saturating_add(prefix.len()).saturating_add(1);
+        sink.push_with(room, 1, |queue| write_prefixed(queue, prefix, line));
         return;
     }
-    if line.len() <= LINE_MAX {
-        // The common case, without the iterator below.
-        sink.push_with(
-            line.len().saturating_add(prefix.len()).saturating_add(1),
-            1,
-            |queue| {
-                queue.extend_from_slice(prefix);
-                queue.extend_from_slice(line);
-                queue.push(b'\n');
-            },
-        );
-        return;
-    }
-    let pieces = line.len().div_ceil(LINE_MAX);
+    let name = prefix.strip_suffix(b"| ").unwrap_or(prefix);
+    let pieces = line.len().div_ceil(LINE_MAX).max(1);
     let room = pieces.saturating_mul(prefix.len().saturating_add(1));
     sink.push_with(line.len().saturating_add(room), pieces as u64, |queue| {
-        for piece in line.chunks(LINE_MAX) {
-            queue.extend_from_slice(prefix);
-            queue.extend_from_slice(piece);
-            queue.push(b'\n');
+        let mut chunks = line.chunks(LINE_MAX).peekable();
+        while let Some(piece) = chunks.next() {
+            if continues || chunks.peek().is_some() {
+                queue.extend_from_slice(name);
+                queue.extend_from_slice(b"+ ");
+                queue.extend_from_slice(piece);
+                queue.push(b'\n');
+            } else {
+                write_prefixed(queue, prefix, piece);
+            }
         }
     });
 }

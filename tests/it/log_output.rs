@@ -88,6 +88,33 @@ fn a_long_line_is_split_into_pieces_that_say_so() {
     assert_eq!(checked.trim(), "[4000, 4000, 2000] [True, True, False] True");
 }
 
+#[test]
+fn a_long_prefixed_line_is_split_into_pieces_marked_with_a_plus() {
+    // 10,000 bytes then a short line: three pieces, the first two `long +`.
+    let done = run_config(
+        "prefix-long",
+        "[program.long]\ncommand = [\"sh\", \"-c\", \"head -c 10000 /dev/zero | tr '\\\\0' x; echo; echo after\"]\noutput = \"prefix\"\nrestart = \"no\"\n",
+    );
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let shape: Vec<(String, usize)> = done
+        .out
+        .iter()
+        .map(|line| {
+            let (head, text) = line.split_at(7);
+            assert!(text.bytes().all(|b| b == b'x') || text == "after", "{line:?}");
+            (head.to_string(), text.len())
+        })
+        .collect();
+    let expected = [
+        ("long + ", 4000),
+        ("long + ", 4000),
+        ("long | ", 2000),
+        ("long | ", 5),
+    ];
+    let expected: Vec<(String, usize)> = expected.iter().map(|(h, n)| (h.to_string(), *n)).collect();
+    assert_eq!(shape, expected);
+}
+
 /// Whether `text` starts with `2026-12-05T17:00:00.123Z ` (any time).
 fn stamped(text: &str) -> bool {
     let b = text.as_bytes();

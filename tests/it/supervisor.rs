@@ -421,8 +421,8 @@ fn prefixed_output_keeps_streams_apart_splits_long_lines_and_ends_the_last_line(
         done.out,
         [
             "p | to-out".to_string(),
-            format!("p | {}", x(4000)),
-            format!("p | {}", x(4000)),
+            format!("p + {}", x(4000)),
+            format!("p + {}", x(4000)),
             format!("p | {}", x(1000)),
             "p | tail".to_string()
         ]
