@@ -20,13 +20,15 @@ apt-get update -qq
 # sd_notify client, tcp listeners, the e2e driver; redis-server and celery:
 # the warm-shutdown test (tests/it/celery.rs); strace: the
 # never-signal-a-reaped-pid test (tests/it/faults.rs); procps: ps; docker.io,
-# busybox-static and podman: the Docker (and podman) end-to-end tests, which
+# busybox-static, podman and catatonit (the pause process of podman's pods):
+# the Docker (and podman) end-to-end tests, with curl for the pod's liveness
+# probe (tests/docker/e2e.py, podman_kube), which
 # also use Debian's python3.11 and passwd/login (useradd, nologin) for their
 # stand-in Python image; chromium, tesseract-ocr and fonts-dejavu-core: the
 # status page opened in a headless browser and its screenshot read back
 # (tests/it/page.rs); tzdata: the zones of the schedule tests (src/schedule/).
 apt-get install -y -qq --no-install-recommends runc util-linux python3 python3-venv redis-server strace \
-    procps docker.io busybox-static podman passwd login chromium tesseract-ocr fonts-dejavu-core tzdata >/dev/null
+    procps docker.io busybox-static podman catatonit curl passwd login chromium tesseract-ocr fonts-dejavu-core tzdata >/dev/null
 # The tests' Python packages go into a virtual environment of their own, not
 # into Debian's python3 (which refuses pip: PEP 668, "externally managed"):
 # celery's redis transport needs its "redis" extra (kombu's redis support);

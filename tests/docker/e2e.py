@@ -354,6 +354,66 @@ critical = true
 ready = { file = "/tmp/never" }
 """
 
+# The pod of docs/kubernetes.md, cut to what podman 4.3 runs: rinit serves
+# /livez and /readyz; `setup` makes the files the health checks look for;
+# `worker` is restarted by rinit when its check fails; `stuck`, critical,
+# ignores SIGTERM while unhealthy (a wedged program), so /livez says 503
+# for the liveness probe to see; `web` notes when its SIGTERM came, after
+# the drain. rinit's stderr goes to the host through the `out` volume
+# (podman removes the logs with the pod).
+KUBE_RINIT_TOML = """\
+[rinit]
+http = "127.0.0.1:9001"
+drain = "2s"
+
+[program.setup]
+type = "oneshot"
+command = "touch /tmp/worker-ok /tmp/stuck-ok"
+
+[program.web]
+command = "sh -c 'trap \\"cat /proc/uptime > /out/web-term; exit 0\\" TERM; while :; do sleep 0.2; done'"
+after = ["setup"]
+critical = true
+
+[program.stuck]
+command = "sh -c 'trap \\"test -f /tmp/stuck-ok && exit 0\\" TERM; while :; do sleep 0.2; done'"
+after = ["setup"]
+critical = true
+stop_timeout = "5s"
+health = { command = ["test", "-f", "/tmp/stuck-ok"], interval = "1s", retries = 1 }
+
+[program.worker]
+command = "sleep 100000"
+after = ["setup"]
+health = { command = ["test", "-f", "/tmp/worker-ok"], interval = "1s", retries = 1 }
+"""
+
+KUBE_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: rinit-e2e
+spec:
+  terminationGracePeriodSeconds: 8
+  containers:
+    - name: app
+      image: localhost/{image}
+      command: ["/bin/sh", "-c", "exec /sbin/rinit 2>>/out/rinit.log"]
+      volumeMounts:
+        - {{ name: out, mountPath: /out }}
+      readinessProbe:
+        httpGet: {{ path: /readyz, port: 9001 }}
+        periodSeconds: 1
+      livenessProbe:
+        httpGet: {{ path: /livez, port: 9001 }}
+        periodSeconds: 1
+        failureThreshold: 1
+  volumes:
+    - name: out
+      hostPath: {{ path: {out}, type: Directory }}
+"""
+
+
 # A supervisord.conf as images have it, run by rinit directly (`-c`): two
 # programs, one of them twice (numprocs), a group, %(ENV_X)s and priorities.
 SUPERVISORD_CONF = """\
@@ -1075,6 +1135,95 @@ class Suite:
         finally:
             pm.stop()
 
+    def t_podman_kube(self):
+        """`podman kube play` of a pod with rinit as PID 1 (the pod of
+        docs/kubernetes.md, cut down): rinit restarts a program whose health
+        check fails; podman turns the httpGet liveness probe into a curl
+        healthcheck, which sees /livez fail while a critical program is
+        unhealthy (run by hand, as podman runs them from systemd timers);
+        `podman pod stop` is a SIGTERM that rinit drains for 2 s, then a
+        clean stop well within the grace period. podman 4.3 ignores the
+        readiness probe and terminationGracePeriodSeconds (its stop timeout
+        stays 10 s), and its `kube down` kills without a SIGTERM."""
+        if shutil.which("podman") is None or shutil.which("curl") is None:
+            raise Failure("podman or curl not found (apt-get install podman catatonit curl), or run with --no-podman")
+        pm = Podman(os.path.join(self.work, "podman-kube"), shutil.which("podman"))
+        self.podman_kube = pm
+        out = os.path.join(self.work, "kube-out")
+        os.makedirs(out)
+        image = os.path.join(self.work, "kube.tar")
+        kube_image(image, os.path.join(self.work, "base.tar"), KUBE_RINIT_TOML)
+        pod = os.path.join(self.work, "pod.yaml")
+        with open(pod, "w") as f:
+            f.write(KUBE_POD.format(image=f"{PREFIX}/kube", out=out))
+        ct = "rinit-e2e-app"
+        try:
+            pm.import_tar(image, f"localhost/{PREFIX}/kube", 'CMD ["/sbin/rinit"]', "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+            pm.run("kube", "play", pod, timeout=120)
+            self.wait_ready(ct, ["web", "stuck", "worker"], engine=pm)
+            check = pm.out("inspect", "-f", "{{json .Config.Healthcheck.Test}}", ct)
+            if "http://localhost:9001/livez" not in check:
+                raise Failure(f"podman's healthcheck from the liveness probe: expected curl of /livez, saw {check}")
+            health = pm.run("healthcheck", "run", ct, check=False)
+            if health.returncode != 0:
+                raise Failure(f"podman healthcheck run: expected 0 (healthy), saw {health.returncode}: {health.stdout}")
+            # A failing health check: rinit restarts the program.
+            pm.run("exec", ct, "rm", "/tmp/worker-ok")
+            wait_for("rinit restarting worker", lambda: re.search(
+                r"^worker\s+\S+\s+\S+\s+\S+\s+[1-9]", self.status(ct, engine=pm).stdout, re.M), 10)
+            pm.run("exec", ct, "touch", "/tmp/worker-ok")
+            self.wait_ready(ct, ["worker"], engine=pm)
+            # The pod stopped as the kubelet does: SIGTERM, the drain, then
+            # the orderly stop. (podman 4.3's `kube down` removes the pod
+            # with SIGKILL at once: no SIGTERM reaches rinit; `pod stop`
+            # sends it.)
+            asked = uptime()
+            pm.run("pod", "stop", "rinit-e2e", timeout=60)
+            took = uptime() - asked
+            pm.run("kube", "down", pod, timeout=60)
+            with open(os.path.join(out, "web-term")) as f:
+                web_term = float(f.read().split()[0]) - asked
+            with open(os.path.join(out, "rinit.log")) as f:
+                rinit_log = f.read()
+            if not 1.9 <= web_term < 4 or took >= 8:
+                raise Failure(f"pod stop: expected web's SIGTERM after the 2 s drain and an end within the 8 s "
+                              f"grace period, saw SIGTERM at {web_term:.2f}s, down in {took:.2f}s; rinit's log:\n"
+                              f"{rinit_log[-1500:]}")
+            for line in ("rinit: SIGTERM: draining for 2s", "rinit: the drain (2s) is over",
+                         "rinit: worker is unhealthy: its health check failed once: stopping it"):
+                if line not in rinit_log:
+                    raise Failure(f"expected {line!r} in rinit's log, saw:\n{rinit_log[-1500:]}")
+            # The liveness probe's view: a critical program unhealthy.
+            pm.run("kube", "play", pod, timeout=120)
+            self.wait_ready(ct, ["stuck"], engine=pm)
+            pm.run("exec", ct, "rm", "/tmp/stuck-ok")
+            wait_for("stuck unhealthy", lambda: re.search(r"^stuck\s+unhealthy", self.status(ct, engine=pm).stdout,
+                                                          re.M), 10)
+            pm.run("healthcheck", "run", ct, check=False)
+            seen = pm.out("inspect", "-f", "{{.State.Health.Status}} {{json .State.Health.Log}}", ct, check=False)
+            if not seen.startswith("unhealthy") or "returned error: 503" not in seen:
+                raise Failure(f"podman's liveness check with stuck unhealthy: expected unhealthy and curl's 503, "
+                              f"saw {seen[:600]}")
+            pm.run("kube", "down", pod, timeout=60)
+        finally:
+            pm.stop()
+
+
+def kube_image(path, base, rinit_toml):
+    """`base` (busybox and rinit) with curl and its libraries, which podman
+    4.3 runs for an httpGet liveness probe, and /etc/rinit.toml."""
+    shutil.copy(base, path)
+    with tarfile.open(path, "a") as tar:
+        for p in ["/usr/bin/curl"] + ldd(["/usr/bin/curl"]):
+            tar.add(os.path.realpath(p), arcname=p.lstrip("/"))
+        add_file(tar, "etc/rinit.toml", rinit_toml.encode())
+
+
+def uptime():
+    """The host's /proc/uptime, which a container reads the same."""
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
+
 
 def parse_stat(text):
     """{pid: (comm, state, ppid, cmdline)} from lines `STAT :: CMDLINE`."""
@@ -1154,7 +1303,7 @@ def main():
                 ("dockerfile_example", suite.t_dockerfile_example),
                 ("dockerfile_example_read_only", suite.t_dockerfile_example_read_only),
                 ("init_path", suite.t_init_path),
-            ] + ([] if args.no_podman else [("podman", suite.t_podman)]):
+            ] + ([] if args.no_podman else [("podman", suite.t_podman), ("podman_kube", suite.t_podman_kube)]):
                 if name == "stop_fast" and not hasattr(suite, "supervised"):
                     suite.results.append((name, False, 0))
                     log("FAIL stop_fast: no container: supervisor_up failed")
@@ -1165,7 +1314,7 @@ def main():
         code = 130
     finally:
         teardown = time.monotonic()
-        for engine in (suite.podman, suite.second, suite.engine):
+        for engine in (suite.podman, getattr(suite, "podman_kube", None), suite.second, suite.engine):
             if engine is not None:
                 engine.stop()
         left = mounts_under(work)
