@@ -109,6 +109,9 @@ fn describe_program(text: &mut String, plan: &Plan, program: &Program) {
         "    type {kind}, after {after}, user {user}, directory {directory}, restart {}{critical}",
         program.restart.name(),
     );
+    if let Some(origin) = &program.origin {
+        let _ = writeln!(text, "    from {}", log::escape_controls(origin.clone()));
+    }
     if let Some(schedule) = &program.schedule {
         let _ = writeln!(text, "    {}", describe_schedule(schedule, super::wall_now()));
     }

@@ -5,7 +5,6 @@
 //! before HOME is known.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
 use toml::Spanned;
 
@@ -23,13 +22,11 @@ pub(super) type Vars = Vec<(String, String)>;
 
 /// What every program's environment starts from.
 pub(super) struct Layers<'a> {
-    pub(super) source: &'a Source<'a>,
+    pub(super) source: &'a Source,
     /// rinit's environment (less NOTIFY_SOCKET), then `[env]`.
     pub(super) shared: &'a Env,
     /// The names `[env]` sets: HOME, USER and LOGNAME from `user` go under them.
     pub(super) set_in_file_env: &'a HashSet<String>,
-    /// The configuration's folder: relative `{ file = ... }` paths are in it.
-    pub(super) base_dir: &'a Path,
 }
 
 /// Expands `user` and `group`, from rinit's environment, `[env]` (in
@@ -58,11 +55,11 @@ pub(super) fn expand_user(
 
 /// `env_file`'s variables, in the file's order (taken literally, as
 /// Docker's --env-file does).
-pub(super) fn env_file(base_dir: &Path, raw: &RawProgram, at: &At) -> Result<Vars, Problem> {
+pub(super) fn env_file(source: &Source, raw: &RawProgram, at: &At) -> Result<Vars, Problem> {
     let Some(env_file) = &raw.env_file else {
         return Ok(Vec::new());
     };
-    let path = base_dir.join(env_file.get_ref());
+    let path = source.folder(env_file.span().start).join(env_file.get_ref());
     let offset = env_file.span().start;
     let text = input::read_text(&path).map_err(|why| {
         at(
@@ -106,7 +103,6 @@ pub(super) fn environment(
         shared.source,
         Some(name),
         std::mem::take(&mut raw.env),
-        shared.base_dir,
         &lookup(&env, name),
         errors,
     );
@@ -130,13 +126,12 @@ pub(super) fn lookup<'a>(env: &'a Env, name: &'a str) -> impl Fn(&str) -> Option
 
 /// An `env` table with its names and values checked: what execve can pass,
 /// and the values to read from files at each start (relative paths in
-/// `base_dir`, the configuration's folder). Each bad entry is an error of
+/// the folder of the file that sets them). Each bad entry is an error of
 /// its own, pushed to `errors`, and left out.
 pub(super) fn checked_env(
     source: &Source,
     program: Option<&str>,
     table: BTreeMap<Spanned<String>, EnvValue>,
-    base_dir: &Path,
     lookup: &Lookup,
     errors: &mut ConfigError,
 ) -> (Vars, Files) {
@@ -165,7 +160,7 @@ pub(super) fn checked_env(
             EnvValue::File(path) => {
                 // Read at each start, after rinit has moved to /: made
                 // absolute now, from where rinit started.
-                let path = base_dir.join(path);
+                let path = source.folder(key.span().start).join(path);
                 files.push((key.into_inner(), std::path::absolute(&path).unwrap_or(path)));
                 continue;
             }

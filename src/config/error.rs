@@ -5,6 +5,7 @@
 //! program and key of a serde error back from the text around its position.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use super::suggest;
 
@@ -49,7 +50,7 @@ impl ConfigError {
         while lines.len() < MAX_SHOWN {
             let next = self.problems.iter().zip(&shown).enumerate();
             let next = next.filter(|(_, (_, &shown))| !shown);
-            let Some((i, (problem, _))) = next.min_by_key(|(i, (problem, _))| (problem.at, *i)) else {
+            let Some((i, (problem, _))) = next.min_by_key(|(i, (problem, _))| (problem.at.map(|at| at.offset), *i)) else {
                 break;
             };
             if let Some(slot) = shown.get_mut(i) {
@@ -85,12 +86,20 @@ impl fmt::Display for ConfigError {
 #[derive(Debug)]
 pub struct Problem {
     file: String,
-    /// 1-based line and column.
-    at: Option<(usize, usize)>,
+    at: Option<Place>,
     /// The table it is in: "program NAME" or "group NAME".
     table: Option<String>,
     key: Option<String>,
     message: String,
+}
+
+/// Where an error is: its offset among all the files' (what orders the
+/// errors), and its 1-based line and column in its own file.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    offset: usize,
+    line: u32,
+    column: u32,
 }
 
 impl Problem {
@@ -103,7 +112,7 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{}", self.file)?;
-        if let Some((line, column)) = self.at {
+        if let Some(Place { line, column, .. }) = self.at {
             write!(f, ":{line}:{column}")?;
         }
         if let Some(table) = &self.table {
@@ -116,18 +125,86 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Builds errors that point into one file's text.
-pub(super) struct Source<'a> {
-    file: String,
-    text: &'a str,
+/// Builds errors that point into the configuration's files: the main file
+/// and the files it includes. Each file has its own range of one space of
+/// offsets (the spans of its values are moved there when it is read), so
+/// an offset says which file it is in, and offset order is file order.
+pub(super) struct Source {
+    files: Vec<SourceFile>,
 }
 
-impl<'a> Source<'a> {
-    pub(super) fn new(file: &str, text: &'a str) -> Source<'a> {
+struct SourceFile {
+    name: String,
+    text: String,
+    /// Where its range of offsets starts.
+    base: usize,
+    /// Where the paths it names (`env_file`, `{ file = ... }`) are found.
+    folder: PathBuf,
+}
+
+impl Source {
+    /// The main file, read from `folder`.
+    pub(super) fn new(file: &str, text: &str, folder: &Path) -> Source {
         Source {
-            file: file.to_string(),
-            text,
+            files: vec![SourceFile {
+                name: file.to_string(),
+                text: text.to_string(),
+                base: 0,
+                folder: folder.to_path_buf(),
+            }],
         }
+    }
+
+    /// Adds an included file after the others; returns where its offsets start.
+    pub(super) fn add(&mut self, name: String, text: String, folder: PathBuf) -> usize {
+        // One offset between files: a span at the end of one is not the next's start.
+        let base = self.files.last().map_or(0, |last| {
+            last.base.saturating_add(last.text.len()).saturating_add(1)
+        });
+        self.files.push(SourceFile {
+            name,
+            text,
+            base,
+            folder,
+        });
+        base
+    }
+
+    /// The text of the last file added, and where its offsets start.
+    pub(super) fn last(&self) -> (&str, usize) {
+        self.files
+            .last()
+            .map_or(("", 0), |file| (file.text.as_str(), file.base))
+    }
+
+    /// The main file's name.
+    pub(super) fn main_name(&self) -> &str {
+        self.files.first().map_or("", |file| file.name.as_str())
+    }
+
+    /// The file that `offset` is in, and the offset within its text.
+    fn locate(&self, offset: usize) -> Option<(&SourceFile, usize)> {
+        let file = self.files.iter().rev().find(|file| file.base <= offset)?;
+        Some((file, offset.saturating_sub(file.base)))
+    }
+
+    /// The name of the file that `offset` is in, when it is an included one.
+    pub(super) fn included_name(&self, offset: usize) -> Option<String> {
+        let (file, _) = self.locate(offset)?;
+        (file.base > 0).then(|| file.name.clone())
+    }
+
+    /// The folder of the file that `offset` is in.
+    pub(super) fn folder(&self, offset: usize) -> &Path {
+        self.locate(offset)
+            .map_or(Path::new("."), |(file, _)| file.folder.as_path())
+    }
+
+    /// `FILE:LINE:COL` of `offset`.
+    pub(super) fn place(&self, offset: usize) -> String {
+        let (line, column) = self.line_column(offset);
+        let name = self.locate(offset).map_or("", |(file, _)| file.name.as_str());
+        format!("{name}:{line}:{column}")
     }
 
     /// The error for the file alone, before its text is known.
@@ -148,9 +225,22 @@ impl<'a> Source<'a> {
         key: Option<&str>,
         message: String,
     ) -> Problem {
+        let file = offset
+            .and_then(|offset| self.locate(offset))
+            .map(|(file, _)| file);
+        let file = file.or(self.files.first());
         Problem {
-            file: self.file.clone(),
-            at: offset.map(|offset| self.line_column(offset)),
+            file: file.map_or_else(String::new, |file| file.name.clone()),
+            at: offset.map(|offset| {
+                let (line, column) = self.line_column(offset);
+                // A file is at most 4 MiB: its lines and columns fit.
+                let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                Place {
+                    offset,
+                    line: narrow(line),
+                    column: narrow(column),
+                }
+            }),
             table: program.map(|name| format!("program {name}")),
             key: key.map(str::to_string),
             message,
@@ -158,7 +248,10 @@ impl<'a> Source<'a> {
     }
 
     fn line_column(&self, offset: usize) -> (usize, usize) {
-        let before = self.text.get(..offset).unwrap_or(self.text);
+        let Some((file, offset)) = self.locate(offset) else {
+            return (1, 1);
+        };
+        let before = file.text.get(..offset).unwrap_or(&file.text);
         let line = before.matches('\n').count().saturating_add(1);
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
         let column = column.saturating_add(1);
@@ -180,14 +273,16 @@ impl<'a> Source<'a> {
             return self.error(None, None, None, message);
         };
         let (message, start) = self.real_cause(message, offset);
-        let before = self.text.get(..start).unwrap_or("");
+        let (text, local) = self
+            .locate(start)
+            .map_or(("", 0), |(file, local)| (file.text.as_str(), local));
+        let before = text.get(..local).unwrap_or("");
         let unquote = |name: &str| {
             name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
                 .to_string()
         };
         let line_start = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
-        let line = self
-            .text
+        let line = text
             .get(line_start..)
             .and_then(|l| l.lines().next())
             .unwrap_or("");
@@ -242,15 +337,16 @@ impl<'a> Source<'a> {
     /// Where a basic or literal string opens and is not closed, on the line
     /// of `offset` or the line before it.
     fn open_string_before(&self, offset: usize) -> Option<usize> {
-        let before = self.text.get(..offset)?;
+        let (file, local) = self.locate(offset)?;
+        let before = file.text.get(..local)?;
         let this_line = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
         let previous_line = before
             .get(..this_line.saturating_sub(1))
             .and_then(|text| text.rfind('\n'))
             .map_or(0, |i| i.saturating_add(1));
         [previous_line, this_line].into_iter().find_map(|start| {
-            let line = self.text.get(start..)?.lines().next().unwrap_or("");
-            open_string(line).map(|at| start.saturating_add(at))
+            let line = file.text.get(start..)?.lines().next().unwrap_or("");
+            open_string(line).map(|at| start.saturating_add(at).saturating_add(file.base))
         })
     }
 }
@@ -352,7 +448,7 @@ mod tests {
 
     #[test]
     fn errors_show_in_file_order_and_at_most_50() {
-        let source = Source::new("t.toml", "a\nb\nc\n");
+        let source = Source::new("t.toml", "a\nb\nc\n", Path::new("."));
         let mut errors = ConfigError::default();
         for (offset, message) in [
             (Some(4), "third"),

@@ -63,7 +63,7 @@ impl Keys<'_> {
         let found = errors.len();
         let umask = errors.kept(umask(raw, at)).flatten();
         let mut written = AsWritten::of(raw);
-        let file_vars = errors.kept(env_keys::env_file(shared.base_dir, raw, at));
+        let file_vars = errors.kept(env_keys::env_file(shared.source, raw, at));
         let vars = file_vars.as_deref().unwrap_or_default();
         let user_expanded = errors
             .kept(env_keys::expand_user(
@@ -83,7 +83,6 @@ impl Keys<'_> {
             source: shared.source,
             shared: &shared.env,
             set_in_file_env: &shared.set_in_file_env,
-            base_dir: shared.base_dir,
         };
         let env_errors = errors.len();
         let vars = file_vars.clone().unwrap_or_default();

@@ -19,6 +19,7 @@ mod env_keys;
 pub mod environment;
 mod error;
 pub mod expand;
+mod include;
 pub mod input;
 mod keys;
 mod order;
@@ -173,6 +174,8 @@ pub struct Program {
     pub schedule: Option<Scheduled>,
     /// `limits`, `nice` and `oom_score_adj`.
     pub resources: crate::pid1::limits::Resources,
+    /// The included file it is declared in (None: the main file).
+    pub origin: Option<String>,
 }
 
 /// Keys as the configuration file wrote them, `${VAR}`s unexpanded.
@@ -280,6 +283,7 @@ impl Program {
             health: None,
             schedule: None,
             resources: crate::pid1::limits::Resources::default(),
+            origin: None,
         }
     }
 }
@@ -354,7 +358,8 @@ fn read(path: &Path, say: bool) -> Result<(String, String), ConfigError> {
 }
 
 /// Validates the configuration `text`, read from the file messages call
-/// `file`; env files are found relative to `base_dir`.
+/// `file`, with the files it includes; what it names (included files, env
+/// files) is found relative to `base_dir`.
 pub fn from_text(
     file: String,
     text: &str,
@@ -362,18 +367,14 @@ pub fn from_text(
     inherited_env: Vec<(OsString, OsString)>,
     main_command: Option<&[OsString]>,
 ) -> Result<Plan, ConfigError> {
-    let source = Source::new(&file, text);
+    let mut source = Source::new(&file, text, base_dir);
     let mut errors = ConfigError::default();
-    let plan = parse::parse(&source, text, &mut errors).and_then(|parsed| {
-        validate::validate(
-            &source,
-            parsed,
-            base_dir,
-            inherited_env,
-            main_command,
-            &mut errors,
-        )
+    let parsed = parse::parse(&source, &mut errors).map(|mut parsed| {
+        include::include(&mut source, &mut parsed, &mut errors);
+        parsed
     });
+    let plan = parsed
+        .and_then(|parsed| validate::validate(&source, parsed, inherited_env, main_command, &mut errors));
     match plan {
         Some(plan) if errors.is_empty() => Ok(plan),
         _ => Err(errors),
@@ -399,7 +400,7 @@ pub fn control_socket(explicit: Option<&Path>) -> Result<Option<PathBuf>, String
     let (file, text) = read(&path, false).map_err(|err| err.to_string())?;
     // The schema rinit itself reads (no second deserializer in the binary).
     let mut errors = ConfigError::default();
-    let parsed = parse::parse(&Source::new(&file, &text), &text, &mut errors);
+    let parsed = parse::parse(&Source::new(&file, &text, Path::new(".")), &mut errors);
     let raw = match (parsed, errors.lines().into_iter().next()) {
         (Some(parsed), None) => parsed.raw,
         (_, first) => return Err(first.unwrap_or_default()),

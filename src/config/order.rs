@@ -135,7 +135,7 @@ mod tests {
             .map(|i| Program::with_defaults(&format!("p{i}")))
             .collect();
         let after_of: Vec<(Vec<usize>, usize)> = after_of.iter().map(|a| (a.to_vec(), 0)).collect();
-        let source = Source::new("t.toml", "");
+        let source = Source::new("t.toml", "", std::path::Path::new("."));
         start_order(&source, &programs, &after_of).map_err(|e| e.to_string())
     }
 

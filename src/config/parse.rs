@@ -27,14 +27,19 @@ pub(super) struct Parsed {
     pub(super) refused: HashMap<String, Vec<String>>,
     /// Every variable of `[env]` could be read.
     pub(super) env_complete: bool,
+    /// Where the file has a `[rinit]` table (an included file may not).
+    pub(super) rinit_at: Option<usize>,
 }
 
-/// Reads `text`, pushing every error to `errors`; None after a syntax error.
-pub(super) fn parse(source: &Source, text: &str, errors: &mut ConfigError) -> Option<Parsed> {
+/// Reads the file last added to `source`, pushing every error to
+/// `errors`; None after a syntax error.
+pub(super) fn parse(source: &Source, errors: &mut ConfigError) -> Option<Parsed> {
+    let (text, base) = source.last();
     let root = match DeTable::parse(text) {
-        Ok(root) => root,
+        Ok(root) => moved_table(root.into_inner(), base),
         Err(err) => {
-            errors.push(source.toml_error(err));
+            let at = err.span().map(|span| span.start.saturating_add(base));
+            errors.push(source.schema_error(at, err.message()));
             return None;
         }
     };
@@ -47,10 +52,12 @@ pub(super) fn parse(source: &Source, text: &str, errors: &mut ConfigError) -> Op
         },
         refused: HashMap::new(),
         env_complete: true,
+        rinit_at: None,
     };
-    for (key, value) in root.into_inner() {
+    for (key, value) in root {
         match key.get_ref().as_ref() {
             "rinit" => {
+                parsed.rinit_at = Some(key.span().start);
                 if let (Some(rinit), _) = read(source, value, errors) {
                     parsed.raw.rinit = rinit;
                 }
@@ -78,6 +85,39 @@ pub(super) fn parse(source: &Source, text: &str, errors: &mut ConfigError) -> Op
         }
     }
     Some(parsed)
+}
+
+/// `table` with the spans in it (of keys and values, all the way down)
+/// moved by `base`: into the file's range of offsets (error.rs).
+fn moved_table(table: DeTable<'_>, base: usize) -> DeTable<'_> {
+    if base == 0 {
+        return table;
+    }
+    let mut moved = DeTable::new();
+    for (key, value) in table {
+        let span = key.span();
+        let span = span.start.saturating_add(base)..span.end.saturating_add(base);
+        moved.insert(Spanned::new(span, key.into_inner()), moved_value(value, base));
+    }
+    moved
+}
+
+/// `value` with its spans moved by `base` (`moved_table`).
+fn moved_value(value: Spanned<DeValue<'_>>, base: usize) -> Spanned<DeValue<'_>> {
+    let span = value.span();
+    let span = span.start.saturating_add(base)..span.end.saturating_add(base);
+    let inner = match value.into_inner() {
+        DeValue::Table(table) => DeValue::Table(moved_table(table, base)),
+        DeValue::Array(mut array) => {
+            for item in array.iter_mut() {
+                let taken = std::mem::replace(item, Spanned::new(0..0, DeValue::Boolean(false)));
+                *item = moved_value(taken, base);
+            }
+            DeValue::Array(array)
+        }
+        other => other,
+    };
+    Spanned::new(span, inner)
 }
 
 /// The tables of `[program.NAME]` (or `[group.NAME]`), each read on its own.
@@ -215,9 +255,9 @@ fn inline_parts<'i>(
 /// The lines `parse` reports for `text`.
 #[cfg(test)]
 fn lines_of(text: &str) -> Vec<String> {
-    let source = Source::new("t.toml", text);
+    let source = Source::new("t.toml", text, std::path::Path::new("."));
     let mut errors = ConfigError::default();
-    let _ = parse(&source, text, &mut errors);
+    let _ = parse(&source, &mut errors);
     errors.lines()
 }
 
@@ -255,9 +295,9 @@ mod tests {
     #[test]
     fn the_keys_that_read_are_kept_and_the_others_named() {
         let text = "[program.a]\ncommand = \"x\"\nstop_timeout = \"z\"\ncritical = true\n";
-        let source = Source::new("t.toml", text);
+        let source = Source::new("t.toml", text, std::path::Path::new("."));
         let mut errors = ConfigError::default();
-        let parsed = parse(&source, text, &mut errors);
+        let parsed = parse(&source, &mut errors);
         let parsed = parsed.as_ref();
         let program = parsed.and_then(|p| p.raw.program.get("a"));
         assert!(program.is_some_and(|p| p.get_ref().critical && p.get_ref().command.is_some()));

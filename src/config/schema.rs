@@ -43,6 +43,8 @@ pub(super) struct RawRinit {
     pub(super) drain: Option<DurationValue>,
     pub(super) timestamps: Option<bool>,
     pub(super) log_format: Option<super::LogFormatJson>,
+    /// Globs of more files of programs, groups and `[env]` (include.rs).
+    pub(super) include: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

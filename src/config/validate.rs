@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -28,7 +28,7 @@ use super::{MAIN, NAME_MAX};
 
 /// What every program's validation shares.
 pub(super) struct Shared<'a> {
-    pub(super) source: &'a Source<'a>,
+    pub(super) source: &'a Source,
     /// rinit's environment (less NOTIFY_SOCKET), then `[env]`.
     pub(super) env: Env,
     /// The names `[env]` sets: HOME, USER and LOGNAME from `user` go under them.
@@ -38,8 +38,6 @@ pub(super) struct Shared<'a> {
     default_timestamps: bool,
     pub(super) own_uid: u32,
     pub(super) current_dir: Option<PathBuf>,
-    /// Where env files are found: the configuration's folder.
-    pub(super) base_dir: &'a Path,
     /// `[env]` had no error: each program's environment can be made.
     pub(super) env_complete: bool,
     /// The name of each program, and its place in declaration order.
@@ -49,11 +47,10 @@ pub(super) struct Shared<'a> {
 
 impl<'a> Shared<'a> {
     fn new(
-        source: &'a Source<'a>,
+        source: &'a Source,
         declared: &[(Spanned<String>, Spanned<RawProgram>)],
         mut inherited_env: Vec<(OsString, OsString)>,
         (file_env, files): (Vec<(String, String)>, super::environment::Files),
-        base_dir: &'a Path,
         has_main: bool,
     ) -> Shared<'a> {
         // rinit's own NOTIFY_SOCKET (from a manager above it) is not its programs'.
@@ -70,7 +67,6 @@ impl<'a> Shared<'a> {
             default_timestamps: false,
             own_uid: nix::unistd::geteuid().as_raw(),
             current_dir: std::env::current_dir().ok(),
-            base_dir,
             env_complete: true,
             index_of: declared
                 .iter()
@@ -91,7 +87,6 @@ pub(super) type At<'a> = dyn Fn(usize, &str, String) -> Problem + 'a;
 pub(super) fn validate(
     source: &Source,
     parsed: Parsed,
-    base_dir: &Path,
     inherited_env: Vec<(OsString, OsString)>,
     main_command: Option<&[OsString]>,
     errors: &mut ConfigError,
@@ -100,6 +95,7 @@ pub(super) fn validate(
         raw,
         refused,
         env_complete,
+        rinit_at: _,
     } = parsed;
     if raw.program.is_empty() && main_command.is_none() && errors.is_empty() {
         let message =
@@ -130,16 +126,9 @@ pub(super) fn validate(
         value.map(|(_, value)| value.to_string_lossy().into_owned())
     };
     let found = errors.len();
-    let file_env = env_keys::checked_env(source, None, raw.env, base_dir, &inherited, errors);
+    let file_env = env_keys::checked_env(source, None, raw.env, &inherited, errors);
     let env_complete = env_complete && errors.len() == found;
-    let mut shared = Shared::new(
-        source,
-        &declared,
-        inherited_env,
-        file_env,
-        base_dir,
-        main_command.is_some(),
-    );
+    let mut shared = Shared::new(source, &declared, inherited_env, file_env, main_command.is_some());
     shared.default_output = raw.rinit.output.unwrap_or_default();
     shared.default_timestamps = raw.rinit.timestamps.unwrap_or(false);
     shared.env_complete = env_complete;
@@ -312,6 +301,7 @@ fn program(
         health: checked.health,
         schedule,
         resources,
+        origin: shared.source.included_name(program_offset),
     };
     (program, place)
 }

@@ -326,7 +326,7 @@ fn unknown_key_in_rinit_table() {
         "rinit-key",
         "[rinit]\nshutdown_timeout = \"5s\"\nbogus = 1\n\n[program.a]\ncommand = \"x\"\n",
         ":3:1: key bogus: unknown key `bogus`: expected one of `shutdown_timeout`, `output`, \
-         `control_socket`, `http`, `drain`, `timestamps`, `log_format`",
+         `control_socket`, `http`, `drain`, `timestamps`, `log_format`, `include`",
     );
 }
 

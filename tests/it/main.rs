@@ -14,6 +14,7 @@ mod faults;
 mod flood;
 mod http;
 mod import;
+mod includes;
 mod limits;
 mod log_output;
 mod migrate;
