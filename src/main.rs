@@ -113,7 +113,7 @@ fn run() -> i32 {
     }
     let start_dir = start_dir.as_ref().map(AsRawFd::as_raw_fd);
     match plan {
-        Some(plan) => run_supervisor(&plan, &options, blocked, start_dir),
+        Some(plan) => run_supervisor(plan, &options, blocked, start_dir),
         None => run_single(&options, blocked, start_dir),
     }
 }
@@ -168,7 +168,7 @@ fn plan(options: &cli::Options) -> Result<Option<config::Plan>, i32> {
 }
 
 fn run_supervisor(
-    plan: &config::Plan,
+    plan: config::Plan,
     options: &cli::Options,
     blocked: signals::Mask,
     start_dir: Option<RawFd>,

@@ -98,7 +98,7 @@ impl Supervisor<'_> {
         match purpose {
             Purpose::Ready => self.try_check(i, purpose),
             Purpose::Health => {
-                if let Some(health) = &self.program_of(i).health {
+                if let Some(health) = &self.plan().program(self.fleet.member(i).program).health {
                     self.events
                         .set_timer_after(Key::Check(i, purpose), health.interval);
                 }
@@ -125,7 +125,8 @@ impl Supervisor<'_> {
 
     /// One try, by the kind of check.
     fn try_check(&mut self, i: InstanceId, purpose: Purpose) {
-        let program = self.program_of(i);
+        let plan = self.plan();
+        let program = plan.program(self.fleet.member(i).program);
         let check = match (purpose, &program.ready, &program.health) {
             (Purpose::Ready, Some(Ready::File(path)), _) => {
                 let passed = path.exists();
@@ -174,7 +175,7 @@ impl Supervisor<'_> {
 
     /// How long one try may take: `ready`'s own bound, or `health`'s timeout.
     fn try_timeout(&self, i: InstanceId, purpose: Purpose, ready_bound: Duration) -> Duration {
-        match (purpose, &self.program_of(i).health) {
+        match (purpose, &self.plan().program(self.fleet.member(i).program).health) {
             (Purpose::Health, Some(health)) => health.timeout,
             _ => ready_bound,
         }
@@ -235,7 +236,7 @@ impl Supervisor<'_> {
                 return;
             }
             Purpose::Ready => Some(CHECK_INTERVAL),
-            Purpose::Health => self.program_of(i).health.as_ref().map(|h| h.interval),
+            Purpose::Health => self.plan().program(self.fleet.member(i).program).health.as_ref().map(|h| h.interval),
         };
         if let Some(next) = next {
             self.events.set_timer_after(Key::Check(i, purpose), next);

@@ -35,7 +35,7 @@ impl Supervisor<'_> {
     /// Listens on the configured control socket; when it cannot, says so
     /// once and runs on without it.
     pub(super) fn open_control_socket(&mut self) {
-        let Some(path) = &self.plan.control_socket else {
+        let Some(path) = &self.fleet.plan.control_socket else {
             return;
         };
         match Server::bind(path) {

@@ -8,6 +8,7 @@
 //! shutdown.rs.
 
 use std::ops::Range;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use nix::libc::{c_int, pid_t};
@@ -83,8 +84,9 @@ pub struct Member {
     pub instance: Instance,
 }
 
-pub struct Fleet<'a, K: Kernel> {
-    pub(super) plan: &'a Plan,
+pub struct Fleet<K: Kernel> {
+    /// Shared with the side that carries out effects (mod.rs); replaced by a reload.
+    pub(super) plan: Rc<Plan>,
     pub(super) kernel: K,
     pub(super) members: Vec<Member>,
     /// The instances of each program.
@@ -111,8 +113,8 @@ pub struct Fleet<'a, K: Kernel> {
     taken: usize,
 }
 
-impl<'a, K: Kernel> Fleet<'a, K> {
-    pub fn new(plan: &'a Plan, kernel: K, success_codes: Vec<u8>, grace: Duration) -> Fleet<'a, K> {
+impl<K: Kernel> Fleet<K> {
+    pub fn new(plan: Rc<Plan>, kernel: K, success_codes: Vec<u8>, grace: Duration) -> Fleet<K> {
         let mut members = Vec::new();
         let mut of_program = Vec::new();
         let mut dependents = vec![Vec::new(); plan.programs.len()];
@@ -150,7 +152,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
             effects: Vec::new(),
             taken: 0,
         };
-        fleet.next_runs = fleet.first_runs();
+        fleet.first_runs(0);
         fleet
     }
 
@@ -186,7 +188,7 @@ impl<'a, K: Kernel> Fleet<'a, K> {
     }
 
     /// Instance `i`'s program.
-    pub(super) fn program_of(&self, i: InstanceId) -> &'a Program {
+    pub(super) fn program_of(&self, i: InstanceId) -> &Program {
         self.plan.program(self.member(i).program)
     }
 
@@ -237,8 +239,9 @@ impl<'a, K: Kernel> Fleet<'a, K> {
         if !matches!(event, Event::GroupEmpty) {
             self.notice_empty_group(i);
         }
+        let plan = Rc::clone(&self.plan);
         let context = Context {
-            config: self.program_of(i),
+            config: plan.program(self.member(i).program),
             now: self.kernel.now(),
             shutting_down: self.phase != Phase::Running,
         };
@@ -393,8 +396,9 @@ impl<'a, K: Kernel> Fleet<'a, K> {
     fn start_what_can_start(&mut self) {
         // What each program already passed means to the programs after it;
         // one look at every instance per pass, however many wait.
-        let mut verdicts: Vec<Dependency> = Vec::with_capacity(self.plan.programs.len());
-        for (p, program) in self.plan.programs.iter().enumerate() {
+        let plan = Rc::clone(&self.plan);
+        let mut verdicts: Vec<Dependency> = Vec::with_capacity(plan.programs.len());
+        for (p, program) in plan.programs.iter().enumerate() {
             let mut verdict = Dependency::Ready;
             for dependency in &program.after {
                 // Dependencies come earlier in the plan: each has its verdict.

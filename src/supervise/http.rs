@@ -36,7 +36,7 @@ use crate::pid1::reaper::ExitStatus;
 impl Supervisor<'_> {
     /// Listens on `[rinit] http`; when it cannot, says so once and runs on.
     pub(super) fn open_http(&mut self) {
-        let Some(address) = self.plan.http else { return };
+        let Some(address) = self.fleet.plan.http else { return };
         match Server::bind(address) {
             Ok(server) => {
                 self.events.watch(
@@ -191,7 +191,7 @@ impl Supervisor<'_> {
             .enumerate()
             .map(|(i, member)| InstanceView {
                 status: self.fleet.status_of(InstanceId(i), now),
-                program: self.plan.program(member.program).name.clone(),
+                program: self.fleet.plan.program(member.program).name.clone(),
                 last_exit_code: member.instance.last_exit().map(|status| match status {
                     ExitStatus::Code(code) => code,
                     ExitStatus::Signal(signo) => signo.saturating_add(128),

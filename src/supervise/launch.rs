@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::rc::Rc;
 
 use nix::poll::PollFlags;
 
@@ -14,7 +15,7 @@ use super::instance::Event;
 use super::output::{LineFormat, Pipes};
 use super::ready::NotifySocket;
 use super::{InstanceId, Key, Owner, Supervisor};
-use crate::config::{environment, expand, Kind, Output as OutputMode, Program};
+use crate::config::{environment, expand, Kind, Output as OutputMode, Plan, Program};
 use crate::pid1::spawn::{Child, Command, Credentials, SpawnError, WorkDir};
 
 impl Supervisor<'_> {
@@ -22,7 +23,8 @@ impl Supervisor<'_> {
     /// a start's one sequence — environment, notify socket, stdio, command,
     /// spawn, the gate.
     pub(super) fn spawn(&mut self, i: InstanceId) {
-        let program = self.program_of(i);
+        let plan = self.plan();
+        let program = plan.program(self.fleet.member(i).program);
         let mut env = match self.environment(i) {
             Ok(env) => env,
             Err(why) => return self.fleet.deliver(i, Event::SpawnFailed(why)),
@@ -101,18 +103,17 @@ fn instance_command<'a>(program: &'a Program, env: &[(OsString, OsString)]) -> C
     }
 }
 
-impl<'a> Supervisor<'a> {
-    /// Instance `i`'s program.
-    pub(super) fn program_of(&self, i: InstanceId) -> &'a Program {
-        let plan: &'a crate::config::Plan = self.plan;
-        plan.program(self.fleet.member(i).program)
+impl Supervisor<'_> {
+    /// The plan, to hold while the supervisor changes (a reload replaces it).
+    pub(super) fn plan(&self) -> Rc<Plan> {
+        Rc::clone(&self.fleet.plan)
     }
 
     /// Where instance `i`'s stdout and stderr go: rinit's own (inherit),
     /// /dev/null, or new pipes (prefix), which the caller keeps open until
     /// the child has its copies.
     fn output_fds(&mut self, i: InstanceId) -> (Option<Pipes>, [Option<RawFd>; 2]) {
-        match self.program_of(i).output {
+        match self.plan().program(self.fleet.member(i).program).output {
             OutputMode::Inherit => (None, [None, None]),
             OutputMode::Null => (None, [Some(self.null.as_raw_fd()); 2]),
             OutputMode::Prefix | OutputMode::Json => {
@@ -153,7 +154,8 @@ impl<'a> Supervisor<'a> {
     /// Instance `i`'s two output pipes: their stream ids and write ends.
     fn output_pipes(&mut self, i: InstanceId) -> Option<Pipes> {
         let name = self.fleet.instance(i).name();
-        let program = self.program_of(i);
+        let plan = self.plan();
+        let program = plan.program(self.fleet.member(i).program);
         let format = match program.output {
             OutputMode::Json => LineFormat::Json {
                 program: program.name.clone(),
@@ -181,7 +183,8 @@ impl<'a> Supervisor<'a> {
         args: &[OsString],
         env: Vec<(OsString, OsString)>,
     ) -> Result<Command, SpawnError> {
-        let program = self.program_of(i);
+        let plan = self.plan();
+        let program = plan.program(self.fleet.member(i).program);
         let mut command = Command::new(args, env)?
             .open_files_limit(self.settings.open_files)
             .umask(program.umask)
@@ -222,7 +225,7 @@ impl<'a> Supervisor<'a> {
     /// (Err names the variable and the file).
     pub(super) fn environment(&self, i: InstanceId) -> Result<Vec<(OsString, OsString)>, String> {
         let member = self.fleet.member(i);
-        let program = self.plan.program(member.program);
+        let program = self.fleet.plan.program(member.program);
         let number = member.number.map(|n| n.to_string());
         match &number {
             Some(number) => program

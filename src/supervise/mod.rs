@@ -28,6 +28,7 @@ mod wall_clock;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -120,10 +121,9 @@ struct InstanceIo {
 }
 
 struct Supervisor<'a> {
-    plan: &'a Plan,
     settings: &'a Settings,
     events: &'a mut EventLoop<Key>,
-    fleet: Fleet<'a, Host>,
+    fleet: Fleet<Host>,
     io: Vec<InstanceIo>,
     owners: HashMap<pid_t, Owner>,
     checks: Checks,
@@ -141,7 +141,7 @@ struct Supervisor<'a> {
 
 /// Runs the plan until everything has ended or been stopped; returns rinit's
 /// exit code.
-pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_int {
+pub fn run(plan: Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_int {
     let null = match nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(errno) => {
@@ -149,7 +149,8 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
             return 1;
         }
     };
-    let fleet = Fleet::new(plan, Host, settings.success_codes.clone(), settings.grace);
+    let plan = Rc::new(plan);
+    let fleet = Fleet::new(Rc::clone(&plan), Host, settings.success_codes.clone(), settings.grace);
     let mut schedules = plan.programs.iter().filter_map(|p| p.schedule.as_ref());
     let clock = schedules
         .any(|s| matches!(s.when, crate::schedule::When::Cron(_)))
@@ -157,7 +158,6 @@ pub fn run(plan: &Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_i
         .flatten();
     let count = fleet.members().len();
     let mut supervisor = Supervisor {
-        plan,
         settings,
         events,
         fleet,

@@ -31,7 +31,7 @@ pub(super) struct Pending {
 /// The longest a waiting request may take, whatever its timeouts say.
 const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 
-impl<K: Kernel> Fleet<'_, K> {
+impl<K: Kernel> Fleet<K> {
     /// `start`, `stop` or `restart` of `names` for `client`: begun now;
     /// answered now (Some) with `--no-wait` or an error, else later, as an
     /// `Effect::Answer`, once done or out of time.
@@ -374,7 +374,7 @@ impl<K: Kernel> Fleet<'_, K> {
     }
 }
 
-impl<K: Kernel> Fleet<'_, K> {
+impl<K: Kernel> Fleet<K> {
     /// Instance `i`'s next run as RFC 3339 in its zone, while it is wanted up.
     fn next_run_shown(&self, i: InstanceId, now: Instant) -> Option<String> {
         let zone = &self.program_of(i).schedule.as_ref()?.zone;

@@ -4,6 +4,7 @@
 //! decides what a due run does (start, or the overlap policy); this file
 //! only says when one is due.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::fleet::{Effect, Fleet, FleetTimer, InstanceId, Kernel, Phase};
@@ -24,23 +25,25 @@ pub enum NextRun {
 /// time (cronie's bound).
 const SMALL_STEP: i64 = 3 * 3600;
 
-impl<K: Kernel> Fleet<'_, K> {
-    /// Each scheduled instance's first run (and the timers of `@every`).
-    pub(super) fn first_runs(&mut self) -> Vec<Option<NextRun>> {
+impl<K: Kernel> Fleet<K> {
+    /// The first run of each scheduled instance from `from` on (and the
+    /// timers of `@every`), after those of the instances before it.
+    pub(super) fn first_runs(&mut self, from: usize) {
         let (wall, now) = (self.kernel.wall_now(), self.kernel.now());
-        let mut runs = Vec::with_capacity(self.members.len());
-        for i in (0..self.members.len()).map(InstanceId) {
-            let schedule = self.program_of(i).schedule.as_ref();
-            runs.push(match schedule.map(|s| (&s.when, &s.zone)) {
+        let plan = Rc::clone(&self.plan);
+        self.next_runs.truncate(from);
+        for i in (from..self.members.len()).map(InstanceId) {
+            let schedule = plan.program(self.member(i).program).schedule.as_ref();
+            let run = match schedule.map(|s| (&s.when, &s.zone)) {
                 Some((When::Cron(cron), zone)) => cron.next_after(wall, zone).map(NextRun::Wall),
                 Some((When::Every(every), _)) => {
                     self.push(Effect::SetTimer(FleetTimer::Instance(i, Timer::RunDue), *every));
                     Some(NextRun::After(now.checked_add(*every).unwrap_or(now)))
                 }
                 Some((When::Reboot, _)) | None => None,
-            });
+            };
+            self.next_runs.push(run);
         }
-        runs
     }
 
     /// Instance `i`'s next run, if it has a schedule.

@@ -15,7 +15,7 @@ use super::instance::{Event, Instance};
 use crate::log::Level;
 use crate::pid1::signals;
 
-impl<K: Kernel> Fleet<'_, K> {
+impl<K: Kernel> Fleet<K> {
     /// A signal rinit received (not one it raised itself).
     pub fn on_signal(&mut self, signo: c_int) {
         if !signals::is_forwarded(signo) {

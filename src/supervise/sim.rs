@@ -156,8 +156,8 @@ struct Client {
 }
 
 /// One run: a random plan, then random events, then a shutdown.
-struct Sim<'a> {
-    fleet: Fleet<'a, SimKernel>,
+struct Sim {
+    fleet: Fleet<SimKernel>,
     world: Rc<RefCell<World>>,
     rng: Rng,
     seed: u64,
@@ -280,8 +280,8 @@ fn schedule(rng: &mut Rng, program: &mut Program) {
     });
 }
 
-impl<'a> Sim<'a> {
-    fn new(plan: &'a Plan, seed: u64, mut rng: Rng, verbose: bool) -> Sim<'a> {
+impl Sim {
+    fn new(plan: Rc<Plan>, seed: u64, mut rng: Rng, verbose: bool) -> Sim {
         let world = Rc::new(RefCell::new(World {
             start: Instant::now(),
             elapsed: Duration::ZERO,
@@ -392,7 +392,7 @@ impl<'a> Sim<'a> {
     }
 }
 
-impl Sim<'_> {
+impl Sim {
     /// Plays one action of instance `i`'s gate; whether it was a spawn.
     fn act(&mut self, i: InstanceId, action: Action) -> bool {
         match action {
@@ -634,7 +634,7 @@ impl Sim<'_> {
     }
 }
 
-impl Sim<'_> {
+impl Sim {
     /// A scheduled program always has its next run ahead while it is wanted
     /// up, on a timer that is set; no run outlasts its run_timeout.
     fn check_schedules(&mut self) {
@@ -995,7 +995,7 @@ impl Sim<'_> {
 fn run_seed(seed: u64, steps: usize, verbose: bool) -> usize {
     let mut rng = Rng(seed);
     let plan = random_plan(&mut rng);
-    let mut sim = Sim::new(&plan, seed, rng, verbose);
+    let mut sim = Sim::new(Rc::new(plan), seed, rng, verbose);
     sim.settle();
     let mut done = 0;
     while done < steps && sim.fleet.phase() == Phase::Running {
