@@ -20,6 +20,7 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit status [--json] [-q] [NAME...]     ask the running rinit (control socket) how its programs are
        rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
        rinit start|stop|restart [--no-wait] NAME...  and wait until they are up (or down)
+       rinit reload [--check] [--no-wait]       read the configuration again and apply what changed
        rinit import [--root DIR] FILE...        print a supervisord.conf, systemd units, a Procfile or a crontab as rinit TOML
        rinit help [SUBCOMMAND]                  this help, or a subcommand's (also SUBCOMMAND --help)
 
@@ -115,7 +116,7 @@ impl Environment {
     }
 }
 
-const SUBCOMMANDS: [&str; 7] = ["check", "status", "start", "stop", "restart", "signal", "import"];
+const SUBCOMMANDS: [&str; 8] = ["check", "status", "start", "stop", "restart", "signal", "reload", "import"];
 
 /// Each subcommand's usage, for `rinit help SUBCOMMAND` and `--help`.
 /// Over 50 lines: one text per subcommand, side by side.
@@ -154,6 +155,19 @@ NAME.I, or a group, also NAME:*) in dependency order, and waits until they
 are ready (at most their ready_timeout) or stopped (their stop_timeout);
 --no-wait returns at once. A program stopped with rinit stop stays down
 until rinit start. Exit codes: 0 done; 1 it failed; 3 no rinit answers.
+"
+        }
+        "reload" => {
+            "\
+usage: rinit reload [--check] [--no-wait] [-c PATH]
+
+Has the running rinit read its configuration again (with its includes and
+env files) and apply the difference: new programs start, removed ones stop,
+changed ones restart (with the programs that come after them), unchanged
+ones keep running untouched. A configuration with an error changes nothing:
+every error is printed. Waits until the new programs are ready (--no-wait
+returns at once) and prints what changed; --check only says what would.
+Exit codes: 0 done; 1 an error, nothing changed; 3 no rinit answers.
 "
         }
         "signal" => {
@@ -370,7 +384,7 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
         checked.log_level = checked.log_level.shifted(verbosity);
         return Ok(Some(Invocation::Check(checked)));
     }
-    if ["status", "signal", "start", "stop", "restart"].contains(&first.as_str()) {
+    if ["status", "signal", "start", "stop", "restart", "reload"].contains(&first.as_str()) {
         let rest = options.command.split_off(1);
         return control(&first, rest, options.config.clone()).map(|o| Some(Invocation::Control(o)));
     }
@@ -420,6 +434,7 @@ fn control(
     mut config: Option<PathBuf>,
 ) -> Result<crate::control::client::Options, String> {
     let (mut json, mut quiet, mut wait, mut words) = (false, false, true, Vec::new());
+    let mut check = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy().into_owned();
@@ -427,6 +442,7 @@ fn control(
             "--json" if command == "status" => json = true,
             "-q" if command == "status" => quiet = true,
             "--no-wait" if command != "status" && command != "signal" => wait = false,
+            "--check" if command == "reload" => check = true,
             "-c" | "--config" => config = Some(PathBuf::from(value_of(&mut args, &text)?)),
             flag if flag.starts_with('-') && flag.len() > 1 && !words.is_empty() && command == "signal" => {
                 words.push(text)
@@ -441,6 +457,13 @@ fn control(
     }
     let request = match command {
         "status" => Request::Status(words),
+        "reload" if words.is_empty() => Request::Reload { check, wait },
+        "reload" => {
+            return Err(format!(
+                "rinit reload: unexpected argument {:?} (usage: rinit reload [--check] [--no-wait])",
+                words.join(" ")
+            ))
+        }
         "start" | "stop" | "restart" if words.is_empty() => {
             return Err(format!(
                 "usage: rinit {command} [--no-wait] NAME... (NAME: a program, NAME.I, or NAME:*)"
@@ -692,7 +715,7 @@ mod tests {
     fn help_for_rinit_and_for_each_subcommand() {
         let parsed = |args: &[&str]| parse(args.iter().map(OsString::from).collect(), no_env());
         assert!(matches!(parsed(&["help"]), Ok(Invocation::Help(USAGE))));
-        for name in ["check", "status", "start", "stop", "restart", "signal", "import"] {
+        for name in ["check", "status", "start", "stop", "restart", "signal", "reload", "import"] {
             for args in [
                 vec!["help", name],
                 vec![name, "--help"],

@@ -183,6 +183,11 @@ fn run_supervisor(
         success_codes: options.success_codes.clone(),
         open_files: raise_open_files_limit(),
         warn_reaped: options.warn_reaped,
+        config: config::find(options.config.as_deref()).map(|path| supervise::ConfigSource {
+            path,
+            env: std::env::vars_os().collect(),
+            main_command: (!options.command.is_empty()).then(|| options.command.clone()),
+        }),
     };
     supervise::run(plan, &settings, &mut events)
 }

@@ -21,7 +21,7 @@ pub type Files = Vec<(String, PathBuf)>;
 /// The largest file a value is read from.
 pub const FILE_MAX: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Env {
     /// Unique names, shared by every program.
     shared: Rc<Vars>,

@@ -9,6 +9,8 @@
 //! too.
 
 mod audit;
+mod changes;
+pub use changes::{difference, Difference};
 mod checks;
 mod choices;
 pub use choices::{Kind, LogFormatJson, Output, Restart};
@@ -204,7 +206,7 @@ impl AsWritten {
 }
 
 /// `ready`: a check, or a file that appears.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Ready {
     Check(Check),
     File(PathBuf),
@@ -212,7 +214,7 @@ pub enum Ready {
 
 /// What `ready` and `health` can try: a connection, a GET, or a command.
 /// (A file is only a `ready` check: the type rules it out for `health`.)
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Check {
     Tcp(SocketAddr),
     Http(HttpTarget),
@@ -220,7 +222,7 @@ pub enum Check {
 }
 
 /// `http = "IP:PORT/path"`: a GET to `path` on `address`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpTarget {
     pub address: SocketAddr,
     /// Starts with '/'.
@@ -228,7 +230,7 @@ pub struct HttpTarget {
 }
 
 /// `health = { ... }`: a liveness check, Docker HEALTHCHECK's meanings.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Health {
     pub check: Check,
     pub interval: Duration,

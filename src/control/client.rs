@@ -52,7 +52,7 @@ pub fn run(options: &Options) -> i32 {
     // start, stop and restart wait as long as rinit gives them (their
     // ready_timeout and stop_timeout); the rest answers at once.
     let patience = match options.request {
-        Request::Change { wait: true, .. } => Duration::from_secs(3600),
+        Request::Change { wait: true, .. } | Request::Reload { wait: true, .. } => Duration::from_secs(3600),
         _ => PATIENCE,
     };
     let answer = match exchange(&path, &options.request, patience) {
@@ -65,8 +65,10 @@ pub fn run(options: &Options) -> i32 {
     let mut lines = answer.lines();
     let head = lines.next().unwrap_or("");
     if let Some(why) = head.strip_prefix(&format!("{VERSION} error ")) {
+        // A reload's lines are the configuration's errors.
+        let fd = if matches!(options.request, Request::Reload { .. }) { 2 } else { 1 };
         for line in lines {
-            crate::log::write_all(1, format!("{line}\n").as_bytes());
+            crate::log::write_all(fd, format!("{line}\n").as_bytes());
         }
         error!("{why}");
         return EXIT_FAILED;
@@ -84,11 +86,12 @@ fn print_answer<'a>(options: &Options, lines: impl Iterator<Item = &'a str>) -> 
         Request::Status(_) => {
             let lines: Vec<&str> = lines.collect();
             let draining = lines.iter().find_map(|line| super::draining_left(line));
+            let generation = lines.iter().find_map(|line| super::Generation::from_line(line));
             let statuses: Vec<InstanceStatus> =
                 lines.into_iter().filter_map(InstanceStatus::from_line).collect();
             if !options.quiet {
                 let text = if options.json {
-                    json(&statuses)
+                    json(&statuses, generation)
                 } else {
                     table(&statuses)
                 };
@@ -107,7 +110,7 @@ fn print_answer<'a>(options: &Options, lines: impl Iterator<Item = &'a str>) -> 
                 0
             }
         }
-        Request::Signal(..) | Request::Change { .. } => {
+        Request::Signal(..) | Request::Change { .. } | Request::Reload { .. } => {
             for line in lines {
                 crate::log::write_all(1, format!("{line}\n").as_bytes());
             }
@@ -256,7 +259,7 @@ mod tests {
         web.critical = true;
         web.next_run = Some("2026-12-05T17:00:00+01:00".into());
         assert_eq!(
-            json(&[web, status("a\"b", "stopped", None, None)]),
+            json(&[web, status("a\"b", "stopped", None, None)], None),
             "[{\"name\":\"web\",\"state\":\"ready\",\"want\":\"up\",\"pid\":12,\"uptime_ms\":5,\"restarts\":0,\
              \"last_exit\":\"exit code 1\",\"critical\":true,\"ready\":true,\"next_run\":\"2026-12-05T17:00:00+01:00\"},\
              {\"name\":\"a\\\"b\",\"state\":\"stopped\",\"want\":\"down\",\"pid\":null,\"uptime_ms\":null,\"restarts\":0,\

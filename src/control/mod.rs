@@ -27,6 +27,9 @@ pub enum Request {
         names: Vec<String>,
         wait: bool,
     },
+    /// `reload [--check] [--no-wait]`: read the configuration again and
+    /// apply the difference (with `check`, only say what it would do).
+    Reload { check: bool, wait: bool },
 }
 
 /// What `start`, `stop` and `restart` ask for.
@@ -58,6 +61,7 @@ impl Request {
     pub fn names(&self) -> &[String] {
         match self {
             Request::Status(names) | Request::Signal(_, names) | Request::Change { names, .. } => names,
+            Request::Reload { .. } => &[],
         }
     }
 
@@ -74,6 +78,10 @@ impl Request {
             Request::Change { change, names, wait } => std::iter::once(change.word())
                 .chain((!wait).then_some("--no-wait"))
                 .chain(names.iter().map(String::as_str))
+                .collect(),
+            Request::Reload { check, wait } => std::iter::once("reload")
+                .chain(check.then_some("--check"))
+                .chain((!wait).then_some("--no-wait"))
                 .collect(),
         };
         format!("{VERSION} {}\n", words.join(" "))
@@ -103,6 +111,18 @@ impl Request {
         }
         match command {
             "status" => Ok(Request::Status(args)),
+            "reload" => {
+                let (check, no_wait) = (Some("--check"), Some("--no-wait"));
+                match (args.first().map(String::as_str), args.get(1).map(String::as_str), args.len()) {
+                    (_, _, 0) => Ok(Request::Reload { check: false, wait: true }),
+                    (first, _, 1) if first == check => Ok(Request::Reload { check: true, wait: true }),
+                    (first, _, 1) if first == no_wait => Ok(Request::Reload { check: false, wait: false }),
+                    (first, second, 2) if first == check && second == no_wait => {
+                        Ok(Request::Reload { check: true, wait: false })
+                    }
+                    _ => Err("reload takes --check and --no-wait, in that order, and no name".into()),
+                }
+            }
             "signal" => match args.split_first() {
                 Some((signal, names)) if !names.is_empty() => {
                     Ok(Request::Signal(signal.clone(), names.to_vec()))
@@ -218,6 +238,38 @@ pub fn draining_left(line: &str) -> Option<u64> {
     line.strip_prefix("draining\t")?.parse().ok()
 }
 
+/// The reloads counted by outcome: applied, refused for errors in the
+/// configuration, refused for the moment (shutdown, drain, another reload).
+pub const RELOAD_OUTCOMES: [&str; 3] = ["applied", "invalid", "refused"];
+
+/// The configuration rinit runs: its generation (1 at start, one more for
+/// each reload applied) and when it was loaded (seconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation {
+    pub number: u64,
+    pub loaded_at: i64,
+}
+
+impl Generation {
+    /// Its line in a `status` answer.
+    pub fn line(&self) -> String {
+        format!("generation\t{}\t{}\n", self.number, self.loaded_at)
+    }
+
+    pub fn from_line(line: &str) -> Option<Generation> {
+        let (number, loaded_at) = line.strip_prefix("generation\t")?.split_once('\t')?;
+        Some(Generation {
+            number: number.parse().ok()?,
+            loaded_at: loaded_at.parse().ok()?,
+        })
+    }
+
+    /// When it was loaded, RFC 3339 in UTC.
+    pub fn loaded(&self) -> String {
+        crate::schedule::rfc3339(self.loaded_at, &crate::schedule::Zone::utc())
+    }
+}
+
 /// A run's length as people read it: 450ms, 12s, 5m07s, 3h04m, 2d03h.
 pub fn uptime(ms: u64) -> String {
     let s = ms / 1000;
@@ -230,8 +282,9 @@ pub fn uptime(ms: u64) -> String {
     }
 }
 
-/// The statuses as a JSON array, for tools.
-pub fn json(statuses: &[InstanceStatus]) -> String {
+/// The statuses as a JSON array, for tools; each object also says the
+/// configuration's generation and when it was loaded, when known.
+pub fn json(statuses: &[InstanceStatus], generation: Option<Generation>) -> String {
     let string = |text: &str| {
         let mut quoted = String::from("\"");
         for c in text.chars() {
@@ -245,11 +298,14 @@ pub fn json(statuses: &[InstanceStatus]) -> String {
         quoted + "\""
     };
     let number = |value: Option<String>| value.unwrap_or_else(|| "null".into());
+    let configuration = generation.map_or(String::new(), |g| {
+        format!(",\"generation\":{},\"loaded\":\"{}\"", g.number, g.loaded())
+    });
     let objects: Vec<String> = statuses
         .iter()
         .map(|s| {
             format!(
-                "{{\"name\":{},\"state\":{},\"want\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{},\"next_run\":{}}}",
+                "{{\"name\":{},\"state\":{},\"want\":{},\"pid\":{},\"uptime_ms\":{},\"restarts\":{},\"last_exit\":{},\"critical\":{},\"ready\":{},\"next_run\":{}{configuration}}}",
                 string(&s.name),
                 string(&s.state),
                 string(&s.want),
@@ -291,6 +347,10 @@ mod tests {
                 names: vec!["a".into(), "b".into()],
                 wait: false,
             },
+            Request::Reload { check: false, wait: true },
+            Request::Reload { check: true, wait: true },
+            Request::Reload { check: false, wait: false },
+            Request::Reload { check: true, wait: false },
         ] {
             let line = request.line();
             assert_eq!(Request::parse(line.trim_end_matches('\n')), Ok(request));
@@ -320,6 +380,10 @@ mod tests {
             Err("\"\\u{1b}[2J\" is not a name".into())
         );
         assert_eq!(
+            Request::parse("rinit/1 reload web"),
+            Err("reload takes --check and --no-wait, in that order, and no name".into())
+        );
+        assert_eq!(
             Request::parse("rinit/1 signal HUP"),
             Err("signal needs a signal and at least one name".into())
         );
@@ -344,8 +408,17 @@ mod tests {
             line,
             "web\tready\tup\t12\t3400\t2\texit code 1\tcritical\tup\t2026-12-05T17:00:00+01:00\n"
         );
-        assert_eq!(InstanceStatus::from_line(line.trim_end()), Some(status));
+        assert_eq!(InstanceStatus::from_line(line.trim_end()), Some(status.clone()));
         assert_eq!(InstanceStatus::from_line("web\tready"), None);
+        let generation = Generation {
+            number: 3,
+            loaded_at: 1_796_000_000,
+        };
+        assert_eq!(generation.line(), "generation\t3\t1796000000\n");
+        assert_eq!(Generation::from_line(generation.line().trim_end()), Some(generation));
+        assert_eq!(InstanceStatus::from_line(generation.line().trim_end()), None);
+        assert!(json(std::slice::from_ref(&status), Some(generation))
+            .ends_with(",\"generation\":3,\"loaded\":\"2026-11-30T00:53:20+00:00\"}]\n"));
         let without_next_run = line.rsplit_once('\t').unwrap().0;
         let before = InstanceStatus::from_line(without_next_run).unwrap();
         assert_eq!(before.next_run, None);

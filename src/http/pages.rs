@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::control::{json, uptime, InstanceStatus};
+use crate::control::{json, uptime, Generation, InstanceStatus};
 
 /// Every state `rinit status` shows, for the `rinit_program_state` series.
 pub const STATES: [&str; 10] = [
@@ -57,6 +57,10 @@ pub struct Snapshot {
     pub forwarded: u64,
     /// While rinit drains: how long until it stops the programs.
     pub draining: Option<Duration>,
+    /// The configuration's generation and when it was loaded.
+    pub generation: Generation,
+    /// Reloads by outcome (applied, invalid, refused).
+    pub reloads: [u64; 3],
 }
 
 /// An answer: status line, content type, body.
@@ -106,7 +110,7 @@ pub fn page(path: &str, snapshot: &Snapshot) -> Page {
 
 fn status_json(snapshot: &Snapshot) -> String {
     let statuses: Vec<InstanceStatus> = snapshot.instances.iter().map(|v| v.status.clone()).collect();
-    json(&statuses)
+    json(&statuses, Some(snapshot.generation))
 }
 
 /// 200 "ok" when every instance passes `passes`, else 503 naming the others.
@@ -132,7 +136,7 @@ fn probe(snapshot: &Snapshot, passes: impl Fn(&InstanceStatus) -> bool, what: &s
 }
 
 /// rinit's own metrics: name, type, help.
-const OWN_FAMILIES: [(&str, &str, &str); 5] = [
+const OWN_FAMILIES: [(&str, &str, &str); 8] = [
     ("rinit_build_info", "gauge", "rinit's version, as a label."),
     ("rinit_uptime_seconds", "gauge", "How long rinit has run."),
     (
@@ -149,6 +153,21 @@ const OWN_FAMILIES: [(&str, &str, &str); 5] = [
         "rinit_draining",
         "gauge",
         "1 while rinit drains after SIGTERM ([rinit] drain): /readyz answers 503.",
+    ),
+    (
+        "rinit_config_generation",
+        "gauge",
+        "The configuration's generation: 1 at start, one more for each reload applied.",
+    ),
+    (
+        "rinit_config_loaded_timestamp_seconds",
+        "gauge",
+        "When the running configuration was loaded.",
+    ),
+    (
+        "rinit_config_reloads_total",
+        "counter",
+        "rinit reload requests, by outcome (applied; invalid: the configuration had errors; refused: during shutdown or another reload).",
     ),
 ];
 
@@ -212,6 +231,19 @@ fn metrics(snapshot: &Snapshot) -> String {
         format!(" {}", snapshot.reaped),
         format!(" {}", snapshot.forwarded),
         format!(" {}", u8::from(snapshot.draining.is_some())),
+        format!(" {}", snapshot.generation.number),
+        format!(" {}", snapshot.generation.loaded_at),
+        crate::control::RELOAD_OUTCOMES
+            .iter()
+            .zip(snapshot.reloads)
+            .enumerate()
+            .map(|(n, (outcome, count))| {
+                let name = if n == 0 { "" } else { "rinit_config_reloads_total" };
+                format!("{name}{{outcome=\"{outcome}\"}} {count}\n")
+            })
+            .collect::<String>()
+            .trim_end()
+            .to_string(),
     ];
     for ((name, kind, help), value) in OWN_FAMILIES.into_iter().zip(values) {
         let _ = write!(
@@ -329,8 +361,14 @@ fn rows(snapshot: &Snapshot) -> String {
 }
 
 fn html(snapshot: &Snapshot) -> String {
+    let generation = format!(
+        "configuration generation {}, loaded {}",
+        snapshot.generation.number,
+        snapshot.generation.loaded()
+    );
     PAGE.replace("@ROWS@", &rows(snapshot))
         .replace("@VERSION@", env!("CARGO_PKG_VERSION"))
+        .replace("@GENERATION@", &generation)
 }
 
 /// The status page: one table, refreshed from /status every 2 s by the
@@ -350,7 +388,7 @@ td:nth-child(2){color:var(--c);font-weight:var(--w)}.ready,.done{--c:#17803d}.ru
 <h1>rinit</h1>
 <table><thead><tr><th>NAME</th><th>STATE</th><th>PID</th><th>UPTIME</th><th>RESTARTS</th><th>LAST EXIT</th><th>NEXT RUN</th></tr></thead>
 <tbody id="rows">@ROWS@</tbody></table>
-<p id="note">rinit @VERSION@ · read-only · <a href="/status">/status</a> · <a href="/metrics">/metrics</a></p>
+<p id="note">rinit @VERSION@ · <span id="generation">@GENERATION@</span> · read-only · <a href="/status">/status</a> · <a href="/metrics">/metrics</a></p>
 <script>
 function up(ms){var s=Math.floor(ms/1000);if(s<1)return ms+"ms";if(s<60)return s+"s";
 var p=function(n){return(n<10?"0":"")+n};if(s<3600)return Math.floor(s/60)+"m"+p(s%60)+"s";
@@ -361,6 +399,7 @@ var body=document.createElement("tbody");body.id="rows";list.forEach(function(s)
 tr.className=s.state;cell(tr,s.name);cell(tr,s.state);cell(tr,s.pid==null?"-":s.pid);
 cell(tr,s.uptime_ms==null?"-":up(s.uptime_ms));cell(tr,s.restarts);cell(tr,s.last_exit==null?"-":s.last_exit);
 cell(tr,s.next_run==null?"":s.next_run);body.appendChild(tr)});
+if(list.length)document.getElementById("generation").textContent="configuration generation "+list[0].generation+", loaded "+list[0].loaded;
 document.getElementById("rows").replaceWith(body);document.getElementById("note").style.color="#777"}).catch(function(){
 document.getElementById("note").style.color="#c4261d"})}
 setInterval(refresh,2000);

@@ -117,6 +117,7 @@ impl Supervisor<'_> {
                             self.apply_effects();
                             answer
                         }
+                        Ok(Request::Reload { check, wait }) => self.reload(id, check, wait),
                         Ok(request) => Some(self.answer(request)),
                         Err(why) => Some(format!("{VERSION} error {why}\n")),
                     };
@@ -183,10 +184,12 @@ impl Supervisor<'_> {
                     .into_iter()
                     .map(|i: InstanceId| self.fleet.status_of(i, now).to_line())
                     .collect();
-                // Before the instances; a client of one field per line ignores it.
+                // Before the instances; a client of one field per line ignores them.
+                let (number, loaded_at, _) = self.fleet.generation();
+                let generation = crate::control::Generation { number, loaded_at }.line();
                 match self.fleet.draining() {
-                    Some(left) => format!("{}{lines}", crate::control::draining_line(left)),
-                    None => lines,
+                    Some(left) => format!("{generation}{}{lines}", crate::control::draining_line(left)),
+                    None => format!("{generation}{lines}"),
                 }
             }),
             Request::Signal(signal, names) => {
@@ -194,11 +197,86 @@ impl Supervisor<'_> {
                 self.apply_effects();
                 lines
             }
-            Request::Change { .. } => Err("internal: a change is not answered here".into()),
+            Request::Change { .. } | Request::Reload { .. } => {
+                Err("internal: a change is not answered here".into())
+            }
         };
         match answer {
             Ok(lines) => format!("{VERSION} ok\n{lines}"),
             Err(why) => format!("{VERSION} error {why}\n"),
         }
+    }
+}
+
+impl Supervisor<'_> {
+    /// `rinit reload [--check]`: the configuration read again, as at start,
+    /// and the difference applied by the fleet (reload.rs), or only told.
+    /// Answered now (Some), or once the new programs are up.
+    fn reload(&mut self, id: ClientId, check: bool, wait: bool) -> Option<String> {
+        let plan = match self.load_again() {
+            Ok(plan) => plan,
+            Err(why) => {
+                self.fleet.count_reload(1);
+                return Some(format!("{VERSION} error {why}"));
+            }
+        };
+        if check {
+            let outline = self.fleet.outline(&plan);
+            let (generation, ..) = self.fleet.generation();
+            return Some(format!(
+                "{VERSION} ok\nwould apply: {} (generation {generation} runs)\n",
+                outline.summary()
+            ));
+        }
+        let log_format = plan.log_format;
+        let answer = match self.fleet.reload(id, plan, wait) {
+            Ok(answer) => answer,
+            Err(why) => return Some(format!("{VERSION} error {why}\n")),
+        };
+        crate::log::set_format(log_format);
+        self.io.resize_with(self.fleet.members().len(), Default::default);
+        let plan = self.plan();
+        if self.output.is_none() && plan.programs.iter().any(|p| p.output.is_read()) {
+            self.output = Some(super::Output::new());
+        }
+        if self.clock.is_none() && super::wants_wall_clock(&plan) {
+            self.clock = super::wall_clock::WallClock::new(self.events);
+        }
+        drop(plan);
+        self.apply_effects();
+        answer
+    }
+
+    /// The configuration loaded again from where it was at start: relative
+    /// paths in it and to it are the starting directory's. Err is the
+    /// answer's error line and every error of the configuration.
+    fn load_again(&mut self) -> Result<crate::config::Plan, String> {
+        let Some(source) = &self.settings.config else {
+            return Err("rinit was started without a configuration file: nothing to reload\n".into());
+        };
+        if source.path.as_os_str() == crate::config::input::STDIN {
+            return Err("the configuration was read from standard input: there is nothing to read again\n".into());
+        }
+        if let Some(dir) = self.settings.start_dir {
+            // SAFETY: fchdir on a descriptor rinit holds open for its whole life.
+            unsafe { nix::libc::fchdir(dir) };
+        }
+        let main = source.main_command.as_deref();
+        let loaded = crate::config::load(&source.path, source.env.clone(), main);
+        if self.settings.start_dir.is_some() {
+            let _ = nix::unistd::chdir("/");
+        }
+        crate::sys::release_free_memory();
+        loaded.map_err(|errors| {
+            let count = errors.len();
+            let mut text = format!(
+                "the configuration has {count} error{}: nothing changed\n",
+                if count == 1 { "" } else { "s" }
+            );
+            for line in errors.lines() {
+                text += &format!("{line}\n");
+            }
+            text
+        })
     }
 }

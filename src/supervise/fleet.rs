@@ -108,6 +108,18 @@ pub struct Fleet<K: Kernel> {
     pub(super) next_runs: Vec<Option<NextRun>>,
     /// While rinit drains (a SIGTERM with `drain`): when the drain ends.
     pub(super) drain_ends: Option<Instant>,
+    /// For each program: it was removed or replaced by a reload, and only
+    /// stops (reload.rs); no request names it, no status shows it.
+    pub(super) retired: Vec<bool>,
+    /// For each program: the retired programs of its name, which must be
+    /// down before it starts (a changed program's old version).
+    pub(super) replaces: Vec<Vec<ProgramId>>,
+    /// The configuration's generation (1 at start, one more per reload
+    /// applied), when it was loaded (seconds since the epoch), and the
+    /// reloads by outcome (reload.rs).
+    pub(super) generation: u64,
+    pub(super) loaded_at: i64,
+    pub(super) reloads: [u64; 3],
     /// Effects not yet taken; `taken` of them have been, in order.
     effects: Vec<Option<Effect>>,
     taken: usize,
@@ -115,32 +127,14 @@ pub struct Fleet<K: Kernel> {
 
 impl<K: Kernel> Fleet<K> {
     pub fn new(plan: Rc<Plan>, kernel: K, success_codes: Vec<u8>, grace: Duration) -> Fleet<K> {
-        let mut members = Vec::new();
-        let mut of_program = Vec::new();
-        let mut dependents = vec![Vec::new(); plan.programs.len()];
-        for (index, program) in plan.programs.iter().enumerate() {
-            let first = members.len();
-            for (number, name) in program.instance_names().into_iter().enumerate() {
-                members.push(Member {
-                    program: ProgramId(index),
-                    number: program.instances.map(|_| number as u32),
-                    instance: Instance::new(name, program),
-                });
-            }
-            of_program.push(first..members.len());
-            for dependency in &program.after {
-                // `dependents` has a place for each of the plan's programs.
-                if let Some(list) = dependents.get_mut(dependency.0) {
-                    list.push(ProgramId(index));
-                }
-            }
-        }
+        let count = plan.programs.len();
+        let wall_now = kernel.wall_now();
         let mut fleet = Fleet {
             plan,
             kernel,
-            members,
-            of_program,
-            dependents,
+            members: Vec::new(),
+            of_program: Vec::new(),
+            dependents: Vec::new(),
             phase: Phase::Running,
             pending: Vec::new(),
             success_codes,
@@ -149,11 +143,58 @@ impl<K: Kernel> Fleet<K> {
             forwarded: 0,
             next_runs: Vec::new(),
             drain_ends: None,
+            retired: vec![false; count],
+            replaces: vec![Vec::new(); count],
+            generation: 1,
+            loaded_at: wall_now,
+            reloads: [0; 3],
             effects: Vec::new(),
             taken: 0,
         };
-        fleet.first_runs(0);
+        fleet.add_members(0);
         fleet
+    }
+
+    /// The instances of the plan's programs from `first` on (all at start,
+    /// those a reload added after), their schedules, and who comes after whom.
+    pub(super) fn add_members(&mut self, first: usize) {
+        let plan = Rc::clone(&self.plan);
+        let first_member = self.members.len();
+        for (index, program) in plan.programs.iter().enumerate().skip(first) {
+            let start = self.members.len();
+            for (number, name) in program.instance_names().into_iter().enumerate() {
+                self.members.push(Member {
+                    program: ProgramId(index),
+                    number: program.instances.map(|_| number as u32),
+                    instance: Instance::new(name, program),
+                });
+            }
+            self.of_program.push(start..self.members.len());
+        }
+        self.dependents = vec![Vec::new(); plan.programs.len()];
+        for (index, program) in plan.programs.iter().enumerate() {
+            for dependency in &program.after {
+                // `dependents` has a place for each of the plan's programs.
+                if let Some(list) = self.dependents.get_mut(dependency.0) {
+                    list.push(ProgramId(index));
+                }
+            }
+        }
+        self.first_runs(first_member);
+    }
+
+    /// Whether program `p` was retired by a reload.
+    pub fn is_retired(&self, p: ProgramId) -> bool {
+        self.retired.get(p.0) == Some(&true)
+    }
+
+    /// The members that are not retired, with their ids.
+    pub fn live_members(&self) -> impl Iterator<Item = (InstanceId, &Member)> {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !self.is_retired(m.program))
+            .map(|(i, m)| (InstanceId(i), m))
     }
 
     pub fn phase(&self) -> Phase {
@@ -330,7 +371,8 @@ impl<K: Kernel> Fleet<K> {
         if self.phase == Phase::Running {
             self.stop_what_may_stop();
             self.start_what_can_start();
-            if self.phase == Phase::Running && self.members.iter().all(|m| m.instance.state().is_final()) {
+            let ended = |m: &Member| m.instance.state().is_final() || self.is_retired(m.program);
+            if self.phase == Phase::Running && self.members.iter().all(ended) {
                 self.push(Effect::Log(Level::Info, "every program has ended".into()));
                 self.begin_shutdown();
             }
@@ -404,6 +446,14 @@ impl<K: Kernel> Fleet<K> {
                 // Dependencies come earlier in the plan: each has its verdict.
                 let known = verdicts.get(dependency.0).copied();
                 verdict = verdict.and(known.unwrap_or(Dependency::Pending));
+            }
+            // A changed program's new version waits for the old one to be down.
+            let replaced = self.replaces.get(p).map_or(&[][..], Vec::as_slice);
+            if replaced
+                .iter()
+                .any(|&r| self.instances_of(r).any(|i| self.instance(i).state().is_active()))
+            {
+                verdict = verdict.and(Dependency::Pending);
             }
             for i in self.instances_of(ProgramId(p)) {
                 if !matches!(self.instance(i).state(), State::Waiting) {

@@ -183,13 +183,12 @@ impl Supervisor<'_> {
     /// The instances as the pages show them, now.
     fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
+        let (number, loaded_at, reloads) = self.fleet.generation();
         let wall_now = crate::config::wall_now();
         let instances = self
             .fleet
-            .members()
-            .iter()
-            .enumerate()
-            .map(|(i, member)| InstanceView {
+            .live_members()
+            .map(|(InstanceId(i), member)| InstanceView {
                 status: self.fleet.status_of(InstanceId(i), now),
                 program: self.fleet.plan.program(member.program).name.clone(),
                 last_exit_code: member.instance.last_exit().map(|status| match status {
@@ -216,6 +215,8 @@ impl Supervisor<'_> {
             uptime: now.saturating_duration_since(self.started),
             reaped: self.reaped,
             forwarded: self.fleet.forwarded(),
+            generation: crate::control::Generation { number, loaded_at },
+            reloads,
         }
     }
 }

@@ -18,6 +18,7 @@ mod output;
 mod policy;
 mod probe;
 mod ready;
+mod reload;
 mod requests;
 mod schedules;
 mod shutdown;
@@ -77,6 +78,17 @@ pub struct Settings {
     pub open_files: Option<libc::rlimit64>,
     /// `-w`: a warning, not a debug line, for each pid reaped that rinit did not start.
     pub warn_reaped: bool,
+    /// Where `rinit reload` reads the configuration again.
+    pub config: Option<ConfigSource>,
+}
+
+/// What the configuration was loaded from, to load it again the same way.
+pub struct ConfigSource {
+    pub path: std::path::PathBuf,
+    /// rinit's environment at start (`${VAR}`s expand from it).
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    /// The command given on rinit's command line (the program `main`).
+    pub main_command: Option<Vec<std::ffi::OsString>>,
 }
 
 /// The real kernel, as the fleet asks it.
@@ -149,13 +161,11 @@ pub fn run(plan: Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_in
             return 1;
         }
     };
-    let plan = Rc::new(plan);
-    let fleet = Fleet::new(Rc::clone(&plan), Host, settings.success_codes.clone(), settings.grace);
-    let mut schedules = plan.programs.iter().filter_map(|p| p.schedule.as_ref());
-    let clock = schedules
-        .any(|s| matches!(s.when, crate::schedule::When::Cron(_)))
+    let reads_output = plan.programs.iter().any(|p| p.output.is_read());
+    let clock = wants_wall_clock(&plan)
         .then(|| wall_clock::WallClock::new(events))
         .flatten();
+    let fleet = Fleet::new(Rc::new(plan), Host, settings.success_codes.clone(), settings.grace);
     let count = fleet.members().len();
     let mut supervisor = Supervisor {
         settings,
@@ -164,7 +174,7 @@ pub fn run(plan: Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_in
         io: (0..count).map(|_| InstanceIo::default()).collect(),
         owners: HashMap::new(),
         checks: Checks::default(),
-        output: plan.programs.iter().any(|p| p.output.is_read()).then(Output::new),
+        output: reads_output.then(Output::new),
         control: control::Control::default(),
         http: http::Http::default(),
         clock,
@@ -338,6 +348,12 @@ impl Supervisor<'_> {
         self.fleet.deliver(i, event);
         self.apply_effects();
     }
+}
+
+/// Whether a program of `plan` has a cron schedule (which the wall clock's timer serves).
+fn wants_wall_clock(plan: &Plan) -> bool {
+    let mut schedules = plan.programs.iter().filter_map(|p| p.schedule.as_ref());
+    schedules.any(|s| matches!(s.when, crate::schedule::When::Cron(_)))
 }
 
 /// A listener on which rinit ran out of descriptors: not watched for

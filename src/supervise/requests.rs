@@ -26,6 +26,8 @@ pub(super) struct Pending {
     verdicts: Vec<Option<Verdict>>,
     /// What the answer says before each instance's state.
     notes: String,
+    /// A reload's: its retired instances are to be down, the others up.
+    reload: bool,
 }
 
 /// The longest a waiting request may take, whatever its timeouts say.
@@ -65,16 +67,7 @@ impl<K: Kernel> Fleet<K> {
         }
         let id = wait.then_some(client);
         if wait {
-            self.pending.push(Pending {
-                client,
-                change,
-                verdicts: vec![None; set.len()],
-                set: set.clone(),
-                notes: notes.clone(),
-            });
-            // The longest any of them may take, and a second for the answer.
-            let bound = bound.min(LONGEST_WAIT).saturating_add(Duration::from_secs(1));
-            self.push(Effect::SetTimer(FleetTimer::Request(client), bound));
+            self.wait_for(client, change, &set, notes.clone(), bound, false);
         }
         for &i in &set {
             self.deliver(i, Event::Request { id, change });
@@ -92,6 +85,34 @@ impl<K: Kernel> Fleet<K> {
             answer += &format!("{verb} {}\n", self.instance(i).name());
         }
         Some(answer)
+    }
+
+    /// `client` waits until each of `set` has its verdict, at most `bound`
+    /// (and a second for the answer).
+    pub(super) fn wait_for(
+        &mut self,
+        client: ClientId,
+        change: Change,
+        set: &[InstanceId],
+        notes: String,
+        bound: Duration,
+        reload: bool,
+    ) {
+        self.pending.push(Pending {
+            client,
+            change,
+            verdicts: vec![None; set.len()],
+            set: set.to_vec(),
+            notes,
+            reload,
+        });
+        let bound = bound.min(LONGEST_WAIT).saturating_add(Duration::from_secs(1));
+        self.push(Effect::SetTimer(FleetTimer::Request(client), bound));
+    }
+
+    /// Whether a reload's client waits.
+    pub(super) fn reload_waits(&self) -> bool {
+        self.pending.iter().any(|p| p.reload)
     }
 
     /// The instances a change of `targets` acts on, and the notes that say
@@ -123,7 +144,7 @@ impl<K: Kernel> Fleet<K> {
                 .iter()
                 .find(|&&d| marked(&named, d) || marked(&wanted, d));
             let mut want = false;
-            if let (false, Some(&dependency)) = (is_named, because) {
+            if let (false, Some(&dependency), false) = (is_named, because, self.is_retired(p)) {
                 want = self.instances_of(p).any(|i| !self.instance(i).state().is_final());
                 if want {
                     notes += &format!(
@@ -256,9 +277,11 @@ impl<K: Kernel> Fleet<K> {
             let instance = self.instance(i);
             let state = instance.state().name();
             // Reached once, and still so now: the answer says how it is.
-            let still = match pending.change {
-                Change::Stop => instance.state().is_down(),
-                Change::Start | Change::Restart => instance.is_up(),
+            let down = pending.change == Change::Stop || self.is_retired(self.member(i).program);
+            let still = if down {
+                instance.state().is_down()
+            } else {
+                instance.is_up()
             };
             match verdict {
                 Some(Verdict::Reached) if still => {}
@@ -272,12 +295,22 @@ impl<K: Kernel> Fleet<K> {
                     _ => failed.push(format!("{} is {state}", instance.name())),
                 },
             }
+            let name = instance.name();
+            let name = if down && pending.reload {
+                format!("{name} (previous)")
+            } else {
+                name.to_string()
+            };
             match instance.state().child() {
-                Some(child) => lines += &format!("{}: {state} (pid {})\n", instance.name(), child.pid()),
-                None => lines += &format!("{}: {state}\n", instance.name()),
+                Some(child) => lines += &format!("{name}: {state} (pid {})\n", child.pid()),
+                None => lines += &format!("{name}: {state}\n"),
             }
         }
-        let word = pending.change.word();
+        let word = if pending.reload {
+            "reload"
+        } else {
+            pending.change.word()
+        };
         if shutting_down {
             return format!("{VERSION} error {word}: rinit is shutting down\n{lines}");
         }
@@ -319,10 +352,11 @@ impl<K: Kernel> Fleet<K> {
 
     /// The instances `names` stand for, in plan order: all of them for no
     /// name; a group's programs' for its name; a program's for its name;
-    /// either with NAME:*; one for NAME.I.
+    /// either with NAME:*; one for NAME.I. Retired programs (reload.rs)
+    /// are never among them.
     pub fn targets(&self, names: &[String]) -> Result<Vec<InstanceId>, String> {
         if names.is_empty() {
-            return Ok((0..self.members.len()).map(InstanceId).collect());
+            return Ok(self.live_members().map(|(i, _)| i).collect());
         }
         let mut chosen = vec![false; self.members.len()];
         // Places in `chosen`, which has one for each member.
@@ -334,8 +368,12 @@ impl<K: Kernel> Fleet<K> {
         for name in names {
             let program = name.strip_suffix(":*").unwrap_or(name);
             let by_group = self.plan.groups.iter().find(|g| g.name == program);
-            let by_program = self.plan.programs.iter().position(|p| p.name == program);
-            let by_instance = self.members.iter().position(|m| m.instance.name() == name);
+            let by_program = (0..self.plan.programs.len())
+                .find(|&p| self.plan.program(ProgramId(p)).name == program && !self.is_retired(ProgramId(p)));
+            let by_instance = self
+                .live_members()
+                .find(|(_, m)| m.instance.name() == name)
+                .map(|(i, _)| i.0);
             match (by_group, by_program, by_instance) {
                 (Some(group), _, _) => {
                     for &p in &group.programs {

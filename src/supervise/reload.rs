@@ -1,0 +1,305 @@
+//! `rinit reload` as fleet decisions. The new plan is compared with the
+//! running one program by program (config/changes.rs) and applied in one
+//! step, between two events:
+//! - an unchanged program keeps its instances untouched (same pid, same
+//!   state); one changed in keys that apply in place (restart policy and
+//!   timing, stop settings) keeps them too, with the new values;
+//! - a program changed in a key that reaches its process, and every program
+//!   that comes after one, gets new instances, which start once the old
+//!   ones, stopped as `rinit stop` stops them, are down; a removed program
+//!   stops; a new one starts in dependency order;
+//! - the old instances stay in the fleet, *retired*: they only stop; no
+//!   request names them and no status shows them.
+//!
+//! A retired program is never a dependency of a live one (a kept program
+//! keeps only kept programs before it; new ones come after them in the
+//! plan), so the plan stays in start order and stopping in dependency order
+//! still stops a retired dependent before what it came after.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::fleet::{Fleet, InstanceId, Kernel, Phase};
+use super::instance::Event;
+use crate::config::{difference, Difference, Group, Plan, Program, ProgramId};
+use crate::control::server::ClientId;
+use crate::control::{Change, VERSION};
+
+/// What a reload does to the running programs.
+pub struct Outline {
+    /// For each program of the new plan, the running program it keeps
+    /// (None: it gets new instances).
+    kept: Vec<Option<ProgramId>>,
+    /// The running programs that stop for good or for a new version.
+    retired: Vec<ProgramId>,
+    /// What it says, one line each: started, stopped, restarted, updated.
+    lines: Vec<String>,
+    unchanged: usize,
+}
+
+impl Outline {
+    /// The summary: `started worker, stopped old, restarted web, unchanged 3`.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self.lines.clone();
+        parts.push(format!("unchanged {}", self.unchanged));
+        parts.join(", ")
+    }
+}
+
+impl<K: Kernel> Fleet<K> {
+    /// What replacing the plan by `new` would do.
+    pub fn outline(&self, new: &Plan) -> Outline {
+        let old = &*self.plan;
+        let live: HashMap<&str, ProgramId> = (0..old.programs.len())
+            .map(ProgramId)
+            .filter(|&p| !self.is_retired(p))
+            .map(|p| (old.program(p).name.as_str(), p))
+            .collect();
+        let mut kept: Vec<Option<ProgramId>> = Vec::with_capacity(new.programs.len());
+        let (mut started, mut restarted, mut updated) = (Vec::new(), Vec::new(), Vec::new());
+        let mut unchanged = 0usize;
+        for program in &new.programs {
+            let Some(&was) = live.get(program.name.as_str()) else {
+                started.push(program.name.clone());
+                kept.push(None);
+                continue;
+            };
+            // Dependencies come earlier in the plan: each is settled.
+            let moved = program
+                .after
+                .iter()
+                .find(|d| kept.get(d.0).is_some_and(Option::is_none));
+            let keep = match (difference(old.program(was), old, program, new), moved) {
+                // `main` (the command on rinit's command line) runs until it
+                // ends: a reload never restarts it.
+                (Difference::Restart(keys), _) if program.is_main => {
+                    let keys = keys.join(", ");
+                    updated.push(format!("main (not restarted: it runs until it ends; {keys} changed)"));
+                    true
+                }
+                (Difference::Restart(keys), _) => {
+                    restarted.push(format!("{} ({} changed)", program.name, keys.join(", ")));
+                    false
+                }
+                (_, Some(&d)) if !program.is_main => {
+                    let dependency = &new.program(d).name;
+                    restarted.push(format!("{} (it comes after {dependency})", program.name));
+                    false
+                }
+                (Difference::InPlace(keys), _) => {
+                    updated.push(format!("{} ({} changed)", program.name, keys.join(", ")));
+                    true
+                }
+                (Difference::Same, _) => {
+                    unchanged = unchanged.saturating_add(1);
+                    true
+                }
+            };
+            kept.push(keep.then_some(was));
+        }
+        let mut retired = Vec::new();
+        let mut stopped = Vec::new();
+        for (name, &p) in &live {
+            if !kept.contains(&Some(p)) {
+                retired.push(p);
+            }
+            if !new.programs.iter().any(|program| program.name == *name) {
+                stopped.push(name.to_string());
+            }
+        }
+        retired.sort();
+        stopped.sort();
+        let mut lines = Vec::new();
+        for (verb, names) in [
+            ("started", started),
+            ("stopped", stopped),
+            ("restarted", restarted),
+            ("updated in place", updated),
+        ] {
+            lines.extend(names.into_iter().map(|name| format!("{verb} {name}")));
+        }
+        Outline {
+            kept,
+            retired,
+            lines,
+            unchanged,
+        }
+    }
+
+    /// `rinit reload` for `client` with the new plan: refused (Err, the
+    /// plan unused) during shutdown or while another reload's client
+    /// waits; else applied, and answered now (Some) with `--no-wait` or
+    /// when nothing is to wait for, or later as an `Effect::Answer`.
+    pub fn reload(&mut self, client: ClientId, new: Plan, wait: bool) -> Result<Option<String>, String> {
+        let refused = match self.phase {
+            Phase::Running if self.drain_ends.is_some() => {
+                Some("rinit is draining before it stops: the configuration is not reloaded")
+            }
+            Phase::Running if self.reload_waits() => {
+                Some("another reload waits for its programs: try again when it has answered")
+            }
+            Phase::Running => None,
+            _ => Some("rinit is shutting down: the configuration is not reloaded"),
+        };
+        if let Some(why) = refused {
+            self.count_reload(2);
+            return Err(why.to_string());
+        }
+        let outline = self.outline(&new);
+        let before = self.plan.programs.len();
+        let warnings = self.replace_plan(new, &outline).inspect_err(|_| self.count_reload(2))?;
+        self.generation = self.generation.saturating_add(1);
+        self.loaded_at = self.kernel.wall_now();
+        self.count_reload(0);
+        let mut set: Vec<InstanceId> = Vec::new();
+        let mut bound = Duration::ZERO;
+        // The retired stop; the new ones are waited for (a held or
+        // scheduled program is where it should be already).
+        for &p in &outline.retired {
+            bound = bound.saturating_add(self.plan.program(p).stop_timeout);
+            set.extend(self.instances_of(p));
+        }
+        for p in (before..self.plan.programs.len()).map(ProgramId) {
+            let program = self.plan.program(p);
+            if program.autostart && program.schedule.is_none() && wait {
+                bound = bound.saturating_add(program.ready_timeout);
+                set.extend(self.instances_of(p));
+            }
+        }
+        let mut notes = format!("generation {}\n", self.generation);
+        for line in warnings.iter().chain(&outline.lines) {
+            notes += &format!("{line}\n");
+        }
+        notes += &format!("unchanged {}\n", outline.unchanged);
+        let message = format!("configuration reloaded (generation {}): {}", self.generation, outline.summary());
+        self.push(super::fleet::Effect::Log(crate::log::Level::Info, message));
+        if wait && !set.is_empty() {
+            self.wait_for(client, Change::Start, &set, notes.clone(), bound, true);
+        }
+        let waits = wait && !set.is_empty();
+        for &i in &set {
+            let retired = self.is_retired(self.member(i).program);
+            let change = if retired { Change::Stop } else { Change::Start };
+            self.deliver(i, Event::Request { id: waits.then_some(client), change });
+        }
+        Ok((!wait || set.is_empty()).then(|| format!("{VERSION} ok\n{notes}")))
+    }
+
+    /// Counts a reload by its outcome (an index into `RELOAD_OUTCOMES`).
+    pub fn count_reload(&mut self, outcome: usize) {
+        if let Some(count) = self.reloads.get_mut(outcome) {
+            *count = count.saturating_add(1);
+        }
+    }
+
+    /// The configuration's generation, when it was loaded (seconds since
+    /// the epoch), and the reloads by outcome.
+    pub fn generation(&self) -> (u64, i64, [u64; 3]) {
+        (self.generation, self.loaded_at, self.reloads)
+    }
+
+    /// Makes the plan the running one's programs (kept ones with their new
+    /// settings, retired ones as they were), then the new programs, in the
+    /// new plan's order; adds their instances. Returns the warnings about
+    /// settings that cannot change while rinit runs.
+    fn replace_plan(&mut self, new: Plan, outline: &Outline) -> Result<Vec<String>, String> {
+        let placeholder = Plan {
+            shutdown_timeout: Duration::ZERO,
+            drain: Duration::ZERO,
+            log_format: new.log_format,
+            control_socket: None,
+            http: None,
+            programs: Vec::new(),
+            groups: Vec::new(),
+        };
+        let old = std::mem::replace(&mut self.plan, Rc::new(placeholder));
+        // The supervisor holds the plan only for the length of a call.
+        let old = match Rc::try_unwrap(old) {
+            Ok(old) => old,
+            Err(shared) => {
+                self.plan = shared;
+                return Err("internal: the running plan is in use; nothing changed".into());
+            }
+        };
+        let mut warnings = Vec::new();
+        if new.control_socket != old.control_socket {
+            warnings.push("warning: control_socket cannot change while rinit runs: it stays as it was".to_string());
+        }
+        if new.http != old.http {
+            warnings.push("warning: http cannot change while rinit runs: it stays as it was".to_string());
+        }
+        let first_new = old.programs.len();
+        let mut programs: Vec<Program> = old.programs;
+        let mut incoming: Vec<Option<Program>> = new.programs.into_iter().map(Some).collect();
+        // Where each program of the new plan ends up.
+        let mut place: Vec<ProgramId> = Vec::with_capacity(incoming.len());
+        let mut appended = 0usize;
+        for kept in &outline.kept {
+            place.push(kept.unwrap_or_else(|| {
+                appended = appended.saturating_add(1);
+                ProgramId(first_new.saturating_add(appended).saturating_sub(1))
+            }));
+        }
+        let at = |p: &ProgramId| place.get(p.0).copied().unwrap_or(*p);
+        for (n, kept) in outline.kept.iter().enumerate() {
+            let Some(mut program) = incoming.get_mut(n).and_then(Option::take) else {
+                continue;
+            };
+            match kept {
+                Some(was) => {
+                    if let Some(slot) = programs.get_mut(was.0) {
+                        // The order it had (main's: what is still there).
+                        program.after = std::mem::take(&mut slot.after);
+                        *slot = program;
+                    }
+                }
+                None => {
+                    program.after = program.after.iter().map(at).collect();
+                    programs.push(program);
+                }
+            }
+        }
+        for &p in &outline.retired {
+            if let Some(slot) = self.retired.get_mut(p.0) {
+                *slot = true;
+            }
+        }
+        // Main's `after` holds only what is not retired.
+        let retired = self.retired.clone();
+        for program in programs.iter_mut().filter(|p| p.is_main) {
+            program.after.retain(|d| retired.get(d.0) != Some(&true));
+        }
+        self.retired.resize(programs.len(), false);
+        self.replaces.resize(programs.len(), Vec::new());
+        for p in first_new..programs.len() {
+            let name = programs.get(p).map(|program| program.name.clone()).unwrap_or_default();
+            let old_versions: Vec<ProgramId> = (0..first_new)
+                .map(ProgramId)
+                .filter(|&r| self.is_retired(r) && programs.get(r.0).is_some_and(|o| o.name == name))
+                .collect();
+            if let Some(slot) = self.replaces.get_mut(p) {
+                *slot = old_versions;
+            }
+        }
+        let groups = new
+            .groups
+            .into_iter()
+            .map(|group| Group {
+                name: group.name,
+                programs: group.programs.iter().map(at).collect(),
+            })
+            .collect();
+        self.plan = Rc::new(Plan {
+            shutdown_timeout: new.shutdown_timeout,
+            drain: new.drain,
+            log_format: new.log_format,
+            control_socket: old.control_socket,
+            http: old.http,
+            programs,
+            groups,
+        });
+        self.add_members(first_new);
+        Ok(warnings)
+    }
+}
