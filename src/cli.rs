@@ -116,7 +116,9 @@ impl Environment {
     }
 }
 
-const SUBCOMMANDS: [&str; 8] = ["check", "status", "start", "stop", "restart", "signal", "reload", "import"];
+const SUBCOMMANDS: [&str; 8] = [
+    "check", "status", "start", "stop", "restart", "signal", "reload", "import",
+];
 
 /// Each subcommand's usage, for `rinit help SUBCOMMAND` and `--help`.
 /// Over 50 lines: one text per subcommand, side by side.
@@ -715,7 +717,9 @@ mod tests {
     fn help_for_rinit_and_for_each_subcommand() {
         let parsed = |args: &[&str]| parse(args.iter().map(OsString::from).collect(), no_env());
         assert!(matches!(parsed(&["help"]), Ok(Invocation::Help(USAGE))));
-        for name in ["check", "status", "start", "stop", "restart", "signal", "reload", "import"] {
+        for name in [
+            "check", "status", "start", "stop", "restart", "signal", "reload", "import",
+        ] {
             for args in [
                 vec!["help", name],
                 vec![name, "--help"],

@@ -24,16 +24,23 @@ pub fn difference(old: &Program, old_plan: &Plan, new: &Program, new_plan: &Plan
         ids.iter().map(|&p| plan.program(p).name.clone()).collect()
     };
     let schedule = |program: &Program| {
-        program
-            .schedule
-            .as_ref()
-            .map(|s| (s.written.clone(), s.zone.name().to_string(), s.overlap, s.run_timeout))
+        program.schedule.as_ref().map(|s| {
+            (
+                s.written.clone(),
+                s.zone.name().to_string(),
+                s.overlap,
+                s.run_timeout,
+            )
+        })
     };
     // `main` comes after every other program: what it comes after changes
     // with them, and it is never restarted for that.
     let after = old.is_main || names(old_plan, &old.after) == names(new_plan, &new.after);
     let restart = [
-        ("command", old.command == new.command && old.command_template == new.command_template),
+        (
+            "command",
+            old.command == new.command && old.command_template == new.command_template,
+        ),
         ("type", old.kind == new.kind),
         ("instances", old.instances == new.instances),
         ("after", after),
@@ -41,7 +48,10 @@ pub fn difference(old: &Program, old_plan: &Plan, new: &Program, new_plan: &Plan
         ("directory", old.directory == new.directory),
         ("env", old.env == new.env),
         ("umask", old.umask == new.umask),
-        ("output", old.output == new.output && old.timestamps == new.timestamps),
+        (
+            "output",
+            old.output == new.output && old.timestamps == new.timestamps,
+        ),
         ("limits", old.resources == new.resources),
         ("ready", old.ready == new.ready),
         ("health", old.health == new.health),
@@ -51,10 +61,22 @@ pub fn difference(old: &Program, old_plan: &Plan, new: &Program, new_plan: &Plan
     let in_place = [
         ("restart", old.restart == new.restart),
         ("restart_delay", old.restart_delay == new.restart_delay),
-        ("restart_max_delay", old.restart_max_delay == new.restart_max_delay),
-        ("start_limit_burst", old.start_limit_burst == new.start_limit_burst),
-        ("start_limit_interval", old.start_limit_interval == new.start_limit_interval),
-        ("success_exit_codes", old.success_exit_codes == new.success_exit_codes),
+        (
+            "restart_max_delay",
+            old.restart_max_delay == new.restart_max_delay,
+        ),
+        (
+            "start_limit_burst",
+            old.start_limit_burst == new.start_limit_burst,
+        ),
+        (
+            "start_limit_interval",
+            old.start_limit_interval == new.start_limit_interval,
+        ),
+        (
+            "success_exit_codes",
+            old.success_exit_codes == new.success_exit_codes,
+        ),
         ("stop_signal", old.stop_signal == new.stop_signal),
         ("stop_group", old.stop_group == new.stop_group),
         ("stop_timeout", old.stop_timeout == new.stop_timeout),
@@ -62,7 +84,10 @@ pub fn difference(old: &Program, old_plan: &Plan, new: &Program, new_plan: &Plan
         ("critical", old.critical == new.critical),
     ];
     let changed = |keys: &[(&'static str, bool)]| -> Vec<&'static str> {
-        keys.iter().filter(|(_, same)| !same).map(|(key, _)| *key).collect()
+        keys.iter()
+            .filter(|(_, same)| !same)
+            .map(|(key, _)| *key)
+            .collect()
     };
     let (restart, in_place) = (changed(&restart), changed(&in_place));
     if !restart.is_empty() {

@@ -50,7 +50,9 @@ impl ConfigError {
         while lines.len() < MAX_SHOWN {
             let next = self.problems.iter().zip(&shown).enumerate();
             let next = next.filter(|(_, (_, &shown))| !shown);
-            let Some((i, (problem, _))) = next.min_by_key(|(i, (problem, _))| (problem.at.map(|at| at.offset), *i)) else {
+            let Some((i, (problem, _))) =
+                next.min_by_key(|(i, (problem, _))| (problem.at.map(|at| at.offset), *i))
+            else {
                 break;
             };
             if let Some(slot) = shown.get_mut(i) {

@@ -66,7 +66,11 @@ pub fn run(options: &Options) -> i32 {
     let head = lines.next().unwrap_or("");
     if let Some(why) = head.strip_prefix(&format!("{VERSION} error ")) {
         // A reload's lines are the configuration's errors.
-        let fd = if matches!(options.request, Request::Reload { .. }) { 2 } else { 1 };
+        let fd = if matches!(options.request, Request::Reload { .. }) {
+            2
+        } else {
+            1
+        };
         for line in lines {
             crate::log::write_all(fd, format!("{line}\n").as_bytes());
         }

@@ -113,13 +113,27 @@ impl Request {
             "status" => Ok(Request::Status(args)),
             "reload" => {
                 let (check, no_wait) = (Some("--check"), Some("--no-wait"));
-                match (args.first().map(String::as_str), args.get(1).map(String::as_str), args.len()) {
-                    (_, _, 0) => Ok(Request::Reload { check: false, wait: true }),
-                    (first, _, 1) if first == check => Ok(Request::Reload { check: true, wait: true }),
-                    (first, _, 1) if first == no_wait => Ok(Request::Reload { check: false, wait: false }),
-                    (first, second, 2) if first == check && second == no_wait => {
-                        Ok(Request::Reload { check: true, wait: false })
-                    }
+                match (
+                    args.first().map(String::as_str),
+                    args.get(1).map(String::as_str),
+                    args.len(),
+                ) {
+                    (_, _, 0) => Ok(Request::Reload {
+                        check: false,
+                        wait: true,
+                    }),
+                    (first, _, 1) if first == check => Ok(Request::Reload {
+                        check: true,
+                        wait: true,
+                    }),
+                    (first, _, 1) if first == no_wait => Ok(Request::Reload {
+                        check: false,
+                        wait: false,
+                    }),
+                    (first, second, 2) if first == check && second == no_wait => Ok(Request::Reload {
+                        check: true,
+                        wait: false,
+                    }),
                     _ => Err("reload takes --check and --no-wait, in that order, and no name".into()),
                 }
             }
@@ -347,10 +361,22 @@ mod tests {
                 names: vec!["a".into(), "b".into()],
                 wait: false,
             },
-            Request::Reload { check: false, wait: true },
-            Request::Reload { check: true, wait: true },
-            Request::Reload { check: false, wait: false },
-            Request::Reload { check: true, wait: false },
+            Request::Reload {
+                check: false,
+                wait: true,
+            },
+            Request::Reload {
+                check: true,
+                wait: true,
+            },
+            Request::Reload {
+                check: false,
+                wait: false,
+            },
+            Request::Reload {
+                check: true,
+                wait: false,
+            },
         ] {
             let line = request.line();
             assert_eq!(Request::parse(line.trim_end_matches('\n')), Ok(request));
@@ -415,7 +441,10 @@ mod tests {
             loaded_at: 1_796_000_000,
         };
         assert_eq!(generation.line(), "generation\t3\t1796000000\n");
-        assert_eq!(Generation::from_line(generation.line().trim_end()), Some(generation));
+        assert_eq!(
+            Generation::from_line(generation.line().trim_end()),
+            Some(generation)
+        );
         assert_eq!(InstanceStatus::from_line(generation.line().trim_end()), None);
         assert!(json(std::slice::from_ref(&status), Some(generation))
             .ends_with(",\"generation\":3,\"loaded\":\"2026-11-30T00:53:20+00:00\"}]\n"));

@@ -236,7 +236,12 @@ impl Supervisor<'_> {
                 return;
             }
             Purpose::Ready => Some(CHECK_INTERVAL),
-            Purpose::Health => self.plan().program(self.fleet.member(i).program).health.as_ref().map(|h| h.interval),
+            Purpose::Health => self
+                .plan()
+                .program(self.fleet.member(i).program)
+                .health
+                .as_ref()
+                .map(|h| h.interval),
         };
         if let Some(next) = next {
             self.events.set_timer_after(Key::Check(i, purpose), next);

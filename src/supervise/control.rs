@@ -255,7 +255,9 @@ impl Supervisor<'_> {
             return Err("rinit was started without a configuration file: nothing to reload\n".into());
         };
         if source.path.as_os_str() == crate::config::input::STDIN {
-            return Err("the configuration was read from standard input: there is nothing to read again\n".into());
+            return Err(
+                "the configuration was read from standard input: there is nothing to read again\n".into(),
+            );
         }
         if let Some(dir) = self.settings.start_dir {
             // SAFETY: fchdir on a descriptor rinit holds open for its whole life.

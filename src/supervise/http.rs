@@ -36,7 +36,9 @@ use crate::pid1::reaper::ExitStatus;
 impl Supervisor<'_> {
     /// Listens on `[rinit] http`; when it cannot, says so once and runs on.
     pub(super) fn open_http(&mut self) {
-        let Some(address) = self.fleet.plan.http else { return };
+        let Some(address) = self.fleet.plan.http else {
+            return;
+        };
         match Server::bind(address) {
             Ok(server) => {
                 self.events.watch(

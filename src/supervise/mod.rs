@@ -165,7 +165,12 @@ pub fn run(plan: Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_in
     let clock = wants_wall_clock(&plan)
         .then(|| wall_clock::WallClock::new(events))
         .flatten();
-    let fleet = Fleet::new(Rc::new(plan), Host, settings.success_codes.clone(), settings.grace);
+    let fleet = Fleet::new(
+        Rc::new(plan),
+        Host,
+        settings.success_codes.clone(),
+        settings.grace,
+    );
     let count = fleet.members().len();
     let mut supervisor = Supervisor {
         settings,

@@ -75,7 +75,9 @@ impl<K: Kernel> Fleet<K> {
                 // ends: a reload never restarts it.
                 (Difference::Restart(keys), _) if program.is_main => {
                     let keys = keys.join(", ");
-                    updated.push(format!("main (not restarted: it runs until it ends; {keys} changed)"));
+                    updated.push(format!(
+                        "main (not restarted: it runs until it ends; {keys} changed)"
+                    ));
                     true
                 }
                 (Difference::Restart(keys), _) => {
@@ -148,7 +150,9 @@ impl<K: Kernel> Fleet<K> {
         }
         let outline = self.outline(&new);
         let before = self.plan.programs.len();
-        let warnings = self.replace_plan(new, &outline).inspect_err(|_| self.count_reload(2))?;
+        let warnings = self
+            .replace_plan(new, &outline)
+            .inspect_err(|_| self.count_reload(2))?;
         self.generation = self.generation.saturating_add(1);
         self.loaded_at = self.kernel.wall_now();
         self.count_reload(0);
@@ -172,7 +176,11 @@ impl<K: Kernel> Fleet<K> {
             notes += &format!("{line}\n");
         }
         notes += &format!("unchanged {}\n", outline.unchanged);
-        let message = format!("configuration reloaded (generation {}): {}", self.generation, outline.summary());
+        let message = format!(
+            "configuration reloaded (generation {}): {}",
+            self.generation,
+            outline.summary()
+        );
         self.push(super::fleet::Effect::Log(crate::log::Level::Info, message));
         if wait && !set.is_empty() {
             self.wait_for(client, Change::Start, &set, notes.clone(), bound, true);
@@ -181,7 +189,13 @@ impl<K: Kernel> Fleet<K> {
         for &i in &set {
             let retired = self.is_retired(self.member(i).program);
             let change = if retired { Change::Stop } else { Change::Start };
-            self.deliver(i, Event::Request { id: waits.then_some(client), change });
+            self.deliver(
+                i,
+                Event::Request {
+                    id: waits.then_some(client),
+                    change,
+                },
+            );
         }
         Ok((!wait || set.is_empty()).then(|| format!("{VERSION} ok\n{notes}")))
     }
@@ -224,7 +238,9 @@ impl<K: Kernel> Fleet<K> {
         };
         let mut warnings = Vec::new();
         if new.control_socket != old.control_socket {
-            warnings.push("warning: control_socket cannot change while rinit runs: it stays as it was".to_string());
+            warnings.push(
+                "warning: control_socket cannot change while rinit runs: it stays as it was".to_string(),
+            );
         }
         if new.http != old.http {
             warnings.push("warning: http cannot change while rinit runs: it stays as it was".to_string());
@@ -273,7 +289,10 @@ impl<K: Kernel> Fleet<K> {
         self.retired.resize(programs.len(), false);
         self.replaces.resize(programs.len(), Vec::new());
         for p in first_new..programs.len() {
-            let name = programs.get(p).map(|program| program.name.clone()).unwrap_or_default();
+            let name = programs
+                .get(p)
+                .map(|program| program.name.clone())
+                .unwrap_or_default();
             let old_versions: Vec<ProgramId> = (0..first_new)
                 .map(ProgramId)
                 .filter(|&r| self.is_retired(r) && programs.get(r.0).is_some_and(|o| o.name == name))

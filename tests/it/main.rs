@@ -19,6 +19,7 @@ mod limits;
 mod log_output;
 mod migrate;
 mod page;
+mod reload;
 mod schedules;
 mod secrets;
 mod single_command;
