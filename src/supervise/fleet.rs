@@ -183,6 +183,14 @@ impl<K: Kernel> Fleet<K> {
         self.first_runs(first_member);
     }
 
+    /// Whether a retired program that program `p` replaces still has a process.
+    pub(super) fn replaced_active(&self, p: ProgramId) -> bool {
+        let replaced = self.replaces.get(p.0).map_or(&[][..], Vec::as_slice);
+        replaced
+            .iter()
+            .any(|&r| self.instances_of(r).any(|i| self.instance(i).state().is_active()))
+    }
+
     /// Whether program `p` was retired by a reload.
     pub fn is_retired(&self, p: ProgramId) -> bool {
         self.retired.get(p.0) == Some(&true)
@@ -448,11 +456,7 @@ impl<K: Kernel> Fleet<K> {
                 verdict = verdict.and(known.unwrap_or(Dependency::Pending));
             }
             // A changed program's new version waits for the old one to be down.
-            let replaced = self.replaces.get(p).map_or(&[][..], Vec::as_slice);
-            if replaced
-                .iter()
-                .any(|&r| self.instances_of(r).any(|i| self.instance(i).state().is_active()))
-            {
+            if self.replaced_active(ProgramId(p)) {
                 verdict = verdict.and(Dependency::Pending);
             }
             for i in self.instances_of(ProgramId(p)) {

@@ -39,6 +39,18 @@ pub struct Outline {
 }
 
 impl Outline {
+    /// For each program of the new plan, the running program it keeps.
+    #[cfg(test)]
+    pub fn kept(&self) -> &[Option<ProgramId>] {
+        &self.kept
+    }
+
+    /// The running programs that stop, for good or for a new version.
+    #[cfg(test)]
+    pub fn retired(&self) -> &[ProgramId] {
+        &self.retired
+    }
+
     /// The summary: `started worker, stopped old, restarted web, unchanged 3`.
     pub fn summary(&self) -> String {
         let mut parts: Vec<String> = self.lines.clone();

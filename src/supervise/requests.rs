@@ -277,7 +277,8 @@ impl<K: Kernel> Fleet<K> {
             let instance = self.instance(i);
             let state = instance.state().name();
             // Reached once, and still so now: the answer says how it is.
-            let down = pending.change == Change::Stop || self.is_retired(self.member(i).program);
+            let retired = self.is_retired(self.member(i).program);
+            let down = pending.change == Change::Stop || (pending.reload && retired);
             let still = if down {
                 instance.state().is_down()
             } else {

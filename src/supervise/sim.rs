@@ -10,7 +10,10 @@
 //! - every waiting client is answered exactly once, in time, truthfully;
 //! - an instance is never started while its previous group has members;
 //! - nothing is signalled once reaped (a pid, or a group with no member);
-//! - a shutdown ends within shutdown_timeout and a small bound.
+//! - a shutdown ends within shutdown_timeout and a small bound;
+//! - a reload (a small change of the plan, or a new random one) never
+//!   touches a program it keeps: no signal, no start, same state and pid;
+//!   a changed program's new instances never start while the old ones run.
 //!
 //! A failure names its seed; `RINIT_SIM_SEED=N cargo test --bin rinit sim`
 //! replays it alone, printing every step (docs/testing.md).
@@ -149,6 +152,8 @@ impl Kernel for SimKernel {
 /// A client of the control socket, as the simulation follows it.
 struct Client {
     change: Change,
+    /// A reload's: its old instances are to be down, the others up.
+    reload: bool,
     /// When its answer is due at the latest.
     due: Duration,
     answered: bool,
@@ -176,6 +181,15 @@ struct Sim {
     /// The last request that named each instance (or brought it along).
     last_request: Vec<Option<Change>>,
     trace: Vec<String>,
+    /// The state of the rng that made the first plan: made again, and
+    /// changed a little, for reloads.
+    plan_seed: u64,
+    reloads: u64,
+    /// While a reload's effects play: the instances it keeps, which nothing may touch.
+    untouchable: HashSet<InstanceId>,
+    /// The stop_timeout a stop began with, when a reload changed it since
+    /// (in place: it holds from the next stop).
+    stop_began_with: HashMap<InstanceId, Duration>,
 }
 
 /// A random plan of up to five programs: dependencies on earlier ones,
@@ -281,7 +295,7 @@ fn schedule(rng: &mut Rng, program: &mut Program) {
 }
 
 impl Sim {
-    fn new(plan: Rc<Plan>, seed: u64, mut rng: Rng, verbose: bool) -> Sim {
+    fn new(plan: Rc<Plan>, seed: u64, mut rng: Rng, verbose: bool, plan_seed: u64) -> Sim {
         let world = Rc::new(RefCell::new(World {
             start: Instant::now(),
             elapsed: Duration::ZERO,
@@ -315,6 +329,10 @@ impl Sim {
             drain_at: None,
             last_request: vec![None; count],
             trace: Vec::new(),
+            plan_seed,
+            reloads: 0,
+            untouchable: HashSet::new(),
+            stop_began_with: HashMap::new(),
         }
     }
 
@@ -395,6 +413,13 @@ impl Sim {
 impl Sim {
     /// Plays one action of instance `i`'s gate; whether it was a spawn.
     fn act(&mut self, i: InstanceId, action: Action) -> bool {
+        let touches = matches!(
+            action,
+            Action::Spawn | Action::SignalMain(_) | Action::SignalGroup(..)
+        );
+        if touches && self.untouchable.contains(&i) {
+            self.fail(format!("the reload touched {i:?}, which it keeps: {action:?}"));
+        }
         match action {
             Action::Spawn => {
                 self.spawn(i);
@@ -458,6 +483,19 @@ impl Sim {
                 ));
             }
         }
+        // Nor while an old version (retired by a reload) has members.
+        let name = self.fleet.program_of(i).name.clone();
+        for (j, member) in self.fleet.members().iter().enumerate() {
+            let old =
+                self.fleet.is_retired(member.program) && self.fleet.plan.program(member.program).name == name;
+            for &pgid in self.groups[j].iter().filter(|_| old) {
+                if self.world.borrow().group_alive(pgid) {
+                    self.fail(format!(
+                        "{name} started while its old version's group {pgid} has members"
+                    ));
+                }
+            }
+        }
         if self.rng.chance(5) {
             self.note(format!("spawn of {i:?} fails"));
             self.fleet.deliver(i, Event::SpawnFailed("no such file".into()));
@@ -511,7 +549,7 @@ impl Sim {
             self.fail(format!("{why} to {id:?}: {answer}"));
         }
         client.answered = true;
-        let change = client.change;
+        let (change, reload) = (client.change, client.reload);
         if !answer.starts_with("rinit/1 ok") {
             return;
         }
@@ -520,9 +558,11 @@ impl Sim {
                 continue;
             };
             let state = state.split(' ').next().unwrap_or("");
-            let truthful = match change {
-                Change::Start | Change::Restart => matches!(state, "ready" | "done" | "scheduled"),
-                Change::Stop => matches!(state, "stopped" | "exited" | "done" | "failed"),
+            let down = change == Change::Stop || (reload && line.contains(" (previous): "));
+            let truthful = if down {
+                matches!(state, "stopped" | "exited" | "done" | "failed" | "held")
+            } else {
+                matches!(state, "ready" | "done" | "scheduled")
             };
             if !truthful {
                 self.fail(format!("{} answered ok, but {line}", change.word()));
@@ -558,15 +598,19 @@ impl Sim {
             let was_stopping = matches!(since.0, "stopping" | "unhealthy");
             if name != since.0 && !(stopping && was_stopping) {
                 *since = (name, now);
+                self.stop_began_with.remove(&InstanceId(index));
             }
             let took = now.saturating_sub(since.1);
-            if stopping && took > config.stop_timeout + KILL_WAIT {
+            let began_with = self.stop_began_with.get(&InstanceId(index)).copied();
+            let stop_timeout = config.stop_timeout.max(began_with.unwrap_or_default());
+            if stopping && took > stop_timeout + KILL_WAIT {
                 self.fail(format!("{} has been stopping for {took:?}", instance.name()));
             }
             let deps_ready = config
                 .after
                 .iter()
-                .all(|d| self.fleet.as_dependency(d.0) == super::fleet::Dependency::Ready);
+                .all(|d| self.fleet.as_dependency(d.0) == super::fleet::Dependency::Ready)
+                && !self.fleet.replaced_active(member.program);
             if running && matches!(instance.state(), State::Waiting) && deps_ready {
                 self.fail(format!(
                     "{} waits to start, though what it comes after is ready",
@@ -845,8 +889,121 @@ impl Sim {
                 let max = self.rng.ms(800);
                 self.pass_time(max);
             }
+            90 => self.reload(),
             _ => self.reap(),
         }
+    }
+
+    /// `rinit reload` with a new plan: the first plan again with a few
+    /// changes (a command, an in-place key, a program more or less), or a
+    /// new random one. Checks that nothing it keeps is touched.
+    fn reload(&mut self) {
+        self.reloads += 1;
+        let mut plan = random_plan(&mut Rng(self.plan_seed));
+        if self.rng.chance(25) {
+            plan = random_plan(&mut self.rng);
+        } else {
+            for program in plan.programs.iter_mut() {
+                if self.rng.chance(20) {
+                    program.command = vec![format!("v{}", self.reloads).into()];
+                }
+                if self.rng.chance(20) {
+                    program.restart_delay = self.rng.ms(500);
+                    program.restart_max_delay = program.restart_delay + self.rng.ms(2000);
+                }
+            }
+            if plan.programs.len() > 1 && self.rng.chance(30) {
+                // The last program: nothing comes after it; groups go with it.
+                plan.programs.pop();
+                plan.groups.clear();
+            }
+            if self.rng.chance(30) {
+                let mut program = Program::with_defaults(&format!("n{}", self.reloads % 3));
+                let count = plan.programs.len();
+                program.after = (0..count)
+                    .filter(|&d| self.rng.chance(35) && plan.programs[d].schedule.is_none())
+                    .map(ProgramId)
+                    .collect();
+                program.stop_timeout = self.rng.ms(3000);
+                program.start_limit_burst = self.rng.below(6) as u32;
+                plan.programs.push(program);
+            }
+        }
+        let outline = self.fleet.outline(&plan);
+        let kept: HashSet<ProgramId> = outline.kept().iter().flatten().copied().collect();
+        let before: Vec<(InstanceId, &'static str, Option<pid_t>)> = self
+            .fleet
+            .live_members()
+            .filter(|(_, m)| kept.contains(&m.program))
+            .map(|(i, m)| {
+                (
+                    i,
+                    m.instance.state().name(),
+                    m.instance.state().child().map(Child::pid),
+                )
+            })
+            .collect();
+        for &(i, ..) in &before {
+            let stop_timeout = self.fleet.program_of(i).stop_timeout;
+            let began_with = self.stop_began_with.entry(i).or_insert(stop_timeout);
+            *began_with = (*began_with).max(stop_timeout);
+        }
+        let wait = self.rng.chance(70);
+        let id = ClientId::for_tests(self.next_client);
+        self.next_client += 1;
+        self.note(format!("{id:?}: reload ({}) (wait {wait})", outline.summary()));
+        self.clients.insert(
+            id,
+            Client {
+                change: Change::Start,
+                reload: true,
+                due: self.now() + Duration::from_secs(3601),
+                answered: false,
+                hung_up: false,
+            },
+        );
+        let answer = self.fleet.reload(id, plan, wait);
+        let count = self.fleet.members().len();
+        self.groups.resize(count, Vec::new());
+        self.since.resize(count, ("", Duration::ZERO));
+        self.last_request.resize(count, None);
+        if answer.is_ok() {
+            for &p in outline.retired() {
+                for i in self.fleet.instances_of(p) {
+                    self.last_request[i.0] = Some(Change::Stop);
+                }
+            }
+        }
+        let at_once = match answer {
+            Err(why) => Some(format!("refused: {why}")),
+            Ok(Some(answer)) => Some(format!(
+                "answered at once: {}",
+                answer.lines().next().unwrap_or("")
+            )),
+            // Answered later, or already among the effects.
+            Ok(None) => None,
+        };
+        if let Some(note) = at_once {
+            self.note(note);
+            if let Some(client) = self.clients.get_mut(&id) {
+                client.answered = true;
+            }
+        }
+        self.untouchable = before.iter().map(|b| b.0).collect();
+        self.play();
+        self.untouchable.clear();
+        for (i, state, pid) in before {
+            let instance = self.fleet.instance(i);
+            let now = (instance.state().name(), instance.state().child().map(Child::pid));
+            if now != (state, pid) {
+                self.fail(format!(
+                    "the reload changed {}, which it keeps: {now:?}, was {:?}",
+                    instance.name(),
+                    (state, pid)
+                ));
+            }
+        }
+        self.settle();
     }
 
     fn some_process_exits(&mut self) {
@@ -894,6 +1051,7 @@ impl Sim {
             id,
             Client {
                 change,
+                reload: false,
                 due: self.now() + Duration::from_secs(3601),
                 answered: false,
                 hung_up: false,
@@ -994,8 +1152,9 @@ impl Sim {
 /// Runs seed `seed` for `steps` random steps; how many steps it took.
 fn run_seed(seed: u64, steps: usize, verbose: bool) -> usize {
     let mut rng = Rng(seed);
+    let plan_seed = rng.0;
     let plan = random_plan(&mut rng);
-    let mut sim = Sim::new(Rc::new(plan), seed, rng, verbose);
+    let mut sim = Sim::new(Rc::new(plan), seed, rng, verbose, plan_seed);
     sim.settle();
     let mut done = 0;
     while done < steps && sim.fleet.phase() == Phase::Running {
