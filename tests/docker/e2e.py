@@ -318,6 +318,22 @@ output = "prefix"
 command = ["sh", "-c", "trap '' HUP; exec sleep 1000"]
 """
 
+DERIVED_BASE = """\
+[rinit]
+include = ["/etc/rinit.d/*.toml"]
+
+[program.web]
+command = ["sh", "-c", "echo serving; exec sleep 1000"]
+output = "prefix"
+"""
+
+DERIVED_WORKER = """\
+[program.worker]
+command = ["sh", "-c", "echo working; exec sleep 1000"]
+after = ["web"]
+output = "prefix"
+"""
+
 STUBBORN = """\
 [program.stubborn]
 command = ["sh", "-c", "trap '' TERM; echo ignoring SIGTERM; while :; do sleep 1; done"]
@@ -981,6 +997,47 @@ class Suite:
             raise Failure(f"docker stop: expected exit code 0 within Docker's 10 s, saw {code} after "
                           f"{took:.2f}s; logs:\n{self.logs(ct)[-2000:]}")
 
+    # -- a base image and a derived one that adds a program through /etc/rinit.d
+
+    def t_derived_image(self):
+        """The base image's /etc/rinit.toml includes /etc/rinit.d/*.toml (empty
+        there: the pattern matches nothing, and the base runs web alone); a
+        derived image adds worker.toml without touching the base's file,
+        `RUN rinit check` shows where worker came from, and the container
+        runs both. A file added to the running container then starts with
+        `rinit reload`, web keeping its pid."""
+        build(self.engine, f"{PREFIX}/app-base", os.path.join(self.work, "ctx-app-base"),
+              {"rinit.toml": DERIVED_BASE},
+              f"FROM {PREFIX}/base\nRUN mkdir /etc/rinit.d\nCOPY rinit.toml /etc/rinit.toml\nCMD [\"/sbin/rinit\"]\n")
+        r = build(self.engine, f"{PREFIX}/app-derived", os.path.join(self.work, "ctx-app-derived"),
+                  {"worker.toml": DERIVED_WORKER},
+                  f"FROM {PREFIX}/app-base\nCOPY worker.toml /etc/rinit.d/worker.toml\n"
+                  'RUN ["/sbin/rinit", "check"]\n')
+        if "    from /etc/rinit.d/worker.toml" not in r.stdout:
+            raise Failure(f"expected check to show worker from /etc/rinit.d/worker.toml:\n{r.stdout[-2000:]}")
+        base = self.run_detached(f"{PREFIX}/app-base")
+        r = self.wait_ready(base, ["web"])
+        if "worker" in r.stdout:
+            raise Failure(f"the base image runs web alone:\n{r.stdout}")
+        self.engine.run("rm", "-f", base)
+        ct = self.run_detached(f"{PREFIX}/app-derived")
+        r = self.wait_ready(ct, ["web", "worker"])
+        web = [line.split()[2] for line in r.stdout.splitlines() if line.startswith("web ")]
+        self.wait_log(ct, r"^worker \| working$")
+        self.engine.run("exec", ct, "sh", "-c",
+                        "printf '[program.extra]\\ncommand = \"sleep 1000\"\\n' > /etc/rinit.d/extra.toml")
+        r = self.engine.run("exec", ct, "/sbin/rinit", "reload", check=False)
+        if r.returncode != 0 or "started extra" not in r.stdout or "unchanged 2" not in r.stdout:
+            raise Failure(f"rinit reload: exit {r.returncode}:\n{r.stdout}")
+        r = self.wait_ready(ct, ["web", "worker", "extra"])
+        now = [line.split()[2] for line in r.stdout.splitlines() if line.startswith("web ")]
+        if now != web:
+            raise Failure(f"web's pid changed across the reload: {web} -> {now}")
+        took = self.timed_stop(ct)
+        code = self.exit_code(ct)
+        if code != 0 or took >= 10:
+            raise Failure(f"docker stop: expected exit code 0 within 10 s, saw {code} after {took:.2f}s")
+
     # -- Dockerfile.example
 
     def t_rinit_image(self):
@@ -1299,6 +1356,7 @@ def main():
                 ("build_check_bad", suite.t_build_check_bad),
                 ("build_check_good", suite.t_build_check_good),
                 ("supervisord_conf", suite.t_supervisord_conf),
+                ("derived_image", suite.t_derived_image),
                 ("rinit_image", suite.t_rinit_image),
                 ("dockerfile_example", suite.t_dockerfile_example),
                 ("dockerfile_example_read_only", suite.t_dockerfile_example_read_only),
