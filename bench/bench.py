@@ -813,6 +813,90 @@ def sup_control(workdir, rounds, idle_seconds):
             proc.wait()
 
 
+def sup_reload(workdir, rounds, count=100):
+    """`rinit reload` against `supervisorctl update` with `count` programs: the whole command
+    for an unchanged configuration, and the processes it touched (children of the supervisor
+    whose pid changed or that went); then one program's command changed: which restarted."""
+    def rinit_conf(path, sock, changed):
+        with open(path, "w") as f:
+            f.write('[rinit]\ncontrol_socket = "%s"\n' % sock)
+            for i in range(count):
+                argv = ["sleep", "1001" if changed and i == count // 2 else "1000"]
+                f.write("[program.p%d]\ncommand = %s\n" % (i, json.dumps(argv)))
+
+    def supervisord_conf(path, sdir, ssock, changed):
+        with open(path, "w") as f:
+            f.write("[supervisord]\nnodaemon=true\nlogfile=/dev/null\nlogfile_maxbytes=0\npidfile=%s/pid\n"
+                    "[unix_http_server]\nfile=%s\n[rpcinterface:supervisor]\n"
+                    "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+                    "[supervisorctl]\nserverurl=unix://%s\n" % (sdir, ssock, ssock))
+            for i in range(count):
+                f.write("[program:p%d]\ncommand=sleep %s\nstartsecs=0\n" % (i, "1001" if changed and i == count // 2 else "1000"))
+
+    rdir = tempfile.mkdtemp(prefix="rinit-reload-", dir=workdir)
+    rsock, rconf = os.path.join(rdir, "rinit.sock"), os.path.join(rdir, "rinit.toml")
+    sdir = tempfile.mkdtemp(prefix="supervisord-reload-", dir=workdir)
+    ssock, sconf = os.path.join(sdir, "supervisor.sock"), os.path.join(sdir, "supervisord.conf")
+    rinit_conf(rconf, rsock, False)
+    supervisord_conf(sconf, sdir, ssock, False)
+    procs = {"rinit": subprocess.Popen(NS + [RINIT, "-c", rconf], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             "supervisord": subprocess.Popen(NS + ["supervisord", "-c", sconf], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
+    update = {"rinit": [RINIT, "reload", "-c", rconf], "supervisord": ["supervisorctl", "-c", sconf, "update"]}
+    try:
+        supervisors = {}
+        for name, proc in procs.items():
+            deadline = time.perf_counter() + 60
+            while True:
+                below = children(proc.pid)
+                kids = children(below[0]) if below else []
+                if len(kids) == count:
+                    supervisors[name] = below[0]
+                    break
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("%s: %d programs not running within 60 s" % (name, count))
+                time.sleep(0.05)
+        order = list(update)
+        samples = {k: [] for k in update}
+        touched = dict.fromkeys(update, 0)
+        for _ in range(rounds):
+            random.shuffle(order)
+            for name in order:
+                before = set(children(supervisors[name]))
+                begin = time.perf_counter()
+                subprocess.run(update[name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                samples[name].append(time.perf_counter() - begin)
+                touched[name] += len(before - set(children(supervisors[name])))
+        values = {k: median_ms(v) for k, v in samples.items()}
+        sup_table("reload of an unchanged configuration of %d programs (`rinit reload` / `supervisorctl update`), "
+                  "the whole command, median of %d" % (count, rounds), "ms", values, "%.2f")
+        print("  rinit / supervisord: %.3fx" % (values["rinit"] / values["supervisord"]))
+        print("  processes touched over %d reloads: rinit %d, supervisord %d" % (rounds, touched["rinit"], touched["supervisord"]))
+        print("  goal rinit <= 20 ms and 0 processes touched: %s" % verdict(values["rinit"] <= 20 and touched["rinit"] == 0))
+        rinit_conf(rconf, rsock, True)
+        supervisord_conf(sconf, sdir, ssock, True)
+        changed = {}
+        for name in order:
+            before = set(children(supervisors[name]))
+            begin = time.perf_counter()
+            subprocess.run(update[name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            took = time.perf_counter() - begin
+            deadline = time.perf_counter() + 10
+            while len(children(supervisors[name])) < count and time.perf_counter() < deadline:
+                time.sleep(0.01)
+            after = set(children(supervisors[name]))
+            changed[name] = (len(before - after), len(after - before), took * 1000)
+        for name, (gone, new, took) in changed.items():
+            print("  one command changed among %d, %s: %d process(es) stopped, %d started, the command took %.1f ms"
+                  % (count, name, gone, new, took))
+        print("  goal only the changed program restarts (rinit): %s" % verdict(changed["rinit"][:2] == (1, 1)))
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+
+
 def sup_health(workdir, seconds):
     """rinit with 100 programs, each with `health = { http = ..., interval = "1s" }` against one
     local HTTP server: rinit's CPU time and wake-ups per check."""
@@ -1199,6 +1283,7 @@ def supervisor_mode(quick):
         sup_many(workdir, many, 60)
         sup_output(workdir, 20000000 if quick else 200000000, 1 if quick else 7)
         sup_control(workdir, 5 if quick else 50, 2 if quick else 10)
+        sup_reload(workdir, 5 if quick else 20)
         sup_health(workdir, 3 if quick else 10)
         http_part(workdir, quick)
         validation(workdir, 1 if quick else 5)
@@ -1209,10 +1294,10 @@ def supervisor_mode(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few repetitions: checks the script works, figures are rough")
-    parser.add_argument("--part", choices=("all", "single", "supervisor", "http", "output", "schedules"), default="all",
+    parser.add_argument("--part", choices=("all", "single", "supervisor", "http", "output", "reload", "schedules"), default="all",
                         help="single-command mode against tini and dumb-init, supervisor mode against supervisord and s6, or both"
                         " (default); http: only the HTTP status page against supervisord's XML-RPC, output: only the output"
-                        " throughput table (both part of supervisor mode);"
+                        " throughput table, reload: rinit reload against supervisorctl update (all three part of supervisor mode);"
                         " schedules: against cron and busybox crond (bench/schedules.py; part of all)")
     args = parser.parse_args()
     global QUICK
@@ -1240,11 +1325,13 @@ def main():
         if args.part in ("all", "schedules"):
             import schedules
             schedules.run(RINIT, args.quick)
-        if args.part in ("http", "output"):
+        if args.part in ("http", "output", "reload"):
             workdir = tempfile.mkdtemp(prefix="rinit-bench-%s-" % args.part)
             try:
                 if args.part == "http":
                     http_part(workdir, args.quick)
+                elif args.part == "reload":
+                    sup_reload(workdir, 5 if args.quick else 20)
                 else:
                     sup_output(workdir, 20000000 if args.quick else 200000000, 1 if args.quick else 7)
             finally:
