@@ -172,11 +172,16 @@ impl Source {
         base
     }
 
-    /// The text of the last file added, and where its offsets start.
-    pub(super) fn last(&self) -> (&str, usize) {
+    /// The text of file `index` (0: the main file), and where its offsets start.
+    pub(super) fn file(&self, index: usize) -> (&str, usize) {
         self.files
-            .last()
+            .get(index)
             .map_or(("", 0), |file| (file.text.as_str(), file.base))
+    }
+
+    /// How many files: the main file and the included ones.
+    pub(super) fn len(&self) -> usize {
+        self.files.len()
     }
 
     /// The main file's name.

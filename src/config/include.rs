@@ -1,16 +1,12 @@
 //! `[rinit] include`: the files its globs match (relative to the main
 //! file's folder, each pattern's matches in sorted order, a pattern that
-//! matches nothing is fine), read and parsed each in its own range of
-//! offsets (error.rs), and their `[program.*]`, `[group.*]` and `[env]`
-//! tables merged into the main file's. A name defined twice is an error
-//! that names both places; `[rinit]` belongs to the main file only.
+//! matches nothing is fine), read, bounded, and added to the configuration's
+//! files, each with its own range of offsets (error.rs). parse.rs merges
+//! their tables into the main file's.
 
 use std::path::{Path, PathBuf};
 
-use toml::Spanned;
-
 use super::error::{ConfigError, Source};
-use super::parse::{self, Parsed};
 use super::{input, label};
 
 /// Most files the patterns of one configuration may match.
@@ -18,17 +14,15 @@ pub const MAX_FILES: usize = 1000;
 /// Most bytes all the included files together may hold.
 pub const MAX_TOTAL: usize = 4 * input::MAX_SIZE;
 
-/// Reads the files that `main`'s `include` patterns match and merges them
-/// into `main`; every error goes to `errors`. Returns the files read, in
-/// the order read.
-pub(super) fn include(source: &mut Source, main: &mut Parsed, errors: &mut ConfigError) -> Vec<PathBuf> {
-    let patterns = main.raw.rinit.include.take().unwrap_or_default();
+/// Reads the files that the main file's `include` patterns (text and
+/// offset) match and adds them to `source`, in order, each once; every
+/// error goes to `errors`, at the pattern that matched.
+pub(super) fn read(source: &mut Source, patterns: Vec<(String, usize)>, errors: &mut ConfigError) {
     let folder = source.folder(0).to_path_buf();
     let mut read: Vec<PathBuf> = Vec::new();
     let mut total = 0usize;
-    for pattern in patterns {
-        let at = pattern.span().start;
-        let paths = match matches(&folder, pattern.get_ref()) {
+    for (pattern, at) in patterns {
+        let paths = match matches(&folder, &pattern) {
             Ok(paths) => paths,
             Err(why) => {
                 errors.push(error_at(source, at, why));
@@ -38,8 +32,7 @@ pub(super) fn include(source: &mut Source, main: &mut Parsed, errors: &mut Confi
         let paths: Vec<PathBuf> = paths.into_iter().filter(|path| !read.contains(path)).collect();
         if read.len().saturating_add(paths.len()) > MAX_FILES {
             let why = format!(
-                "{:?} matches {} files, more than the {MAX_FILES} that one configuration may include",
-                pattern.get_ref(),
+                "{pattern:?} matches {} files, more than the {MAX_FILES} that one configuration may include",
                 paths.len()
             );
             errors.push(error_at(source, at, why));
@@ -65,70 +58,18 @@ pub(super) fn include(source: &mut Source, main: &mut Parsed, errors: &mut Confi
                     label(&path)
                 );
                 errors.push(error_at(source, at, why));
-                return read;
+                return;
             }
             let folder = path.parent().unwrap_or(Path::new("/")).to_path_buf();
             source.add(label(&path), text, folder);
-            if let Some(parsed) = parse::parse(source, errors) {
-                merge(source, main, parsed, errors);
-            }
             read.push(path);
         }
     }
-    read
 }
 
 /// An error at the `include` pattern at offset `at`.
 fn error_at(source: &Source, at: usize, why: String) -> super::error::Problem {
     source.error(Some(at), None, Some("include"), why)
-}
-
-/// Adds the tables of an included file to the main file's; a name
-/// already defined is an error at the new one that names the first.
-fn merge(source: &Source, main: &mut Parsed, included: Parsed, errors: &mut ConfigError) {
-    if let Some(at) = included.rinit_at {
-        let message = format!(
-            "[rinit] is read only from the main configuration file ({}); an included file holds \
-             [program.NAME], [group.NAME] and [env]",
-            source.main_name()
-        );
-        errors.push(source.error(Some(at), None, None, message));
-    }
-    let twice = |kind: &str, name: &Spanned<String>, first: &Spanned<String>| {
-        format!(
-            "{kind} {} is defined twice: here and at {}",
-            name.get_ref(),
-            source.place(first.span().start)
-        )
-    };
-    main.env_complete &= included.env_complete;
-    for (key, value) in included.raw.env {
-        if let Some((first, _)) = main.raw.env.get_key_value(&key) {
-            let message = twice("variable", &key, first);
-            errors.push(source.error(Some(key.span().start), None, Some("env"), message));
-            continue;
-        }
-        main.raw.env.insert(key, value);
-    }
-    for (name, program) in included.raw.program {
-        if let Some((first, _)) = main.raw.program.get_key_value(&name) {
-            let message = twice("program", &name, first);
-            errors.push(source.error(Some(name.span().start), None, None, message));
-            continue;
-        }
-        if let Some(refused) = included.refused.get(name.get_ref()) {
-            main.refused.insert(name.get_ref().clone(), refused.clone());
-        }
-        main.raw.program.insert(name, program);
-    }
-    for (name, group) in included.raw.group {
-        if let Some((first, _)) = main.raw.group.get_key_value(&name) {
-            let message = twice("group", &name, first);
-            errors.push(source.error(Some(name.span().start), None, None, message));
-            continue;
-        }
-        main.raw.group.insert(name, group);
-    }
 }
 
 /// The files `pattern` matches, relative to `folder` unless absolute: `*`,
@@ -169,7 +110,11 @@ fn matches(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
                 }
                 let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
                 if is_dir != last {
-                    next.push(entry.path());
+                    // Kept sorted as found (a sort's code would cost kilobytes).
+                    let path = entry.path();
+                    if let Err(at) = next.binary_search(&path) {
+                        next.insert(at, path);
+                    }
                 }
                 if next.len() > MAX_FILES.saturating_mul(10) {
                     return Err(format!(
@@ -179,7 +124,6 @@ fn matches(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
                 }
             }
         }
-        next.sort();
         found = next;
     }
     // A path written without a wildcard is there or not: not there is no match.

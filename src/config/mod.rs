@@ -292,7 +292,9 @@ impl Program {
 
 /// Reads and validates the configuration at `path`. `inherited_env` is
 /// rinit's own environment; `main_command`, when given, becomes the program
-/// `main` that starts after all the others.
+/// `main` that starts after all the others. (Called at start and by a
+/// reload: one copy of it in the binary, not one inlined into each.)
+#[inline(never)]
 pub fn load(
     path: &Path,
     inherited_env: Vec<(OsString, OsString)>,
@@ -371,11 +373,9 @@ pub fn from_text(
 ) -> Result<Plan, ConfigError> {
     let mut source = Source::new(&file, text, base_dir);
     let mut errors = ConfigError::default();
-    let parsed = parse::parse(&source, &mut errors).map(|mut parsed| {
-        include::include(&mut source, &mut parsed, &mut errors);
-        parsed
-    });
-    let plan = parsed
+    let patterns = parse::include_patterns(&source);
+    include::read(&mut source, patterns, &mut errors);
+    let plan = parse::parse(&source, &mut errors)
         .and_then(|parsed| validate::validate(&source, parsed, inherited_env, main_command, &mut errors));
     match plan {
         Some(plan) if errors.is_empty() => Ok(plan),

@@ -27,22 +27,104 @@ pub(super) struct Parsed {
     pub(super) refused: HashMap<String, Vec<String>>,
     /// Every variable of `[env]` could be read.
     pub(super) env_complete: bool,
-    /// Where the file has a `[rinit]` table (an included file may not).
-    pub(super) rinit_at: Option<usize>,
 }
 
-/// Reads the file last added to `source`, pushing every error to
-/// `errors`; None after a syntax error.
-pub(super) fn parse(source: &Source, errors: &mut ConfigError) -> Option<Parsed> {
-    let (text, base) = source.last();
-    let root = match DeTable::parse(text) {
-        Ok(root) => moved_table(root.into_inner(), base),
+/// The file at `base` in `source` as a TOML tree, its spans in the file's
+/// range of offsets; None, with the error pushed, after a syntax error.
+fn tree<'s>(source: &Source, text: &'s str, base: usize, errors: &mut ConfigError) -> Option<DeTable<'s>> {
+    match DeTable::parse(text) {
+        Ok(root) => Some(moved_table(root.into_inner(), base)),
         Err(err) => {
             let at = err.span().map(|span| span.start.saturating_add(base));
             errors.push(source.schema_error(at, err.message()));
-            return None;
+            None
         }
+    }
+}
+
+/// The `include` patterns of the main file's `[rinit]` and where each is,
+/// read from its TOML tree before the rest (what is not a string is left
+/// to the schema, which reports it).
+pub(super) fn include_patterns(source: &Source) -> Vec<(String, usize)> {
+    let (text, _) = source.file(0);
+    let Ok(root) = DeTable::parse(text) else {
+        return Vec::new();
     };
+    let root = root.into_inner();
+    let Some(DeValue::Table(rinit)) = root.get("rinit").map(Spanned::get_ref) else {
+        return Vec::new();
+    };
+    let Some(DeValue::Array(patterns)) = rinit.get("include").map(Spanned::get_ref) else {
+        return Vec::new();
+    };
+    let text = |value: &Spanned<DeValue<'_>>| match value.get_ref() {
+        DeValue::String(pattern) => Some((pattern.to_string(), value.span().start)),
+        _ => None,
+    };
+    patterns.iter().filter_map(text).collect()
+}
+
+/// The tables of an included file added to the main file's tree: its
+/// `[program.*]`, `[group.*]` and `[env]` entries, each under a name not
+/// defined yet (else an error naming both places); a `[rinit]` table is an
+/// error (its settings belong to the main file).
+fn merge<'s>(source: &Source, root: &mut DeTable<'s>, included: DeTable<'s>, errors: &mut ConfigError) {
+    for (key, value) in included {
+        if key.get_ref() == "rinit" {
+            let message = format!(
+                "[rinit] is read only from the main configuration file ({}); an included file holds \
+                 [program.NAME], [group.NAME] and [env]",
+                source.main_name()
+            );
+            errors.push(source.error(Some(key.span().start), None, None, message));
+            continue;
+        }
+        let Some(existing) = root.get_mut(key.get_ref().as_ref()) else {
+            root.insert(key, value);
+            continue;
+        };
+        let (DeValue::Table(into), DeValue::Table(entries)) = (existing.get_mut(), value.into_inner()) else {
+            let message = format!(
+                "{} is defined twice: here and in {}",
+                key.get_ref(),
+                source.main_name()
+            );
+            errors.push(source.error(Some(key.span().start), None, None, message));
+            continue;
+        };
+        let kind = match key.get_ref().as_ref() {
+            "program" => "program",
+            "group" => "group",
+            _ => "variable",
+        };
+        for (name, entry) in entries {
+            if let Some((first, _)) = into.get_key_value(name.get_ref().as_ref()) {
+                let message = format!(
+                    "{kind} {} is defined twice: here and at {}",
+                    name.get_ref(),
+                    source.place(first.span().start)
+                );
+                let key = (kind == "variable").then_some("env");
+                errors.push(source.error(Some(name.span().start), None, key, message));
+                continue;
+            }
+            into.insert(name, entry);
+        }
+    }
+}
+
+/// Reads every file of `source` (the main file, then each included one,
+/// merged into its tree), pushing every error to `errors`; None after a
+/// syntax error in the main file.
+pub(super) fn parse(source: &Source, errors: &mut ConfigError) -> Option<Parsed> {
+    let (text, base) = source.file(0);
+    let mut root = tree(source, text, base, errors)?;
+    for index in 1..source.len() {
+        let (text, base) = source.file(index);
+        if let Some(included) = tree(source, text, base, errors) {
+            merge(source, &mut root, included, errors);
+        }
+    }
     let mut parsed = Parsed {
         raw: RawFile {
             rinit: RawRinit::default(),
@@ -52,12 +134,10 @@ pub(super) fn parse(source: &Source, errors: &mut ConfigError) -> Option<Parsed>
         },
         refused: HashMap::new(),
         env_complete: true,
-        rinit_at: None,
     };
     for (key, value) in root {
         match key.get_ref().as_ref() {
             "rinit" => {
-                parsed.rinit_at = Some(key.span().start);
                 if let (Some(rinit), _) = read(source, value, errors) {
                     parsed.raw.rinit = rinit;
                 }

@@ -43,7 +43,9 @@ pub(super) struct RawRinit {
     pub(super) drain: Option<DurationValue>,
     pub(super) timestamps: Option<bool>,
     pub(super) log_format: Option<super::LogFormatJson>,
-    /// Globs of more files of programs, groups and `[env]` (include.rs).
+    /// Globs of more files of programs, groups and `[env]`: read from the
+    /// TOML tree before the schema (parse.rs); here so its type is checked.
+    #[expect(dead_code, reason = "read by parse::include_patterns, checked here")]
     pub(super) include: Option<Vec<Spanned<String>>>,
 }
 

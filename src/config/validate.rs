@@ -95,7 +95,6 @@ pub(super) fn validate(
         raw,
         refused,
         env_complete,
-        rinit_at: _,
     } = parsed;
     if raw.program.is_empty() && main_command.is_none() && errors.is_empty() {
         let message =

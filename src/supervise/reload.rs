@@ -63,16 +63,16 @@ impl<K: Kernel> Fleet<K> {
     /// What replacing the plan by `new` would do.
     pub fn outline(&self, new: &Plan) -> Outline {
         let old = &*self.plan;
-        let live: HashMap<&str, ProgramId> = (0..old.programs.len())
-            .map(ProgramId)
-            .filter(|&p| !self.is_retired(p))
-            .map(|p| (old.program(p).name.as_str(), p))
+        // (Maps of the type validation uses: one copy of their code.)
+        let live: HashMap<String, usize> = (0..old.programs.len())
+            .filter(|&p| !self.is_retired(ProgramId(p)))
+            .map(|p| (old.program(ProgramId(p)).name.clone(), p))
             .collect();
         let mut kept: Vec<Option<ProgramId>> = Vec::with_capacity(new.programs.len());
         let (mut started, mut restarted, mut updated) = (Vec::new(), Vec::new(), Vec::new());
         let mut unchanged = 0usize;
         for program in &new.programs {
-            let Some(&was) = live.get(program.name.as_str()) else {
+            let Some(&was) = live.get(&program.name) else {
                 started.push(program.name.clone());
                 kept.push(None);
                 continue;
@@ -82,6 +82,7 @@ impl<K: Kernel> Fleet<K> {
                 .after
                 .iter()
                 .find(|d| kept.get(d.0).is_some_and(Option::is_none));
+            let was = ProgramId(was);
             let keep = match (difference(old.program(was), old, program, new), moved) {
                 // `main` (the command on rinit's command line) runs until it
                 // ends: a reload never restarts it.
@@ -112,18 +113,29 @@ impl<K: Kernel> Fleet<K> {
             };
             kept.push(keep.then_some(was));
         }
-        let mut retired = Vec::new();
-        let mut stopped = Vec::new();
-        for (name, &p) in &live {
-            if !kept.contains(&Some(p)) {
-                retired.push(p);
-            }
-            if !new.programs.iter().any(|program| program.name == *name) {
-                stopped.push(name.to_string());
+        // In the running plan's order.
+        let mut is_kept = vec![false; old.programs.len()];
+        for was in kept.iter().flatten() {
+            if let Some(mark) = is_kept.get_mut(was.0) {
+                *mark = true;
             }
         }
-        retired.sort();
-        stopped.sort();
+        let new_names: HashMap<String, usize> = new
+            .programs
+            .iter()
+            .enumerate()
+            .map(|(n, p)| (p.name.clone(), n))
+            .collect();
+        let (mut retired, mut stopped) = (Vec::new(), Vec::new());
+        for (p, program) in old.programs.iter().enumerate() {
+            if self.is_retired(ProgramId(p)) || is_kept.get(p) == Some(&true) {
+                continue;
+            }
+            retired.push(ProgramId(p));
+            if !new_names.contains_key(&program.name) {
+                stopped.push(program.name.clone());
+            }
+        }
         let mut lines = Vec::new();
         for (verb, names) in [
             ("started", started),
