@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::suggest;
 
@@ -137,7 +138,8 @@ pub(super) struct Source {
 
 struct SourceFile {
     name: String,
-    text: String,
+    /// Shared, so a TOML tree can borrow it while more files are added.
+    text: Rc<str>,
     /// Where its range of offsets starts.
     base: usize,
     /// Where the paths it names (`env_file`, `{ file = ... }`) are found.
@@ -150,7 +152,7 @@ impl Source {
         Source {
             files: vec![SourceFile {
                 name: file.to_string(),
-                text: text.to_string(),
+                text: Rc::from(text),
                 base: 0,
                 folder: folder.to_path_buf(),
             }],
@@ -158,14 +160,14 @@ impl Source {
     }
 
     /// Adds an included file after the others; returns where its offsets start.
-    pub(super) fn add(&mut self, name: String, text: String, folder: PathBuf) -> usize {
+    pub(super) fn add(&mut self, name: String, text: &str, folder: PathBuf) -> usize {
         // One offset between files: a span at the end of one is not the next's start.
         let base = self.files.last().map_or(0, |last| {
             last.base.saturating_add(last.text.len()).saturating_add(1)
         });
         self.files.push(SourceFile {
             name,
-            text,
+            text: Rc::from(text),
             base,
             folder,
         });
@@ -173,10 +175,10 @@ impl Source {
     }
 
     /// The text of file `index` (0: the main file), and where its offsets start.
-    pub(super) fn file(&self, index: usize) -> (&str, usize) {
+    pub(super) fn file(&self, index: usize) -> (Rc<str>, usize) {
         self.files
             .get(index)
-            .map_or(("", 0), |file| (file.text.as_str(), file.base))
+            .map_or((Rc::from(""), 0), |file| (Rc::clone(&file.text), file.base))
     }
 
     /// How many files: the main file and the included ones.
@@ -258,7 +260,7 @@ impl Source {
         let Some((file, offset)) = self.locate(offset) else {
             return (1, 1);
         };
-        let before = file.text.get(..offset).unwrap_or(&file.text);
+        let before = file.text.get(..offset).unwrap_or(&*file.text);
         let line = before.matches('\n').count().saturating_add(1);
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
         let column = column.saturating_add(1);
@@ -282,7 +284,7 @@ impl Source {
         let (message, start) = self.real_cause(message, offset);
         let (text, local) = self
             .locate(start)
-            .map_or(("", 0), |(file, local)| (file.text.as_str(), local));
+            .map_or(("", 0), |(file, local)| (&*file.text, local));
         let before = text.get(..local).unwrap_or("");
         let unquote = |name: &str| {
             name.trim_matches(|c| c == '"' || c == '\'' || c == ' ')

@@ -61,7 +61,7 @@ pub(super) fn read(source: &mut Source, patterns: Vec<(String, usize)>, errors: 
                 return;
             }
             let folder = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-            source.add(label(&path), text, folder);
+            source.add(label(&path), &text, folder);
             read.push(path);
         }
     }

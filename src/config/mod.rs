@@ -373,9 +373,7 @@ pub fn from_text(
 ) -> Result<Plan, ConfigError> {
     let mut source = Source::new(&file, text, base_dir);
     let mut errors = ConfigError::default();
-    let patterns = parse::include_patterns(&source);
-    include::read(&mut source, patterns, &mut errors);
-    let plan = parse::parse(&source, &mut errors)
+    let plan = parse::parse(&mut source, true, &mut errors)
         .and_then(|parsed| validate::validate(&source, parsed, inherited_env, main_command, &mut errors));
     match plan {
         Some(plan) if errors.is_empty() => Ok(plan),
@@ -402,7 +400,9 @@ pub fn control_socket(explicit: Option<&Path>) -> Result<Option<PathBuf>, String
     let (file, text) = read(&path, false).map_err(|err| err.to_string())?;
     // The schema rinit itself reads (no second deserializer in the binary).
     let mut errors = ConfigError::default();
-    let parsed = parse::parse(&Source::new(&file, &text, Path::new(".")), &mut errors);
+    // The main file only: `control_socket` is there, and an error elsewhere
+    // must not keep a client (`rinit reload`, say) from reaching rinit.
+    let parsed = parse::parse(&mut Source::new(&file, &text, Path::new(".")), false, &mut errors);
     let raw = match (parsed, errors.lines().into_iter().next()) {
         (Some(parsed), None) => parsed.raw,
         (_, first) => return Err(first.unwrap_or_default()),

@@ -43,14 +43,9 @@ fn tree<'s>(source: &Source, text: &'s str, base: usize, errors: &mut ConfigErro
 }
 
 /// The `include` patterns of the main file's `[rinit]` and where each is,
-/// read from its TOML tree before the rest (what is not a string is left
+/// read from its TOML tree before the schema (what is not a string is left
 /// to the schema, which reports it).
-pub(super) fn include_patterns(source: &Source) -> Vec<(String, usize)> {
-    let (text, _) = source.file(0);
-    let Ok(root) = DeTable::parse(text) else {
-        return Vec::new();
-    };
-    let root = root.into_inner();
+fn include_patterns(root: &DeTable<'_>) -> Vec<(String, usize)> {
     let Some(DeValue::Table(rinit)) = root.get("rinit").map(Spanned::get_ref) else {
         return Vec::new();
     };
@@ -113,16 +108,20 @@ fn merge<'s>(source: &Source, root: &mut DeTable<'s>, included: DeTable<'s>, err
     }
 }
 
-/// Reads every file of `source` (the main file, then each included one,
-/// merged into its tree), pushing every error to `errors`; None after a
-/// syntax error in the main file.
-pub(super) fn parse(source: &Source, errors: &mut ConfigError) -> Option<Parsed> {
-    let (text, base) = source.file(0);
-    let mut root = tree(source, text, base, errors)?;
-    for index in 1..source.len() {
-        let (text, base) = source.file(index);
-        if let Some(included) = tree(source, text, base, errors) {
-            merge(source, &mut root, included, errors);
+/// Reads the main file of `source`, then (with `includes`) the files its
+/// `include` patterns match (added to `source`, include.rs), each merged
+/// into its tree; pushes every error to `errors`; None after a syntax error
+/// in the main file.
+pub(super) fn parse(source: &mut Source, includes: bool, errors: &mut ConfigError) -> Option<Parsed> {
+    let (main, _) = source.file(0);
+    let mut root = tree(source, &main, 0, errors)?;
+    if includes {
+        super::include::read(source, include_patterns(&root), errors);
+    }
+    let included: Vec<(std::rc::Rc<str>, usize)> = (1..source.len()).map(|i| source.file(i)).collect();
+    for (text, base) in &included {
+        if let Some(tree) = tree(source, text, *base, errors) {
+            merge(source, &mut root, tree, errors);
         }
     }
     let mut parsed = Parsed {
@@ -335,9 +334,9 @@ fn inline_parts<'i>(
 /// The lines `parse` reports for `text`.
 #[cfg(test)]
 fn lines_of(text: &str) -> Vec<String> {
-    let source = Source::new("t.toml", text, std::path::Path::new("."));
+    let mut source = Source::new("t.toml", text, std::path::Path::new("."));
     let mut errors = ConfigError::default();
-    let _ = parse(&source, &mut errors);
+    let _ = parse(&mut source, true, &mut errors);
     errors.lines()
 }
 
@@ -375,9 +374,9 @@ mod tests {
     #[test]
     fn the_keys_that_read_are_kept_and_the_others_named() {
         let text = "[program.a]\ncommand = \"x\"\nstop_timeout = \"z\"\ncritical = true\n";
-        let source = Source::new("t.toml", text, std::path::Path::new("."));
+        let mut source = Source::new("t.toml", text, std::path::Path::new("."));
         let mut errors = ConfigError::default();
-        let parsed = parse(&source, &mut errors);
+        let parsed = parse(&mut source, true, &mut errors);
         let parsed = parsed.as_ref();
         let program = parsed.and_then(|p| p.raw.program.get("a"));
         assert!(program.is_some_and(|p| p.get_ref().critical && p.get_ref().command.is_some()));

@@ -71,12 +71,17 @@ impl<K: Kernel> Fleet<K> {
         let mut kept: Vec<Option<ProgramId>> = Vec::with_capacity(new.programs.len());
         let (mut started, mut restarted, mut updated) = (Vec::new(), Vec::new(), Vec::new());
         let mut unchanged = 0usize;
+        // The running programs the new plan names.
+        let mut named = vec![false; old.programs.len()];
         for program in &new.programs {
             let Some(&was) = live.get(&program.name) else {
                 started.push(program.name.clone());
                 kept.push(None);
                 continue;
             };
+            if let Some(mark) = named.get_mut(was) {
+                *mark = true;
+            }
             // Dependencies come earlier in the plan: each is settled.
             let moved = program
                 .after
@@ -120,19 +125,13 @@ impl<K: Kernel> Fleet<K> {
                 *mark = true;
             }
         }
-        let new_names: HashMap<String, usize> = new
-            .programs
-            .iter()
-            .enumerate()
-            .map(|(n, p)| (p.name.clone(), n))
-            .collect();
         let (mut retired, mut stopped) = (Vec::new(), Vec::new());
         for (p, program) in old.programs.iter().enumerate() {
             if self.is_retired(ProgramId(p)) || is_kept.get(p) == Some(&true) {
                 continue;
             }
             retired.push(ProgramId(p));
-            if !new_names.contains_key(&program.name) {
+            if !named.get(p).is_some_and(|&named| named) {
                 stopped.push(program.name.clone());
             }
         }
