@@ -30,6 +30,7 @@ mod log;
 mod cli;
 mod config;
 mod control;
+mod help;
 mod http;
 mod import;
 mod lines;

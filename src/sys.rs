@@ -336,6 +336,12 @@ pub fn process_group_of(pid: pid_t) -> Result<pid_t, Errno> {
     Errno::result(unsafe { libc::getpgid(pid) })
 }
 
+/// Moves to the directory open at `dir` (rinit's starting directory).
+pub fn change_directory_to(dir: RawFd) -> Result<(), Errno> {
+    // SAFETY: fchdir reads no memory; a bad descriptor is EBADF.
+    Errno::result(unsafe { libc::fchdir(dir) }).map(drop)
+}
+
 /// The foreground process group of the terminal on `fd`.
 pub fn foreground_group(fd: RawFd) -> Result<pid_t, Errno> {
     // SAFETY: tcgetpgrp(3) takes a plain integer; a non-terminal is an error.

@@ -18,7 +18,8 @@ pub enum Difference {
     Restart(Vec<&'static str>),
 }
 
-/// How `new` (of `new_plan`) differs from `old` (of `old_plan`).
+/// How `new` (of `new_plan`) differs from `old` (of `old_plan`). Over 50
+/// lines: the two tables of keys, side by side, each key in one place.
 pub fn difference(old: &Program, old_plan: &Plan, new: &Program, new_plan: &Plan) -> Difference {
     let names = |plan: &Plan, ids: &[ProgramId]| -> Vec<String> {
         ids.iter().map(|&p| plan.program(p).name.clone()).collect()

@@ -75,7 +75,8 @@ fn error_at(source: &Source, at: usize, why: String) -> super::error::Problem {
 /// The files `pattern` matches, relative to `folder` unless absolute: `*`,
 /// `?` and `[...]` in any part of the path (a leading `.` is matched only
 /// by a pattern that starts with one, as in the shell), sorted; none is
-/// fine. Folders are left out of a wildcard's matches.
+/// fine. Folders are left out of a wildcard's matches. Over 50 lines: one
+/// walk over the pattern's parts, with its bounds.
 fn matches(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
     if pattern.is_empty() || pattern.contains('\0') {
         return Err("an include pattern must not be empty or hold a NUL byte".into());

@@ -111,7 +111,8 @@ fn merge<'s>(source: &Source, root: &mut DeTable<'s>, included: DeTable<'s>, err
 /// Reads the main file of `source`, then (with `includes`) the files its
 /// `include` patterns match (added to `source`, include.rs), each merged
 /// into its tree; pushes every error to `errors`; None after a syntax error
-/// in the main file.
+/// in the main file. Over 50 lines: the files, then the top level's four
+/// tables, in one pass.
 pub(super) fn parse(source: &mut Source, includes: bool, errors: &mut ConfigError) -> Option<Parsed> {
     let (main, _) = source.file(0);
     let mut root = tree(source, &main, 0, errors)?;

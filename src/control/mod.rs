@@ -88,7 +88,8 @@ impl Request {
     }
 
     /// Parses a request line (without its newline). Names and signals are
-    /// words of printable ASCII without spaces.
+    /// words of printable ASCII without spaces. Over 50 lines: one match
+    /// over the commands and their arguments.
     pub fn parse(line: &str) -> Result<Request, String> {
         let mut words = line.split(' ');
         match words.next() {

@@ -260,8 +260,8 @@ impl Supervisor<'_> {
             );
         }
         if let Some(dir) = self.settings.start_dir {
-            // SAFETY: fchdir on a descriptor rinit holds open for its whole life.
-            unsafe { nix::libc::fchdir(dir) };
+            // rinit holds it open for its whole life.
+            let _ = crate::sys::change_directory_to(dir);
         }
         let main = source.main_command.as_deref();
         let loaded = crate::config::load(&source.path, source.env.clone(), main);

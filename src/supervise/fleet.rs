@@ -155,56 +155,6 @@ impl<K: Kernel> Fleet<K> {
         fleet
     }
 
-    /// The instances of the plan's programs from `first` on (all at start,
-    /// those a reload added after), their schedules, and who comes after whom.
-    pub(super) fn add_members(&mut self, first: usize) {
-        let plan = Rc::clone(&self.plan);
-        let first_member = self.members.len();
-        for (index, program) in plan.programs.iter().enumerate().skip(first) {
-            let start = self.members.len();
-            for (number, name) in program.instance_names().into_iter().enumerate() {
-                self.members.push(Member {
-                    program: ProgramId(index),
-                    number: program.instances.map(|_| number as u32),
-                    instance: Instance::new(name, program),
-                });
-            }
-            self.of_program.push(start..self.members.len());
-        }
-        self.dependents = vec![Vec::new(); plan.programs.len()];
-        for (index, program) in plan.programs.iter().enumerate() {
-            for dependency in &program.after {
-                // `dependents` has a place for each of the plan's programs.
-                if let Some(list) = self.dependents.get_mut(dependency.0) {
-                    list.push(ProgramId(index));
-                }
-            }
-        }
-        self.first_runs(first_member);
-    }
-
-    /// Whether a retired program that program `p` replaces still has a process.
-    pub(super) fn replaced_active(&self, p: ProgramId) -> bool {
-        let replaced = self.replaces.get(p.0).map_or(&[][..], Vec::as_slice);
-        replaced
-            .iter()
-            .any(|&r| self.instances_of(r).any(|i| self.instance(i).state().is_active()))
-    }
-
-    /// Whether program `p` was retired by a reload.
-    pub fn is_retired(&self, p: ProgramId) -> bool {
-        self.retired.get(p.0) == Some(&true)
-    }
-
-    /// The members that are not retired, with their ids.
-    pub fn live_members(&self) -> impl Iterator<Item = (InstanceId, &Member)> {
-        self.members
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !self.is_retired(m.program))
-            .map(|(i, m)| (InstanceId(i), m))
-    }
-
     pub fn phase(&self) -> Phase {
         self.phase
     }

@@ -20,8 +20,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::fleet::{Fleet, InstanceId, Kernel, Phase};
+use super::fleet::{Fleet, InstanceId, Kernel, Member, Phase};
 use super::instance::Event;
+use super::instance::Instance;
 use crate::config::{difference, Difference, Group, Plan, Program, ProgramId};
 use crate::control::server::ClientId;
 use crate::control::{Change, VERSION};
@@ -60,7 +61,8 @@ impl Outline {
 }
 
 impl<K: Kernel> Fleet<K> {
-    /// What replacing the plan by `new` would do.
+    /// What replacing the plan by `new` would do. Over 50 lines: each new
+    /// program's verdict (new, kept, updated, restarted, and why) in one match.
     pub fn outline(&self, new: &Plan) -> Outline {
         let old = &*self.plan;
         // (Maps of the type validation uses: one copy of their code.)
@@ -118,23 +120,7 @@ impl<K: Kernel> Fleet<K> {
             };
             kept.push(keep.then_some(was));
         }
-        // In the running plan's order.
-        let mut is_kept = vec![false; old.programs.len()];
-        for was in kept.iter().flatten() {
-            if let Some(mark) = is_kept.get_mut(was.0) {
-                *mark = true;
-            }
-        }
-        let (mut retired, mut stopped) = (Vec::new(), Vec::new());
-        for (p, program) in old.programs.iter().enumerate() {
-            if self.is_retired(ProgramId(p)) || is_kept.get(p) == Some(&true) {
-                continue;
-            }
-            retired.push(ProgramId(p));
-            if !named.get(p).is_some_and(|&named| named) {
-                stopped.push(program.name.clone());
-            }
-        }
+        let (retired, stopped) = self.retirements(&kept, &named);
         let mut lines = Vec::new();
         for (verb, names) in [
             ("started", started),
@@ -152,10 +138,34 @@ impl<K: Kernel> Fleet<K> {
         }
     }
 
+    /// The running programs that neither `kept` keeps nor are retired
+    /// already (they retire now), in the running plan's order; and the
+    /// names of those the new plan does not name (`named`): stopped for good.
+    fn retirements(&self, kept: &[Option<ProgramId>], named: &[bool]) -> (Vec<ProgramId>, Vec<String>) {
+        let mut is_kept = vec![false; self.plan.programs.len()];
+        for was in kept.iter().flatten() {
+            if let Some(mark) = is_kept.get_mut(was.0) {
+                *mark = true;
+            }
+        }
+        let (mut retired, mut stopped) = (Vec::new(), Vec::new());
+        for (p, program) in self.plan.programs.iter().enumerate() {
+            if self.is_retired(ProgramId(p)) || is_kept.get(p) == Some(&true) {
+                continue;
+            }
+            retired.push(ProgramId(p));
+            if !named.get(p).is_some_and(|&named| named) {
+                stopped.push(program.name.clone());
+            }
+        }
+        (retired, stopped)
+    }
+
     /// `rinit reload` for `client` with the new plan: refused (Err, the
     /// plan unused) during shutdown or while another reload's client
     /// waits; else applied, and answered now (Some) with `--no-wait` or
-    /// when nothing is to wait for, or later as an `Effect::Answer`.
+    /// when nothing is to wait for, or later as an `Effect::Answer`. Over
+    /// 50 lines: the refusals, the change, then what the client waits for.
     pub fn reload(&mut self, client: ClientId, new: Plan, wait: bool) -> Result<Option<String>, String> {
         let refused = match self.phase {
             Phase::Running if self.drain_ends.is_some() => {
@@ -239,35 +249,10 @@ impl<K: Kernel> Fleet<K> {
     /// Makes the plan the running one's programs (kept ones with their new
     /// settings, retired ones as they were), then the new programs, in the
     /// new plan's order; adds their instances. Returns the warnings about
-    /// settings that cannot change while rinit runs.
+    /// settings that cannot change while rinit runs. Over 50 lines: where
+    /// each program goes, then the plan made of them, in one place.
     fn replace_plan(&mut self, new: Plan, outline: &Outline) -> Result<Vec<String>, String> {
-        let placeholder = Plan {
-            shutdown_timeout: Duration::ZERO,
-            drain: Duration::ZERO,
-            log_format: new.log_format,
-            control_socket: None,
-            http: None,
-            programs: Vec::new(),
-            groups: Vec::new(),
-        };
-        let old = std::mem::replace(&mut self.plan, Rc::new(placeholder));
-        // The supervisor holds the plan only for the length of a call.
-        let old = match Rc::try_unwrap(old) {
-            Ok(old) => old,
-            Err(shared) => {
-                self.plan = shared;
-                return Err("internal: the running plan is in use; nothing changed".into());
-            }
-        };
-        let mut warnings = Vec::new();
-        if new.control_socket != old.control_socket {
-            warnings.push(
-                "warning: control_socket cannot change while rinit runs: it stays as it was".to_string(),
-            );
-        }
-        if new.http != old.http {
-            warnings.push("warning: http cannot change while rinit runs: it stays as it was".to_string());
-        }
+        let (old, warnings) = self.take_plan(&new)?;
         let first_new = old.programs.len();
         let mut programs: Vec<Program> = old.programs;
         let mut incoming: Vec<Option<Program>> = new.programs.into_iter().map(Some).collect();
@@ -299,7 +284,66 @@ impl<K: Kernel> Fleet<K> {
                 }
             }
         }
-        for &p in &outline.retired {
+        self.retire(&outline.retired, &mut programs, first_new);
+        let groups = new
+            .groups
+            .into_iter()
+            .map(|group| Group {
+                name: group.name,
+                programs: group.programs.iter().map(at).collect(),
+            })
+            .collect();
+        self.plan = Rc::new(Plan {
+            shutdown_timeout: new.shutdown_timeout,
+            drain: new.drain,
+            log_format: new.log_format,
+            control_socket: old.control_socket,
+            http: old.http,
+            programs,
+            groups,
+        });
+        self.add_members(first_new);
+        Ok(warnings)
+    }
+
+    /// The running plan, taken out of the fleet to be rebuilt, and the
+    /// warnings about what `new` would change that cannot change.
+    fn take_plan(&mut self, new: &Plan) -> Result<(Plan, Vec<String>), String> {
+        let placeholder = Plan {
+            shutdown_timeout: Duration::ZERO,
+            drain: Duration::ZERO,
+            log_format: new.log_format,
+            control_socket: None,
+            http: None,
+            programs: Vec::new(),
+            groups: Vec::new(),
+        };
+        let old = std::mem::replace(&mut self.plan, Rc::new(placeholder));
+        // The supervisor holds the plan only for the length of a call.
+        let old = match Rc::try_unwrap(old) {
+            Ok(old) => old,
+            Err(shared) => {
+                self.plan = shared;
+                return Err("internal: the running plan is in use; nothing changed".into());
+            }
+        };
+        let mut warnings = Vec::new();
+        if new.control_socket != old.control_socket {
+            warnings.push(
+                "warning: control_socket cannot change while rinit runs: it stays as it was".to_string(),
+            );
+        }
+        if new.http != old.http {
+            warnings.push("warning: http cannot change while rinit runs: it stays as it was".to_string());
+        }
+        Ok((old, warnings))
+    }
+
+    /// Marks `retired` (of the running plan's first `first_new` programs)
+    /// retired; main's `after` keeps only what is not; each program from
+    /// `first_new` on waits for the retired programs of its name.
+    fn retire(&mut self, retired: &[ProgramId], programs: &mut [Program], first_new: usize) {
+        for &p in retired {
             if let Some(slot) = self.retired.get_mut(p.0) {
                 *slot = true;
             }
@@ -324,24 +368,55 @@ impl<K: Kernel> Fleet<K> {
                 *slot = old_versions;
             }
         }
-        let groups = new
-            .groups
-            .into_iter()
-            .map(|group| Group {
-                name: group.name,
-                programs: group.programs.iter().map(at).collect(),
-            })
-            .collect();
-        self.plan = Rc::new(Plan {
-            shutdown_timeout: new.shutdown_timeout,
-            drain: new.drain,
-            log_format: new.log_format,
-            control_socket: old.control_socket,
-            http: old.http,
-            programs,
-            groups,
-        });
-        self.add_members(first_new);
-        Ok(warnings)
+    }
+
+    /// The instances of the plan's programs from `first` on (all at start,
+    /// those a reload added after), their schedules, and who comes after whom.
+    pub(super) fn add_members(&mut self, first: usize) {
+        let plan = Rc::clone(&self.plan);
+        let first_member = self.members.len();
+        for (index, program) in plan.programs.iter().enumerate().skip(first) {
+            let start = self.members.len();
+            for (number, name) in program.instance_names().into_iter().enumerate() {
+                self.members.push(Member {
+                    program: ProgramId(index),
+                    number: program.instances.map(|_| number as u32),
+                    instance: Instance::new(name, program),
+                });
+            }
+            self.of_program.push(start..self.members.len());
+        }
+        self.dependents = vec![Vec::new(); plan.programs.len()];
+        for (index, program) in plan.programs.iter().enumerate() {
+            for dependency in &program.after {
+                // `dependents` has a place for each of the plan's programs.
+                if let Some(list) = self.dependents.get_mut(dependency.0) {
+                    list.push(ProgramId(index));
+                }
+            }
+        }
+        self.first_runs(first_member);
+    }
+
+    /// Whether a retired program that program `p` replaces still has a process.
+    pub(super) fn replaced_active(&self, p: ProgramId) -> bool {
+        let replaced = self.replaces.get(p.0).map_or(&[][..], Vec::as_slice);
+        replaced
+            .iter()
+            .any(|&r| self.instances_of(r).any(|i| self.instance(i).state().is_active()))
+    }
+
+    /// Whether program `p` was retired by a reload.
+    pub fn is_retired(&self, p: ProgramId) -> bool {
+        self.retired.get(p.0) == Some(&true)
+    }
+
+    /// The members that are not retired, with their ids.
+    pub fn live_members(&self) -> impl Iterator<Item = (InstanceId, &Member)> {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !self.is_retired(m.program))
+            .map(|(i, m)| (InstanceId(i), m))
     }
 }

@@ -267,7 +267,9 @@ impl<K: Kernel> Fleet<K> {
         self.pending.iter().any(|p| p.client == client)
     }
 
-    /// The answer to a change: what became of it, and how each instance is now.
+    /// The answer to a change: what became of it, and how each instance is
+    /// now. Over 50 lines: each instance's verdict and line, then the one
+    /// first line that sums them up.
     fn change_answer(&self, pending: &Pending, timed_out: bool) -> String {
         let mut lines = pending.notes.clone();
         let mut failed = Vec::new();

@@ -264,7 +264,13 @@ fn a_check_reaped_with_its_program_is_never_signalled() {
     let trace = dir.join("trace");
     // Not PID 1: strace follows rinit and its children; every pid is in one namespace.
     let status = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=kill,wait4,execve,clone,clone3,vfork", "-o"])
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=kill,wait4,execve,clone,clone3,vfork",
+            "-o",
+        ])
         .arg(&trace)
         .arg(rinit())
         .args(["-c", config.to_str().unwrap()])
@@ -297,7 +303,10 @@ fn a_check_reaped_with_its_program_is_never_signalled() {
         } else if line.contains("clone") || line.contains("vfork") {
             // A pid the kernel hands out again (the whole suite runs at
             // once) is a new process: its group may be signalled.
-            if let Some(pid) = line.rsplit_once(") = ").and_then(|(_, pid)| pid.trim().parse::<i32>().ok()) {
+            if let Some(pid) = line
+                .rsplit_once(") = ")
+                .and_then(|(_, pid)| pid.trim().parse::<i32>().ok())
+            {
                 reaped.remove(&pid);
             }
         } else if let Some(args) = line.split_once("kill(").map(|(_, rest)| rest) {

@@ -389,3 +389,48 @@ fn reload_without_a_file_to_read_again_says_why() {
     send(web_pid_on_host(7502), libc::SIGTERM);
     assert_eq!(running.finish().code(), 143);
 }
+
+#[test]
+fn env_files_are_read_again_and_fixed_settings_keep_their_value() {
+    let (dir, config, socket) = setup(
+        "reload-env-file",
+        "[program.web]\ncommand = \"sleep 7601\"\nenv_file = \"web.env\"\n[program.other]\ncommand = \"sleep 7602\"\n",
+    );
+    write(&dir.join("web.env"), "MODE=blue\n");
+    let running = start(&config, &socket);
+    crate::control::wait_for_state(&config, "web", "ready");
+    let (web, other) = (pid(&config, "web"), pid(&config, "other"));
+    // Only the env file changes: web restarts, other does not.
+    write(&dir.join("web.env"), "MODE=green\n");
+    let done = client(&config, &["reload", "--no-wait"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        done.out,
+        ["generation 2", "restarted web (env changed)", "unchanged 1"],
+        "--no-wait answers with the summary alone"
+    );
+    crate::control::wait_for_state(&config, "web", "ready");
+    assert_ne!(pid(&config, "web"), web);
+    assert_eq!(pid(&config, "other"), other);
+    // control_socket cannot move while rinit runs: a warning, and the old one serves.
+    let moved = dir.join("elsewhere.sock");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("{:?}", socket.to_str().unwrap()),
+        &format!("{:?}", moved.to_str().unwrap()),
+    );
+    write(&config, &text);
+    let done = run(plain(&["reload", "-c", socket_config(&dir).to_str().unwrap()]));
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_eq!(
+        done.out,
+        [
+            "generation 3",
+            "warning: control_socket cannot change while rinit runs: it stays as it was",
+            "unchanged 2"
+        ]
+    );
+    assert!(!moved.exists());
+    assert_eq!(statuses(&socket_config(&dir)).len(), 2);
+    send(running.rinit_pid(), libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
+}
