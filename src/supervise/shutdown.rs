@@ -162,10 +162,10 @@ impl<K: Kernel> Fleet<K> {
         if let Some(code) = self.exit_code {
             return code;
         }
+        // What a reload retired is no longer the configuration's.
         let clean = self
-            .members
-            .iter()
-            .map(|m| &m.instance)
+            .live_members()
+            .map(|(_, m)| &m.instance)
             .all(Instance::ended_cleanly);
         if clean {
             0

@@ -434,3 +434,20 @@ fn env_files_are_read_again_and_fixed_settings_keep_their_value() {
     send(running.rinit_pid(), libc::SIGTERM);
     assert_eq!(running.finish().code(), 0);
 }
+
+#[test]
+fn a_program_a_reload_removed_no_longer_counts_in_the_exit_code() {
+    let body = "[program.web]\ncommand = \"sleep 7701\"\n\
+                [program.broken]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\nrestart = \"no\"\n";
+    let (_dir, config, socket) = setup("reload-exit-code", body);
+    let running = start(&config, &socket);
+    crate::control::wait_for_state(&config, "broken", "exited");
+    // The fix: the broken program goes.
+    rewrite(&config, "", "[program.web]\ncommand = \"sleep 7701\"\n");
+    let done = client(&config, &["reload"]);
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    assert_has_line(&done.out, "stopped broken");
+    send(running.rinit_pid(), libc::SIGTERM);
+    let finished = running.finish();
+    assert_eq!(finished.code(), 0, "{:?}", finished.err);
+}
