@@ -39,8 +39,9 @@ pub enum Invocation {
     Check(Options),
     /// `rinit status` or `rinit signal`: a request on the control socket.
     Control(crate::control::client::Options),
-    /// `rinit import [--root DIR] FILE...`: other supervisors' configurations as rinit TOML.
-    Import(Vec<PathBuf>, Option<PathBuf>),
+    /// `rinit import [--root DIR] [--split DIR] FILE...`: other supervisors'
+    /// configurations as rinit TOML (the files, `--root`, `--split`).
+    Import(Vec<PathBuf>, Option<PathBuf>, Option<PathBuf>),
     /// `--help`, `rinit help` (USAGE), `rinit help SUBCOMMAND` or `rinit
     /// SUBCOMMAND --help`: the text to print.
     Help(&'static str),
@@ -290,16 +291,18 @@ fn subcommand(options: &mut Options, verbosity: i32) -> Result<Option<Invocation
     Ok(None)
 }
 
-/// `import [--root DIR] FILE...`: at least one file.
+/// `import [--root DIR] [--split DIR] FILE...`: at least one file.
 fn import(args: Vec<OsString>) -> Result<Invocation, String> {
-    let (mut files, mut root, mut args) = (Vec::new(), None, args.into_iter());
+    let (mut files, mut root, mut split, mut args) = (Vec::new(), None, None, args.into_iter());
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy();
         if text == "--root" {
             root = Some(args.next().ok_or("rinit import: --root needs a folder")?);
+        } else if text == "--split" {
+            split = Some(args.next().ok_or("rinit import: --split needs a folder")?);
         } else if text.starts_with('-') && text.len() > 1 {
             return Err(format!(
-                "rinit import: unknown option '{text}' (usage: rinit import [--root DIR] FILE...)"
+                "rinit import: unknown option '{text}' (usage: rinit import [--root DIR] [--split DIR] FILE...)"
             ));
         } else {
             files.push(PathBuf::from(arg));
@@ -307,11 +310,15 @@ fn import(args: Vec<OsString>) -> Result<Invocation, String> {
     }
     if files.is_empty() {
         return Err(
-            "usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, a Procfile or a crontab)"
+            "usage: rinit import [--root DIR] [--split DIR] FILE... (a supervisord.conf, systemd units, a Procfile or a crontab)"
                 .into(),
         );
     }
-    Ok(Invocation::Import(files, root.map(PathBuf::from)))
+    Ok(Invocation::Import(
+        files,
+        root.map(PathBuf::from),
+        split.map(PathBuf::from),
+    ))
 }
 
 /// `status [--json] [-q] [-c PATH] [NAME...]`, `signal [-c PATH] SIG NAME...`
@@ -582,22 +589,31 @@ mod tests {
         assert_eq!(run(&["--", ""]).unwrap_err(), "the command name is empty");
         assert!(matches!(
             parse(["import", "a.service", "b"].map(OsString::from).to_vec(), no_env()),
-            Ok(Invocation::Import(files, None)) if files == [Path::new("a.service"), Path::new("b")]
+            Ok(Invocation::Import(files, None, None)) if files == [Path::new("a.service"), Path::new("b")]
         ));
         assert!(matches!(
             parse(["import", "--root", "/img", "s.conf"].map(OsString::from).to_vec(), no_env()),
-            Ok(Invocation::Import(files, Some(root))) if files == [Path::new("s.conf")] && root == Path::new("/img")
+            Ok(Invocation::Import(files, Some(root), None)) if files == [Path::new("s.conf")] && root == Path::new("/img")
         ));
         assert_eq!(
             parse(["import", "-x"].map(OsString::from).to_vec(), no_env()).unwrap_err(),
-            "rinit import: unknown option '-x' (usage: rinit import [--root DIR] FILE...)"
+            "rinit import: unknown option '-x' (usage: rinit import [--root DIR] [--split DIR] FILE...)"
         );
         assert!(parse(["import", "--root"].map(OsString::from).to_vec(), no_env())
             .unwrap_err()
             .starts_with("rinit import: --root needs a folder"));
+        assert!(
+            parse(["import", "--split"].map(OsString::from).to_vec(), no_env())
+                .unwrap_err()
+                .starts_with("rinit import: --split needs a folder")
+        );
+        assert!(matches!(
+            parse(["import", "--split", "d", "s.conf"].map(OsString::from).to_vec(), no_env()),
+            Ok(Invocation::Import(files, None, Some(split))) if files == [Path::new("s.conf")] && split == Path::new("d")
+        ));
         assert!(parse(vec!["import".into()], no_env())
             .unwrap_err()
-            .starts_with("usage: rinit import [--root DIR] FILE..."));
+            .starts_with("usage: rinit import [--root DIR] [--split DIR] FILE..."));
     }
 
     #[test]

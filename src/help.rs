@@ -10,7 +10,7 @@ usage: rinit [OPTIONS] [--] COMMAND [ARGS...]   run one command (tini's job)
        rinit signal SIGNAL NAME...              send a signal to programs (NAME, NAME.I or NAME:*)
        rinit start|stop|restart [--no-wait] NAME...  and wait until they are up (or down)
        rinit reload [--check] [--no-wait]       read the configuration again and apply what changed
-       rinit import [--root DIR] FILE...        print a supervisord.conf, systemd units, a Procfile or a crontab as rinit TOML
+       rinit import [--root DIR] [--split DIR] FILE...  print a supervisord.conf, systemd units, a Procfile or a crontab as rinit TOML
        rinit help [SUBCOMMAND]                  this help, or a subcommand's (also SUBCOMMAND --help)
 
 As PID 1, rinit reaps zombies, forwards signals, and exits with the command's
@@ -103,14 +103,16 @@ Exit codes: 0 sent; 1 it failed; 3 no rinit answers.
         }
         "import" => {
             "\
-usage: rinit import [--root DIR] FILE...
+usage: rinit import [--root DIR] [--split DIR] FILE...
 
 Prints rinit TOML for a supervisord configuration (its [include] files, read
-under --root DIR where absolute), systemd .service, .target and .socket units
+under --root DIR where absolute; with --split DIR, each included file's
+programs go to DIR/NAME.toml, which the printed file includes), systemd
+.service, .target and .socket units
 (and a template's instances, x@1.service) given together, a Procfile or a
 crontab. What cannot be carried over is one line on stderr: a note, a warning
 (also a comment at its program) or an error. Check it: rinit check -c FILE.
-Exit codes: 0 printed; 1 printed, with an error; 2 a file cannot be read or understood.
+Exit codes: 0 printed; 1 printed, with an error; 2 a file cannot be read, understood or written.
 "
         }
         _ => return None,

@@ -67,6 +67,8 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     code
 }
 
+/// Over 50 lines: the dispatch of each invocation, then supervisor or
+/// single-command mode's start-up steps, in order.
 fn run() -> i32 {
     // First: any descriptor rinit opens from here on (its own non-blocking
     // stderr, at the first message) stays its own.
@@ -79,7 +81,9 @@ fn run() -> i32 {
             return check(&options);
         }
         Ok(Invocation::Control(options)) => return control::client::run(&options),
-        Ok(Invocation::Import(files, root)) => return import::run(&files, root.as_deref()),
+        Ok(Invocation::Import(files, root, split)) => {
+            return import::run(&files, root.as_deref(), split.as_deref())
+        }
         Ok(Invocation::Help(usage)) => {
             log::write_all(1, usage.as_bytes());
             return 0;

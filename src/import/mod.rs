@@ -83,11 +83,26 @@ impl Finding {
     }
 }
 
-/// `rinit import FILE... [--root DIR]`: the TOML on stdout and the findings
-/// on stderr; 0, or 1 when a finding is an error. One error line and 2 when
-/// a file cannot be read or imported at all.
-pub fn run(files: &[PathBuf], root: Option<&Path>) -> i32 {
-    match import_all(files, root) {
+/// `rinit import FILE... [--root DIR] [--split DIR]`: the TOML on stdout
+/// (with `--split`, the programs of each included file in a file of their
+/// own in DIR) and the findings on stderr; 0, or 1 when a finding is an
+/// error. One error line and 2 when a file cannot be read, imported or
+/// written at all.
+pub fn run(files: &[PathBuf], root: Option<&Path>, split: Option<&Path>) -> i32 {
+    let imported = import_all(files, root).and_then(|(import, shown)| {
+        let Some(dir) = split else {
+            return Ok((import.write(&shown), import.findings()));
+        };
+        let (text, parts) = import.write_split(&shown, &dir.display().to_string());
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot make the folder: {e}", dir.display()))?;
+        for (name, part) in parts {
+            let path = dir.join(name);
+            std::fs::write(&path, part).map_err(|e| format!("{}: cannot write it: {e}", path.display()))?;
+        }
+        Ok((text, import.findings()))
+    });
+    match imported {
         Ok((text, findings)) => {
             let mut lines = String::new();
             for finding in &findings {
@@ -113,7 +128,7 @@ pub fn run(files: &[PathBuf], root: Option<&Path>) -> i32 {
 /// (and line) at fault. The fuzz targets (fuzz/src/lib.rs) call it.
 #[cfg_attr(not(test), allow(dead_code, reason = "the fuzz targets' entry point"))]
 pub fn import(files: &[PathBuf]) -> Result<String, String> {
-    import_all(files, None).map(|(text, _)| text)
+    import_all(files, None).map(|(import, shown)| import.write(&shown))
 }
 
 /// Whether `text` is a supervisord configuration (recognised by content, as
@@ -136,8 +151,8 @@ pub fn supervisord_in_memory(path: &Path, text: &str) -> Result<(String, Vec<Fin
     Ok((import.write(&[path.display().to_string()]), import.findings()))
 }
 
-/// The TOML for `files` and what was found, or the error that stops it.
-fn import_all(files: &[PathBuf], root: Option<&Path>) -> Result<(String, Vec<Finding>), String> {
+/// What `files` import to, and their names as given, or the error that stops it.
+fn import_all(files: &[PathBuf], root: Option<&Path>) -> Result<(Import, Vec<String>), String> {
     let mut import = Import::new(root);
     let mut units = Vec::new();
     let names: Vec<String> = files.iter().map(|f| file_name(f)).collect();
@@ -158,7 +173,7 @@ fn import_all(files: &[PathBuf], root: Option<&Path>) -> Result<(String, Vec<Fin
     systemd::import(&units, &mut import)?;
     shutdown::fit(&mut import);
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    Ok((import.write(&shown), import.findings()))
+    Ok((import, shown))
 }
 
 fn file_name(path: &Path) -> String {

@@ -335,14 +335,60 @@ impl Import {
     }
 
     pub fn write(&self, names: &[String]) -> String {
+        self.write_main(names, None, |_| true)
+    }
+
+    /// `--split DIR`: the TOML of the files given, which includes DIR's
+    /// (`include = ["DIR/*.toml"]`), and one TOML for each file they
+    /// included, named after it (conf.d/worker.conf: worker.toml), with its
+    /// programs: the layout of the source survives.
+    pub fn write_split(&self, names: &[String], dir: &str) -> (String, Vec<(String, String)>) {
+        let given = |program: &Program| names.contains(&program.file);
+        let mut parts: Vec<(String, String, String)> = Vec::new();
+        for program in self.programs.iter().filter(|p| !given(p)) {
+            if !parts.iter().any(|(file, ..)| *file == program.file) {
+                let stem = std::path::Path::new(&program.file)
+                    .file_stem()
+                    .map_or("included".into(), |s| s.to_string_lossy().into_owned());
+                let taken = |name: &String| parts.iter().any(|(_, n, _)| n == name);
+                let mut name = format!("{stem}.toml");
+                let mut n = 1usize;
+                while taken(&name) {
+                    n = n.saturating_add(1);
+                    name = format!("{stem}-{n}.toml");
+                }
+                let head = remark(&program.file).replacen("# ", "# rinit import of ", 1) + "\n";
+                parts.push((program.file.clone(), name, head));
+            }
+            if let Some((.., text)) = parts.iter_mut().find(|(file, ..)| *file == program.file) {
+                program.write("program", text);
+            }
+        }
+        let pattern = format!("{}/*.toml", dir.trim_end_matches('/'));
+        let main = self.write_main(names, Some(&pattern), given);
+        (
+            main,
+            parts.into_iter().map(|(_, name, text)| (name, text)).collect(),
+        )
+    }
+
+    /// The main TOML: `[rinit]` (with `include` when split), `[env]`, the
+    /// programs `here` keeps, the groups.
+    fn write_main(&self, names: &[String], include: Option<&str>, here: impl Fn(&Program) -> bool) -> String {
         let mut out = remark(&names.join(" ")).replacen("# ", "# rinit import of ", 1);
         out.push('\n');
         for line in self.files.iter().flat_map(Program::comments) {
             out.push_str(&line);
             out.push('\n');
         }
+        if self.shutdown.is_some() || include.is_some() {
+            out.push_str("\n[rinit]\n");
+        }
         if let Some(secs) = self.shutdown {
-            let _ = write!(out, "\n[rinit]\nshutdown_timeout = \"{secs}s\"\n");
+            let _ = writeln!(out, "shutdown_timeout = \"{secs}s\"");
+        }
+        if let Some(pattern) = include {
+            let _ = writeln!(out, "include = [{}]", quote(pattern));
         }
         if !self.env.env.is_empty() {
             out.push_str("\n[env]\n");
@@ -350,7 +396,7 @@ impl Import {
                 let _ = writeln!(out, "{} = {}", key(k), quote(v));
             }
         }
-        for program in &self.programs {
+        for program in self.programs.iter().filter(|p| here(p)) {
             program.write("program", &mut out);
         }
         for group in &self.groups {

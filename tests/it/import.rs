@@ -355,7 +355,7 @@ fn import_bad_input_is_one_line_naming_the_file() {
     assert_eq!(done.code(), 2);
     assert_eq!(
         done.err,
-        ["rinit: usage: rinit import [--root DIR] FILE... (a supervisord.conf, systemd units, a Procfile or a crontab)"]
+        ["rinit: usage: rinit import [--root DIR] [--split DIR] FILE... (a supervisord.conf, systemd units, a Procfile or a crontab)"]
     );
 }
 
@@ -885,5 +885,69 @@ fn import_root_reads_absolute_includes_from_the_image() {
         finding(&done.err, "rinit: supervisord.conf:4: "),
         "rinit: supervisord.conf:4: warning: [include] files = /etc/supervisor/conf.d/*.conf matches no file: an \
          absolute path is read on this machine; give the image's files with --root DIR, so its programs are missing"
+    );
+}
+
+#[test]
+fn import_split_keeps_each_included_file_a_file_of_its_own() {
+    let dir = prepare(&INCLUDE);
+    let split = dir.join("rinit.d");
+    let done = run(in_dir(
+        plain(&["import", "--split", split.to_str().unwrap(), "supervisord.conf"]),
+        &INCLUDE,
+        &dir,
+    ));
+    assert_eq!(done.code(), 0, "{:?}", done.err);
+    let include = format!("include = [\"{}/*.toml\"]", split.display());
+    assert_has_line(&done.out, &include);
+    assert!(
+        !done.out.iter().any(|l| l.starts_with("[program.")),
+        "{:?}",
+        done.out
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&split)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["web.toml", "worker.toml"]);
+    let worker = std::fs::read_to_string(split.join("worker.toml")).unwrap();
+    assert!(
+        worker.starts_with(&format!(
+            "# rinit import of {}/conf.d/worker.conf\n\n[program.worker]\n",
+            dir.display()
+        )),
+        "{worker}"
+    );
+    // The layout checks and runs as the one file did.
+    let config = dir.join("rinit.toml");
+    std::fs::write(&config, done.out.join("\n") + "\n").unwrap();
+    let checked = run(in_dir(
+        plain(&["check", "-c", config.to_str().unwrap()]),
+        &INCLUDE,
+        &dir,
+    ));
+    assert_eq!(checked.code(), 0, "{:?}", checked.err);
+    assert_has_line(&checked.out, &format!("    from {}/web.toml", split.display()));
+    assert_has_line(&checked.out, &format!("    from {}/worker.toml", split.display()));
+    // A folder that cannot be made is one error naming it.
+    let blocked = dir.join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    let target = blocked.join("rinit.d");
+    let done = run(in_dir(
+        plain(&["import", "--split", target.to_str().unwrap(), "supervisord.conf"]),
+        &INCLUDE,
+        &dir,
+    ));
+    assert_eq!(done.code(), 2);
+    assert_eq!(
+        done.err.last().map(String::as_str),
+        Some(
+            format!(
+                "rinit: {}: cannot make the folder: Not a directory (os error 20)",
+                target.display()
+            )
+            .as_str()
+        )
     );
 }
