@@ -125,10 +125,17 @@ pub(super) fn health_check(raw: &RawProgram, at: &At) -> Result<Option<Health>, 
         return Err(at(offset, "health", message.into()));
     };
     let retries = match &health.retries {
-        Some(retries) if *retries.get_ref() == 0 => {
-            return Err(at(retries.span().start, "health", "retries: at least 1".into()))
-        }
-        Some(retries) => *retries.get_ref(),
+        Some(retries) => match u32::try_from(*retries.get_ref()) {
+            Ok(0) | Err(_) => {
+                let message = format!(
+                    "retries: {} is out of range (1 to {})",
+                    retries.get_ref(),
+                    u32::MAX
+                );
+                return Err(at(retries.span().start, "health", message));
+            }
+            Ok(n) => n,
+        },
         None => defaults::HEALTH_RETRIES,
     };
     Ok(Some(Health {

@@ -103,7 +103,8 @@ pub(super) struct RawHealth {
     pub(super) command: Option<Spanned<CommandValue>>,
     pub(super) interval: Option<DurationValue>,
     pub(super) timeout: Option<DurationValue>,
-    pub(super) retries: Option<Spanned<u32>>,
+    /// i64 as `nice` is (one copy of serde's reader for both), checked in checks.rs.
+    pub(super) retries: Option<Spanned<i64>>,
     pub(super) start_period: Option<DurationValue>,
 }
 

@@ -654,7 +654,7 @@ fn bad_ready_checks() {
         ),
         (
             "health = { command = \"true\", retries = 0 }",
-            ":3:40: program a: key health: retries: at least 1",
+            ":3:40: program a: key health: retries: 0 is out of range (1 to 4294967295)",
         ),
         (
             "health = { command = \"true\", every = \"1s\" }",
