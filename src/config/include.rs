@@ -127,8 +127,11 @@ fn matches(folder: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
         }
         found = next;
     }
-    // A path written without a wildcard is there or not: not there is no match.
-    found.retain(|path| path.exists());
+    // A last part written without a wildcard is there or not (what a
+    // wildcard matched was found in its folder).
+    if parts.last().is_none_or(|part| !part.contains(['*', '?', '['])) {
+        found.retain(|path| path.exists());
+    }
     Ok(found)
 }
 

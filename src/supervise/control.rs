@@ -234,15 +234,7 @@ impl Supervisor<'_> {
             Err(why) => return Some(format!("{VERSION} error {why}\n")),
         };
         crate::log::set_format(log_format);
-        self.io.resize_with(self.fleet.members().len(), Default::default);
-        let plan = self.plan();
-        if self.output.is_none() && plan.programs.iter().any(|p| p.output.is_read()) {
-            self.output = Some(super::Output::new());
-        }
-        if self.clock.is_none() && super::wants_wall_clock(&plan) {
-            self.clock = super::wall_clock::WallClock::new(self.events);
-        }
-        drop(plan);
+        self.make_what_the_plan_needs();
         self.apply_effects();
         answer
     }

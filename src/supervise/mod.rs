@@ -161,33 +161,29 @@ pub fn run(plan: Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_in
             return 1;
         }
     };
-    let reads_output = plan.programs.iter().any(|p| p.output.is_read());
-    let clock = wants_wall_clock(&plan)
-        .then(|| wall_clock::WallClock::new(events))
-        .flatten();
     let fleet = Fleet::new(
         Rc::new(plan),
         Host,
         settings.success_codes.clone(),
         settings.grace,
     );
-    let count = fleet.members().len();
     let mut supervisor = Supervisor {
         settings,
         events,
         fleet,
-        io: (0..count).map(|_| InstanceIo::default()).collect(),
+        io: Vec::new(),
         owners: HashMap::new(),
         checks: Checks::default(),
-        output: reads_output.then(Output::new),
+        output: None,
         control: control::Control::default(),
         http: http::Http::default(),
-        clock,
+        clock: None,
         null,
         own_uid: nix::unistd::geteuid().as_raw(),
         reaped: 0,
         started: Instant::now(),
     };
+    supervisor.make_what_the_plan_needs();
     supervisor.open_control_socket();
     supervisor.open_http();
     supervisor.advance();
@@ -218,6 +214,22 @@ pub fn run(plan: Plan, settings: &Settings, events: &mut EventLoop<Key>) -> c_in
 }
 
 impl Supervisor<'_> {
+    /// What the plan's programs need that is made once, at start or when a
+    /// reload brings the first program that needs it: the output reader
+    /// (`output = "prefix"` or `"json"`) and the wall clock (cron schedules);
+    /// a place in `io` for each instance.
+    fn make_what_the_plan_needs(&mut self) {
+        self.io.resize_with(self.fleet.members().len(), Default::default);
+        let plan = self.plan();
+        if self.output.is_none() && plan.programs.iter().any(|p| p.output.is_read()) {
+            self.output = Some(Output::new());
+        }
+        let mut schedules = plan.programs.iter().filter_map(|p| p.schedule.as_ref());
+        if self.clock.is_none() && schedules.any(|s| matches!(s.when, crate::schedule::When::Cron(_))) {
+            self.clock = wall_clock::WallClock::new(self.events);
+        }
+    }
+
     /// Turns one event of the loop into an input of whom it concerns.
     fn handle(&mut self, event: LoopEvent<Key>) {
         match event {
@@ -353,12 +365,6 @@ impl Supervisor<'_> {
         self.fleet.deliver(i, event);
         self.apply_effects();
     }
-}
-
-/// Whether a program of `plan` has a cron schedule (which the wall clock's timer serves).
-fn wants_wall_clock(plan: &Plan) -> bool {
-    let mut schedules = plan.programs.iter().filter_map(|p| p.schedule.as_ref());
-    schedules.any(|s| matches!(s.when, crate::schedule::When::Cron(_)))
 }
 
 /// A listener on which rinit ran out of descriptors: not watched for
