@@ -29,7 +29,14 @@ pub(crate) fn setup(tag: &str, programs: &str) -> (PathBuf, PathBuf, PathBuf) {
 /// rinit as PID 1 on `config`, started in the configuration's folder (where
 /// relative paths of its programs point), once its socket answers.
 pub(crate) fn start(config: &Path, socket: &Path) -> Running {
-    let mut cmd = pid1(&["-c", config.to_str().unwrap()]);
+    start_with(config, socket, &[])
+}
+
+/// `start`, with more arguments after `-c CONFIG` (`--` and a command, say).
+pub(crate) fn start_with(config: &Path, socket: &Path, more: &[&str]) -> Running {
+    let mut args = vec!["-c", config.to_str().unwrap()];
+    args.extend(more);
+    let mut cmd = pid1(&args);
     cmd.current_dir(config.parent().unwrap());
     let running = Running::start(cmd);
     let deadline = Instant::now() + PATIENCE;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::control::{client, setup, start};
+use crate::control::{client, setup, start, start_with};
 
 /// `status --json` as (name, state, pid, restarts, generation) per instance.
 fn statuses(config: &Path) -> Vec<(String, String, Option<i64>, u64, u64)> {
@@ -37,20 +37,28 @@ fn pid(config: &Path, name: &str) -> Option<i64> {
         .and_then(|s| s.2)
 }
 
-/// Processes on the host whose command line is `words`.
-fn processes(words: &[&str]) -> usize {
+/// The host pids of the processes whose command line is `words`.
+fn host_pids(words: &[&str]) -> Vec<i32> {
     let wanted: Vec<u8> = words.iter().flat_map(|w| w.bytes().chain([0])).collect();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
-        .count()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<i32>().ok()?, e.path())))
+        .filter(|(_, path)| std::fs::read(path.join("cmdline")).is_ok_and(|c| c == wanted))
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+fn processes(words: &[&str]) -> usize {
+    host_pids(words).len()
+}
+
+/// The host pid of the one `sleep N`.
+fn sleep_pid(n: u32) -> i32 {
+    let n = n.to_string();
+    let pids = host_pids(&["sleep", &n]);
+    assert_eq!(pids.len(), 1, "sleep {n}: {pids:?}");
+    pids[0]
 }
 
 fn write(path: &Path, text: &str) {
@@ -171,20 +179,9 @@ fn keys_that_do_not_reach_the_process_apply_without_a_restart() {
     assert_eq!(pid(&config, "web"), web);
     // The new values hold: web is critical and not restarted now, so its
     // end ends rinit.
-    send(web_pid_on_host(7201), libc::SIGKILL);
+    send(sleep_pid(7201), libc::SIGKILL);
     let finished = running.finish();
     assert_eq!(finished.code(), 137, "{:?}", finished.err);
-}
-
-/// The host pid of `sleep N`.
-fn web_pid_on_host(n: u32) -> i32 {
-    let wanted = format!("sleep\0{n}\0");
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes()) {
-            return entry.file_name().to_string_lossy().parse().unwrap();
-        }
-    }
-    panic!("no sleep {n}");
 }
 
 #[test]
@@ -367,17 +364,10 @@ fn reloads_are_refused_while_draining_shutting_down_or_waiting_for_another() {
 }
 
 #[test]
-fn reload_without_a_file_to_read_again_says_why() {
+fn main_is_kept_when_the_programs_around_it_change() {
     let (_dir, config, socket) = setup("reload-main", "[program.side]\ncommand = \"sleep 7501\"\n");
     // Main + programs: main is kept whatever changes around it.
-    let mut cmd = pid1(&["-c", config.to_str().unwrap(), "--", "sleep", "7502"]);
-    cmd.current_dir(config.parent().unwrap());
-    let running = Running::start(cmd);
-    let deadline = Instant::now() + PATIENCE;
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let running = start_with(&config, &socket, &["--", "sleep", "7502"]);
     crate::control::wait_for_state(&config, "main", "ready");
     let main = pid(&config, "main");
     rewrite(&config, "", "[program.side2]\ncommand = \"sleep 7503\"\n");
@@ -386,7 +376,7 @@ fn reload_without_a_file_to_read_again_says_why() {
     assert_has_line(&done.out, "started side2");
     assert_has_line(&done.out, "stopped side");
     assert_eq!(pid(&config, "main"), main, "main untouched");
-    send(web_pid_on_host(7502), libc::SIGTERM);
+    send(sleep_pid(7502), libc::SIGTERM);
     assert_eq!(running.finish().code(), 143);
 }
 
