@@ -949,19 +949,8 @@ impl Sim {
             *began_with = (*began_with).max(stop_timeout);
         }
         let wait = self.rng.chance(70);
-        let id = ClientId::for_tests(self.next_client);
-        self.next_client += 1;
+        let id = self.new_client(Change::Start, true);
         self.note(format!("{id:?}: reload ({}) (wait {wait})", outline.summary()));
-        self.clients.insert(
-            id,
-            Client {
-                change: Change::Start,
-                reload: true,
-                due: self.now() + Duration::from_secs(3601),
-                answered: false,
-                hung_up: false,
-            },
-        );
         let answer = self.fleet.reload(id, plan, wait);
         let count = self.fleet.members().len();
         self.groups.resize(count, Vec::new());
@@ -1031,6 +1020,21 @@ impl Sim {
         }
     }
 
+    /// A new client of the control socket, its answer due within the longest wait.
+    fn new_client(&mut self, change: Change, reload: bool) -> ClientId {
+        let id = ClientId::for_tests(self.next_client);
+        self.next_client += 1;
+        let client = Client {
+            change,
+            reload,
+            due: self.now() + Duration::from_secs(3601),
+            answered: false,
+            hung_up: false,
+        };
+        self.clients.insert(id, client);
+        id
+    }
+
     /// A control request from a new client, on a random name.
     fn request(&mut self) {
         let change = [Change::Start, Change::Stop, Change::Restart][self.rng.below(3)];
@@ -1044,19 +1048,8 @@ impl Sim {
         names.extend(self.fleet.plan.groups.iter().map(|g| g.name.clone()));
         let name = names[self.rng.below(names.len())].clone();
         let wait = self.rng.chance(80);
-        let id = ClientId::for_tests(self.next_client);
-        self.next_client += 1;
+        let id = self.new_client(change, false);
         self.note(format!("{id:?}: {} {name} (wait {wait})", change.word()));
-        self.clients.insert(
-            id,
-            Client {
-                change,
-                reload: false,
-                due: self.now() + Duration::from_secs(3601),
-                answered: false,
-                hung_up: false,
-            },
-        );
         let names = [name];
         if self.fleet.phase() == Phase::Running {
             if let Ok(targets) = self.fleet.targets(&names) {
