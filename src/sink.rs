@@ -240,18 +240,21 @@ impl Sink {
     pub fn finish(&mut self, deadline: Instant) {
         loop {
             self.flush();
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !self.pending() || left.is_zero() {
-                return;
-            }
-            let revents = poll_writable(
-                self.fd,
-                left.min(Duration::from_secs(1)).as_millis() as libc::c_int,
-            );
-            if revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            if !self.pending() || !self.wait_for_reader(deadline) {
                 return;
             }
         }
+    }
+
+    /// Waits until the reader makes room, or a second, at most until
+    /// `deadline`; false once it has passed or the reader is gone.
+    pub fn wait_for_reader(&mut self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let millis = left.min(Duration::from_secs(1)).as_millis() as libc::c_int;
+        poll_writable(self.fd, millis) & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) == 0
     }
 }
 

@@ -445,6 +445,14 @@ pub fn pipe_capacity(fd: RawFd) -> Result<usize, Errno> {
     Ok(size.unsigned_abs() as usize)
 }
 
+/// How many bytes wait to be read in the pipe `fd` (FIONREAD).
+pub fn bytes_in_pipe(fd: RawFd) -> Result<usize, Errno> {
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into the live `count`.
+    Errno::result(unsafe { libc::ioctl(fd, libc::FIONREAD, &raw mut count) })?;
+    Ok(count.unsigned_abs() as usize)
+}
+
 /// The file type bits (S_IFMT) of what `fd` is open on.
 pub fn file_type(fd: RawFd) -> Result<libc::mode_t, Errno> {
     // SAFETY: all-zero bytes are a valid stat.

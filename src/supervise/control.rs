@@ -235,6 +235,7 @@ impl Supervisor<'_> {
         };
         crate::log::set_format(log_format);
         self.make_what_the_plan_needs();
+        self.release_retired_output();
         self.apply_effects();
         answer
     }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use nix::poll::PollFlags;
 
 use super::instance::Event;
-use super::output::{LineFormat, Pipes};
+use super::output::{LineFormat, StreamId};
 use super::ready::NotifySocket;
 use super::{InstanceId, Key, Owner, Supervisor};
 use crate::config::{environment, expand, Kind, Output as OutputMode, Plan, Program};
@@ -34,7 +34,7 @@ impl Supervisor<'_> {
                 environment::set(&mut env, "NOTIFY_SOCKET", &address);
             }
         }
-        let (pipes, [out, err]) = self.output_fds(i);
+        let [out, err] = self.output_fds(i);
         let stdin = (!program.is_main).then(|| self.null.as_raw_fd());
         let args = instance_command(program, &env);
         let started = self.command(i, &args, env).and_then(|command| {
@@ -48,14 +48,8 @@ impl Supervisor<'_> {
                 .map(|(failure, errno)| command.exec_error(failure, errno));
             Ok((child, failure))
         });
-        // The child has its copies of the pipes' write ends; rinit keeps only the read ends.
-        let streams = pipes.map(|(ids, _)| ids);
         let event = match started {
             Ok((child, failure)) => {
-                // `io` has a place for each instance.
-                if let Some(io) = self.io.get_mut(i.0) {
-                    io.streams = streams;
-                }
                 self.owners.insert(child.pid(), Owner::Program(i));
                 if let Some(failure) = &failure {
                     error!("{}: {failure}", self.fleet.instance(i).name());
@@ -65,16 +59,7 @@ impl Supervisor<'_> {
                     exec_failed: failure.is_some(),
                 }
             }
-            Err(err) => {
-                // Nothing was started: let go of its pipes (their write
-                // ends are closed already).
-                if let (Some(ids), Some(output)) = (streams, self.output.as_mut()) {
-                    for id in ids {
-                        output.drain(id);
-                    }
-                }
-                Event::SpawnFailed(err.to_string())
-            }
+            Err(err) => Event::SpawnFailed(err.to_string()),
         };
         // Carried out by the caller's effect loop.
         self.fleet.deliver(i, event);
@@ -110,20 +95,15 @@ impl Supervisor<'_> {
     }
 
     /// Where instance `i`'s stdout and stderr go: rinit's own (inherit),
-    /// /dev/null, or new pipes (prefix), which the caller keeps open until
-    /// the child has its copies.
-    fn output_fds(&mut self, i: InstanceId) -> (Option<Pipes>, [Option<RawFd>; 2]) {
+    /// /dev/null, or its pipes (prefix, json).
+    fn output_fds(&mut self, i: InstanceId) -> [Option<RawFd>; 2] {
         match self.plan().program(self.fleet.member(i).program).output {
-            OutputMode::Inherit => (None, [None, None]),
-            OutputMode::Null => (None, [Some(self.null.as_raw_fd()); 2]),
-            OutputMode::Prefix | OutputMode::Json => {
-                let pipes = self.output_pipes(i);
-                let fds = match &pipes {
-                    Some((_, [out, err])) => [Some(out.as_raw_fd()), Some(err.as_raw_fd())],
-                    None => [None, None],
-                };
-                (pipes, fds)
-            }
+            OutputMode::Inherit => [None, None],
+            OutputMode::Null => [Some(self.null.as_raw_fd()); 2],
+            OutputMode::Prefix | OutputMode::Json => match (self.output_pipes(i), &self.output) {
+                (Some(ids), Some(output)) => output.write_ends(ids),
+                _ => [None, None],
+            },
         }
     }
 
@@ -151,8 +131,13 @@ impl Supervisor<'_> {
         Some(socket.address.clone())
     }
 
-    /// Instance `i`'s two output pipes: their stream ids and write ends.
-    fn output_pipes(&mut self, i: InstanceId) -> Option<Pipes> {
+    /// Instance `i`'s two output pipes, made at its first start and kept
+    /// for all its runs: their stream ids.
+    fn output_pipes(&mut self, i: InstanceId) -> Option<[StreamId; 2]> {
+        // `io` has a place for each instance.
+        if let Some(ids) = self.io.get(i.0).and_then(|io| io.streams) {
+            return Some(ids);
+        }
         let name = self.fleet.instance(i).name();
         let plan = self.plan();
         let program = plan.program(self.fleet.member(i).program);
@@ -167,7 +152,12 @@ impl Supervisor<'_> {
             },
         };
         match self.output.as_mut()?.open(&format) {
-            Ok(pipes) => Some(pipes),
+            Ok(ids) => {
+                if let Some(io) = self.io.get_mut(i.0) {
+                    io.streams = Some(ids);
+                }
+                Some(ids)
+            }
             Err(errno) => {
                 warn!("{name}: cannot create its output pipes: {}", errno.desc());
                 None

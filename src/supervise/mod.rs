@@ -123,9 +123,9 @@ enum Owner {
     Check(InstanceId, Purpose),
 }
 
-/// What the supervisor holds for an instance's process: its notify socket
-/// (`type = "notify"`, made at the first start) and its output streams
-/// (`output = "prefix"`).
+/// What the supervisor holds for an instance's processes, made at its first
+/// start and kept for all its runs: its notify socket (`type = "notify"`)
+/// and its output pipes (`output = "prefix"` or `"json"`).
 #[derive(Default)]
 struct InstanceIo {
     notify: Option<NotifySocket>,
@@ -242,7 +242,7 @@ impl Supervisor<'_> {
                 self.reaped = self.reaped.saturating_add(1);
                 match self.owners.remove(&pid) {
                     Some(Owner::Program(i)) => {
-                        self.drain_output(i);
+                        self.output_run_ended(i);
                         self.fleet.exited(i, status);
                     }
                     Some(Owner::Check(i, purpose)) => self.on_check_exit(i, purpose, pid, status),
@@ -291,13 +291,40 @@ impl Supervisor<'_> {
     }
 
     /// Instance `i`'s main process has ended: what it left in its pipes is
-    /// read, and its streams let go of.
-    fn drain_output(&mut self, i: InstanceId) {
+    /// read (as the destination has room), and, once it is retired, its
+    /// pipes let go of.
+    fn output_run_ended(&mut self, i: InstanceId) {
+        let retired = self.fleet.is_retired(self.fleet.member(i).program);
         // `io` has a place for each instance.
-        let streams = self.io.get_mut(i.0).and_then(|io| io.streams.take());
+        let Some(io) = self.io.get_mut(i.0) else { return };
+        let streams = if retired { io.streams.take() } else { io.streams };
         if let (Some(ids), Some(output)) = (streams, self.output.as_mut()) {
             for id in ids {
-                output.drain(id);
+                output.run_ended(id);
+                if retired {
+                    output.release(id);
+                }
+            }
+        }
+    }
+
+    /// After a reload: the pipes of retired instances with no process
+    /// running are let go of (those running, when their run ends).
+    fn release_retired_output(&mut self) {
+        let mut running = vec![false; self.io.len()];
+        for owner in self.owners.values() {
+            if let Owner::Program(i) = owner {
+                if let Some(mark) = running.get_mut(i.0) {
+                    *mark = true;
+                }
+            }
+        }
+        for (n, (io, running)) in self.io.iter_mut().zip(running).enumerate() {
+            let retired = self.fleet.is_retired(self.fleet.member(InstanceId(n)).program);
+            if retired && !running {
+                if let (Some(ids), Some(output)) = (io.streams.take(), self.output.as_mut()) {
+                    ids.into_iter().for_each(|id| output.release(id));
+                }
             }
         }
     }

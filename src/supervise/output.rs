@@ -9,9 +9,11 @@
 //! A slow reader of rinit's output never blocks the event loop, and never
 //! makes rinit grow: once `READ_PAUSE` bytes wait for a destination, rinit
 //! stops reading the programs' pipes — so the programs block on their own
-//! full pipes (back-pressure) and nothing is lost. What a program left in its
-//! pipe when it ended is still read (up to a pipe's capacity); lines past the
-//! destination's `QUEUE_LIMIT` are then dropped, and counted.
+//! full pipes (back-pressure) and nothing is lost. Each instance keeps its
+//! two pipes for all its runs (rinit holds a write end to give each run), so
+//! what a run left unread waits in the pipe, not in rinit, and comes out
+//! before the next run's first line; each run's unfinished last line is
+//! ended where that run's bytes end.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -23,9 +25,10 @@ use crate::pid1::event_loop::EventLoop;
 
 #[path = "output_lines.rs"]
 mod lines;
+#[path = "output_pipe.rs"]
+mod pipe;
 use crate::sink::Sink;
 pub use lines::LineFormat;
-use lines::{find_newline, queue_json, queue_line, queue_short_lines, write_prefixed};
 
 /// The longest line rinit writes as one: longer lines are split.
 pub const LINE_MAX: usize = 4000;
@@ -70,10 +73,6 @@ impl Stream {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StreamId(usize);
 
-/// A program's two pipes, as `Output::open` makes them: their ids, and the
-/// write ends for the child's stdout and stderr.
-pub type Pipes = ([StreamId; 2], [OwnedFd; 2]);
-
 /// What the event loop's keys need to name in here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Watch {
@@ -83,14 +82,17 @@ pub enum Watch {
     Sink(Stream),
 }
 
-/// A program's stdout or stderr pipe. Its slot is reused only once both
-/// the pipe has reached its end and the program has let go of it (`drain`),
-/// so an id an instance holds always names its own pipe.
+/// An instance's stdout or stderr pipe. Its slot is reused only once the
+/// instance has let go of it (`release`) and it has reached its end, so an
+/// id an instance holds always names its own pipe.
 struct Pipe {
     /// None once every writer has closed it.
     read_end: Option<OwnedFd>,
-    /// The program has ended and no longer names this pipe.
-    released: bool,
+    /// rinit's write end, a copy of which each run gets; None once released.
+    write_end: Option<OwnedFd>,
+    /// Where runs that ended ended, in bytes still to take (the backlog's,
+    /// then the pipe's), nearest first: the partial line is ended there.
+    run_ends: Vec<usize>,
     stream: Stream,
     format: LineFormat,
     /// What each line starts with: "web | " or "worker.1 | ", after the
@@ -136,19 +138,19 @@ impl Output {
         }
     }
 
-    /// Creates the two pipes of a program whose lines are written as
-    /// `format` says. Returns their ids and the write ends for the child's
-    /// stdout and stderr.
-    pub fn open(&mut self, format: &LineFormat) -> Result<Pipes, Errno> {
+    /// Creates the two pipes of an instance whose lines are written as
+    /// `format` says, for all its runs (`write_ends`). Returns their ids.
+    pub fn open(&mut self, format: &LineFormat) -> Result<[StreamId; 2], Errno> {
         let flags = OFlag::O_CLOEXEC;
-        let (out_read, out_write) = nix::unistd::pipe2(flags)?;
-        let (err_read, err_write) = nix::unistd::pipe2(flags)?;
+        let out = nix::unistd::pipe2(flags)?;
+        let err = nix::unistd::pipe2(flags)?;
         let mut ids = [StreamId(0); 2];
-        for (stream, read_end) in Stream::BOTH.into_iter().zip([out_read, err_read]) {
+        for (stream, (read_end, write_end)) in Stream::BOTH.into_iter().zip([out, err]) {
             nix::fcntl::fcntl(&read_end, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
             let mut pipe = Pipe {
                 read_end: Some(read_end),
-                released: false,
+                write_end: Some(write_end),
+                run_ends: Vec::new(),
                 stream,
                 format: format.clone(),
                 prefix: Vec::new(),
@@ -171,7 +173,15 @@ impl Output {
             *stream.of_mut(&mut ids) = id;
             self.fresh.push(id);
         }
-        Ok((ids, [out_write, err_write]))
+        Ok(ids)
+    }
+
+    /// The write ends a run gets as its stdout and stderr.
+    pub fn write_ends(&self, ids: [StreamId; 2]) -> [Option<RawFd>; 2] {
+        ids.map(|id| {
+            let pipe = self.pipes.get(id.0).and_then(Option::as_ref)?;
+            pipe.write_end.as_ref().map(AsRawFd::as_raw_fd)
+        })
     }
 
     /// What the event loop reported ready: a program's pipe (read what the
@@ -208,105 +218,130 @@ impl Output {
         stream.of_mut(&mut self.sinks).flush();
     }
 
-    /// The program behind this pipe has exited: take everything it wrote,
-    /// queue or no queue (at most a pipe's capacity), and end its last line.
-    /// The pipe stays open, and watched, while a descendant holds it.
-    pub fn drain(&mut self, id: StreamId) {
-        self.read(id, true);
-        let Some(slot) = self.pipes.get_mut(id.0) else {
+    /// A run of the instance behind this pipe has ended: what it left is
+    /// taken while its destination has room (the rest waits in the pipe, as
+    /// any output does under back-pressure), and its unfinished last line is
+    /// ended where its bytes end.
+    pub fn run_ended(&mut self, id: StreamId) {
+        let emptied = self.read(id, true);
+        let Some(Some(pipe)) = self.pipes.get_mut(id.0) else {
             return;
         };
-        if let Some(pipe) = slot {
-            let sink = pipe.stream.of_mut(&mut self.sinks);
-            if !pipe.partial.is_empty() {
-                let partial = std::mem::take(&mut pipe.partial);
-                pipe.queue(sink, &partial);
+        let sink = pipe.stream.of_mut(&mut self.sinks);
+        match &pipe.read_end {
+            Some(fd) if !emptied => {
+                let in_pipe = crate::sys::bytes_in_pipe(fd.as_raw_fd()).unwrap_or(0);
+                let end = pipe.backlog.len().saturating_add(in_pipe);
+                if pipe.run_ends.last() != Some(&end) {
+                    pipe.run_ends.push(end);
+                }
             }
-            pipe.released = true;
-            sink.flush();
-            if pipe.read_end.is_none() {
+            _ => pipe.end_line(sink),
+        }
+        sink.flush();
+    }
+
+    /// The instance behind this pipe is gone (retired by a reload, its last
+    /// run over): rinit's write end closes, and the slot is freed once the
+    /// pipe is read to its end.
+    pub fn release(&mut self, id: StreamId) {
+        if let Some(slot) = self.pipes.get_mut(id.0) {
+            if let Some(pipe) = slot {
+                pipe.write_end = None;
+            }
+            if slot.as_ref().is_some_and(|pipe| pipe.read_end.is_none()) {
                 *slot = None;
             }
         }
     }
 
-    /// Before rinit exits: write what is queued, waiting for the reader as
-    /// long as it takes at most `patience`.
+    /// Before rinit exits: write what is queued and what the pipes still
+    /// hold, waiting for the reader as long as it takes at most `patience`.
     pub fn finish(&mut self, patience: std::time::Duration) {
         let deadline = crate::pid1::event_loop::after(patience);
+        loop {
+            let mut emptied = true;
+            for id in (0..self.pipes.len()).map(StreamId) {
+                emptied &= self.read(id, true);
+            }
+            if emptied || std::time::Instant::now() >= deadline {
+                break;
+            }
+            // Room comes from the reader: wait for it where lines wait.
+            self.sinks.iter_mut().for_each(Sink::flush);
+            let waiting = self.sinks.iter_mut().find(|sink| sink.pending());
+            if waiting.is_some_and(|sink| !sink.wait_for_reader(deadline)) {
+                break;
+            }
+        }
         for sink in &mut self.sinks {
             sink.finish(deadline);
         }
     }
 
-    /// Reads one pipe: while its destination has room, or (`all`, when the
-    /// program has ended) until the pipe is empty. Whole lines go to the
-    /// queue; the rest waits in `partial`, and what found no room in the
-    /// queue in `backlog`. Over 50 lines: the backlog, the reads and the
-    /// pipe's end, in the order they are taken.
-    fn read(&mut self, id: StreamId, all: bool) {
+    /// Reads one pipe while its destination has room: with `until_empty`
+    /// (a run has ended, rinit exits) until the pipe is empty, at most its
+    /// capacity; otherwise as much as one turn of the loop takes. Whole lines
+    /// go to the queue; the rest waits in `partial`, and what found no room
+    /// in `backlog`. Returns whether the pipe was left empty (or at its end).
+    /// Over 50 lines: the backlog, the reads and the pipe's end, in the
+    /// order they are taken.
+    fn read(&mut self, id: StreamId, until_empty: bool) -> bool {
         let Some(slot) = self.pipes.get_mut(id.0) else {
-            return;
+            return true;
         };
-        let Some(pipe) = slot else { return };
+        let Some(pipe) = slot else { return true };
         let Some(fd) = pipe.read_end.as_ref().map(AsRawFd::as_raw_fd) else {
-            return;
+            return true;
         };
         let sink = pipe.stream.of_mut(&mut self.sinks);
         pipe.set_time();
         // What an earlier read could not queue goes first.
         if !pipe.backlog.is_empty() {
             let backlog = std::mem::take(&mut pipe.backlog);
-            let taken = pipe.take(&backlog, sink, all);
+            let taken = pipe.take_runs(&backlog, sink);
             if taken < backlog.len() {
                 pipe.backlog = backlog.get(taken..).unwrap_or_default().to_vec();
-                return;
+                return false;
             }
         }
         if self.read_buf.len() < READ_SIZE {
             self.read_buf.resize(READ_SIZE, 0);
         }
         let buf = &mut self.read_buf;
-        // Draining takes what the pipe held when the program ended (its
-        // capacity), not what a descendant still writing adds meanwhile.
-        let mut budget = if all { pipe_capacity(fd) } else { 0 };
+        // At most what the pipe holds, not what a descendant still writing
+        // adds meanwhile.
+        let mut budget = pipe_capacity(fd);
         loop {
             // `pipe` owns `fd`; it is closed only below, after the last read.
             match crate::sys::read(fd, buf) {
                 Ok(0) => {
-                    // Every writer has gone: end the last line.
-                    if !pipe.partial.is_empty() {
-                        let partial = std::mem::take(&mut pipe.partial);
-                        pipe.queue(sink, &partial);
-                    }
+                    // Every writer has gone (rinit's too: released).
+                    pipe.end_line(sink);
                     pipe.read_end = None;
                     self.closed.push(id);
-                    if pipe.released {
+                    if pipe.write_end.is_none() {
                         *slot = None;
                     }
-                    return;
+                    return true;
                 }
                 Ok(n) => {
                     let read = buf.get(..n).unwrap_or_default();
-                    let taken = pipe.take(read, sink, all);
+                    let taken = pipe.take_runs(read, sink);
                     if taken < n {
                         // No room: the rest waits, and so does the pipe.
                         pipe.backlog
                             .extend_from_slice(read.get(taken..).unwrap_or_default());
-                        return;
+                        return false;
                     }
                     budget = budget.saturating_sub(n);
-                    let done = if all {
-                        budget == 0
-                    } else {
-                        n < READ_SIZE || sink.queued() >= READ_PAUSE
-                    };
-                    if done {
-                        return;
+                    let paused = !until_empty && (n < READ_SIZE || sink.queued() >= READ_PAUSE);
+                    if budget == 0 || paused {
+                        return false;
                     }
                 }
                 Err(Errno::EINTR) => continue,
-                Err(_) => return, // EAGAIN: nothing more for now
+                Err(_) => return true, // EAGAIN: nothing more for now
             }
         }
     }
@@ -362,137 +397,6 @@ impl Output {
     }
 }
 
-impl Pipe {
-    /// The time of this read, for the lines it brings: each line's start
-    /// with timestamps, and the JSON lines' time.
-    fn set_time(&mut self) {
-        let timestamps = match &self.format {
-            LineFormat::Prefix { timestamps, .. } => *timestamps,
-            LineFormat::Json { .. } => true,
-        };
-        if timestamps {
-            self.time = crate::lines::stamp(std::time::SystemTime::now());
-        }
-        self.prefix.clear();
-        match &self.format {
-            LineFormat::Prefix { label, timestamps } => {
-                if *timestamps {
-                    self.prefix.extend_from_slice(&self.time);
-                    self.prefix.push(b' ');
-                }
-                self.prefix.extend_from_slice(label.as_bytes());
-                self.prefix.extend_from_slice(b" | ");
-            }
-            LineFormat::Json { program, instance } => {
-                let fields = crate::lines::JsonFields {
-                    time: &self.time,
-                    program,
-                    instance: *instance,
-                    stream: Some(match self.stream {
-                        Stream::Out => "stdout",
-                        Stream::Err => "stderr",
-                    }),
-                    level: None,
-                };
-                crate::lines::json_head(&mut self.prefix, &fields);
-            }
-        }
-    }
-
-    /// Queues one whole line, as this pipe's format writes it.
-    fn queue(&self, sink: &mut Sink, line: &[u8]) {
-        self.queue_piece(sink, line, false);
-    }
-
-    /// Queues `line`; `continues`: it is the start of a longer line, whose
-    /// rest comes later (a JSON object then says `"split":true`).
-    fn queue_piece(&self, sink: &mut Sink, line: &[u8], continues: bool) {
-        match &self.format {
-            LineFormat::Prefix { .. } => queue_line(sink, &self.prefix, line, continues),
-            LineFormat::Json { .. } => queue_json(sink, &self.prefix, line, continues),
-        }
-    }
-
-    /// Splits freshly read bytes into lines, queueing each whole one while
-    /// the destination has room (with `all`, every one: past the queue's
-    /// limit they are dropped and counted); the rest waits in `partial`.
-    /// Returns how many bytes it took: fewer when the destination is full.
-    fn take(&mut self, bytes: &[u8], queue: &mut Sink, all: bool) -> usize {
-        let mut rest = bytes;
-        loop {
-            if self.partial.is_empty() {
-                let taken = self.take_short_lines(rest, queue);
-                rest = rest.get(taken..).unwrap_or_default();
-            }
-            let Some(newline) = find_newline(rest) else { break };
-            if !all && !has_room(queue) {
-                return bytes.len().saturating_sub(rest.len());
-            }
-            let (line, after) = rest.split_at(newline);
-            if self.partial.is_empty() {
-                self.queue(queue, line);
-            } else {
-                self.partial.extend_from_slice(line);
-                let partial = std::mem::take(&mut self.partial);
-                self.queue(queue, &partial);
-                self.partial = partial;
-                self.partial.clear();
-                self.partial.shrink_to(LINE_MAX);
-            }
-            rest = after.get(1..).unwrap_or_default();
-        }
-        if self.partial.len().saturating_add(rest.len()) >= LINE_MAX && !all && !has_room(queue) {
-            return bytes.len().saturating_sub(rest.len());
-        }
-        self.partial.extend_from_slice(rest);
-        if self.partial.len() >= LINE_MAX {
-            let whole = self.partial.len().saturating_sub(self.partial.len() % LINE_MAX);
-            let partial = std::mem::take(&mut self.partial);
-            self.queue_piece(queue, partial.get(..whole).unwrap_or_default(), true);
-            self.partial = partial;
-            self.partial.drain(..whole);
-            // Keep no more than a line's worth between reads.
-            self.partial.shrink_to(LINE_MAX);
-        }
-        bytes.len()
-    }
-
-    /// `take`'s fast way for short lines (output_lines.rs, `queue_short_lines`).
-    fn take_short_lines(&self, bytes: &[u8], queue: &mut Sink) -> usize {
-        let head = self.prefix.as_slice();
-        match &self.format {
-            LineFormat::Prefix { .. } => queue_short_lines(
-                queue,
-                bytes,
-                |n| n.saturating_add(head.len()).saturating_add(1),
-                |q, line| write_prefixed(q, head, line),
-            ),
-            // Escaping takes at most 5 bytes a byte; 32 for the object's end.
-            LineFormat::Json { .. } => queue_short_lines(
-                queue,
-                bytes,
-                |n| n.saturating_mul(5).saturating_add(head.len()).saturating_add(32),
-                |q, line| {
-                    q.extend_from_slice(head);
-                    crate::lines::json_rest(q, line, false);
-                },
-            ),
-        }
-    }
-}
-
-/// Whether `sink` can take another line while programs run: under half its
-/// limit, after writing what its reader takes now. A line adds at most a
-/// few times LINE_MAX, so a running program's lines are never dropped: its
-/// pipe waits instead.
-fn has_room(sink: &mut Sink) -> bool {
-    if sink.queued() < QUEUE_LIMIT / 2 {
-        return true;
-    }
-    sink.flush();
-    sink.queued() < QUEUE_LIMIT / 2
-}
-
 /// How many bytes the pipe `fd` holds at most (64 KiB unless resized).
 fn pipe_capacity(fd: RawFd) -> usize {
     crate::sys::pipe_capacity(fd).unwrap_or(64 * 1024).max(READ_SIZE)
@@ -507,7 +411,8 @@ mod tests {
         let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         let mut stream = Pipe {
             read_end: Some(read_end),
-            released: false,
+            write_end: None,
+            run_ends: Vec::new(),
             stream: Stream::Out,
             format: LineFormat::Prefix {
                 label: "web".into(),
@@ -522,18 +427,49 @@ mod tests {
         stream.set_time();
         // Never flushed: what is queued stays in the queue.
         let mut sink = Sink::open(write_end.as_raw_fd(), 3 * LINE_MAX);
-        stream.take(b"one\ntw", &mut sink, true);
+        stream.take(b"one\ntw", &mut sink);
         assert_eq!(sink.queued_bytes(), b"web | one\n");
-        stream.take(b"o\r\n\nthree", &mut sink, true);
+        stream.take(b"o\r\n\nthree", &mut sink);
         assert_eq!(sink.queued_bytes(), b"web | one\nweb | two\nweb |\n");
         assert_eq!(stream.partial, b"three");
         stream.partial.clear();
-        stream.take(&vec![b'x'; LINE_MAX * 2 + 5], &mut sink, true);
+        stream.take(&vec![b'x'; LINE_MAX * 2 + 5], &mut sink);
         assert_eq!(sink.queued(), 26 + 2 * (6 + LINE_MAX + 1));
         assert_eq!(stream.partial.len(), 5);
         // A line that does not fit whole is dropped whole.
-        stream.take(&[b"\n", &[b'y'; LINE_MAX][..], b"\n"].concat(), &mut sink, true);
+        stream.take(&[b"\n", &[b'y'; LINE_MAX][..], b"\n"].concat(), &mut sink);
         assert_eq!(sink.queued(), 26 + 2 * (6 + LINE_MAX + 1) + 6 + 5 + 1);
         assert!(!sink.queued_bytes().contains(&b'y'));
+    }
+
+    #[test]
+    fn a_runs_unfinished_last_line_ends_where_its_bytes_end() {
+        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let mut stream = Pipe {
+            read_end: Some(read_end),
+            write_end: None,
+            run_ends: vec![7, 12],
+            stream: Stream::Out,
+            format: LineFormat::Prefix {
+                label: "web".into(),
+                timestamps: false,
+            },
+            prefix: Vec::new(),
+            time: [b'0'; crate::lines::STAMP_LEN],
+            partial: Vec::new(),
+            backlog: Vec::new(),
+            watching: false,
+        };
+        stream.set_time();
+        let mut sink = Sink::open(write_end.as_raw_fd(), QUEUE_LIMIT);
+        // Runs of 7 bytes ("a\nlast1"), 5 ("last2") and what follows, taken in pieces.
+        assert_eq!(stream.take_runs(b"a\nla", &mut sink), 4);
+        assert_eq!(stream.take_runs(b"st1last2ne", &mut sink), 10);
+        assert_eq!(stream.take_runs(b"xt\n", &mut sink), 3);
+        assert_eq!(
+            sink.queued_bytes(),
+            b"web | a\nweb | last1\nweb | last2\nweb | next\n"
+        );
+        assert!(stream.run_ends.is_empty());
     }
 }

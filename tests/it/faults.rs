@@ -150,8 +150,8 @@ fn a_stderr_nobody_reads_never_stops_reaping_or_the_shutdown() {
 
 #[test]
 fn a_stdout_nobody_reads_keeps_prefixed_output_bounded() {
-    // 30 kB written, then a crash, in a loop: each run's output lands in
-    // the pipe and is read when the program ends, whatever is queued.
+    // 30 kB written, then a crash, in a loop: each run's output waits in
+    // the instance's pipe, and the next run blocks on it once it is full.
     let dir = temp_dir("stalled-stdout");
     let config = dir.join("rinit.toml");
     std::fs::write(
@@ -177,6 +177,98 @@ fn a_stdout_nobody_reads_keeps_prefixed_output_bounded() {
     assert!(peak < 8 * 1024, "peak RSS {peak} kB; samples {rss:?}");
     assert_reaping_goes_on(rinit);
     assert_sigterm_ends_it_within(&mut pid1, Duration::from_secs(3));
+}
+
+/// rinit as PID 1 with `config` until it ends, its stdout read 4 KiB a
+/// millisecond (a few MB/s); its exit code, stdout and stderr.
+fn read_slowly(config: &std::path::Path) -> (Option<i32>, String, String) {
+    let mut pid1 = Pid1::start(config, Stdio::piped(), Stdio::piped());
+    let mut stdout = pid1.0.stdout.take().unwrap();
+    let stderr = pid1.0.stderr.take().unwrap();
+    let messages = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut stdout, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = wait_timeout(&mut pid1.0, PATIENCE);
+    let read = String::from_utf8(read).unwrap();
+    (status.code(), read, messages.join().unwrap())
+}
+
+#[test]
+fn a_slow_reader_loses_no_line_of_programs_that_end_together() {
+    // Three programs write as fast as they can and end at about the same
+    // time, while rinit's stdout is read at a few MB/s: what each left in
+    // its pipe waits there for room, and every line comes out, in order.
+    let dir = temp_dir("slow-reader");
+    let config = dir.join("rinit.toml");
+    let mut text = String::from("[rinit]\noutput = \"prefix\"\n");
+    for name in ["a", "b", "c"] {
+        text += &format!(
+            "[program.{name}]\ncommand = [\"seq\", \"-f\", \"{name}-line-%g\", \"1\", \"50000\"]\nrestart = \"no\"\n"
+        );
+    }
+    std::fs::write(&config, text).unwrap();
+    let (code, read, messages) = read_slowly(&config);
+    assert_eq!(code, Some(0), "{messages}");
+    let mut next = [1u32; 3];
+    for line in read.lines() {
+        let (name, n) = line
+            .split_once(" | ")
+            .and_then(|(name, rest)| Some((name, rest.strip_prefix(&format!("{name}-line-"))?)))
+            .unwrap_or_else(|| panic!("mangled line {line:?}; stderr: {messages}"));
+        let who = ["a", "b", "c"].iter().position(|&p| p == name).unwrap();
+        assert_eq!(
+            n.parse::<u32>().ok(),
+            Some(next[who]),
+            "line {line:?} out of order"
+        );
+        next[who] += 1;
+    }
+    assert_eq!(next, [50_001; 3], "stderr: {messages}");
+}
+
+#[test]
+fn a_restart_under_a_slow_reader_keeps_the_runs_in_order_and_their_last_lines_whole() {
+    // Three runs, each ending with a line without a newline and restarted at
+    // once, while the last run's output still waits: one run's lines all
+    // come before the next one's, and each unfinished last line is a line.
+    let dir = temp_dir("slow-restarts");
+    let config = dir.join("rinit.toml");
+    let script = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; \
+                  seq -f \"run$n-%g\" 1 40000; printf \"run$n-end\"; [ $n -ge 3 ]";
+    std::fs::write(
+        &config,
+        format!(
+            "[program.runs]\ncommand = [\"sh\", \"-c\", {script:?}]\ndirectory = {:?}\n\
+             output = \"prefix\"\nrestart = \"on-failure\"\nrestart_delay = \"0\"\n",
+            dir.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, read, messages) = read_slowly(&config);
+    assert_eq!(code, Some(0), "{messages}");
+    let want: Vec<String> = (1..=3)
+        .flat_map(|run| {
+            (1..=40000)
+                .map(move |n| format!("runs | run{run}-{n}"))
+                .chain([format!("runs | run{run}-end")])
+        })
+        .collect();
+    let got: Vec<&str> = read.lines().collect();
+    let first_wrong = got.iter().zip(&want).position(|(got, want)| got != want);
+    assert!(
+        first_wrong.is_none() && got.len() == want.len(),
+        "line {first_wrong:?} differs ({:?}); {} lines of {}; stderr: {messages}",
+        first_wrong.map(|i| (got[i], &want[i])),
+        got.len(),
+        want.len()
+    );
 }
 
 #[test]
@@ -604,8 +696,8 @@ fn double_forking_daemons_are_reaped_and_swept() {
 
 #[test]
 fn a_program_that_closes_its_stdout_costs_nothing() {
-    // The prefixed pipe reaches its end while the program runs on: rinit
-    // stops watching it rather than spinning on it.
+    // The program closes its end of the prefixed pipes and runs on: rinit
+    // (which keeps a write end for the next run) neither spins nor wakes.
     let programs = "[program.quiet]\ncommand = [\"sh\", \"-c\", \"exec >&- 2>&-; exec sleep 1000\"]\noutput = \"prefix\"\n";
     let endured = endure(
         "closed-stdout",

@@ -441,3 +441,50 @@ fn a_program_a_reload_removed_no_longer_counts_in_the_exit_code() {
     let finished = running.finish();
     assert_eq!(finished.code(), 0, "{:?}", finished.err);
 }
+
+#[test]
+fn a_replaced_programs_output_pipes_are_closed_once_read() {
+    // Each reload changes the command, so a new version starts with pipes
+    // of its own and the old one stops: its pipes close once read to their
+    // end, and rinit's descriptors stay as they were.
+    let chatty = |n: u32| {
+        format!(
+            "[program.chatty]\ncommand = [\"sh\", \"-c\", \"echo run-{n}; exec sleep 7702\"]\noutput = \"prefix\"\n"
+        )
+    };
+    let (_dir, config, socket) = setup("reload-pipes", &chatty(0));
+    let mut running = start(&config, &socket);
+    running.expect_out_eq("chatty | run-0");
+    let rinit = running.rinit_pid();
+    let fds = || std::fs::read_dir(format!("/proc/{rinit}/fd")).unwrap().count();
+    let mut before = 0;
+    for n in 1..=6 {
+        rewrite(&config, "", &chatty(n));
+        let done = client(&config, &["reload"]);
+        assert_eq!(done.code(), 0, "{:?}", done.err);
+        running.expect_out_eq(&format!("chatty | run-{n}"));
+        if n == 1 {
+            // Counted after a first reload: its message opened rinit's
+            // queue for its own messages.
+            before = fds();
+        }
+    }
+    // The last old version's pipes reach their end a turn of the loop
+    // after its exit; the reload's client connection closes after the answer.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fds() != before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let links: Vec<_> = std::fs::read_dir(format!("/proc/{rinit}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_link(e.path()).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        fds(),
+        before,
+        "rinit's descriptors after 5 replacements: {links:?}"
+    );
+    send(running.rinit_pid(), libc::SIGTERM);
+    assert_eq!(running.finish().code(), 0);
+}
