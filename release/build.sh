@@ -130,7 +130,10 @@ if cmp -s "$arm_spec.new" "$arm_spec"; then rm "$arm_spec.new"; else mv "$arm_sp
 # optimisations in parallel on two cores). cargo appends these to
 # .cargo/config.toml's rustflags for x86_64 (+crt-static and
 # -z pack-relative-relocs, as in the everyday build).
-common=(-C target-feature=+crt-static -C force-unwind-tables=no -Z location-detail=none "${remap[@]}")
+# release/no-unwind-tables.ld leaves the C objects' unwind tables out too
+# (its comment says why that is safe).
+common=(-C target-feature=+crt-static -C force-unwind-tables=no -Z location-detail=none "${remap[@]}"
+    -C "link-arg=-Wl,-T,$root/release/no-unwind-tables.ld")
 CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="${common[*]}"
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="${common[*]}"
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
@@ -165,6 +168,7 @@ check() { # FILE MACHINE
     grep -q 'Type: *DYN' <<<"$header" || { echo "$f: not position-independent (static-pie)" >&2; exit 1; }
     ! grep -q 'INTERP' <<<"$header" || { echo "$f: has a program interpreter: not static" >&2; exit 1; }
     ! readelf -d "$f" | grep -q NEEDED || { echo "$f: needs shared libraries" >&2; exit 1; }
+    ! readelf -SW "$f" | grep -q '\.eh_frame' || { echo "$f: has unwind tables (release/no-unwind-tables.ld)" >&2; exit 1; }
     local leaked
     leaked=$(strings -n 6 "$f" | grep -F -e "$root" -e "$cargo_home" -e "$rust_src" -e "$(realpath "$rust_src")" \
         -e /registry/src/ -e /rustlib/ -e "$HOME/" || true)
