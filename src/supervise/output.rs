@@ -406,13 +406,12 @@ fn pipe_capacity(fd: RawFd) -> usize {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_are_prefixed_split_kept_whole_and_dropped_past_the_limit() {
-        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let mut stream = Pipe {
+    /// A stdout pipe of a program named web, its lines prefixed.
+    fn web_pipe(read_end: OwnedFd, run_ends: Vec<usize>) -> Pipe {
+        let mut pipe = Pipe {
             read_end: Some(read_end),
             write_end: None,
-            run_ends: Vec::new(),
+            run_ends,
             stream: Stream::Out,
             format: LineFormat::Prefix {
                 label: "web".into(),
@@ -424,7 +423,14 @@ mod tests {
             backlog: Vec::new(),
             watching: false,
         };
-        stream.set_time();
+        pipe.set_time();
+        pipe
+    }
+
+    #[test]
+    fn lines_are_prefixed_split_kept_whole_and_dropped_past_the_limit() {
+        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let mut stream = web_pipe(read_end, Vec::new());
         // Never flushed: what is queued stays in the queue.
         let mut sink = Sink::open(write_end.as_raw_fd(), 3 * LINE_MAX);
         stream.take(b"one\ntw", &mut sink);
@@ -445,22 +451,7 @@ mod tests {
     #[test]
     fn a_runs_unfinished_last_line_ends_where_its_bytes_end() {
         let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let mut stream = Pipe {
-            read_end: Some(read_end),
-            write_end: None,
-            run_ends: vec![7, 12],
-            stream: Stream::Out,
-            format: LineFormat::Prefix {
-                label: "web".into(),
-                timestamps: false,
-            },
-            prefix: Vec::new(),
-            time: [b'0'; crate::lines::STAMP_LEN],
-            partial: Vec::new(),
-            backlog: Vec::new(),
-            watching: false,
-        };
-        stream.set_time();
+        let mut stream = web_pipe(read_end, vec![7, 12]);
         let mut sink = Sink::open(write_end.as_raw_fd(), QUEUE_LIMIT);
         // Runs of 7 bytes ("a\nlast1"), 5 ("last2") and what follows, taken in pieces.
         assert_eq!(stream.take_runs(b"a\nla", &mut sink), 4);
