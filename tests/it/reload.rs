@@ -457,6 +457,14 @@ fn a_replaced_programs_output_pipes_are_closed_once_read() {
     running.expect_out_eq("chatty | run-0");
     let rinit = running.rinit_pid();
     let fds = || std::fs::read_dir(format!("/proc/{rinit}/fd")).unwrap().count();
+    // Counted with chatty stopped (`rinit stop` waits for that): a run's
+    // exec report is read when the run ends if its exec had not closed it
+    // yet when rinit looked, so a running program may hold one more.
+    let stopped_count = || {
+        let done = client(&config, &["stop", "chatty"]);
+        assert_eq!(done.code(), 0, "{:?}", done.err);
+        fds()
+    };
     let mut before = 0;
     for n in 1..=6 {
         rewrite(&config, "", &chatty(n));
@@ -466,11 +474,14 @@ fn a_replaced_programs_output_pipes_are_closed_once_read() {
         if n == 1 {
             // Counted after a first reload: its message opened rinit's
             // queue for its own messages.
-            before = fds();
+            before = stopped_count();
+            assert_eq!(client(&config, &["start", "chatty"]).code(), 0);
+            running.expect_out_eq("chatty | run-1");
         }
     }
+    stopped_count();
     // The last old version's pipes reach their end a turn of the loop
-    // after its exit; the reload's client connection closes after the answer.
+    // after its exit; the client connections close after their answers.
     let deadline = Instant::now() + Duration::from_secs(5);
     while fds() != before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
