@@ -248,7 +248,7 @@ impl Sink {
 
     /// Waits until the reader makes room, or a second, at most until
     /// `deadline`; false once it has passed or the reader is gone.
-    pub fn wait_for_reader(&mut self, deadline: Instant) -> bool {
+    pub fn wait_for_reader(&self, deadline: Instant) -> bool {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return false;

@@ -309,9 +309,14 @@ impl Output {
             self.read_buf.resize(READ_SIZE, 0);
         }
         let buf = &mut self.read_buf;
-        // At most what the pipe holds, not what a descendant still writing
-        // adds meanwhile.
-        let mut budget = pipe_capacity(fd);
+        // Until empty: at most what the pipe holds, not what a descendant
+        // still writing adds meanwhile. Otherwise the pause bounds the turn
+        // (and no F_GETPIPE_SZ is spent on each read).
+        let mut budget = if until_empty {
+            pipe_capacity(fd)
+        } else {
+            usize::MAX
+        };
         loop {
             // `pipe` owns `fd`; it is closed only below, after the last read.
             match crate::sys::read(fd, buf) {
